@@ -1,0 +1,3 @@
+#pragma once
+/// @file cdn.hpp
+/// Umbrella header for sparc::cdn.

@@ -1,0 +1,2 @@
+// Placeholder translation unit; replaced by the CDN module's sources.
+namespace sparc::cdn {}

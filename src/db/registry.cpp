@@ -1,0 +1,2 @@
+#include <sparc/db/registry.hpp>
+// Implemented by the configuration work.
