@@ -1,0 +1,26 @@
+#pragma once
+/// @file db.hpp
+/// Umbrella header for sparc::db: the connection pool, its configuration and its backends.
+
+#include <sparc/db/backend.hpp>
+#include <sparc/db/config.hpp>
+#include <sparc/db/endpoint.hpp>
+#include <sparc/db/errors.hpp>
+#include <sparc/db/health.hpp>
+#include <sparc/db/hooks.hpp>
+#include <sparc/db/metrics.hpp>
+#include <sparc/db/options.hpp>
+#include <sparc/db/params.hpp>
+#include <sparc/db/pool.hpp>
+#include <sparc/db/pqxx_backend.hpp>
+#include <sparc/db/registry.hpp>
+#include <sparc/db/result.hpp>
+#include <sparc/db/retry.hpp>
+#include <sparc/db/router.hpp>
+
+namespace sparc::db {
+
+/// The production pool: PostgreSQL through libpqxx.
+using Database = ConnectionPool<PqxxBackend>;
+
+}  // namespace sparc::db

@@ -1,0 +1,75 @@
+#pragma once
+/// @file backend.hpp
+/// The Backend concept: what ConnectionPool needs from a database driver.
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <sparc/db/endpoint.hpp>
+#include <sparc/db/options.hpp>
+#include <sparc/db/params.hpp>
+#include <sparc/db/result.hpp>
+
+namespace sparc::db {
+
+using Clock = std::chrono::steady_clock;
+
+/// Session settings applied when a connection is opened.
+struct ConnectSettings {
+    Clock::time_point deadline = Clock::time_point::max();  ///< Give up connecting after.
+    std::chrono::milliseconds statement_timeout{0};         ///< Server-side; 0 leaves the default.
+    std::string application_name;                           ///< When the endpoint sets none.
+    bool pgbouncer_mode = false;           ///< No startup options, no named prepared statements.
+    std::size_t statement_cache_size = 0;  ///< Prepared statements kept per connection.
+};
+
+/// Per-statement execution settings.
+struct ExecSettings {
+    /// Client-side deadline: cancel the statement then, and if the server does not answer the
+    /// cancel promptly, break the connection and throw QueryTimeout.
+    Clock::time_point deadline = Clock::time_point::max();
+    bool prepare = true;  ///< Allow the statement cache.
+    /// For begin(): `SET LOCAL statement_timeout` to this (0 = leave the session's), sent with
+    /// BEGIN in one round trip.
+    std::chrono::milliseconds local_statement_timeout{0};
+};
+
+/// The connection's transaction state, as libpq reports it.
+enum class TxStatus { idle, in_transaction, in_error, active, unknown };
+
+/// A database driver for ConnectionPool. `B` is cheap to copy; copies share state.
+/// `B::Connection` is one server session; the pool uses it from one thread at a time, except
+/// cancel(), which another thread may call while a statement runs.
+///
+/// Errors: connect() and the statement calls throw ConnectionError (with statement_sent()
+/// telling whether the server may have seen the statement), SqlError with the SQLSTATE, or
+/// QueryTimeout.
+template <typename B>
+concept Backend = std::copy_constructible<B> &&
+    requires(B& backend, const Endpoint& endpoint, const ConnectSettings& settings) {
+    typename B::Connection;
+    {
+        backend.connect(endpoint, settings)
+        } -> std::same_as<std::unique_ptr<typename B::Connection>>;
+} && requires(typename B::Connection& c, std::string_view sql, ParamsRef params,
+              const ExecSettings& exec, const TransactionOptions& tx) {
+    { c.execute(sql, params, exec) } -> std::same_as<Result>;
+    { c.begin(tx, exec) } -> std::same_as<void>;
+    { c.commit(exec) } -> std::same_as<void>;
+    { c.rollback(exec) } -> std::same_as<void>;
+    { c.cancel() }
+    noexcept;
+    { c.is_alive() } -> std::same_as<bool>;
+    { c.transaction_status() } -> std::same_as<TxStatus>;
+    { c.close() }
+    noexcept;
+};
+
+/// The SQL that starts a transaction with the given options.
+std::string begin_statement(const TransactionOptions& options);
+
+}  // namespace sparc::db

@@ -1,0 +1,30 @@
+#pragma once
+/// @file sql.hpp
+/// The statements the pool itself sends. Backends (the fake one included) may recognise them.
+
+namespace sparc::db::detail {
+
+/// Host probe: role, WAL position (replayed on a replica, written on a primary) and replay lag
+/// in milliseconds (0 when the replica has replayed everything it received).
+inline constexpr const char* kProbeSql =
+    "SELECT pg_is_in_recovery(),"
+    " (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
+    " ELSE pg_current_wal_lsn() END)::text,"
+    " (CASE WHEN NOT pg_is_in_recovery()"
+    " OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+    " ELSE COALESCE((EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint,"
+    " 0) END)";
+
+/// Liveness round trip.
+inline constexpr const char* kPingSql = "SELECT 1";
+
+/// The current transaction's id, recorded before COMMIT when outcomes are to be resolved.
+inline constexpr const char* kTxidCurrentSql = "SELECT txid_current()";
+
+/// Whether a transaction committed: 'committed', 'aborted', 'in progress' or NULL.
+inline constexpr const char* kTxidStatusSql = "SELECT txid_status($1)";
+
+/// The primary's current WAL write position, returned as a CommitPosition.
+inline constexpr const char* kCurrentLsnSql = "SELECT pg_current_wal_lsn()::text";
+
+}  // namespace sparc::db::detail

@@ -1,0 +1,48 @@
+#pragma once
+/// @file health.hpp
+/// Health reports for load balancers and /health endpoints.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <sparc/db/hooks.hpp>
+
+namespace sparc::db {
+
+/// Overall state: degraded means a replica is unavailable while the primary is fine.
+enum class HealthStatus { healthy, degraded, unhealthy };
+/// "healthy" / "degraded" / "unhealthy".
+const char* to_string(HealthStatus status) noexcept;
+
+/// One host's health.
+struct HostHealth {
+    std::string host;                            ///< host:port/db, never credentials.
+    HostRole role = HostRole::primary;           ///< Configured role.
+    HostRole observed_role = HostRole::primary;  ///< What the server says it is.
+    bool reachable = false;
+    std::chrono::microseconds latency{0};  ///< Round trip of the last check.
+    std::chrono::milliseconds replication_lag{0};
+    bool lagging = false;  ///< Lag above max_replica_lag: takes no reads.
+    std::string error;     ///< Why it is unreachable (redacted).
+};
+
+/// The pool's health.
+struct HealthReport {
+    bool healthy = false;  ///< The primary answers: the service can do its work.
+    HealthStatus status = HealthStatus::unhealthy;
+    std::string service;
+    std::chrono::microseconds took{0};  ///< How long the check took.
+    std::vector<HostHealth> hosts;
+
+    /// JSON for a /health endpoint: {"status":..., "healthy":..., "hosts":[...]}.
+    std::string to_json() const;
+};
+
+/// Options for ConnectionPool::health.
+struct HealthOptions {
+    /// Upper bound on the whole check, even when a host hangs.
+    std::chrono::milliseconds timeout{2'000};
+};
+
+}  // namespace sparc::db

@@ -1,0 +1,92 @@
+#pragma once
+/// @file hooks.hpp
+/// Callbacks a service attaches to its own telemetry. Called outside the pool's locks; an
+/// exception thrown by a hook is caught and counted, never propagated into the pool.
+
+#include <chrono>
+#include <functional>
+#include <source_location>
+#include <string_view>
+
+#include <sparc/db/options.hpp>
+
+namespace sparc::db {
+
+/// Whether a host serves as primary or replica.
+enum class HostRole { primary, replica };
+/// "primary" / "replica".
+const char* to_string(HostRole role) noexcept;
+
+/// Identifies a host in hook events: its label (host:port/db, never credentials) and role.
+struct HostRef {
+    std::string_view label;
+    HostRole role = HostRole::primary;
+};
+
+/// How a statement ended.
+enum class QueryOutcome { ok, sql_error, timeout, connection_error };
+/// Name for metrics and logs.
+const char* to_string(QueryOutcome outcome) noexcept;
+
+struct ConnectEvent {
+    HostRef host;
+    std::chrono::nanoseconds duration{};
+    bool ok = true;
+    std::string_view error;  ///< Redacted error text when !ok.
+};
+struct AcquireEvent {
+    HostRef host;
+    std::chrono::nanoseconds wait{};
+};
+struct ReleaseEvent {
+    HostRef host;
+    std::chrono::nanoseconds held{};
+    bool reused = true;  ///< False when the connection was discarded.
+};
+struct QueryEvent {
+    HostRef host;
+    std::chrono::nanoseconds duration{};
+    QueryOutcome outcome = QueryOutcome::ok;
+    std::string_view sqlstate;  ///< Set for sql_error and timeout.
+};
+struct RetryEvent {
+    RetryReason reason = RetryReason::connection_lost;
+    int attempt = 0;  ///< The attempt about to start (2 = first retry).
+    std::chrono::nanoseconds backoff{};
+};
+struct TransactionEvent {
+    TransactionOutcome outcome = TransactionOutcome::committed;
+    int attempts = 1;
+    std::chrono::nanoseconds duration{};
+};
+struct HostStateEvent {
+    HostRef host;
+    bool up = true;
+    std::string_view reason;  ///< Why it went down, or what it recovered from.
+};
+struct LeakEvent {
+    HostRef host;
+    std::chrono::nanoseconds held{};
+    std::source_location acquired_at;  ///< Where the lease was acquired.
+};
+struct PoolTimeoutEvent {
+    HostRef host;
+    std::chrono::nanoseconds waited{};
+    std::size_t pool_size = 0;
+    std::size_t waiting = 0;
+};
+
+/// Telemetry callbacks; any may be empty.
+struct Hooks {
+    std::function<void(const ConnectEvent&)> on_connect;
+    std::function<void(const AcquireEvent&)> on_acquire;
+    std::function<void(const ReleaseEvent&)> on_release;
+    std::function<void(const QueryEvent&)> on_query;
+    std::function<void(const RetryEvent&)> on_retry;
+    std::function<void(const TransactionEvent&)> on_transaction;
+    std::function<void(const HostStateEvent&)> on_host_state;
+    std::function<void(const LeakEvent&)> on_leak;
+    std::function<void(const PoolTimeoutEvent&)> on_pool_timeout;
+};
+
+}  // namespace sparc::db

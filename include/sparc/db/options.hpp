@@ -1,0 +1,90 @@
+#pragma once
+/// @file options.hpp
+/// Per-call options for queries, leases and transactions.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace sparc::db {
+
+class Error;
+
+/// A commit position on the primary (an LSN, from pg_current_wal_lsn()). A read given one is
+/// served only by a host that has replayed at least that far: read-your-writes on replicas.
+struct CommitPosition {
+    std::uint64_t lsn = 0;
+
+    /// Parses PostgreSQL's `X/Y` LSN text. @throws ConfigError on malformed text.
+    static CommitPosition parse(std::string_view text);
+    /// PostgreSQL's `X/Y` text.
+    std::string to_string() const;
+    friend auto operator<=>(const CommitPosition&, const CommitPosition&) = default;
+};
+
+/// Options for ConnectionPool::query. Every member has a default.
+struct QueryOptions {
+    /// Serve this read on a replica (weighted, healthy, not lagging), failing over to another
+    /// replica and then to the primary when fallback_to_primary is set.
+    bool use_read_replica = false;
+    /// Client-side limit for this statement; zero means the pool's query_timeout.
+    std::chrono::milliseconds timeout{0};
+    /// Read-your-writes: only hosts that have replayed this position may serve the read.
+    std::optional<CommitPosition> after;
+    /// Use the connection's prepared-statement cache (ignored in pgbouncer_mode).
+    bool prepare = true;
+};
+
+/// Options for ConnectionPool::acquire.
+struct AcquireOptions {
+    /// Lease a replica connection instead of the primary's.
+    bool use_read_replica = false;
+    /// Wait limit; zero means the pool's connection_timeout.
+    std::chrono::milliseconds timeout{0};
+};
+
+/// SQL transaction isolation levels.
+enum class IsolationLevel { read_committed, repeatable_read, serializable };
+
+/// Why a transaction attempt is being retried.
+enum class RetryReason { serialization_failure, deadlock, connection_lost, aborted_commit, user };
+
+/// What ended a transaction() call.
+enum class TransactionOutcome { committed, rolled_back, failed, unknown };
+
+/// Name for metrics and logs.
+const char* to_string(RetryReason reason) noexcept;
+/// Name for metrics and logs.
+const char* to_string(TransactionOutcome outcome) noexcept;
+/// SQL spelling ("READ COMMITTED", ...).
+const char* to_string(IsolationLevel level) noexcept;
+
+inline constexpr std::chrono::milliseconds kDefaultTransactionTimeout{30'000};
+inline constexpr int kDefaultTransactionRetries = 3;
+
+/// Options for ConnectionPool::transaction. Every member has a default.
+struct TransactionOptions {
+    /// Deadline for the whole call: every attempt, the waits between them and fn's statements.
+    std::chrono::milliseconds timeout = kDefaultTransactionTimeout;
+    /// Retries after the first attempt (0 = run once).
+    int retries = kDefaultTransactionRetries;
+    IsolationLevel isolation = IsolationLevel::read_committed;
+    bool read_only = false;
+    bool deferrable = false;  ///< With serializable + read_only: wait for a safe snapshot.
+    /// Run a read-only transaction on a replica (implies read_only; never retried there as a
+    /// write). Falls back to the primary like replica reads do.
+    bool use_read_replica = false;
+    /// Record txid_current() before COMMIT and, if the connection is lost during COMMIT, ask
+    /// the server (txid_status) whether it committed instead of throwing at once.
+    bool resolve_unknown_outcome = false;
+    /// Extra retry decision for errors the pool would not retry: return true to retry.
+    std::function<bool(const Error&)> retry_if;
+    /// Initial backoff between attempts (full jitter, doubling each retry).
+    std::chrono::milliseconds backoff_base{10};
+    /// Cap on a single backoff wait.
+    std::chrono::milliseconds backoff_max{1'000};
+};
+
+}  // namespace sparc::db

@@ -1,0 +1,881 @@
+#pragma once
+/// @file pool.hpp
+/// ConnectionPool: leases, queries, replica routing, retrying transactions, health, metrics
+/// and graceful shutdown over any Backend.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <source_location>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <sparc/db/backend.hpp>
+#include <sparc/db/config.hpp>
+#include <sparc/db/detail/host_pool.hpp>
+#include <sparc/db/detail/sql.hpp>
+#include <sparc/db/errors.hpp>
+#include <sparc/db/health.hpp>
+#include <sparc/db/hooks.hpp>
+#include <sparc/db/metrics.hpp>
+#include <sparc/db/options.hpp>
+#include <sparc/db/params.hpp>
+#include <sparc/db/result.hpp>
+#include <sparc/db/retry.hpp>
+#include <sparc/db/router.hpp>
+
+namespace sparc::db {
+
+/// Connection counts, summed over the pool's hosts.
+struct PoolStats {
+    std::size_t total = 0;    ///< Open connections.
+    std::size_t idle = 0;     ///< Open and not leased.
+    std::size_t in_use = 0;   ///< Leased.
+    std::size_t waiting = 0;  ///< Callers waiting for a connection.
+    std::size_t max = 0;      ///< Most connections the pool may open.
+    /// Counts for one host.
+    struct Host {
+        std::string host;
+        HostRole role = HostRole::primary;
+        std::size_t total = 0, idle = 0, in_use = 0, waiting = 0, max = 0;
+    };
+    std::vector<Host> hosts;  ///< Primary first, then replicas in configuration order.
+};
+
+template <Backend B>
+class ConnectionPool;
+template <Backend B>
+class Transaction;
+
+namespace detail {
+
+/// Runs one backend call on a leased slot, timing it and counting its outcome.
+template <typename B, typename F>
+auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks, F&& f)
+    -> decltype(f()) {
+    const auto start = Clock::now();
+    QueryOutcome outcome = QueryOutcome::ok;
+    std::string sqlstate;
+    auto record = [&] {
+        const auto took = Clock::now() - start;
+        auto& m = host.metrics();
+        m.queries[static_cast<std::size_t>(outcome)].add();
+        m.query_duration.observe(took);
+        if (outcome == QueryOutcome::sql_error || outcome == QueryOutcome::timeout) {
+            m.count_error_class(sqlstate);
+        }
+        if (outcome == QueryOutcome::connection_error) m.connection_errors.add();
+        call_hook(hooks.on_query, QueryEvent{host.ref(), took, outcome, sqlstate}, pool_metrics);
+    };
+    try {
+        if constexpr (std::is_void_v<decltype(f())>) {
+            f();
+            record();
+        } else {
+            auto r = f();
+            record();
+            return r;
+        }
+    } catch (const QueryTimeout&) {
+        outcome = QueryOutcome::timeout;
+        sqlstate = "57014";
+        record();
+        throw;
+    } catch (const SqlError& e) {
+        outcome = QueryOutcome::sql_error;
+        sqlstate = e.sqlstate();
+        record();
+        throw;
+    } catch (const ConnectionError&) {
+        outcome = QueryOutcome::connection_error;
+        record();
+        throw;
+    }
+}
+
+}  // namespace detail
+
+/// A leased connection, returned to the pool when the lease is destroyed. Move-only.
+/// A lease dropped inside a transaction rolls it back; a connection in an unknown state is
+/// discarded rather than returned. Not thread-safe: one thread uses a lease at a time.
+template <Backend B>
+class Lease {
+  public:
+    Lease() noexcept = default;
+    Lease(Lease&& other) noexcept
+        : pool_(std::exchange(other.pool_, nullptr)),
+          host_(std::exchange(other.host_, nullptr)),
+          slot_(std::exchange(other.slot_, nullptr)) {}
+    Lease& operator=(Lease&& other) noexcept {
+        if (this != &other) {
+            release();
+            pool_ = std::exchange(other.pool_, nullptr);
+            host_ = std::exchange(other.host_, nullptr);
+            slot_ = std::exchange(other.slot_, nullptr);
+        }
+        return *this;
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { release(); }
+
+    /// Whether the lease holds a connection.
+    explicit operator bool() const noexcept { return slot_ != nullptr; }
+
+    /// Runs a statement on this connection, parameters bound.
+    /// @throws SqlError, QueryTimeout, ConnectionError (the connection is then discarded on
+    /// release).
+    Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {});
+
+    /// The backend connection, for calls the pool does not wrap.
+    typename B::Connection& connection() noexcept { return *slot_->conn; }
+    /// The host this connection is to.
+    HostRef host() const noexcept { return host_->ref(); }
+
+    /// Returns the connection now (rolling back an open transaction).
+    void release() noexcept;
+    /// Closes the connection instead of returning it.
+    void discard() noexcept {
+        if (slot_ == nullptr) return;
+        host_->release(std::exchange(slot_, nullptr), false);
+        pool_ = nullptr;
+        host_ = nullptr;
+    }
+
+  private:
+    friend class ConnectionPool<B>;
+    friend class Transaction<B>;
+    Lease(ConnectionPool<B>* pool, detail::HostPool<B>* host, detail::Slot<B>* slot) noexcept
+        : pool_(pool), host_(host), slot_(slot) {}
+
+    ConnectionPool<B>* pool_ = nullptr;
+    detail::HostPool<B>* host_ = nullptr;
+    detail::Slot<B>* slot_ = nullptr;
+};
+
+/// The handle a transaction() function receives: statements run inside the transaction.
+template <Backend B>
+class Transaction {
+  public:
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+
+    /// Runs a statement in the transaction, parameters bound, within the transaction's
+    /// deadline. @throws SqlError, QueryTimeout, ConnectionError.
+    Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {});
+    /// The attempt number (1 for the first run, 2 for the first retry, ...).
+    int attempt() const noexcept { return attempt_; }
+    /// The host the transaction runs on.
+    HostRef host() const noexcept { return lease_.host(); }
+    /// The underlying lease.
+    Lease<B>& lease() noexcept { return lease_; }
+
+  private:
+    friend class ConnectionPool<B>;
+    Transaction(Lease<B>& lease, ConnectionPool<B>& pool, Clock::time_point deadline, int attempt)
+        : lease_(lease), pool_(pool), deadline_(deadline), attempt_(attempt) {}
+
+    Lease<B>& lease_;
+    ConnectionPool<B>& pool_;
+    Clock::time_point deadline_;
+    int attempt_;
+};
+
+/// A pool of PostgreSQL connections to a primary and its read replicas.
+///
+/// Thread safety: every member function may be called from any thread concurrently. Leases and
+/// Transaction handles belong to the thread using them. Leases must not outlive the pool; the
+/// destructor waits for them.
+template <Backend B>
+class ConnectionPool {
+  public:
+    using backend_type = B;
+    using connection_type = typename B::Connection;
+
+    /// Builds the pool and starts opening min_connections per host in the background:
+    /// construction never waits for a server. @throws ConfigError when `config` is invalid.
+    explicit ConnectionPool(PoolConfig config, B backend = B{}, Hooks hooks = {})
+        : config_(std::move(config)), backend_(std::move(backend)), hooks_(std::move(hooks)) {
+        config_.validate();
+        router_.emplace(replica_weights(), config_.max_replica_lag);
+        ConnectSettings settings;
+        settings.statement_timeout = config_.statement_timeout;
+        settings.application_name =
+            config_.application_name.empty() ? config_.service_name : config_.application_name;
+        settings.pgbouncer_mode = config_.pgbouncer_mode;
+        settings.statement_cache_size = config_.pgbouncer_mode ? 0 : config_.statement_cache_size;
+        detail::HostLimits limits{config_.min_connections, config_.max_connections,
+                                  config_.idle_timeout,    config_.connection_timeout,
+                                  config_.max_lifetime,    config_.leak_detection_threshold};
+        hosts_.push_back(std::make_unique<detail::HostPool<B>>(
+            backend_, config_.primary, HostRole::primary, limits, settings, hooks_, metrics_));
+        auto replica_limits = limits;
+        if (config_.max_replica_connections > 0) {
+            replica_limits.max = config_.max_replica_connections;
+            replica_limits.min = std::min(replica_limits.min, replica_limits.max);
+        }
+        for (const auto& r : config_.replicas) {
+            hosts_.push_back(
+                std::make_unique<detail::HostPool<B>>(backend_, r.endpoint, HostRole::replica,
+                                                      replica_limits, settings, hooks_, metrics_));
+        }
+        probes_.resize(hosts_.size());
+        housekeeper_ = std::thread([this] { housekeeping_loop(); });
+    }
+
+    ConnectionPool(const ConnectionPool&) = delete;
+    ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+    /// Shuts down with a 5 s grace period and waits for outstanding leases.
+    ~ConnectionPool() {
+        shutdown(std::chrono::seconds(5));
+        for (auto& h : hosts_) h->wait_drained(Clock::time_point::max());
+        hosts_.clear();
+    }
+
+    /// The configuration the pool runs with.
+    const PoolConfig& config() const noexcept { return config_; }
+
+    /// Leases a connection (the primary's, or a replica's with use_read_replica).
+    /// @throws PoolTimeout after connection_timeout, PoolClosed, ConnectionError.
+    Lease<B> acquire(AcquireOptions options = {},
+                     std::source_location where = std::source_location::current()) {
+        const auto deadline =
+            Clock::now() +
+            (options.timeout.count() > 0 ? options.timeout : config_.connection_timeout);
+        if (options.use_read_replica && router_->size() > 0) {
+            std::uint64_t tried = 0;
+            while (true) {
+                const int i = router_->pick(tried);
+                if (i < 0) break;
+                tried |= std::uint64_t{1} << static_cast<unsigned>(i);
+                auto& host = *hosts_[static_cast<std::size_t>(i) + 1];
+                try {
+                    return Lease<B>(this, &host, host.acquire(deadline, where));
+                } catch (const ConnectionError& e) {
+                    replica_failed(static_cast<std::size_t>(i), e.what());
+                } catch (const PoolTimeout&) {
+                    if (Clock::now() >= deadline) throw;
+                }
+            }
+            if (!config_.fallback_to_primary) {
+                throw ConnectionError("no replica is available and fallback_to_primary is off");
+            }
+        }
+        auto& primary = *hosts_.front();
+        return Lease<B>(this, &primary, primary.acquire(deadline, where));
+    }
+
+    /// Runs one statement, parameters bound, on the primary or (use_read_replica) a replica.
+    /// A statement whose connection proved dead before it reached the server is run once more
+    /// on a fresh connection; replica reads fail over to other replicas, then the primary.
+    /// @throws SqlError, QueryTimeout, PoolTimeout, PoolClosed, ConnectionError.
+    Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {},
+                 std::source_location where = std::source_location::current()) {
+        if (options.use_read_replica && router_->size() > 0) {
+            return read_on_replicas(sql, params, options, where);
+        }
+        const auto deadline = Clock::now() + config_.connection_timeout;
+        return run_on(*hosts_.front(), sql, params, options, deadline, where);
+    }
+
+    /// The primary's current WAL position: pass it as QueryOptions::after to read your own
+    /// writes from a replica. @throws like query().
+    CommitPosition current_position() {
+        auto r = query(detail::kCurrentLsnSql, {}, QueryOptions{.prepare = false});
+        return CommitPosition::parse(r.front()[0].template as<std::string_view>());
+    }
+
+    /// Runs `fn(tx)` in a transaction on the primary and commits; retries the whole function
+    /// on serialization failure, deadlock, or a connection lost before COMMIT was sent (each
+    /// retry on a fresh connection after a jittered exponential backoff), within
+    /// options.retries and options.timeout. Never re-runs a transaction whose COMMIT may have
+    /// been applied: that throws TransactionOutcomeUnknown (or, with resolve_unknown_outcome,
+    /// asks the server with txid_status and returns normally if it committed). Any other error,
+    /// including an exception from `fn`, rolls back and propagates unchanged.
+    /// @returns what `fn` returns.
+    template <typename F>
+    auto transaction(F&& fn, TransactionOptions options = {},
+                     std::source_location where = std::source_location::current())
+        -> std::invoke_result_t<F&, Transaction<B>&>;
+
+    /// Health: a live check of the primary bounded by options.timeout, plus each replica's
+    /// state from the background checks.
+    HealthReport health(HealthOptions options = {});
+
+    /// Connection counts.
+    PoolStats stats() const {
+        PoolStats s;
+        for (const auto& h : hosts_) {
+            const auto c = h->counts();
+            s.total += c.total;
+            s.idle += c.idle;
+            s.in_use += c.in_use;
+            s.waiting += c.waiting;
+            s.max += h->max();
+            s.hosts.push_back(
+                {h->label(), h->role(), c.total, c.idle, c.in_use, c.waiting, h->max()});
+        }
+        return s;
+    }
+
+    /// Prometheus text exposition of the pool's metrics.
+    std::string metrics_text() const {
+        std::vector<HostSnapshot> snaps;
+        for (std::size_t i = 0; i < hosts_.size(); ++i) {
+            const auto& h = *hosts_[i];
+            const auto c = h.counts();
+            HostSnapshot s;
+            s.label = h.label();
+            s.role = h.role();
+            s.total = c.total;
+            s.idle = c.idle;
+            s.in_use = c.in_use;
+            s.waiting = c.waiting;
+            s.max = h.max();
+            s.metrics = &h.metrics();
+            if (i == 0) {
+                s.up = primary_up_.load(std::memory_order_relaxed);
+                s.observed_role = HostRole::primary;
+            } else {
+                const auto st = router_->state(i - 1);
+                s.up = st.up;
+                s.observed_role = st.observed_role;
+                s.replication_lag = st.lag;
+            }
+            snaps.push_back(std::move(s));
+        }
+        return render_prometheus(config_.service_name, snaps, metrics_);
+    }
+
+    /// The pool-wide counters (retries, transactions, hook errors).
+    const PoolMetrics& pool_metrics() const noexcept { return metrics_; }
+    /// The replica router (for inspection).
+    const ReplicaRouter& router() const noexcept { return *router_; }
+
+    /// Drains the pool: refuses new work (PoolClosed), lets leased connections finish for up
+    /// to `grace`, then cancels what still runs and closes every connection. Idempotent.
+    void shutdown(std::chrono::milliseconds grace) {
+        if (closed_.exchange(true)) {
+            stop_housekeeper();
+            return;
+        }
+        for (auto& h : hosts_) h->stop_accepting();
+        const auto deadline = Clock::now() + grace;
+        bool drained = true;
+        for (auto& h : hosts_) drained = h->wait_drained(deadline) && drained;
+        if (!drained) {
+            for (auto& h : hosts_) h->cancel_in_use();
+        }
+        stop_housekeeper();
+        for (auto& h : hosts_) h->close_now();
+    }
+
+    /// Whether shutdown() has begun.
+    bool closed() const noexcept { return closed_.load(); }
+
+  private:
+    friend class Lease<B>;
+    friend class Transaction<B>;
+
+    std::vector<unsigned> replica_weights() const {
+        std::vector<unsigned> w;
+        for (const auto& r : config_.replicas) w.push_back(r.weight);
+        return w;
+    }
+
+    ExecSettings exec_settings(std::chrono::milliseconds timeout, bool prepare,
+                               Clock::time_point cap = Clock::time_point::max()) const {
+        ExecSettings x;
+        const auto t = timeout.count() > 0 ? timeout : config_.query_timeout;
+        x.deadline = t.count() > 0 ? std::min(cap, Clock::now() + t) : cap;
+        x.prepare = prepare;
+        return x;
+    }
+
+    Result run_on(detail::HostPool<B>& host, std::string_view sql, ParamsRef params,
+                  const QueryOptions& options, Clock::time_point acquire_deadline,
+                  const std::source_location& where) {
+        for (int attempt = 0;; ++attempt) {
+            Lease<B> lease(this, &host, host.acquire(acquire_deadline, where));
+            try {
+                return lease.query(sql, params, options);
+            } catch (const ConnectionError& e) {
+                lease.discard();
+                // Safe to run again only when the server never saw the statement.
+                if (e.statement_sent() || attempt > 0) throw;
+            }
+        }
+    }
+
+    void replica_failed(std::size_t replica, std::string_view reason) {
+        auto& host = *hosts_[replica + 1];
+        if (router_->mark_down(replica, std::string(reason))) {
+            host.discard_idle();
+            detail::call_hook(hooks_.on_host_state, HostStateEvent{host.ref(), false, reason},
+                              metrics_);
+        }
+        wake_housekeeper();
+    }
+
+    static bool replica_specific(std::string_view sqlstate) {
+        // Conflicts with recovery on a hot standby, and a standby being promoted or shut down.
+        return sqlstate == "40001" || sqlstate == "57P04" || sqlstate == "25006";
+    }
+
+    Result read_on_replicas(std::string_view sql, ParamsRef params, const QueryOptions& options,
+                            const std::source_location& where) {
+        const auto deadline = Clock::now() + config_.connection_timeout;
+        std::uint64_t tried = 0;
+        std::string failures;
+        while (true) {
+            const int i = router_->pick(tried, options.after);
+            if (i < 0) break;
+            const auto idx = static_cast<std::size_t>(i);
+            tried |= std::uint64_t{1} << idx;
+            auto& host = *hosts_[idx + 1];
+            try {
+                return run_on(host, sql, params, options, deadline, where);
+            } catch (const ConnectionError& e) {
+                replica_failed(idx, e.what());
+                failures +=
+                    fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), e.what());
+            } catch (const PoolTimeout& e) {
+                failures +=
+                    fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), e.what());
+                if (Clock::now() >= deadline) break;
+            } catch (const QueryTimeout&) {
+                throw;
+            } catch (const SqlError& e) {
+                if (!replica_specific(e.sqlstate())) throw;
+                failures +=
+                    fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), e.what());
+            }
+        }
+        if (!config_.fallback_to_primary) {
+            throw ConnectionError(
+                fmt::format("no replica could serve the read and fallback_to_primary is off{}{}",
+                            failures.empty() ? "" : "; tried ", failures));
+        }
+        auto& primary = *hosts_.front();
+        try {
+            return run_on(primary, sql, params, options,
+                          std::max(deadline, Clock::now() + std::chrono::milliseconds(100)), where);
+        } catch (const ConnectionError& e) {
+            if (failures.empty()) throw;
+            throw ConnectionError(fmt::format("no host could serve the read; tried {}; {}: {}",
+                                              failures, primary.label(), e.what()),
+                                  e.statement_sent());
+        }
+    }
+
+    // Asks a fresh primary connection whether transaction `txid` committed: "committed",
+    // "aborted", or empty when the server could not tell before `deadline`.
+    std::string resolve_txid(std::int64_t txid, Clock::time_point deadline) {
+        const auto until = std::max(deadline, Clock::now() + config_.connection_timeout);
+        while (Clock::now() < until) {
+            try {
+                auto& primary = *hosts_.front();
+                Lease<B> lease(this, &primary,
+                               primary.acquire(until, std::source_location::current()));
+                const Result r =
+                    lease.query(detail::kTxidStatusSql, {txid}, QueryOptions{.prepare = false});
+                if (r.empty() || r.front()[0].is_null()) return {};
+                auto status = r.front()[0].template as<std::string>();
+                // "in progress": the session that sent COMMIT is still finishing; ask again.
+                if (status == "committed" || status == "aborted") return status;
+            } catch (const Error&) {
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return {};
+    }
+
+    void wake_housekeeper() {
+        std::lock_guard lock(housekeeper_mutex_);
+        housekeeper_cv_.notify_one();
+    }
+
+    void stop_housekeeper() {
+        {
+            std::lock_guard lock(housekeeper_mutex_);
+            housekeeper_stop_ = true;
+            housekeeper_cv_.notify_all();
+        }
+        if (housekeeper_.joinable() && housekeeper_.get_id() != std::this_thread::get_id()) {
+            housekeeper_.join();
+        }
+    }
+
+    std::chrono::milliseconds tick() const {
+        using std::chrono::milliseconds;
+        milliseconds t{1000};
+        auto consider = [&](milliseconds v) {
+            if (v.count() > 0) t = std::min(t, v / 4);
+        };
+        consider(config_.idle_timeout);
+        consider(config_.leak_detection_threshold);
+        consider(config_.health_check_period);
+        return std::clamp(t, milliseconds{25}, milliseconds{1000});
+    }
+
+    // Runs the host probe on a dedicated connection: role, position, lag, round trip.
+    void probe(std::size_t i) {
+        auto& host = *hosts_[i];
+        auto& conn = probes_[i];
+        const auto limit =
+            std::min(config_.connection_timeout,
+                     std::max(config_.health_check_period, std::chrono::milliseconds(500)));
+        const auto started = Clock::now();
+        try {
+            if (!conn || !conn->is_alive()) {
+                conn.reset();
+                conn = host.open_unpooled(started + limit);
+            }
+            ExecSettings x;
+            x.deadline = Clock::now() + limit;
+            x.prepare = false;
+            const Result r = conn->execute(detail::kProbeSql, {}, x);
+            const auto rtt = Clock::now() - started;
+            const auto row = r.front();
+            const bool in_recovery = row[0].template as<bool>();
+            std::optional<CommitPosition> pos;
+            if (!row[1].is_null())
+                pos = CommitPosition::parse(row[1].template as<std::string_view>());
+            const auto lag = std::chrono::milliseconds(row[2].template as<std::int64_t>(0));
+            const HostRole observed = in_recovery ? HostRole::replica : HostRole::primary;
+            if (i == 0) {
+                const bool was_down = !primary_up_.exchange(true);
+                primary_in_recovery_.store(in_recovery);
+                if (was_down) {
+                    detail::call_hook(hooks_.on_host_state, HostStateEvent{host.ref(), true, ""},
+                                      metrics_);
+                }
+            } else if (router_->mark_up(i - 1, observed, lag, pos, rtt)) {
+                detail::call_hook(hooks_.on_host_state, HostStateEvent{host.ref(), true, ""},
+                                  metrics_);
+            }
+        } catch (const std::exception& e) {
+            if (conn) {
+                conn->close();
+                conn.reset();
+            }
+            if (i == 0) {
+                if (primary_up_.exchange(false)) {
+                    detail::call_hook(hooks_.on_host_state,
+                                      HostStateEvent{host.ref(), false, e.what()}, metrics_);
+                }
+                host.discard_idle();
+            } else {
+                replica_failed(i - 1, e.what());
+            }
+        }
+    }
+
+    void housekeeping_loop() {
+        std::vector<Clock::time_point> next_probe(hosts_.size(), Clock::time_point{});
+        std::unique_lock lock(housekeeper_mutex_);
+        while (!housekeeper_stop_) {
+            lock.unlock();
+            const auto now = Clock::now();
+            for (auto& h : hosts_) h->maintain(now);
+            for (std::size_t i = 0; i < hosts_.size(); ++i) {
+                if (housekeeper_stop_) break;
+                const auto due = i == 0 ? next_probe[0]
+                                        : router_->next_check(i - 1, config_.health_check_period);
+                if (Clock::now() >= due) {
+                    probe(i);
+                    if (i == 0) {
+                        next_probe[0] =
+                            Clock::now() + (primary_up_ ? config_.health_check_period
+                                                        : std::min(config_.health_check_period,
+                                                                   std::chrono::milliseconds(500)));
+                    }
+                }
+            }
+            lock.lock();
+            housekeeper_cv_.wait_for(lock, tick());
+        }
+        lock.unlock();
+        for (auto& p : probes_) {
+            if (p) p->close();
+        }
+    }
+
+    PoolConfig config_;
+    B backend_;
+    Hooks hooks_;
+    PoolMetrics metrics_;
+    std::optional<ReplicaRouter> router_;
+    std::vector<std::unique_ptr<detail::HostPool<B>>> hosts_;  // [0] is the primary
+    std::vector<std::unique_ptr<connection_type>> probes_;
+    std::atomic<bool> closed_{false};
+    std::atomic<bool> primary_up_{true};
+    std::atomic<bool> primary_in_recovery_{false};
+    std::mutex housekeeper_mutex_;
+    std::condition_variable housekeeper_cv_;
+    bool housekeeper_stop_ = false;
+    std::thread housekeeper_;
+    std::mutex rng_mutex_;
+    std::mt19937_64 rng_{std::random_device{}()};
+};
+
+// ---- Health ----
+
+template <Backend B>
+HealthReport ConnectionPool<B>::health(HealthOptions options) {
+    const auto start = Clock::now();
+    HealthReport report;
+    report.service = config_.service_name;
+    {
+        auto& primary = *hosts_.front();
+        HostHealth h;
+        h.host = primary.label();
+        h.role = HostRole::primary;
+        h.observed_role = primary_in_recovery_.load() ? HostRole::replica : HostRole::primary;
+        try {
+            const auto deadline = start + options.timeout;
+            Lease<B> lease(this, &primary,
+                           primary.acquire(deadline, std::source_location::current()));
+            ExecSettings x;
+            x.deadline = deadline;
+            x.prepare = false;
+            const auto t0 = Clock::now();
+            detail::timed_call(primary, metrics_, hooks_,
+                               [&] { return lease.slot_->conn->execute(detail::kPingSql, {}, x); });
+            h.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
+            h.reachable = true;
+        } catch (const std::exception& e) {
+            h.error = e.what();
+        }
+        report.hosts.push_back(std::move(h));
+    }
+    bool replicas_ok = true;
+    for (std::size_t i = 0; i < router_->size(); ++i) {
+        const auto st = router_->state(i);
+        HostHealth h;
+        h.host = hosts_[i + 1]->label();
+        h.role = HostRole::replica;
+        h.observed_role = st.observed_role;
+        h.reachable = st.up;
+        h.latency = std::chrono::duration_cast<std::chrono::microseconds>(st.round_trip);
+        h.replication_lag = st.lag;
+        h.lagging = st.lag > config_.max_replica_lag;
+        h.error = st.last_error;
+        if (!h.reachable || h.lagging) replicas_ok = false;
+        report.hosts.push_back(std::move(h));
+    }
+    const bool primary_ok =
+        report.hosts.front().reachable && report.hosts.front().observed_role == HostRole::primary;
+    report.healthy = primary_ok;
+    report.status = !primary_ok    ? HealthStatus::unhealthy
+                    : !replicas_ok ? HealthStatus::degraded
+                                   : HealthStatus::healthy;
+    report.took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    return report;
+}
+
+/// True when the pool's primary answers within `options.timeout`.
+template <Backend B>
+bool check_database_health(ConnectionPool<B>& pool, HealthOptions options = {}) {
+    return pool.health(options).healthy;
+}
+
+// ---- Lease ----
+
+template <Backend B>
+Result Lease<B>::query(std::string_view sql, ParamsRef params, QueryOptions options) {
+    const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
+    return detail::timed_call(*host_, pool_->metrics_, pool_->hooks_,
+                              [&] { return slot_->conn->execute(sql, params, x); });
+}
+
+template <Backend B>
+void Lease<B>::release() noexcept {
+    if (slot_ == nullptr) return;
+    bool reusable = true;
+    switch (slot_->conn->transaction_status()) {
+        case TxStatus::idle:
+            break;
+        case TxStatus::in_transaction:
+        case TxStatus::in_error:
+            try {
+                slot_->conn->rollback(pool_->exec_settings(std::chrono::milliseconds{0}, false,
+                                                           Clock::now() + std::chrono::seconds(5)));
+                reusable = slot_->conn->transaction_status() == TxStatus::idle;
+            } catch (...) {
+                reusable = false;
+            }
+            break;
+        default:
+            reusable = false;
+            break;
+    }
+    host_->release(std::exchange(slot_, nullptr), reusable);
+    pool_ = nullptr;
+    host_ = nullptr;
+}
+
+// ---- Transaction ----
+
+template <Backend B>
+Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOptions options) {
+    if (Clock::now() >= deadline_) {
+        throw QueryTimeout("the transaction's timeout expired", true);
+    }
+    const ExecSettings x = pool_.exec_settings(options.timeout, options.prepare, deadline_);
+    return detail::timed_call(*lease_.host_, pool_.metrics_, pool_.hooks_,
+                              [&] { return lease_.slot_->conn->execute(sql, params, x); });
+}
+
+template <Backend B>
+template <typename F>
+auto ConnectionPool<B>::transaction(F&& fn, TransactionOptions options, std::source_location where)
+    -> std::invoke_result_t<F&, Transaction<B>&> {
+    using R = std::invoke_result_t<F&, Transaction<B>&>;
+    using Stored = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+    auto take = [](std::optional<Stored>& v) -> R {
+        if constexpr (!std::is_void_v<R>) return std::move(*v);
+    };
+    const auto start = Clock::now();
+    const auto deadline = start + options.timeout;
+    int attempt = 0;
+    auto finish = [&](TransactionOutcome outcome) {
+        metrics_.transactions[static_cast<std::size_t>(outcome)].add();
+        metrics_.transaction_duration.observe(Clock::now() - start);
+        detail::call_hook(hooks_.on_transaction,
+                          TransactionEvent{outcome, attempt, Clock::now() - start}, metrics_);
+    };
+    while (true) {
+        ++attempt;
+        std::optional<RetryReason> retry;
+        std::exception_ptr failure;
+        std::optional<std::int64_t> txid;
+        std::optional<Stored> value;
+        {
+            Lease<B> lease;
+            try {
+                lease = acquire(
+                    AcquireOptions{
+                        .use_read_replica = options.use_read_replica,
+                        .timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::min<Clock::duration>(
+                                config_.connection_timeout,
+                                std::max<Clock::duration>(deadline - Clock::now(),
+                                                          std::chrono::milliseconds(1))))},
+                    where);
+            } catch (...) {
+                finish(TransactionOutcome::failed);
+                throw;
+            }
+            auto& host = *lease.host_;
+            auto& conn = *lease.slot_->conn;
+            Transaction<B> tx(lease, *this, deadline, attempt);
+            TransactionPhase phase = TransactionPhase::body;
+            try {
+                ExecSettings x = exec_settings(std::chrono::milliseconds{0}, false, deadline);
+                // The server's statement timeout never outlives the transaction's deadline;
+                // it is set with BEGIN, in the same round trip.
+                const auto left =
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+                x.local_statement_timeout = std::max(std::chrono::milliseconds(1),
+                                                     config_.statement_timeout.count() > 0
+                                                         ? std::min(config_.statement_timeout, left)
+                                                         : left);
+                detail::timed_call(host, metrics_, hooks_, [&] { conn.begin(options, x); });
+                if (options.resolve_unknown_outcome) {
+                    txid = tx.query(detail::kTxidCurrentSql, {}, QueryOptions{.prepare = false})
+                               .front()[0]
+                               .template as<std::int64_t>();
+                }
+                if constexpr (std::is_void_v<R>) {
+                    fn(tx);
+                    value.emplace();
+                } else {
+                    value.emplace(fn(tx));
+                }
+                if (conn.transaction_status() == TxStatus::in_error) {
+                    throw SqlError(
+                        "the transaction failed (an error inside it was caught) and was rolled "
+                        "back",
+                        "25P02");
+                }
+                phase = TransactionPhase::commit;
+                x = exec_settings(std::chrono::milliseconds{0}, false, deadline);
+                detail::timed_call(host, metrics_, hooks_, [&] { conn.commit(x); });
+                finish(TransactionOutcome::committed);
+                return take(value);
+            } catch (const Error& e) {
+                failure = std::current_exception();
+                const auto decision = classify(e, phase);
+                if (decision.action == RetryDecision::Action::retry) {
+                    retry = decision.reason;
+                } else if (decision.action == RetryDecision::Action::outcome_unknown) {
+                    lease.discard();
+                    std::string status;
+                    if (options.resolve_unknown_outcome && txid) {
+                        status = resolve_txid(*txid, deadline);
+                        if (status == "committed") {
+                            finish(TransactionOutcome::committed);
+                            return take(value);
+                        }
+                        if (status == "aborted") retry = RetryReason::aborted_commit;
+                    }
+                    if (!retry) {
+                        finish(TransactionOutcome::unknown);
+                        throw TransactionOutcomeUnknown(
+                            fmt::format("COMMIT was sent but its outcome is unknown: {}{}{}",
+                                        e.what(),
+                                        txid ? fmt::format("; txid {}", *txid) : std::string(),
+                                        status.empty() ? std::string()
+                                                       : fmt::format(" (server says: {})", status)),
+                            txid);
+                    }
+                } else if (options.retry_if && options.retry_if(e)) {
+                    retry = RetryReason::user;
+                }
+                if (!retry) {
+                    finish(phase == TransactionPhase::body ? TransactionOutcome::rolled_back
+                                                           : TransactionOutcome::failed);
+                    throw;
+                }
+                if (retry == RetryReason::connection_lost) lease.discard();
+            } catch (...) {
+                finish(TransactionOutcome::rolled_back);
+                throw;
+            }
+        }
+        // Retry: fresh connection, after a jittered backoff, within retries and the deadline.
+        if (attempt > options.retries) {
+            finish(TransactionOutcome::failed);
+            std::rethrow_exception(failure);
+        }
+        std::chrono::milliseconds wait;
+        {
+            std::lock_guard lock(rng_mutex_);
+            wait = backoff_delay(attempt, options.backoff_base, options.backoff_max, rng_);
+        }
+        if (Clock::now() + wait >= deadline) {
+            finish(TransactionOutcome::failed);
+            std::rethrow_exception(failure);
+        }
+        metrics_.retries[static_cast<std::size_t>(*retry)].add();
+        detail::call_hook(hooks_.on_retry, RetryEvent{*retry, attempt + 1, wait}, metrics_);
+        std::this_thread::sleep_for(wait);
+    }
+}
+
+}  // namespace sparc::db

@@ -1,0 +1,69 @@
+#pragma once
+/// @file pqxx_backend.hpp
+/// The production backend: PostgreSQL through libpqxx and libpq.
+
+#include <memory>
+#include <string_view>
+
+#include <sparc/db/backend.hpp>
+
+namespace sparc::db {
+
+/// Backend over libpqxx. Connections are `pqxx::connection`s; statements go through libpq's
+/// asynchronous calls on the same connection, so that a statement has a client-side deadline
+/// and a failure is known to have happened before or after the statement reached the server.
+/// libpqxx 6.4's automatic reconnection is disabled: the pool must see a broken connection.
+///
+/// Thread safety: the backend object may be shared; a Connection is used by one thread at a
+/// time, except cancel(), which is safe from any thread.
+class PqxxBackend {
+  public:
+    class Connection;
+
+    PqxxBackend();
+
+    /// Opens a connection. @throws ConnectionError (message without the password).
+    std::unique_ptr<Connection> connect(const Endpoint& endpoint, const ConnectSettings& settings);
+
+    struct Shared;
+
+  private:
+    std::shared_ptr<Shared> shared_;
+};
+
+/// One server session.
+class PqxxBackend::Connection {
+  public:
+    struct Impl;
+    explicit Connection(std::unique_ptr<Impl> impl) noexcept;
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+    ~Connection();
+
+    /// Runs one statement with bound parameters. @throws ConnectionError, SqlError, QueryTimeout.
+    Result execute(std::string_view sql, ParamsRef params, const ExecSettings& settings);
+    /// Starts a transaction with the given isolation and access mode.
+    void begin(const TransactionOptions& options, const ExecSettings& settings);
+    /// Commits. A ConnectionError with statement_sent() means the outcome is unknown.
+    void commit(const ExecSettings& settings);
+    /// Rolls back.
+    void rollback(const ExecSettings& settings);
+    /// Asks the server to cancel the running statement; safe from any thread, never blocks.
+    void cancel() noexcept;
+    /// Whether the session still looks usable, without a round trip (the socket tells when the
+    /// server closed it).
+    bool is_alive();
+    /// Transaction state as libpq reports it.
+    TxStatus transaction_status() const noexcept;
+    /// Server process id of the session (for pg_terminate_backend in tests and logs).
+    int backend_pid() const noexcept;
+    /// Closes the session; idempotent.
+    void close() noexcept;
+
+  private:
+    std::unique_ptr<Impl> impl_;
+};
+
+static_assert(Backend<PqxxBackend>);
+
+}  // namespace sparc::db

@@ -1,0 +1,73 @@
+#pragma once
+/// @file router.hpp
+/// Replica selection: smooth weighted round-robin over the replicas that are up, not lagging
+/// and (for read-your-writes) caught up.
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sparc/db/backend.hpp>
+#include <sparc/db/hooks.hpp>
+#include <sparc/db/options.hpp>
+
+namespace sparc::db {
+
+/// What the router knows about one replica.
+struct ReplicaState {
+    bool up = true;
+    HostRole observed_role = HostRole::replica;
+    std::chrono::milliseconds lag{0};
+    std::optional<CommitPosition> position;  ///< Replayed WAL position at the last check.
+    std::chrono::nanoseconds round_trip{0};
+    std::string last_error;  ///< Why it is down (redacted).
+    Clock::time_point checked_at{};
+    int failures = 0;  ///< Consecutive failed checks.
+};
+
+/// Weighted choice among replicas. Thread-safe; pick() holds a mutex for a few dozen
+/// instructions.
+class ReplicaRouter {
+  public:
+    /// Most replicas a router handles (exclusion masks are 64-bit).
+    static constexpr std::size_t kMaxReplicas = 64;
+
+    /// @param weights one positive weight per replica.
+    /// @param max_lag replicas lagging more take no reads.
+    ReplicaRouter(std::vector<unsigned> weights, std::chrono::milliseconds max_lag);
+
+    /// Number of replicas.
+    std::size_t size() const noexcept { return weights_.size(); }
+
+    /// Picks a replica that is up, within max_lag, has replayed `after` when given, and is not
+    /// in `exclude` (bit i = replica i). Smooth weighted round-robin: over any window the
+    /// picks follow the weights with the least possible clustering. Returns -1 when none fits.
+    int pick(std::uint64_t exclude = 0, std::optional<CommitPosition> after = std::nullopt);
+
+    /// Marks a replica down at once (a failed connect, check or read). True if it was up.
+    bool mark_down(std::size_t replica, std::string reason);
+    /// Records a successful check. True if the replica was down before.
+    bool mark_up(std::size_t replica, HostRole observed_role, std::chrono::milliseconds lag,
+                 std::optional<CommitPosition> position, std::chrono::nanoseconds round_trip);
+    /// Raises the known replayed position (a read found the replica further along).
+    void advance_position(std::size_t replica, CommitPosition position);
+    /// A copy of a replica's state.
+    ReplicaState state(std::size_t replica) const;
+    /// When the next check of a replica is due: the health period while up, a backoff that
+    /// starts at 100 ms and doubles up to the period while down.
+    Clock::time_point next_check(std::size_t replica, std::chrono::milliseconds period) const;
+
+  private:
+    bool eligible_locked(std::size_t i, const std::optional<CommitPosition>& after) const;
+
+    std::vector<unsigned> weights_;
+    std::chrono::milliseconds max_lag_;
+    mutable std::mutex mutex_;
+    std::vector<ReplicaState> states_;
+    std::vector<std::int64_t> current_;
+};
+
+}  // namespace sparc::db

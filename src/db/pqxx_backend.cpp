@@ -1,0 +1,590 @@
+#include <sparc/db/pqxx_backend.hpp>
+
+#include <libpq-fe.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <pqxx/basic_connection>
+#include <pqxx/connectionpolicy>
+#include <pqxx/except>
+#include <pqxx/version>
+
+#include <sparc/db/errors.hpp>
+
+namespace sparc::db {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// How long a cancelled statement may take to come back before the connection is broken off.
+constexpr auto kCancelGrace = 500ms;
+
+struct CancelFree {
+    void operator()(PGcancel* c) const noexcept { PQfreeCancel(c); }
+};
+using CancelHandle = std::shared_ptr<PGcancel>;
+
+struct ResultFree {
+    void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+using ResultPtr = std::unique_ptr<PGresult, ResultFree>;
+
+/// A libpq result exposed to db::Result without copying its rows.
+class PgResultData final : public detail::ResultData {
+  public:
+    explicit PgResultData(ResultPtr result) : result_(std::move(result)) {
+        const char* tuples = PQcmdTuples(result_.get());
+        if (tuples != nullptr && *tuples != '\0') {
+            const std::string_view t(tuples);
+            std::from_chars(t.data(), t.data() + t.size(), affected_);
+        }
+    }
+    std::size_t rows() const noexcept override {
+        return static_cast<std::size_t>(PQntuples(result_.get()));
+    }
+    std::size_t columns() const noexcept override {
+        return static_cast<std::size_t>(PQnfields(result_.get()));
+    }
+    std::string_view column_name(std::size_t c) const noexcept override {
+        const char* name = PQfname(result_.get(), static_cast<int>(c));
+        return name != nullptr ? std::string_view(name) : std::string_view{};
+    }
+    bool is_null(std::size_t r, std::size_t c) const noexcept override {
+        return PQgetisnull(result_.get(), static_cast<int>(r), static_cast<int>(c)) != 0;
+    }
+    std::string_view value(std::size_t r, std::size_t c) const noexcept override {
+        const int row = static_cast<int>(r);
+        const int col = static_cast<int>(c);
+        return {PQgetvalue(result_.get(), row, col),
+                static_cast<std::size_t>(PQgetlength(result_.get(), row, col))};
+    }
+    std::uint64_t affected_rows() const noexcept override { return affected_; }
+
+  private:
+    ResultPtr result_;
+    std::uint64_t affected_ = 0;
+};
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+// "primary message (DETAIL: ...) (HINT: ...) [SQLSTATE xxxxx]", or libpq's own text when the
+// server sent no fields (a broken connection).
+std::string describe(const PGresult* r) {
+    const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    if (primary == nullptr) return trim(PQresultErrorMessage(r));
+    std::string out = primary;
+    if (const char* d = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL))
+        out += fmt::format(" DETAIL: {}", d);
+    if (const char* h = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT))
+        out += fmt::format(" HINT: {}", h);
+    if (const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE))
+        out += fmt::format(" [SQLSTATE {}]", s);
+    return out;
+}
+
+bool is_connection_sqlstate(std::string_view state) {
+    // Class 08 (connection exception) and the shutdown / termination codes of class 57.
+    return state.starts_with("08") || state == "57P01" || state == "57P02" || state == "57P03";
+}
+
+/// Where a connection being opened on this thread reports its libpq handle, and until when it
+/// may try. libpqxx 6 builds its connection policy from the options string alone, so the
+/// policy finds its deadline here.
+struct ConnectContext {
+    Clock::time_point deadline = Clock::time_point::max();
+    PGconn* raw = nullptr;
+    bool timed_out = false;
+    std::string error;
+};
+thread_local ConnectContext* t_connect_context = nullptr;
+
+/// A libpqxx connection policy that connects with libpq's non-blocking calls, so the attempt
+/// ends at the pool's deadline (libpq's connect_timeout counts whole seconds, per address).
+class DeadlineConnect : public pqxx::connectionpolicy {
+  public:
+    explicit DeadlineConnect(const std::string& options) : pqxx::connectionpolicy(options) {}
+
+    handle do_startconnect(handle orig) override {
+        if (orig != nullptr) return orig;
+        ConnectContext* ctx = t_connect_context;
+        PGconn* conn = PQconnectStart(options().c_str());
+        if (conn == nullptr) throw std::bad_alloc();
+        PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+        while (state != PGRES_POLLING_OK && state != PGRES_POLLING_FAILED) {
+            if (PQstatus(conn) == CONNECTION_BAD) break;
+            pollfd p{PQsocket(conn),
+                     static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+            int timeout_ms = -1;
+            if (ctx != nullptr && ctx->deadline != Clock::time_point::max()) {
+                const auto left =
+                    std::chrono::ceil<std::chrono::milliseconds>(ctx->deadline - Clock::now());
+                if (left.count() <= 0) {
+                    ctx->timed_out = true;
+                    break;
+                }
+                timeout_ms = static_cast<int>(std::min<std::int64_t>(left.count(), 60'000));
+            }
+            const int n = ::poll(&p, 1, timeout_ms);
+            if (n < 0 && errno != EINTR) break;
+            if (n == 0) continue;
+            state = PQconnectPoll(conn);
+        }
+        if (state != PGRES_POLLING_OK || PQstatus(conn) != CONNECTION_OK) {
+            // Report the failure through the context and hand libpqxx no handle, so that it
+            // neither retries nor has to free a half-open connection.
+            if (ctx != nullptr) {
+                ctx->error = ctx->timed_out ? "timeout expired" : trim(PQerrorMessage(conn));
+            }
+            PQfinish(conn);
+            return nullptr;
+        }
+        if (ctx != nullptr) ctx->raw = conn;
+        return conn;
+    }
+};
+
+using PqxxConnection = pqxx::basic_connection_base<DeadlineConnect>;
+
+}  // namespace
+
+/// State shared by a backend and its connections: the canceller thread. PQcancel blocks until
+/// the server closes the cancel connection, so it runs here, never on a caller's thread.
+struct PqxxBackend::Shared {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::deque<CancelHandle> queue;
+    std::thread thread;
+    bool stopping = false;
+    bool busy = false;
+
+    void cancel(CancelHandle handle) {
+        std::lock_guard lock(mutex);
+        if (stopping) return;
+        queue.push_back(std::move(handle));
+        if (!thread.joinable()) {
+            thread = std::thread([this] { run(); });
+        }
+        cv.notify_one();
+    }
+
+    void run() {
+        std::unique_lock lock(mutex);
+        while (true) {
+            cv.wait(lock, [&] { return stopping || !queue.empty(); });
+            if (stopping) return;
+            auto handle = std::move(queue.front());
+            queue.pop_front();
+            busy = true;
+            lock.unlock();
+            char err[256];
+            PQcancel(handle.get(), err, sizeof err);
+            lock.lock();
+            busy = false;
+            cv.notify_all();
+        }
+    }
+
+    ~Shared() {
+        std::unique_lock lock(mutex);
+        stopping = true;
+        cv.notify_all();
+        // A cancel request to a server behind a stalled network can block indefinitely; give
+        // it a moment, then let the thread finish on its own (it owns what it touches).
+        const bool idle = cv.wait_for(lock, 2s, [&] { return !busy; });
+        lock.unlock();
+        if (!thread.joinable()) return;
+        if (idle) {
+            thread.join();
+        } else {
+            thread.detach();
+        }
+    }
+};
+
+struct PqxxBackend::Connection::Impl {
+    std::shared_ptr<PqxxBackend::Shared> shared;
+    std::unique_ptr<PqxxConnection> conn;
+    PGconn* raw = nullptr;
+    CancelHandle cancel_handle;
+    std::string password;  // only for masking server messages
+    bool broken = false;
+    bool pgbouncer_mode = false;
+    std::size_t cache_capacity = 0;
+
+    // Prepared statements, least recently used at the front.
+    struct Prepared {
+        std::string name;
+        std::list<std::string>::iterator lru;
+    };
+    std::list<std::string> lru;
+    std::unordered_map<std::string, Prepared> prepared;
+    std::uint64_t next_statement = 0;
+    std::vector<const char*> values;
+
+    std::string mask(std::string text) const {
+        return mask_password(trim(std::move(text)), password);
+    }
+
+    void mark_broken() noexcept {
+        broken = true;
+        if (conn) {
+            try {
+                conn->disconnect();
+            } catch (...) {
+            }
+        }
+        raw = nullptr;
+    }
+
+    // Reads whatever the server sent while the session was idle. False when the session is
+    // gone: the server closed it (terminated backend, restart) or libpq saw an error.
+    bool check_idle_socket() {
+        if (broken || raw == nullptr) return false;
+        if (PQstatus(raw) != CONNECTION_OK) return false;
+        const int fd = PQsocket(raw);
+        if (fd < 0) return false;
+        for (int i = 0; i < 4; ++i) {
+            pollfd p{fd, POLLIN, 0};
+            const int n = ::poll(&p, 1, 0);
+            if (n == 0) return true;
+            if (n < 0) return errno == EINTR;
+            if ((p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) return false;
+            char byte;
+            const auto peeked = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (peeked == 0) return false;  // orderly shutdown by the server
+            if (PQconsumeInput(raw) == 0 || PQstatus(raw) != CONNECTION_OK) return false;
+            while (PGnotify* n2 = PQnotifies(raw)) PQfreemem(n2);
+        }
+        return PQstatus(raw) == CONNECTION_OK;
+    }
+
+    // Waits for the socket until `deadline`; false on timeout.
+    bool wait_socket(short events, Clock::time_point deadline) const {
+        const int fd = PQsocket(raw);
+        while (true) {
+            int timeout_ms = -1;
+            if (deadline != Clock::time_point::max()) {
+                const auto left =
+                    std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+                if (left.count() <= 0) return false;
+                timeout_ms = static_cast<int>(std::min<std::int64_t>(left.count(), 60'000));
+            }
+            pollfd p{fd, events, 0};
+            const int n = ::poll(&p, 1, timeout_ms);
+            if (n > 0) return true;
+            if (n < 0 && errno != EINTR) return true;  // let libpq report the error
+        }
+    }
+
+    [[noreturn]] void throw_broken(bool sent, const std::string& what) {
+        std::string msg = raw != nullptr ? mask(PQerrorMessage(raw)) : std::string();
+        mark_broken();
+        throw ConnectionError(fmt::format("connection lost {}: {}", what,
+                                          msg.empty() ? "server closed the connection" : msg),
+                              sent);
+    }
+
+    // Collects the statement's results; handles the client-side deadline.
+    ResultPtr await_result(Clock::time_point deadline) {
+        bool cancelled = false;
+        Clock::time_point hard_deadline = deadline;
+        while (true) {
+            if (PQconsumeInput(raw) == 0) throw_broken(true, "while waiting for the result");
+            if (PQisBusy(raw) == 0) break;
+            if (!wait_socket(POLLIN, hard_deadline)) {
+                if (!cancelled) {
+                    cancelled = true;
+                    shared->cancel(cancel_handle);
+                    hard_deadline = Clock::now() + kCancelGrace;
+                    continue;
+                }
+                mark_broken();
+                throw QueryTimeout(
+                    "statement exceeded the client query timeout; the server did not answer the "
+                    "cancel request and the connection was discarded",
+                    true);
+            }
+        }
+        ResultPtr last;
+        ResultPtr error;
+        while (PGresult* r = PQgetResult(raw)) {
+            ResultPtr res(r);
+            const auto status = PQresultStatus(r);
+            if (status == PGRES_FATAL_ERROR || status == PGRES_NONFATAL_ERROR ||
+                status == PGRES_BAD_RESPONSE) {
+                if (!error) error = std::move(res);
+            } else {
+                last = std::move(res);
+            }
+            if (PQisBusy(raw) != 0) {
+                // More results are coming; wait for them within the same deadline.
+                while (PQisBusy(raw) != 0) {
+                    if (!wait_socket(POLLIN, hard_deadline) || PQconsumeInput(raw) == 0) {
+                        throw_broken(true, "while reading the result");
+                    }
+                }
+            }
+        }
+        if (error) {
+            const char* state = PQresultErrorField(error.get(), PG_DIAG_SQLSTATE);
+            std::string sqlstate = state != nullptr ? state : "";
+            std::string message = mask(describe(error.get()));
+            if (PQstatus(raw) != CONNECTION_OK || is_connection_sqlstate(sqlstate)) {
+                mark_broken();
+                throw ConnectionError(fmt::format("connection lost: {}", message), true);
+            }
+            if (sqlstate == "57014") {
+                throw QueryTimeout(cancelled
+                                       ? "statement exceeded the client query timeout and was "
+                                         "cancelled: " +
+                                             message
+                                       : message,
+                                   cancelled);
+            }
+            throw SqlError(message, std::move(sqlstate));
+        }
+        if (cancelled) {
+            // The statement finished just as the cancel was sent: its result is still valid.
+        }
+        return last;
+    }
+
+    void flush(Clock::time_point deadline) {
+        while (true) {
+            const int r = PQflush(raw);
+            if (r == 0) return;
+            if (r < 0) throw_broken(true, "while sending the statement");
+            if (!wait_socket(POLLOUT | POLLIN, deadline)) {
+                mark_broken();
+                throw QueryTimeout("statement could not be sent within the client query timeout",
+                                   true);
+            }
+            if (PQconsumeInput(raw) == 0) throw_broken(true, "while sending the statement");
+        }
+    }
+
+    const std::string* prepared_name(std::string_view sql, int nparams,
+                                     Clock::time_point deadline) {
+        auto it = prepared.find(std::string(sql));
+        if (it != prepared.end()) {
+            lru.splice(lru.end(), lru, it->second.lru);
+            return &it->second.name;
+        }
+        if (prepared.size() >= cache_capacity) {
+            const std::string oldest = lru.front();
+            const std::string name = prepared.at(oldest).name;
+            run_simple(fmt::format("DEALLOCATE {}", name), deadline);
+            prepared.erase(oldest);
+            lru.pop_front();
+        }
+        std::string name = fmt::format("sparc_{}", next_statement++);
+        const std::string text(sql);
+        if (PQsendPrepare(raw, name.c_str(), text.c_str(), nparams, nullptr) == 0) {
+            throw_broken(false, "before the statement was sent");
+        }
+        flush(deadline);
+        await_result(deadline);
+        lru.push_back(text);
+        auto [pos, inserted] =
+            prepared.emplace(text, Prepared{std::move(name), std::prev(lru.end())});
+        return &pos->second.name;
+    }
+
+    void run_simple(const std::string& sql, Clock::time_point deadline) {
+        if (PQsendQuery(raw, sql.c_str()) == 0)
+            throw_broken(false, "before the statement was sent");
+        flush(deadline);
+        await_result(deadline);
+    }
+
+    void execute_simple(const std::string& sql, Clock::time_point deadline) {
+        if (!check_idle_socket()) {
+            mark_broken();
+            throw ConnectionError("connection was closed before the statement was sent", false);
+        }
+        run_simple(sql, deadline);
+    }
+
+    Result execute(std::string_view sql, ParamsRef params, const ExecSettings& settings) {
+        ResultPtr result = execute_raw(sql, params, settings);
+        if (!result) return Result{};
+        return Result(std::make_shared<const PgResultData>(std::move(result)));
+    }
+
+    ResultPtr execute_raw(std::string_view sql, ParamsRef params, const ExecSettings& settings) {
+        if (!check_idle_socket()) {
+            std::string msg = raw != nullptr ? mask(PQerrorMessage(raw)) : std::string();
+            mark_broken();
+            throw ConnectionError(
+                fmt::format("connection was closed before the statement was sent{}{}",
+                            msg.empty() ? "" : ": ", msg),
+                false);
+        }
+        values.clear();
+        for (const auto& p : params) values.push_back(p.c_str());
+        const int n = static_cast<int>(values.size());
+        const bool use_cache = settings.prepare && !pgbouncer_mode && cache_capacity > 0;
+        int sent;
+        if (use_cache) {
+            const std::string* name = prepared_name(sql, n, settings.deadline);
+            sent = PQsendQueryPrepared(raw, name->c_str(), n, values.data(), nullptr, nullptr, 0);
+        } else {
+            const std::string text(sql);
+            sent = PQsendQueryParams(raw, text.c_str(), n, nullptr, values.data(), nullptr, nullptr,
+                                     0);
+        }
+        if (sent == 0) {
+            if (PQstatus(raw) != CONNECTION_OK)
+                throw_broken(false, "before the statement was sent");
+            throw SqlError(mask(PQerrorMessage(raw)), "");
+        }
+        flush(settings.deadline);
+        return await_result(settings.deadline);
+    }
+};
+
+PqxxBackend::PqxxBackend() : shared_(std::make_shared<Shared>()) {}
+
+std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& endpoint,
+                                                              const ConnectSettings& settings) {
+    Endpoint ep = endpoint;
+    if (!ep.option("application_name") && !settings.application_name.empty()) {
+        ep.set_option("application_name", settings.application_name);
+    }
+    if (!ep.option("connect_timeout") && settings.deadline != Clock::time_point::max()) {
+        const auto left = std::chrono::ceil<std::chrono::seconds>(settings.deadline - Clock::now());
+        ep.set_option("connect_timeout", std::to_string(std::max<std::int64_t>(left.count(), 2)));
+    }
+    if (!settings.pgbouncer_mode && settings.statement_timeout.count() > 0) {
+        std::string options = ep.option("options").value_or("");
+        if (!options.empty()) options += ' ';
+        options += fmt::format("-c statement_timeout={}", settings.statement_timeout.count());
+        ep.set_option("options", options);
+    }
+    const std::string password = ep.option("password").value_or("");
+    auto impl = std::make_unique<Connection::Impl>();
+    impl->shared = shared_;
+    impl->password = password;
+    impl->pgbouncer_mode = settings.pgbouncer_mode;
+    impl->cache_capacity = settings.statement_cache_size;
+    ConnectContext ctx;
+    ctx.deadline = settings.deadline;
+    t_connect_context = &ctx;
+    try {
+        impl->conn = std::make_unique<PqxxConnection>(ep.conninfo());
+        t_connect_context = nullptr;
+    } catch (const std::exception& e) {
+        t_connect_context = nullptr;
+        throw ConnectionError(fmt::format("could not connect to {}: {}", endpoint.label(),
+                                          mask_password(trim(e.what()), password)));
+    }
+#if PQXX_VERSION_MAJOR < 7
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    // A pool must see a broken connection, not have libpqxx silently open a new session.
+    impl->conn->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+#endif
+    impl->raw = ctx.raw;
+    if (impl->raw == nullptr || PQstatus(impl->raw) != CONNECTION_OK) {
+        impl->raw = nullptr;
+        throw ConnectionError(fmt::format("could not connect to {}: {}", endpoint.label(),
+                                          mask_password(ctx.error, password)));
+    }
+    if (PQsetnonblocking(impl->raw, 1) != 0) {
+        throw ConnectionError(
+            fmt::format("could not configure the connection to {}", endpoint.label()));
+    }
+    impl->cancel_handle = CancelHandle(PQgetCancel(impl->raw), CancelFree{});
+    return std::make_unique<Connection>(std::move(impl));
+}
+
+PqxxBackend::Connection::Connection(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+
+PqxxBackend::Connection::~Connection() { close(); }
+
+Result PqxxBackend::Connection::execute(std::string_view sql, ParamsRef params,
+                                        const ExecSettings& settings) {
+    return impl_->execute(sql, params, settings);
+}
+
+void PqxxBackend::Connection::begin(const TransactionOptions& options,
+                                    const ExecSettings& settings) {
+    std::string sql = begin_statement(options);
+    if (settings.local_statement_timeout.count() > 0) {
+        // Two statements in one simple-protocol message: one round trip.
+        sql += fmt::format("; SET LOCAL statement_timeout = {}",
+                           settings.local_statement_timeout.count());
+    }
+    impl_->execute_simple(sql, settings.deadline);
+}
+
+void PqxxBackend::Connection::commit(const ExecSettings& settings) {
+    ExecSettings s = settings;
+    s.prepare = false;
+    const ResultPtr r = impl_->execute_raw("COMMIT", {}, s);
+    // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK instead of an error.
+    if (r && std::string_view(PQcmdStatus(r.get())) == "ROLLBACK") {
+        throw SqlError("COMMIT was answered with ROLLBACK: the transaction had already failed",
+                       "25P02");
+    }
+}
+
+void PqxxBackend::Connection::rollback(const ExecSettings& settings) {
+    ExecSettings s = settings;
+    s.prepare = false;
+    impl_->execute("ROLLBACK", {}, s);
+}
+
+void PqxxBackend::Connection::cancel() noexcept {
+    try {
+        if (impl_->cancel_handle && !impl_->broken) impl_->shared->cancel(impl_->cancel_handle);
+    } catch (...) {
+    }
+}
+
+bool PqxxBackend::Connection::is_alive() {
+    if (impl_->check_idle_socket()) return true;
+    impl_->mark_broken();
+    return false;
+}
+
+TxStatus PqxxBackend::Connection::transaction_status() const noexcept {
+    if (impl_->broken || impl_->raw == nullptr) return TxStatus::unknown;
+    switch (PQtransactionStatus(impl_->raw)) {
+        case PQTRANS_IDLE:
+            return TxStatus::idle;
+        case PQTRANS_INTRANS:
+            return TxStatus::in_transaction;
+        case PQTRANS_INERROR:
+            return TxStatus::in_error;
+        case PQTRANS_ACTIVE:
+            return TxStatus::active;
+        default:
+            return TxStatus::unknown;
+    }
+}
+
+int PqxxBackend::Connection::backend_pid() const noexcept {
+    return impl_->raw != nullptr ? PQbackendPID(impl_->raw) : 0;
+}
+
+void PqxxBackend::Connection::close() noexcept {
+    if (impl_) impl_->mark_broken();
+}
+
+}  // namespace sparc::db
