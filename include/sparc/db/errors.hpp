@@ -13,19 +13,19 @@ namespace sparc::db {
 
 /// Root of every exception sparc::db throws. Messages never contain a password.
 class Error : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 /// Invalid configuration: names the field or environment variable at fault.
 class ConfigError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 /// No connection could be leased within `connection_timeout`.
 class PoolTimeout : public Error {
-public:
+  public:
     PoolTimeout(const std::string& message, std::chrono::milliseconds waited, std::size_t pool_size,
                 std::size_t waiting)
         : Error(message), waited_(waited), pool_size_(pool_size), waiting_(waiting) {}
@@ -36,7 +36,7 @@ public:
     /// Callers waiting (this one included) when the wait expired.
     std::size_t waiting() const noexcept { return waiting_; }
 
-private:
+  private:
     std::chrono::milliseconds waited_;
     std::size_t pool_size_;
     std::size_t waiting_;
@@ -44,58 +44,58 @@ private:
 
 /// The pool is shutting down or shut down and accepts no new work.
 class PoolClosed : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 /// A connection could not be opened, or broke while in use.
 class ConnectionError : public Error {
-public:
+  public:
     explicit ConnectionError(const std::string& message, bool statement_sent = false)
         : Error(message), statement_sent_(statement_sent) {}
     /// True when the break happened after a statement had been sent to the server, so the
     /// server may have executed it.
     bool statement_sent() const noexcept { return statement_sent_; }
 
-private:
+  private:
     bool statement_sent_;
 };
 
 /// The server rejected a statement; carries the SQLSTATE code the server reported.
 class SqlError : public Error {
-public:
+  public:
     SqlError(const std::string& message, std::string sqlstate)
         : Error(message), sqlstate_(std::move(sqlstate)) {}
     /// Five-character SQLSTATE, e.g. "23505"; empty when the server sent none.
     const std::string& sqlstate() const noexcept { return sqlstate_; }
 
-private:
+  private:
     std::string sqlstate_;
 };
 
 /// A statement ran past the server's statement_timeout (SQLSTATE 57014) or the client's
 /// query_timeout.
 class QueryTimeout : public SqlError {
-public:
+  public:
     explicit QueryTimeout(const std::string& message, bool client_side = false)
         : SqlError(message, "57014"), client_side_(client_side) {}
     /// True when the client's query_timeout fired rather than the server's statement_timeout.
     bool client_side() const noexcept { return client_side_; }
 
-private:
+  private:
     bool client_side_;
 };
 
 /// COMMIT was sent but its outcome never arrived; the transaction may or may not have
 /// committed. Never retried automatically.
 class TransactionOutcomeUnknown : public Error {
-public:
+  public:
     TransactionOutcomeUnknown(const std::string& message, std::optional<std::int64_t> txid)
         : Error(message), txid_(txid) {}
     /// The server transaction id (txid_current()) when it was recorded before COMMIT.
     std::optional<std::int64_t> txid() const noexcept { return txid_; }
 
-private:
+  private:
     std::optional<std::int64_t> txid_;
 };
 
