@@ -232,7 +232,6 @@ class ConnectionPool {
                 std::make_unique<detail::HostPool<B>>(backend_, r.endpoint, HostRole::replica,
                                                       replica_limits, settings, hooks_, metrics_));
         }
-        probes_.resize(hosts_.size());
         housekeeper_ = std::thread([this] { housekeeping_loop(); });
     }
 
@@ -532,29 +531,44 @@ class ConnectionPool {
         return std::clamp(t, milliseconds{25}, milliseconds{1000});
     }
 
-    // Runs the host probe on a dedicated connection: role, position, lag, round trip.
+    // Probes a host on one of its pooled connections (or a new one when none is idle and
+    // there is room): role, WAL position, lag, round trip. A host whose connections are all
+    // busy is evidently up and is not disturbed.
     void probe(std::size_t i) {
         auto& host = *hosts_[i];
-        auto& conn = probes_[i];
         const auto limit =
             std::min(config_.connection_timeout,
                      std::max(config_.health_check_period, std::chrono::milliseconds(500)));
         const auto started = Clock::now();
+        detail::Slot<B>* slot = host.try_acquire();
+        std::unique_ptr<connection_type> fresh;
+        bool reserved = false;
         try {
-            if (!conn || !conn->is_alive()) {
-                conn.reset();
-                conn = host.open_unpooled(started + limit);
+            if (slot != nullptr && !slot->conn->is_alive()) {
+                host.release(std::exchange(slot, nullptr), false);
             }
+            if (slot == nullptr) {
+                reserved = host.reserve_if_empty();
+                if (!reserved) return;
+                fresh = host.open_reserved(started + limit);
+            }
+            connection_type& conn = slot != nullptr ? *slot->conn : *fresh;
             ExecSettings x;
             x.deadline = Clock::now() + limit;
             x.prepare = false;
-            const Result r = conn->execute(detail::kProbeSql, {}, x);
+            const Result r = conn.execute(detail::kProbeSql, {}, x);
             const auto rtt = Clock::now() - started;
+            if (slot != nullptr) host.release(std::exchange(slot, nullptr), true);
+            if (reserved) {
+                host.adopt(std::move(fresh));
+                reserved = false;
+            }
             const auto row = r.front();
             const bool in_recovery = row[0].template as<bool>();
             std::optional<CommitPosition> pos;
-            if (!row[1].is_null())
+            if (!row[1].is_null()) {
                 pos = CommitPosition::parse(row[1].template as<std::string_view>());
+            }
             const auto lag = std::chrono::milliseconds(row[2].template as<std::int64_t>(0));
             const HostRole observed = in_recovery ? HostRole::replica : HostRole::primary;
             if (i == 0) {
@@ -569,9 +583,10 @@ class ConnectionPool {
                                   metrics_);
             }
         } catch (const std::exception& e) {
-            if (conn) {
-                conn->close();
-                conn.reset();
+            if (slot != nullptr) host.release(slot, false);
+            if (reserved) {
+                if (fresh) fresh->close();
+                host.adopt(nullptr);
             }
             if (i == 0) {
                 if (primary_up_.exchange(false)) {
@@ -609,10 +624,6 @@ class ConnectionPool {
             lock.lock();
             housekeeper_cv_.wait_for(lock, tick());
         }
-        lock.unlock();
-        for (auto& p : probes_) {
-            if (p) p->close();
-        }
     }
 
     PoolConfig config_;
@@ -621,7 +632,6 @@ class ConnectionPool {
     PoolMetrics metrics_;
     std::optional<ReplicaRouter> router_;
     std::vector<std::unique_ptr<detail::HostPool<B>>> hosts_;  // [0] is the primary
-    std::vector<std::unique_ptr<connection_type>> probes_;
     std::atomic<bool> closed_{false};
     std::atomic<bool> primary_up_{true};
     std::atomic<bool> primary_in_recovery_{false};

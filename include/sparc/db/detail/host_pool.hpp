@@ -314,12 +314,56 @@ class HostPool {
         return last_connect_error_;
     }
 
-    /// Opens a connection outside the pool (health probes). @throws ConnectionError.
-    std::unique_ptr<typename B::Connection> open_unpooled(Clock::time_point deadline) {
+    /// Takes an idle connection without waiting (health probes); nullptr when none is idle.
+    SlotT* try_acquire() {
+        std::unique_lock lock(mutex_);
+        if (closed_ || idle_.empty()) return nullptr;
+        SlotT* s = idle_.back();
+        idle_.pop_back();
+        s->in_use = true;
+        ++in_use_;
+        s->acquired_at = Clock::now();
+        s->leak_reported = false;
+        return s;
+    }
+
+    /// Reserves room for a connection opened outside the opener (health probes), only when the
+    /// host has no connection at all: false otherwise, or when closed. Pair with adopt().
+    bool reserve_if_empty() {
+        std::lock_guard lock(mutex_);
+        if (closed_ || !slots_.empty() || opening_ > 0 || limits_.max == 0) return false;
+        ++opening_;
+        return true;
+    }
+
+    /// Opens a connection for a reserve()d place. @throws ConnectionError.
+    std::unique_ptr<typename B::Connection> open_reserved(Clock::time_point deadline) {
         ConnectSettings s = settings_;
         s.deadline = deadline;
-        s.statement_cache_size = 0;
         return backend_.connect(endpoint_, s);
+    }
+
+    /// Ends a reserve(): adds `conn` to the pool as an idle (or handed-off) connection, or
+    /// just releases the place when `conn` is null.
+    void adopt(std::unique_ptr<typename B::Connection> conn) {
+        std::unique_lock lock(mutex_);
+        --opening_;
+        if (!conn) {
+            open_cv_.notify_one();
+            return;
+        }
+        if (closed_) {
+            lock.unlock();
+            conn->close();
+            return;
+        }
+        metrics_.connections_opened.add();
+        SlotT* s = add_slot_locked(std::move(conn));
+        if (!waiters_.empty()) {
+            hand_off_locked(s);
+        } else {
+            idle_.push_back(s);
+        }
     }
 
   private:
@@ -373,6 +417,19 @@ class HostPool {
         const std::size_t total = slots_.size() + opening_;
         if (total >= limits_.max) return false;
         return total < limits_.min || waiters_.size() > opening_;
+    }
+
+    SlotT* add_slot_locked(std::unique_ptr<typename B::Connection> conn) {
+        auto slot = std::make_unique<SlotT>();
+        slot->conn = std::move(conn);
+        slot->created = Clock::now();
+        slot->last_used = slot->created;
+        const auto life = lifetime_with_jitter();
+        slot->retire_at = life == std::chrono::milliseconds::max() ? Clock::time_point::max()
+                                                                   : slot->created + life;
+        SlotT* s = slot.get();
+        slots_.push_back(std::move(slot));
+        return s;
     }
 
     std::chrono::milliseconds lifetime_with_jitter() {
@@ -433,22 +490,14 @@ class HostPool {
             }
             failures = 0;
             last_connect_error_.clear();
-            metrics_.connections_opened.add();
-            auto slot = std::make_unique<SlotT>();
-            slot->conn = std::move(conn);
-            slot->created = Clock::now();
-            slot->last_used = slot->created;
-            const auto life = lifetime_with_jitter();
-            slot->retire_at = life == std::chrono::milliseconds::max() ? Clock::time_point::max()
-                                                                       : slot->created + life;
-            SlotT* s = slot.get();
             if (closed_) {
                 lock.unlock();
-                slot->conn->close();
+                conn->close();
                 lock.lock();
                 continue;
             }
-            slots_.push_back(std::move(slot));
+            metrics_.connections_opened.add();
+            SlotT* s = add_slot_locked(std::move(conn));
             if (!waiters_.empty()) {
                 hand_off_locked(s);
             } else {

@@ -16,7 +16,7 @@ inline constexpr const char* kProbeSql =
     " 0) END)";
 
 /// Liveness round trip.
-inline constexpr const char* kPingSql = "SELECT 1";
+inline constexpr const char* kPingSql = "SELECT 1 AS sparc_ping";
 
 /// The current transaction's id, recorded before COMMIT when outcomes are to be resolved.
 inline constexpr const char* kTxidCurrentSql = "SELECT txid_current()";

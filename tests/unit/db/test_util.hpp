@@ -1,0 +1,45 @@
+#pragma once
+// Helpers shared by the db unit tests.
+
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include <sparc/db.hpp>
+#include <sparc/db/testing/fake_backend.hpp>
+
+namespace sparc::db::test {
+
+using FakePool = ConnectionPool<testing::FakeBackend>;
+
+/// Polls `condition` until it holds or `limit` passes; the result says which. Used for
+/// background work (opening, reaping, health checks) whose timing the test does not assert.
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return condition();
+}
+
+/// A configuration for the fake cluster: primary "primary", replicas as named.
+inline PoolConfig fake_config(std::initializer_list<const char*> replicas = {}) {
+    PoolConfig cfg;
+    cfg.service_name = "unit";
+    cfg.primary = Endpoint::parse("postgresql://app:unit-secret-pw@primary/app");
+    for (const char* r : replicas) {
+        cfg.replicas.push_back(
+            {Endpoint::parse(std::string("postgresql://app:unit-secret-pw@") + r + "/app"), 1});
+    }
+    cfg.min_connections = 0;
+    cfg.max_connections = 4;
+    cfg.connection_timeout = std::chrono::milliseconds(2000);
+    cfg.statement_timeout = std::chrono::milliseconds(4000);
+    cfg.query_timeout = std::chrono::milliseconds(5000);
+    cfg.health_check_period = std::chrono::milliseconds(50);
+    return cfg;
+}
+
+}  // namespace sparc::db::test
