@@ -464,6 +464,17 @@ class ConnectionPool {
                     fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), e.what());
             }
         }
+        // Replicas not tried were ruled out by what the router knows: say why.
+        for (std::size_t i = 0; i < router_->size(); ++i) {
+            if ((tried >> i) & 1U) continue;
+            const auto st = router_->state(i);
+            std::string why = !st.up ? fmt::format("down ({})", st.last_error)
+                              : st.lag > config_.max_replica_lag
+                                  ? fmt::format("lagging {} ms", st.lag.count())
+                                  : std::string("has not replayed the requested position");
+            failures +=
+                fmt::format("{}{}: {}", failures.empty() ? "" : "; ", hosts_[i + 1]->label(), why);
+        }
         if (!config_.fallback_to_primary) {
             throw ConnectionError(
                 fmt::format("no replica could serve the read and fallback_to_primary is off{}{}",
