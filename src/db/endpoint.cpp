@@ -3,9 +3,14 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cstddef>
 #include <memory>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <sparc/db/errors.hpp>
 
@@ -13,31 +18,63 @@ namespace sparc::db {
 namespace {
 
 constexpr std::string_view kMask = "****";
+constexpr std::size_t kMaxEchoedInput = 256;  // longer input is shortened in messages
 
 struct ConninfoFree {
     void operator()(PQconninfoOption* o) const noexcept { PQconninfoFree(o); }
 };
 using ConninfoPtr = std::unique_ptr<PQconninfoOption, ConninfoFree>;
 
-bool is_libpq_keyword(std::string_view key) {
+// libpq's keywords in its own order. Parsing the empty string lists them without consulting
+// the environment or a service file, as PQconndefaults() would.
+const std::vector<std::string>& libpq_keywords() {
     static const std::vector<std::string> keywords = [] {
         std::vector<std::string> k;
-        ConninfoPtr defaults(PQconndefaults());
-        for (auto* o = defaults.get(); o != nullptr && o->keyword != nullptr; ++o) {
+        char* err = nullptr;
+        ConninfoPtr all(PQconninfoParse("", &err));
+        if (err != nullptr) {
+            PQfreemem(err);
+        }
+        for (auto* o = all.get(); o != nullptr && o->keyword != nullptr; ++o) {
             k.emplace_back(o->keyword);
         }
         return k;
     }();
-    return std::find(keywords.begin(), keywords.end(), key) != keywords.end();
+    return keywords;
 }
 
-// A libpq key=value value: quoted when empty or containing spaces, quotes or backslashes.
+// Position of `key` in libpq's keyword list; npos when libpq does not know it.
+std::size_t keyword_rank(std::string_view key) {
+    const auto& k = libpq_keywords();
+    const auto it = std::find(k.begin(), k.end(), key);
+    return it == k.end() ? std::string_view::npos : static_cast<std::size_t>(it - k.begin());
+}
+
+void require_keyword(std::string_view key) {
+    if (keyword_rank(key) == std::string_view::npos) {
+        throw ConfigError(fmt::format("unknown libpq connection option \"{}\"", key));
+    }
+}
+
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+// A libpq key=value value: quoted unless it is a non-empty run of printable ASCII without
+// quotes or backslashes (libpq's isspace() is locale-dependent for bytes >= 0x80).
 std::string quote_value(std::string_view v) {
-    const bool plain = !v.empty() && v.find_first_of(" \t\n\r\f\v'\\") == std::string_view::npos;
-    if (plain) return std::string(v);
+    const bool plain = !v.empty() && std::all_of(v.begin(), v.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return c > 0x20 && c < 0x7f && c != '\'' && c != '\\';
+    });
+    if (plain) {
+        return std::string(v);
+    }
     std::string out = "'";
     for (char c : v) {
-        if (c == '\'' || c == '\\') out += '\\';
+        if (c == '\'' || c == '\\') {
+            out += '\\';
+        }
         out += c;
     }
     out += '\'';
@@ -45,16 +82,17 @@ std::string quote_value(std::string_view v) {
 }
 
 bool is_unreserved(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
-std::string percent_encode(std::string_view v) {
+// Percent-encodes every byte outside RFC 3986's unreserved set and `keep`.
+std::string percent_encode(std::string_view v, std::string_view keep = {}) {
     std::string out;
     out.reserve(v.size());
     for (char ch : v) {
         const auto c = static_cast<unsigned char>(ch);
-        if (is_unreserved(c)) {
+        if (is_unreserved(c) || keep.find(ch) != std::string_view::npos) {
             out += ch;
         } else {
             out += fmt::format("%{:02X}", c);
@@ -63,122 +101,387 @@ std::string percent_encode(std::string_view v) {
     return out;
 }
 
-// What libpq says about a string it could not parse, with any password-looking text removed:
-// libpq's messages quote the offending fragment, which may hold the password.
-std::string describe_parse_error(const char* err, std::string_view input) {
-    std::string msg = err != nullptr ? err : "unknown error";
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-    // Mask everything between "://user:" and "@" in the input if it appears in the message.
-    const auto scheme = input.find("://");
-    if (scheme != std::string_view::npos) {
-        const auto at = input.find('@', scheme + 3);
-        const auto colon = input.find(':', scheme + 3);
-        if (at != std::string_view::npos && colon != std::string_view::npos && colon < at) {
-            const auto password = input.substr(colon + 1, at - colon - 1);
-            msg = mask_password(msg, password);
-        }
+// ---- Secrets in text that may not parse -------------------------------------------------
+
+struct Span {
+    std::size_t begin;
+    std::size_t end;
+};
+
+// Whether `s[i..]` starts a `key=` token of a key=value string: a run of keyword characters
+// followed by optional blanks and '='.
+bool starts_keyword_assignment(std::string_view s, std::size_t i) {
+    std::size_t j = i;
+    while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) != 0 || s[j] == '_')) {
+        ++j;
     }
-    const auto pw = input.find("password=");
-    if (pw != std::string_view::npos) {
-        auto rest = input.substr(pw + 9);
-        const auto end = rest.find(' ');
-        msg = mask_password(msg, rest.substr(0, end));
+    if (j == i) {
+        return false;
     }
-    return msg;
+    while (j < s.size() && is_space(s[j])) {
+        ++j;
+    }
+    return j < s.size() && s[j] == '=';
 }
 
-std::string redact_input(std::string_view input) {
-    // Best effort, for error messages about input libpq refused: drop userinfo and
-    // password=... without trying to understand the rest.
-    std::string s(input);
-    const auto scheme = s.find("://");
-    if (scheme != std::string::npos) {
-        const auto at = s.find('@', scheme + 3);
-        if (at != std::string::npos) {
-            const auto colon = s.find(':', scheme + 3);
-            if (colon != std::string::npos && colon < at) {
-                s.replace(colon + 1, at - colon - 1, kMask);
-            }
+// Regions of `s` that may hold a secret, found generously: better to mask too much in a
+// message than too little.
+std::vector<Span> secret_spans(std::string_view s) {
+    std::vector<Span> spans;
+    // scheme://user:password@host: everything from the first ':' after "//" to the last '@'
+    // before the next blank (a password may itself contain '@', '/' or '?').
+    for (auto at = s.find("://"); at != std::string_view::npos; at = s.find("://", at + 3)) {
+        const auto start = at + 3;
+        auto stop = start;
+        while (stop < s.size() && !is_space(s[stop])) {
+            ++stop;
+        }
+        const auto authority = s.substr(start, stop - start);
+        const auto last_at = authority.rfind('@');
+        if (last_at == std::string_view::npos) {
+            continue;
+        }
+        const auto colon = authority.find(':');
+        if (colon != std::string_view::npos && colon < last_at) {
+            spans.push_back({start + colon + 1, start + last_at});
         }
     }
-    auto pw = s.find("password=");
-    while (pw != std::string::npos) {
-        const auto start = pw + 9;
-        auto end = s.find(' ', start);
-        if (end == std::string::npos) end = s.size();
-        s.replace(start, end - start, kMask);
-        pw = s.find("password=", start + kMask.size());
+    // password=... and sslpassword=..., in key=value strings or URL queries, in any case
+    // (libpq refuses "PASSWORD=", but whoever wrote it meant a password).
+    std::string lower(s);
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    });
+    constexpr std::string_view kKey = "password";
+    for (auto at = lower.find(kKey); at != std::string::npos; at = lower.find(kKey, at + 1)) {
+        auto i = at + kKey.size();
+        while (i < s.size() && is_space(s[i])) {
+            ++i;
+        }
+        if (i >= s.size() || s[i] != '=') {
+            continue;
+        }
+        // In a URL query the value ends at '&'; in a key=value string '&' is an ordinary byte.
+        const bool in_query = at > 0 && (s[at - 1] == '?' || s[at - 1] == '&' ||
+                                         (at > 2 && lower.compare(at - 3, 3, "ssl") == 0 &&
+                                          at > 3 && (s[at - 4] == '?' || s[at - 4] == '&')));
+        ++i;
+        while (i < s.size() && is_space(s[i])) {
+            ++i;
+        }
+        const auto begin = i;
+        if (i < s.size() && s[i] == '\'') {
+            ++i;
+            while (i < s.size() && s[i] != '\'') {
+                if (s[i] == '\\') {
+                    ++i;
+                }
+                ++i;
+            }
+            i = std::min(i + 1, s.size());
+        } else {
+            // Up to the next "key=" after a blank, or in a query the next "&key=": an unquoted
+            // password with a blank or a raw '&' in it makes libpq quote its pieces as
+            // keywords or parameters, so they are covered too.
+            while (i < s.size() &&
+                   !(in_query && s[i] == '&' && starts_keyword_assignment(s, i + 1))) {
+                if (is_space(s[i]) && i + 1 < s.size() && !is_space(s[i + 1]) &&
+                    starts_keyword_assignment(s, i + 1)) {
+                    break;
+                }
+                ++i;
+            }
+        }
+        if (i > begin) {
+            spans.push_back({begin, i});
+        }
+    }
+    return spans;
+}
+
+std::string apply_spans(std::string_view s, std::vector<Span> spans) {
+    std::sort(spans.begin(), spans.end(),
+              [](const Span& a, const Span& b) { return a.begin < b.begin; });
+    std::string out;
+    std::size_t pos = 0;
+    for (const auto& sp : spans) {
+        if (sp.end <= pos) {
+            continue;
+        }
+        const auto begin = std::max(sp.begin, pos);
+        out.append(s.substr(pos, begin - pos));
+        out.append(kMask);
+        pos = sp.end;
+    }
+    out.append(s.substr(pos));
+    return out;
+}
+
+std::string shorten(std::string s) {
+    if (s.size() > kMaxEchoedInput) {
+        s.resize(kMaxEchoedInput);  // may split a multi-byte character; messages are bytes
+        s += "...";
     }
     return s;
 }
 
+// libpq's reason for refusing `input`, with every fragment of a secret masked: libpq quotes
+// the offending token, or the whole URL, and either may hold the password.
+std::string sanitize_reason(const char* err, std::string_view input) {
+    std::string msg = err != nullptr ? err : "unknown error";
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) {
+        msg.pop_back();
+    }
+    if (!input.empty()) {
+        // The input is echoed once by the caller, redacted; drop libpq's raw copy.
+        const std::string quoted = fmt::format("\"{}\"", input);
+        const std::string suffix = ": " + quoted;  // libpq's "... in URI: \"<uri>\""
+        for (auto p = msg.find(suffix); p != std::string::npos; p = msg.find(suffix)) {
+            msg.erase(p, suffix.size());
+        }
+    }
+    for (const auto& sp : secret_spans(input)) {
+        const auto secret = input.substr(sp.begin, sp.end - sp.begin);
+        msg = mask_password(msg, secret);
+        // Pieces of the secret that libpq quoted as keywords or values.
+        std::size_t i = 0;
+        while (i < secret.size()) {
+            auto separator = [](char c) { return is_space(c) || c == '=' || c == '&'; };
+            while (i < secret.size() && separator(secret[i])) {
+                ++i;
+            }
+            auto j = i;
+            while (j < secret.size() && !separator(secret[j])) {
+                ++j;
+            }
+            if (j > i) {
+                const std::string piece = fmt::format("\"{}\"", secret.substr(i, j - i));
+                const std::string masked = fmt::format("\"{}\"", kMask);
+                for (auto p = msg.find(piece); p != std::string::npos;
+                     p = msg.find(piece, p + masked.size())) {
+                    msg.replace(p, piece.size(), masked);
+                }
+            }
+            i = j;
+        }
+    }
+    return msg;
+}
+
+// ---- Value checks libpq defers to connection time ---------------------------------------
+
+bool parse_int(std::string_view s, long long& out) {
+    if (s.empty()) {
+        return false;
+    }
+    const auto* first = s.data();
+    const auto* last = s.data() + s.size();
+    if (*first == '+') {
+        ++first;
+    }
+    const auto [ptr, ec] = std::from_chars(first, last, out);
+    return ec == std::errc{} && ptr == last && first != last;
+}
+
+bool one_of(std::string_view v, std::initializer_list<std::string_view> allowed) {
+    return std::find(allowed.begin(), allowed.end(), v) != allowed.end();
+}
+
+std::string join(std::initializer_list<std::string_view> items) {
+    std::string out;
+    for (const auto& i : items) {
+        if (!out.empty()) {
+            out += ", ";
+        }
+        out += i;
+    }
+    return out;
+}
+
+// The first problem with `options`, if any. Never quotes a secret; never quotes the port
+// either, which a mistyped URL can fill with part of a password.
+std::optional<std::string> find_problem(const std::vector<Endpoint::Option>& options) {
+    for (const auto& option : options) {
+        const auto& key = option.first;  // named, not bound: lambdas below capture them
+        const auto& value = option.second;
+        auto check_enum =
+            [&](std::initializer_list<std::string_view> allowed) -> std::optional<std::string> {
+            if (one_of(value, allowed)) {
+                return std::nullopt;
+            }
+            return fmt::format("invalid {} \"{}\": expected one of {}", key, value, join(allowed));
+        };
+        std::optional<std::string> problem;
+        if (key == "port") {
+            std::string_view rest = value;
+            while (true) {
+                const auto comma = rest.find(',');
+                const auto item = rest.substr(0, comma);
+                long long n = 0;
+                if (!item.empty() &&
+                    (item.front() == '+' || !parse_int(item, n) || n < 1 || n > 65535)) {
+                    problem =
+                        "invalid port: expected a number from 1 to 65535 (or a "
+                        "comma-separated list, one per host)";
+                    break;
+                }
+                if (comma == std::string_view::npos) {
+                    break;
+                }
+                rest.remove_prefix(comma + 1);
+            }
+        } else if (key == "connect_timeout") {
+            long long n = 0;
+            if (!value.empty() && !parse_int(value, n)) {
+                problem =
+                    fmt::format("invalid connect_timeout \"{}\": expected whole seconds", value);
+            }
+        } else if (key == "sslmode") {
+            problem =
+                check_enum({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"});
+        } else if (key == "target_session_attrs") {
+            problem = check_enum(
+                {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"});
+        } else if (key == "gssencmode" || key == "channel_binding") {
+            problem = check_enum({"disable", "prefer", "require"});
+        } else if (key == "sslcompression") {
+            problem = check_enum({"0", "1"});
+        } else if (key == "ssl_min_protocol_version" || key == "ssl_max_protocol_version") {
+            problem = check_enum({"", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"});
+        }
+        if (problem) {
+            return problem;
+        }
+    }
+    // libpq wants one port for all hosts, or one per host.
+    auto count = [&](std::string_view key) -> std::size_t {
+        for (const auto& [k, v] : options) {
+            if (k == key && !v.empty()) {
+                return static_cast<std::size_t>(std::count(v.begin(), v.end(), ',')) + 1;
+            }
+        }
+        return 0;
+    };
+    const auto ports = count("port");
+    const auto hosts = std::max<std::size_t>({count("host"), count("hostaddr"), 1});
+    if (ports > 1 && ports != hosts) {
+        return fmt::format("port lists {} ports for {} host{}: give one port, or one per host",
+                           ports, hosts, hosts == 1 ? "" : "s");
+    }
+    return std::nullopt;
+}
+
+// Keeps one value per keyword (the last given) in libpq's keyword order.
+std::vector<Endpoint::Option> canonical(std::vector<Endpoint::Option> options) {
+    std::vector<Endpoint::Option> out;
+    out.reserve(options.size());
+    for (auto& opt : options) {
+        const auto same = std::find_if(out.begin(), out.end(), [&](const Endpoint::Option& o) {
+            return o.first == opt.first;
+        });
+        if (same != out.end()) {
+            same->second = std::move(opt.second);
+        } else {
+            out.push_back(std::move(opt));
+        }
+    }
+    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+        return keyword_rank(a.first) < keyword_rank(b.first);
+    });
+    return out;
+}
+
 }  // namespace
+
+bool is_secret_option(std::string_view key) noexcept {
+    return key == "password" || key == "sslpassword";
+}
 
 std::string mask_password(std::string_view text, std::string_view password) {
     std::string out(text);
-    if (password.empty()) return out;
-    for (auto pos = out.find(password); pos != std::string::npos;
-         pos = out.find(password, pos + kMask.size())) {
-        out.replace(pos, password.size(), kMask);
+    if (password.empty()) {
+        return out;
     }
+    auto mask_all = [&out](std::string_view secret) {
+        for (auto pos = out.find(secret); pos != std::string::npos;
+             pos = out.find(secret, pos + kMask.size())) {
+            out.replace(pos, secret.size(), kMask);
+        }
+    };
+    mask_all(password);
     // The percent-encoded form may appear in URLs.
     const auto encoded = percent_encode(password);
     if (encoded != password) {
-        for (auto pos = out.find(encoded); pos != std::string::npos;
-             pos = out.find(encoded, pos + kMask.size())) {
-            out.replace(pos, encoded.size(), kMask);
-        }
+        mask_all(encoded);
     }
     return out;
+}
+
+std::string redact_connection_string(std::string_view url_or_conninfo) {
+    return apply_spans(url_or_conninfo, secret_spans(url_or_conninfo));
 }
 
 Endpoint Endpoint::parse(std::string_view url_or_conninfo) {
     const std::string input(url_or_conninfo);
     if (input.find('\0') != std::string::npos) {
-        throw ConfigError("connection string contains a NUL byte");
+        throw ConfigError("invalid connection string: it contains a NUL byte");
     }
+    auto fail = [&](const std::string& reason) -> ConfigError {
+        return ConfigError(fmt::format("invalid connection string \"{}\": {}",
+                                       shorten(redact_connection_string(input)), reason));
+    };
     char* err = nullptr;
     ConninfoPtr parsed(PQconninfoParse(input.c_str(), &err));
     if (!parsed) {
-        std::string reason = describe_parse_error(err, input);
-        if (err != nullptr) PQfreemem(err);
-        throw ConfigError(fmt::format("invalid connection string \"{}\": {}",
-                                      redact_input(input), reason));
+        std::string reason = sanitize_reason(err, input);
+        if (err != nullptr) {
+            PQfreemem(err);
+        }
+        throw fail(shorten(std::move(reason)));
+    }
+    if (err != nullptr) {
+        PQfreemem(err);
     }
     std::vector<Option> options;
     for (auto* o = parsed.get(); o->keyword != nullptr; ++o) {
-        if (o->val != nullptr) options.emplace_back(o->keyword, o->val);
+        if (o->val != nullptr) {
+            options.emplace_back(o->keyword, o->val);
+        }
+    }
+    if (auto problem = find_problem(options)) {
+        throw fail(*problem);
     }
     return Endpoint(std::move(options));
 }
 
 Endpoint Endpoint::from_options(std::vector<Option> options) {
     for (const auto& [key, value] : options) {
-        if (!is_libpq_keyword(key)) {
-            throw ConfigError(fmt::format("unknown libpq connection option \"{}\"", key));
-        }
+        require_keyword(key);
     }
-    return Endpoint(std::move(options));
+    return Endpoint(canonical(std::move(options)));
 }
 
 std::optional<std::string> Endpoint::option(std::string_view key) const {
     for (const auto& [k, v] : options_) {
-        if (k == key) return v;
+        if (k == key) {
+            return v;
+        }
     }
     return std::nullopt;
 }
 
 void Endpoint::set_option(std::string_view key, std::string value) {
-    if (!is_libpq_keyword(key)) {
-        throw ConfigError(fmt::format("unknown libpq connection option \"{}\"", key));
-    }
+    require_keyword(key);
     for (auto& [k, v] : options_) {
         if (k == key) {
             v = std::move(value);
             return;
         }
     }
-    options_.emplace_back(std::string(key), std::move(value));
+    const auto rank = keyword_rank(key);
+    const auto pos = std::find_if(options_.begin(), options_.end(),
+                                  [&](const Option& o) { return keyword_rank(o.first) > rank; });
+    options_.emplace(pos, std::string(key), std::move(value));
 }
 
 void Endpoint::erase_option(std::string_view key) {
@@ -186,13 +489,19 @@ void Endpoint::erase_option(std::string_view key) {
 }
 
 std::string Endpoint::host() const {
-    if (auto h = option("host"); h && !h->empty()) return *h;
-    if (auto a = option("hostaddr"); a && !a->empty()) return *a;
+    if (auto h = option("host"); h && !h->empty()) {
+        return *h;
+    }
+    if (auto a = option("hostaddr"); a && !a->empty()) {
+        return *a;
+    }
     return "localhost";
 }
 
 std::string Endpoint::port() const {
-    if (auto p = option("port"); p && !p->empty()) return *p;
+    if (auto p = option("port"); p && !p->empty()) {
+        return *p;
+    }
     return "5432";
 }
 
@@ -200,99 +509,120 @@ std::string Endpoint::dbname() const { return option("dbname").value_or(""); }
 std::string Endpoint::user() const { return option("user").value_or(""); }
 bool Endpoint::has_password() const { return option("password").has_value(); }
 
-std::string Endpoint::conninfo() const {
-    std::string out;
-    for (const auto& [k, v] : options_) {
-        if (!out.empty()) out += ' ';
-        out += k;
-        out += '=';
-        out += quote_value(v);
+void Endpoint::validate() const {
+    if (auto problem = find_problem(options_)) {
+        throw ConfigError(*problem);
     }
-    return out;
-}
-
-std::string Endpoint::redacted() const {
-    std::string out;
-    for (const auto& [k, v] : options_) {
-        if (!out.empty()) out += ' ';
-        out += k;
-        out += '=';
-        out += k == "password" ? std::string(kMask) : quote_value(v);
-    }
-    return out;
 }
 
 namespace {
+std::string make_conninfo(const std::vector<Endpoint::Option>& options, bool mask) {
+    std::string out;
+    for (const auto& [k, v] : options) {
+        if (!out.empty()) {
+            out += ' ';
+        }
+        out += k;
+        out += '=';
+        out += mask && is_secret_option(k) ? std::string(kMask) : quote_value(v);
+    }
+    return out;
+}
+
+// libpq's URI grammar cannot carry every value in the authority part (an empty user, a host
+// list, a socket directory, an empty dbname...); those go in the query, which libpq accepts
+// for every keyword.
 std::string make_url(const std::vector<Endpoint::Option>& options, bool mask) {
-    std::string user, password, host, port, dbname;
-    bool has_password = false;
+    std::optional<std::string> user, password, host, port, dbname;
     std::string query;
+    auto add = [&query](std::string_view k, std::string_view v) {
+        query += query.empty() ? '?' : '&';
+        query += percent_encode(k);
+        query += '=';
+        query += percent_encode(v);
+    };
+    auto add_secret = [&](std::string_view k, std::string_view v) {
+        if (mask) {
+            query += query.empty() ? '?' : '&';
+            query += percent_encode(k);
+            query += '=';
+            query += kMask;
+        } else {
+            add(k, v);
+        }
+    };
     for (const auto& [k, v] : options) {
         if (k == "user") {
             user = v;
         } else if (k == "password") {
             password = v;
-            has_password = true;
         } else if (k == "host") {
             host = v;
         } else if (k == "port") {
             port = v;
         } else if (k == "dbname") {
             dbname = v;
+        } else if (is_secret_option(k)) {
+            add_secret(k, v);
         } else {
-            query += query.empty() ? '?' : '&';
-            query += percent_encode(k);
-            query += '=';
-            query += percent_encode(v);
+            add(k, v);
         }
     }
-    std::string out = "postgresql://";
-    if (!user.empty() || has_password) {
-        out += percent_encode(user);
-        if (has_password) {
-            out += ':';
-            out += mask ? std::string(kMask) : percent_encode(password);
-        }
-        out += '@';
+    std::string authority;
+    if (user && !user->empty()) {
+        authority += percent_encode(*user);
+    } else if (user) {
+        add("user", *user);
     }
-    // A host list or a socket directory cannot go in the authority part: pass it as a query
-    // parameter, which libpq accepts.
-    const bool simple_host = host.find_first_of(",/") == std::string::npos;
+    if (password && !password->empty()) {
+        authority += ':';
+        authority += mask ? std::string(kMask) : percent_encode(*password);
+    } else if (password) {
+        add_secret("password", *password);
+    }
+    if (!authority.empty()) {
+        authority += '@';
+    }
+
+    const bool simple_host =
+        host && !host->empty() && host->find_first_of(",/") == std::string::npos;
     if (simple_host) {
-        if (host.find(':') != std::string::npos) {
-            out += '[' + host + ']';
+        if (host->find(':') != std::string::npos) {
+            authority += '[' + percent_encode(*host, ":") + ']';
         } else {
-            out += percent_encode(host);
+            authority += percent_encode(*host);
         }
-        if (!port.empty() && port.find(',') == std::string::npos) out += ':' + port;
+        if (port && !port->empty() && port->find(',') == std::string::npos) {
+            authority += ':' + percent_encode(*port);
+            port.reset();
+        }
+    } else if (host) {
+        add("host", *host);
     }
-    out += '/';
-    out += percent_encode(dbname);
-    auto add = [&](std::string_view k, const std::string& v) {
-        query += query.empty() ? '?' : '&';
-        query += k;
-        query += '=';
-        query += percent_encode(v);
-    };
-    if (!simple_host) {
-        add("host", host);
-        if (!port.empty()) add("port", port);
-    } else if (port.find(',') != std::string::npos) {
-        add("port", port);
+    if (port) {
+        add("port", *port);
     }
-    return out + query;
+
+    std::string path = "/";
+    if (dbname && !dbname->empty()) {
+        path += percent_encode(*dbname);
+    } else if (dbname) {
+        add("dbname", *dbname);
+    }
+    return "postgresql://" + authority + path + query;
 }
 }  // namespace
 
+std::string Endpoint::conninfo() const { return make_conninfo(options_, false); }
+std::string Endpoint::redacted() const { return make_conninfo(options_, true); }
 std::string Endpoint::url() const { return make_url(options_, false); }
 std::string Endpoint::redacted_url() const { return make_url(options_, true); }
 
 std::string Endpoint::label() const {
     const auto h = host();
     const auto db = dbname();
-    std::string out = h.find(':') != std::string::npos && h.find(',') == std::string::npos
-                          ? "[" + h + "]"
-                          : h;
+    std::string out =
+        h.find(':') != std::string::npos && h.find(',') == std::string::npos ? "[" + h + "]" : h;
     out += ':';
     out += port();
     if (!db.empty()) {
@@ -300,6 +630,16 @@ std::string Endpoint::label() const {
         out += db;
     }
     return out;
+}
+
+void to_json(nlohmann::json& j, const Endpoint& endpoint) {
+    nlohmann::json options = nlohmann::json::object();
+    for (const auto& [k, v] : endpoint.options()) {
+        options[k] = is_secret_option(k) ? std::string(kMask) : v;
+    }
+    j = nlohmann::json{{"url", endpoint.redacted_url()}, {"host", endpoint.host()},
+                       {"port", endpoint.port()},        {"dbname", endpoint.dbname()},
+                       {"user", endpoint.user()},        {"options", std::move(options)}};
 }
 
 }  // namespace sparc::db

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <sparc/db/endpoint.hpp>
 
 namespace sparc::db {
@@ -25,6 +27,15 @@ inline constexpr milliseconds kDefaultHealthCheckPeriod{5'000};
 inline constexpr milliseconds kDefaultMaxReplicaLag{10'000};
 inline constexpr milliseconds kDefaultLeakDetectionThreshold{60'000};
 inline constexpr std::size_t kDefaultStatementCacheSize = 128;
+
+/// Upper bound validate() accepts for min/max connections: a PostgreSQL backend is a process,
+/// and a larger number is a typo, not a plan.
+inline constexpr std::size_t kMaxConnectionsLimit = 10'000;
+/// Upper bound for a replica weight, so that weight sums cannot overflow.
+inline constexpr unsigned kMaxReplicaWeight = 1'000'000;
+/// Upper bound for every duration: PostgreSQL's limit for statement_timeout (INT_MAX ms,
+/// about 24.8 days).
+inline constexpr milliseconds kMaxTimeout{2'147'483'647};
 
 /// A read replica and its share of the read traffic.
 struct Replica {
@@ -56,14 +67,24 @@ struct PoolConfig {
     milliseconds leak_detection_threshold = kDefaultLeakDetectionThreshold;  ///< 0 disables.
 
     bool fallback_to_primary = true;  ///< Serve reads on the primary when no replica can.
-    bool pgbouncer_mode = false;      ///< No named prepared statements, no session SET.
+    /// Default for QueryOptions::use_read_replica: route reads to replicas unless a query says
+    /// otherwise.
+    bool prefer_replica_reads = false;
+    bool pgbouncer_mode = false;  ///< No named prepared statements, no session SET.
     std::size_t statement_cache_size = kDefaultStatementCacheSize;  ///< Per connection; 0 = off.
     std::string application_name;  ///< Sent to the server when the endpoint sets none.
 
-    /// Checks every field. @throws ConfigError naming the first field at fault.
+    /// Checks every field. @throws ConfigError naming the first field at fault (and the
+    /// service), never quoting a password.
     void validate() const;
 
     friend bool operator==(const PoolConfig&, const PoolConfig&) = default;
 };
+
+/// JSON for display, every duration in milliseconds under a `_ms` key and every secret masked.
+/// There is deliberately no from_json.
+void to_json(nlohmann::json& j, const Replica& replica);
+/// JSON for display (see to_json(nlohmann::json&, const Replica&)).
+void to_json(nlohmann::json& j, const PoolConfig& config);
 
 }  // namespace sparc::db

@@ -8,22 +8,31 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace sparc::db {
 
 /// One PostgreSQL server: libpq connection options (host, port, dbname, user, password, sslmode,
 /// ...) parsed by libpq itself, so every option libpq knows is accepted and passed through.
+///
+/// Options are kept in libpq's own keyword order, one value per keyword, so two endpoints with
+/// the same settings compare equal however they were built.
 class Endpoint {
-public:
-    /// One libpq keyword and its value, in the order they were given.
+  public:
+    /// One libpq keyword and its value.
     using Option = std::pair<std::string, std::string>;
 
     Endpoint() = default;
 
-    /// Parses a `postgresql://` / `postgres://` URL or a libpq `key=value` string.
+    /// Parses a `postgresql://` / `postgres://` URL or a libpq `key=value` string, then checks
+    /// the values libpq would only reject when connecting (port, connect_timeout, sslmode,
+    /// target_session_attrs, gssencmode, channel_binding, sslcompression and the TLS protocol
+    /// versions).
     /// @throws ConfigError naming what is wrong (the password never appears in the message).
     static Endpoint parse(std::string_view url_or_conninfo);
 
-    /// Builds an endpoint from options; each key must be a libpq keyword.
+    /// Builds an endpoint from options; each key must be a libpq keyword. A key given twice
+    /// keeps its last value, as libpq does.
     /// @throws ConfigError for an unknown keyword.
     static Endpoint from_options(std::vector<Option> options);
 
@@ -33,35 +42,55 @@ public:
     void set_option(std::string_view key, std::string value);
     /// Removes an option if present.
     void erase_option(std::string_view key);
-    /// All options, in order.
+    /// All options, in libpq's keyword order.
     const std::vector<Option>& options() const noexcept { return options_; }
 
-    std::string host() const;      ///< "localhost" when unset, as libpq defaults.
-    std::string port() const;      ///< "5432" when unset.
-    std::string dbname() const;    ///< empty when unset (libpq then uses the user name).
-    std::string user() const;      ///< empty when unset.
-    bool has_password() const;     ///< Whether a password is configured.
+    std::string host() const;    ///< "localhost" when unset, as libpq defaults.
+    std::string port() const;    ///< "5432" when unset.
+    std::string dbname() const;  ///< empty when unset (libpq then uses the user name).
+    std::string user() const;    ///< empty when unset.
+    bool has_password() const;   ///< Whether a password is configured.
+
+    /// Checks the option values that libpq only checks when connecting (see parse()).
+    /// @throws ConfigError naming the option; secret values are never quoted.
+    void validate() const;
 
     /// The libpq key=value connection string, values quoted as libpq requires. Contains the
     /// password: pass it to libpq only, never display it.
     std::string conninfo() const;
-    /// Same as conninfo() with the password replaced by `****`: for messages and logs.
+    /// Same as conninfo() with every secret option (password, sslpassword) replaced by `****`:
+    /// for messages and logs.
     std::string redacted() const;
     /// A `postgresql://` URL equivalent to conninfo() (password included, percent-encoded).
+    /// Endpoint::parse(url()) == *this for every endpoint.
     std::string url() const;
-    /// A `postgresql://` URL with the password masked.
+    /// A `postgresql://` URL with every secret option masked.
     std::string redacted_url() const;
     /// `host:port/dbname`: a short label for metrics and health output (no user, no password).
     std::string label() const;
 
     friend bool operator==(const Endpoint&, const Endpoint&) = default;
 
-private:
+  private:
     explicit Endpoint(std::vector<Option> options) : options_(std::move(options)) {}
     std::vector<Option> options_;
 };
 
-/// Replaces the password in free text (a libpq message, a URL) with `****`.
+/// Whether a libpq keyword holds a secret that must never be displayed (`password`,
+/// `sslpassword`).
+bool is_secret_option(std::string_view key) noexcept;
+
+/// Replaces the password in free text (a libpq message, a URL) with `****`; its
+/// percent-encoded form is masked too.
 std::string mask_password(std::string_view text, std::string_view password);
+
+/// Masks the secrets in a connection string that may not even parse: the password of every
+/// `scheme://user:password@` and the value of every `password=` / `sslpassword=` (URL query or
+/// key=value). Generous by design: for messages about input nobody could parse.
+std::string redact_connection_string(std::string_view url_or_conninfo);
+
+/// JSON for display: `{"url": redacted_url(), "host", "port", "dbname", "user", "options":
+/// {key: value}}`, secrets masked. There is deliberately no from_json: parse a URL instead.
+void to_json(nlohmann::json& j, const Endpoint& endpoint);
 
 }  // namespace sparc::db

@@ -1,0 +1,352 @@
+#include <sparc/db/errors.hpp>
+#include <sparc/db/registry.hpp>
+
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace db = sparc::db;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Vars = std::map<std::string, std::string, std::less<>>;
+
+const std::string kPassword = "Tr0ub4dor&3xyz";
+const std::string kKeyPassword = "KeyPhrase!42xyz";
+
+db::PoolConfig effective(const std::string& service, const Vars& vars) {
+    const db::ServiceRegistry registry(db::builtin_services());
+    return registry.pool_config(service, db::fixed_environment(vars));
+}
+
+std::string error_for(const std::string& service, const Vars& vars) {
+    try {
+        (void)effective(service, vars);
+    } catch (const db::ConfigError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("Without variables the registry defaults apply unchanged", "[db][config][env]") {
+    const db::ServiceRegistry registry(db::builtin_services());
+    for (const auto& name : registry.services()) {
+        INFO(name);
+        CHECK(effective(name, {}) == registry.defaults(name));
+    }
+}
+
+TEST_CASE("Numeric variables accept whole numbers in range", "[db][config][env]") {
+    struct Case {
+        std::string var, value;
+        std::function<bool(const db::PoolConfig&)> holds;
+    };
+    const std::vector<Case> cases = {
+        {"DB_POOL_MIN", "0", [](auto& c) { return c.min_connections == 0; }},
+        {"DB_POOL_MIN", "50", [](auto& c) { return c.min_connections == 50; }},
+        {"DB_POOL_MIN", "007", [](auto& c) { return c.min_connections == 7; }},
+        {"DB_POOL_MAX", "10", [](auto& c) { return c.max_connections == 10; }},
+        {"DB_POOL_MAX", "10000", [](auto& c) { return c.max_connections == 10000; }},
+        {"DB_IDLE_TIMEOUT", "45000", [](auto& c) { return c.idle_timeout == 45s; }},
+        {"DB_IDLE_TIMEOUT", "1", [](auto& c) { return c.idle_timeout == 1ms; }},
+        {"DB_CONNECTION_TIMEOUT", "250", [](auto& c) { return c.connection_timeout == 250ms; }},
+        {"DB_STATEMENT_TIMEOUT", "19999", [](auto& c) { return c.statement_timeout == 19999ms; }},
+        {"DB_STATEMENT_TIMEOUT", "1", [](auto& c) { return c.statement_timeout == 1ms; }},
+        {"DB_QUERY_TIMEOUT", "2147483647",
+         [](auto& c) { return c.query_timeout == db::kMaxTimeout; }},
+        {"DB_QUERY_TIMEOUT", "15001", [](auto& c) { return c.query_timeout == 15001ms; }},
+    };
+    for (const auto& tc : cases) {
+        INFO(tc.var << "=" << tc.value);
+        CHECK(tc.holds(effective("api-gateway", {{tc.var, tc.value}})));
+    }
+}
+
+TEST_CASE("Numeric variables are parsed strictly", "[db][config][env]") {
+    const std::vector<std::string> vars = {"DB_POOL_MIN",          "DB_POOL_MAX",
+                                           "DB_IDLE_TIMEOUT",      "DB_CONNECTION_TIMEOUT",
+                                           "DB_STATEMENT_TIMEOUT", "DB_QUERY_TIMEOUT"};
+    const std::vector<std::string> bad = {"abc",
+                                          "-5",
+                                          "1e3",
+                                          "+5",
+                                          " 5",
+                                          "5 ",
+                                          "",
+                                          "5.0",
+                                          "0x10",
+                                          "5ms",
+                                          "30s",
+                                          "1_000",
+                                          "99999999999999999999999",
+                                          "18446744073709551616",
+                                          "\t5",
+                                          "5\n",
+                                          "٣"};
+    for (const auto& var : vars) {
+        for (const auto& value : bad) {
+            INFO(var << "=\"" << value << "\"");
+            const auto message = error_for("api-gateway", {{var, value}});
+            CHECK_THAT(message, Catch::StartsWith(var + "=\""));
+            CHECK_THAT(message, Catch::Contains("is not valid"));
+            CHECK_THAT(message, Catch::Contains("digits only"));
+        }
+    }
+    // The value is shown, control characters escaped.
+    CHECK(error_for("api-gateway", {{"DB_POOL_MAX", "abc"}}) ==
+          "DB_POOL_MAX=\"abc\" is not valid: expected a whole number of connections from 1 to "
+          "10000, digits only");
+    CHECK_THAT(error_for("api-gateway", {{"DB_POOL_MAX", "5\n"}}),
+               Catch::StartsWith("DB_POOL_MAX=\"5\\x0a\""));
+    CHECK(error_for("api-gateway", {{"DB_IDLE_TIMEOUT", "30s"}}) ==
+          "DB_IDLE_TIMEOUT=\"30s\" is not valid: expected milliseconds from 1 to 2147483647, "
+          "digits only");
+}
+
+TEST_CASE("Numeric variables are range-checked", "[db][config][env]") {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"DB_POOL_MAX", "0"},           {"DB_POOL_MAX", "10001"},
+        {"DB_POOL_MIN", "10001"},       {"DB_IDLE_TIMEOUT", "0"},
+        {"DB_CONNECTION_TIMEOUT", "0"}, {"DB_STATEMENT_TIMEOUT", "0"},
+        {"DB_QUERY_TIMEOUT", "0"},      {"DB_QUERY_TIMEOUT", "2147483648"},
+    };
+    for (const auto& [var, value] : cases) {
+        INFO(var << "=" << value);
+        CHECK_THAT(error_for("api-gateway", {{var, value}}),
+                   Catch::StartsWith(fmt::format("{}=\"{}\" is not valid", var, value)));
+    }
+}
+
+TEST_CASE("Combinations that do not hold name their variables", "[db][config][env]") {
+    CHECK(error_for("api-gateway", {{"DB_POOL_MIN", "60"}}) ==
+          "invalid configuration for service \"api-gateway\": min_connections (60) exceeds "
+          "max_connections (50) [from the environment: DB_POOL_MIN=\"60\"]");
+    CHECK_THAT(error_for("api-gateway", {{"DB_POOL_MIN", "30"}, {"DB_POOL_MAX", "20"}}),
+               Catch::EndsWith("[from the environment: DB_POOL_MIN=\"30\", DB_POOL_MAX=\"20\"]"));
+    CHECK_THAT(error_for("api-gateway", {{"DB_POOL_MAX", "5"}}),
+               Catch::Contains("min_connections (10) exceeds max_connections (5)") &&
+                   Catch::EndsWith("[from the environment: DB_POOL_MAX=\"5\"]"));
+    CHECK_THAT(error_for("api-gateway", {{"DB_STATEMENT_TIMEOUT", "60000"}}),
+               Catch::Contains("query_timeout (20000ms) must exceed statement_timeout (60000ms)") &&
+                   Catch::EndsWith("[from the environment: DB_STATEMENT_TIMEOUT=\"60000\"]"));
+    CHECK_THAT(
+        error_for("api-gateway", {{"DB_STATEMENT_TIMEOUT", "5000"}, {"DB_QUERY_TIMEOUT", "5000"}}),
+        Catch::Contains("DB_STATEMENT_TIMEOUT=\"5000\", DB_QUERY_TIMEOUT=\"5000\""));
+    CHECK_THAT(error_for("api-gateway", {{"DB_IDLE_TIMEOUT", "3600000"}}),
+               Catch::Contains("max_lifetime (1800000ms) is below idle_timeout (3600000ms)") &&
+                   Catch::Contains("DB_IDLE_TIMEOUT=\"3600000\""));
+    // Both set consistently: fine.
+    const auto c = effective("api-gateway", {{"DB_STATEMENT_TIMEOUT", "60000"},
+                                             {"DB_QUERY_TIMEOUT", "65000"},
+                                             {"DB_POOL_MIN", "2"},
+                                             {"DB_POOL_MAX", "4"}});
+    CHECK(c.statement_timeout == 60s);
+    CHECK(c.query_timeout == 65s);
+    CHECK(c.min_connections == 2);
+    CHECK(c.max_connections == 4);
+}
+
+TEST_CASE("DATABASE_URL replaces the primary", "[db][config][env]") {
+    const auto url = "postgresql://app:" + kPassword + "@primary.db:5432/videos?sslmode=require";
+    CHECK(effective("video-management", {{"DATABASE_URL", url}}).primary ==
+          db::Endpoint::parse(url));
+    const auto kv = "host=primary.db dbname=videos user=app password='" + kPassword + "'";
+    CHECK(effective("video-management", {{"DATABASE_URL", kv}}).primary.option("password") ==
+          kPassword);
+}
+
+TEST_CASE("A malformed DATABASE_URL names the variable and masks the password",
+          "[db][config][env][secrets]") {
+    const std::vector<std::string> bad = {
+        "postgresql://app:" + kPassword + "@h:abc/db",
+        "postgresql://app:" + kPassword + "@[::1/db",
+        "postgresql://app:" + kPassword + "@h/db?sslmode=sometimes",
+        "postgresql://app:" + kPassword + "@h/db?sslpassword=" + kKeyPassword + "&nope=1",
+        "host=h password=" + kPassword + " nope=1",
+        "host=h password='" + kPassword,
+        "mysql://app:" + kPassword + "@h/db",
+        "",
+    };
+    for (const auto& value : bad) {
+        INFO(value);
+        const auto message = error_for("api-gateway", {{"DATABASE_URL", value}});
+        INFO(message);
+        CHECK_THAT(message, Catch::StartsWith("DATABASE_URL"));
+        CHECK(message.find(kPassword) == std::string::npos);
+        CHECK(message.find(kKeyPassword) == std::string::npos);
+        CHECK(message.find("Tr0ub4dor") == std::string::npos);
+    }
+    CHECK_THAT(
+        error_for("api-gateway", {{"DATABASE_URL", "postgresql://app:" + kPassword + "@h:abc/db"}}),
+        Catch::Contains("postgresql://app:****@h:abc/db") && Catch::Contains("invalid port"));
+}
+
+TEST_CASE("DATABASE_READ_REPLICAS lists replica URLs", "[db][config][env]") {
+    SECTION("one replica") {
+        const auto c = effective("analytics", {{"DATABASE_READ_REPLICAS", "postgresql://r1/db"}});
+        REQUIRE(c.replicas.size() == 1);
+        CHECK(c.replicas[0].endpoint == db::Endpoint::parse("postgresql://r1/db"));
+        CHECK(c.replicas[0].weight == 1);
+    }
+    SECTION("several, blanks around commas, both schemes") {
+        const auto c = effective(
+            "analytics",
+            {{"DATABASE_READ_REPLICAS", " postgresql://u:" + kPassword +
+                                            "@r1/db , postgres://r2:5433/db,postgresql://r3/db"}});
+        REQUIRE(c.replicas.size() == 3);
+        CHECK(c.replicas[0].endpoint.option("password") == kPassword);
+        CHECK(c.replicas[1].endpoint.port() == "5433");
+        CHECK(c.replicas[2].endpoint.host() == "r3");
+    }
+    SECTION("multi-host URLs and commas inside parameters stay whole") {
+        const auto c =
+            effective("analytics",
+                      {{"DATABASE_READ_REPLICAS",
+                        "postgresql://r1,r2/db?options=-csearch_path%3Da,b,postgresql://r3/db"}});
+        REQUIRE(c.replicas.size() == 2);
+        CHECK(c.replicas[0].endpoint.host() == "r1,r2");
+        CHECK(c.replicas[0].endpoint.option("options") == "-csearch_path=a,b");
+        CHECK(c.replicas[1].endpoint.host() == "r3");
+    }
+    SECTION("weights, same order") {
+        const auto c = effective(
+            "analytics", {{"DATABASE_READ_REPLICAS", "postgresql://r1/db,postgresql://r2/db"},
+                          {"DATABASE_READ_REPLICA_WEIGHTS", "3,1"}});
+        REQUIRE(c.replicas.size() == 2);
+        CHECK(c.replicas[0].weight == 3);
+        CHECK(c.replicas[1].weight == 1);
+    }
+    SECTION("weights for replicas registered in code") {
+        db::ServiceRegistry registry;
+        db::PoolConfig defaults;
+        defaults.replicas = {{db::Endpoint::parse("host=r1"), 1},
+                             {db::Endpoint::parse("host=r2"), 1}};
+        registry.add("svc", defaults);
+        const auto c = registry.pool_config(
+            "svc", db::fixed_environment({{"DATABASE_READ_REPLICA_WEIGHTS", "2,5"}}));
+        CHECK(c.replicas[0].weight == 2);
+        CHECK(c.replicas[1].weight == 5);
+    }
+}
+
+TEST_CASE("Malformed replica lists and weights name the variable", "[db][config][env][secrets]") {
+    const std::string r2 = "postgresql://r1/db,postgresql://r2/db";
+    struct Case {
+        Vars vars;
+        std::string expected;  // start of the message
+    };
+    const std::vector<Case> cases = {
+        {{{"DATABASE_READ_REPLICAS", ""}}, "DATABASE_READ_REPLICAS=\"\" is not valid"},
+        {{{"DATABASE_READ_REPLICAS", "  "}}, "DATABASE_READ_REPLICAS=\"  \" is not valid"},
+        {{{"DATABASE_READ_REPLICAS", "host=r1 password=" + kPassword}},
+         "DATABASE_READ_REPLICAS entry 1 (\"host=r1 password=****\") is not valid: expected a "
+         "postgresql://"},
+        {{{"DATABASE_READ_REPLICAS", "postgresql://u:" + kPassword + "@r1:0/db"}},
+         "DATABASE_READ_REPLICAS entry 1: invalid connection string "
+         "\"postgresql://u:****@r1:0/db\""},
+        {{{"DATABASE_READ_REPLICAS", "postgresql://r1/db,postgresql://u:" + kPassword + "@[x"}},
+         "DATABASE_READ_REPLICAS entry 2: invalid connection string \"postgresql://u:****@[x\""},
+        {{{"DATABASE_READ_REPLICAS", "postgresql://r1/db,"}},
+         "DATABASE_READ_REPLICAS entry 1 (\"postgresql://r1/db,\") is not valid: empty list item"},
+        {{{"DATABASE_READ_REPLICAS", "postgresql://r1/db,,postgresql://r2/db"}},
+         "DATABASE_READ_REPLICAS entry 1 (\"postgresql://r1/db,\") is not valid: empty list item"},
+        {{{"DATABASE_READ_REPLICAS", "postgresql://r1/db,r2/db"}},
+         "DATABASE_READ_REPLICAS entry 1 (\"postgresql://r1/db,r2/db\") is not valid: its database "
+         "name contains a comma"},
+        {{{"DATABASE_READ_REPLICAS", r2}, {"DATABASE_READ_REPLICA_WEIGHTS", "1"}},
+         "DATABASE_READ_REPLICA_WEIGHTS=\"1\" is not valid: it lists 1 weight for 2 replicas"},
+        {{{"DATABASE_READ_REPLICAS", r2}, {"DATABASE_READ_REPLICA_WEIGHTS", "1,2,3"}},
+         "DATABASE_READ_REPLICA_WEIGHTS=\"1,2,3\" is not valid: it lists 3 weights for 2 replicas"},
+        {{{"DATABASE_READ_REPLICAS", r2}, {"DATABASE_READ_REPLICA_WEIGHTS", "1,0"}},
+         "DATABASE_READ_REPLICA_WEIGHTS=\"0\" is not valid"},
+        {{{"DATABASE_READ_REPLICAS", r2}, {"DATABASE_READ_REPLICA_WEIGHTS", "1,-2"}},
+         "DATABASE_READ_REPLICA_WEIGHTS=\"-2\" is not valid"},
+        {{{"DATABASE_READ_REPLICAS", r2}, {"DATABASE_READ_REPLICA_WEIGHTS", "1, 2"}},
+         "DATABASE_READ_REPLICA_WEIGHTS=\" 2\" is not valid"},
+        {{{"DATABASE_READ_REPLICAS", r2}, {"DATABASE_READ_REPLICA_WEIGHTS", "1,"}},
+         "DATABASE_READ_REPLICA_WEIGHTS=\"\" is not valid"},
+        {{{"DATABASE_READ_REPLICAS", r2}, {"DATABASE_READ_REPLICA_WEIGHTS", ""}},
+         "DATABASE_READ_REPLICA_WEIGHTS=\"\" is not valid"},
+        {{{"DATABASE_READ_REPLICAS", r2}, {"DATABASE_READ_REPLICA_WEIGHTS", "1,1000001"}},
+         "DATABASE_READ_REPLICA_WEIGHTS=\"1000001\" is not valid"},
+        {{{"DATABASE_READ_REPLICAS", r2},
+          {"DATABASE_READ_REPLICA_WEIGHTS", "1,99999999999999999999"}},
+         "DATABASE_READ_REPLICA_WEIGHTS=\"99999999999999999999\" is not valid"},
+        {{{"DATABASE_READ_REPLICA_WEIGHTS", "1"}},
+         "DATABASE_READ_REPLICA_WEIGHTS=\"1\" is set but there are no replicas"},
+        {{{"DATABASE_READ_REPLICAS", "postgresql://r1/db,postgresql://u@r1:5432/db"}},
+         "invalid configuration for service \"analytics\": replicas[0] and replicas[1] are both"},
+    };
+    for (const auto& tc : cases) {
+        const auto message = error_for("analytics", tc.vars);
+        INFO(message);
+        CHECK_THAT(message, Catch::StartsWith(tc.expected));
+        CHECK(message.find(kPassword) == std::string::npos);
+    }
+}
+
+TEST_CASE("A failed apply_environment leaves the config unchanged", "[db][config][env]") {
+    db::PoolConfig c;
+    const auto before = c;
+    CHECK_THROWS_AS(db::apply_environment(c, db::fixed_environment({{"DATABASE_URL", "host=h"},
+                                                                    {"DB_POOL_MAX", "x"}})),
+                    db::ConfigError);
+    CHECK(c == before);
+    db::apply_environment(c, db::fixed_environment({{"DATABASE_URL", "host=h"}}));
+    CHECK(c.primary.host() == "h");
+}
+
+TEST_CASE("No error message contains a test password", "[db][config][env][secrets]") {
+    const std::vector<Vars> bad = {
+        {{"DATABASE_URL", "postgresql://u:" + kPassword + "@h/db"}, {"DB_POOL_MAX", "0"}},
+        {{"DATABASE_URL", "postgresql://u:" + kPassword + "@h/db"}, {"DB_POOL_MIN", "999"}},
+        {{"DATABASE_URL",
+          "postgresql://u:" + kPassword + "@h/db?sslpassword=" + kKeyPassword + "&sslmode=x"}},
+        {{"DATABASE_URL", "host=h sslpassword='" + kKeyPassword + "' sslmode=x"}},
+        {{"DATABASE_READ_REPLICAS", "postgresql://u:" + kPassword + "@r/db"},
+         {"DATABASE_READ_REPLICA_WEIGHTS", "0"}},
+        {{"DB_POOL_MAX", "postgresql://u:" + kPassword + "@r/db"}},
+        {{"DATABASE_READ_REPLICA_WEIGHTS", "postgresql://u:" + kPassword + "@r/db"}},
+    };
+    for (const auto& vars : bad) {
+        const auto message = error_for("api-gateway", vars);
+        INFO(message);
+        CHECK(message != "(no error)");
+        CHECK(message.find(kPassword) == std::string::npos);
+        CHECK(message.find(kKeyPassword) == std::string::npos);
+    }
+}
+
+TEST_CASE("split_replica_urls splits only before a scheme", "[db][config][env]") {
+    using V = std::vector<std::string>;
+    CHECK(db::split_replica_urls("postgresql://a/db") == V{"postgresql://a/db"});
+    CHECK(db::split_replica_urls("postgresql://a/db, postgres://b/db") ==
+          V{"postgresql://a/db", "postgres://b/db"});
+    CHECK(db::split_replica_urls("postgresql://a,b/db") == V{"postgresql://a,b/db"});
+    CHECK(db::split_replica_urls("postgresql://a/db?application_name=x,y,postgresql://c") ==
+          V{"postgresql://a/db?application_name=x,y", "postgresql://c"});
+    CHECK(db::split_replica_urls("") == V{""});
+}
+
+TEST_CASE("environment_overrides lists the variables that are set", "[db][config][env]") {
+    const auto env = db::fixed_environment(
+        {{"DB_POOL_MAX", "3"}, {"DATABASE_URL", "host=h"}, {"UNRELATED", "1"}});
+    CHECK(db::environment_overrides(env) ==
+          std::vector<std::string>{"DATABASE_URL", "DB_POOL_MAX"});
+}
+
+TEST_CASE("process_environment reads the process environment", "[db][config][env]") {
+    ::setenv("SPARC_TEST_ONLY_VARIABLE", "42", 1);
+    const auto env = db::process_environment();
+    CHECK(env("SPARC_TEST_ONLY_VARIABLE") == "42");
+    ::unsetenv("SPARC_TEST_ONLY_VARIABLE");
+    CHECK_FALSE(env("SPARC_TEST_ONLY_VARIABLE"));
+}
