@@ -1,0 +1,537 @@
+// The video platform preset: the whole CDN stack of the design, from a few parameters.
+
+#include <sparc/cdn/presets.hpp>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "detail/enums.hpp"
+#include "detail/json_io.hpp"
+#include "edge_auth_source.hpp"
+
+namespace sparc::cdn::presets {
+
+namespace {
+
+std::string ref(std::string_view name) { return placeholder(name); }
+
+void require(const std::string& value, std::string_view name) {
+    if (value.empty()) {
+        throw std::invalid_argument(fmt::format("video_platform: {} is required", name));
+    }
+}
+
+VideoPlatformParams with_defaults(VideoPlatformParams p) {
+    require(p.environment, "environment");
+    require(p.api_gateway_domain, "api_gateway_domain");
+    require(p.video_streaming_domain, "video_streaming_domain");
+    require(p.cdn_domain_name, "cdn_domain_name");
+    require(p.jwt_public_key, "jwt_public_key");
+    require(p.field_encryption_public_key, "field_encryption_public_key");
+    require(p.sns_alert_topic_arn, "sns_alert_topic_arn");
+    // The environment is part of bucket, policy and alarm names, which accept little else.
+    const auto ok = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    };
+    if (!std::all_of(p.environment.begin(), p.environment.end(), ok) || p.environment.size() > 20) {
+        throw std::invalid_argument(fmt::format(
+            "video_platform: environment \"{}\" must be 1-20 characters of a-z, 0-9 and -",
+            p.environment));
+    }
+    const auto hostname = [](const std::string& value, std::string_view name) {
+        const auto label_ok = [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '-' || c == '.';
+        };
+        if (value.size() > 253 || !std::all_of(value.begin(), value.end(), label_ok) ||
+            value.front() == '.' || value.back() == '.' || value.find("..") != std::string::npos) {
+            throw std::invalid_argument(
+                fmt::format("video_platform: {} \"{}\" is not a domain name", name, value));
+        }
+    };
+    hostname(p.api_gateway_domain, "api_gateway_domain");
+    hostname(p.video_streaming_domain, "video_streaming_domain");
+    hostname(p.cdn_domain_name, "cdn_domain_name");
+    const auto bucket = [](const std::string& value, std::string_view name) {
+        const auto bucket_ok = [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+        };
+        if (!value.empty() && (value.size() < 3 || value.size() > 63 ||
+                               !std::all_of(value.begin(), value.end(), bucket_ok))) {
+            throw std::invalid_argument(fmt::format(
+                "video_platform: {} \"{}\" is not an S3 bucket name (3-63 of a-z 0-9 . -)", name,
+                value));
+        }
+    };
+    bucket(p.video_bucket, "video_bucket");
+    bucket(p.static_assets_bucket, "static_assets_bucket");
+    bucket(p.logs_bucket, "logs_bucket");
+    bucket(p.artifacts_bucket, "artifacts_bucket");
+    const auto& env = p.environment;
+    const std::string account = p.aws_account_id.empty() ? ref(refs::kAccountId) : p.aws_account_id;
+    p.aws_account_id = account;
+    auto fill = [](std::string& value, std::string fallback) {
+        if (value.empty()) {
+            value = std::move(fallback);
+        }
+    };
+    fill(p.video_bucket, fmt::format("sparc-{}-videos", env));
+    fill(p.static_assets_bucket, fmt::format("sparc-{}-static-assets", env));
+    fill(p.logs_bucket, fmt::format("sparc-{}-cdn-logs", env));
+    fill(p.artifacts_bucket, fmt::format("sparc-{}-deploy-artifacts", env));
+    fill(p.certificate_arn, ref(refs::kCertificateArn));
+    fill(p.kinesis_stream_arn,
+         fmt::format("arn:aws:kinesis:us-east-1:{}:stream/sparc-{}-cdn-realtime-logs", account,
+                     env));
+    fill(p.realtime_logs_role_arn,
+         fmt::format("arn:aws:iam::{}:role/sparc-{}-cdn-realtime-logs", account, env));
+    fill(p.edge_function_role_arn,
+         fmt::format("arn:aws:iam::{}:role/sparc-{}-edge-auth", account, env));
+    return p;
+}
+
+CustomOriginConfig https_origin() {
+    CustomOriginConfig c;
+    c.http_port = 80;
+    c.https_port = 443;
+    c.origin_protocol_policy = OriginProtocolPolicy::https_only;
+    c.origin_ssl_protocols = {SslProtocol::tlsv1_2};
+    c.origin_read_timeout = kDefaultOriginReadTimeout;
+    c.origin_keepalive_timeout = kDefaultOriginKeepaliveTimeout;
+    return c;
+}
+
+Origin s3_origin(const VideoPlatformParams& p, std::string id, const std::string& bucket) {
+    Origin o;
+    o.id = std::move(id);
+    o.domain_name = fmt::format("{}.s3.{}.amazonaws.com", bucket, p.bucket_region);
+    o.connection_attempts = 3;
+    o.connection_timeout = 10;
+    if (p.bucket_access == S3Access::origin_access_control) {
+        o.s3_origin_config = S3OriginConfig{""};
+        o.origin_access_control_id = ref(refs::kOriginAccessControlId);
+    } else {
+        o.s3_origin_config =
+            S3OriginConfig{origin_access_identity_path(ref(refs::kOriginAccessIdentityId))};
+    }
+    return o;
+}
+
+AllowedMethods read_only_methods(bool options) {
+    AllowedMethods m;
+    m.items = {Method::get, Method::head};
+    if (options) {
+        m.items.push_back(Method::options);
+    }
+    m.cached_methods = m.items;
+    return m;
+}
+
+AllowedMethods all_methods() {
+    AllowedMethods m;
+    m.items = {Method::get,   Method::head, Method::options, Method::put,
+               Method::patch, Method::post, Method::del};
+    m.cached_methods = {Method::get, Method::head};
+    return m;
+}
+
+constexpr std::int64_t kOneDay = 86400;
+constexpr std::int64_t kOneYear = 31536000;
+constexpr std::int64_t kFiveMinutes = 300;
+
+std::string json_text(const nlohmann::json& value) { return value.dump(2) + "\n"; }
+
+}  // namespace
+
+VideoPlatformStack video_platform(const VideoPlatformParams& input) {
+    VideoPlatformStack s;
+    s.params = with_defaults(input);
+    const auto& p = s.params;
+    const auto& env = p.environment;
+    const auto prefix = fmt::format("sparc-{}", env);
+
+    // Lambda@Edge: the JWT check. Configuration travels in the package (no environment
+    // variables at the edge).
+    s.edge_auth_function.function_name = prefix + "-edge-auth";
+    s.edge_auth_function.role = p.edge_function_role_arn;
+    s.edge_auth_function.code = {p.artifacts_bucket,
+                                 fmt::format("edge-auth/{}-edge-auth.zip", prefix)};
+    s.edge_auth_function.description = fmt::format("SPARC {} viewer JWT authentication", env);
+    s.edge_auth_function.timeout = 5;
+    s.edge_auth_function.memory_size = 128;
+    nlohmann::json edge_config{{"jwtPublicKey", p.jwt_public_key}, {"publicPaths", p.public_paths}};
+    if (!p.jwt_issuer.empty()) {
+        edge_config["issuer"] = p.jwt_issuer;
+    }
+    s.edge_auth_bundle = {{"index.js", std::string(detail::kEdgeAuthIndexJs)},
+                          {"config.json", json_text(edge_config)}};
+    const auto edge_auth_arn =
+        fmt::format("arn:aws:lambda:us-east-1:{}:function:{}:{}", p.aws_account_id,
+                    s.edge_auth_function.function_name, ref(refs::kEdgeAuthVersion));
+
+    // WAF: per-IP rate limit, then AWS's SQL injection rules.
+    s.web_acl.name = prefix + "-cdn";
+    s.web_acl.scope = waf::Scope::cloudfront;
+    s.web_acl.default_action = waf::Action::allow;
+    s.web_acl.description =
+        fmt::format("SPARC {} CDN: rate limiting and SQL injection protection", env);
+    waf::Rule rate;
+    rate.name = "rate-limit-per-ip";
+    rate.priority = 0;
+    rate.statement.rate_based_statement =
+        waf::RateBasedStatement{p.rate_limit, waf::AggregateKeyType::ip};
+    rate.action = waf::Action::block;
+    rate.visibility_config = {true, true, prefix + "-rate-limit"};
+    waf::Rule sqli;
+    sqli.name = "aws-managed-sqli";
+    sqli.priority = 1;
+    sqli.statement.managed_rule_group_statement =
+        waf::ManagedRuleGroupStatement{"AWS", "AWSManagedRulesSQLiRuleSet", std::nullopt, {}};
+    sqli.override_action = waf::OverrideAction::none;
+    sqli.visibility_config = {true, true, prefix + "-sqli"};
+    s.web_acl.rules = {rate, sqli};
+    s.web_acl.visibility_config = {true, true, prefix + "-cdn-waf"};
+    s.web_acl.tags = {{"Environment", env}, {"Service", "sparc-cdn"}};
+
+    // Access to the private buckets.
+    if (p.bucket_access == S3Access::origin_access_control) {
+        OriginAccessControlConfig oac;
+        oac.name = prefix + "-s3";
+        oac.description = fmt::format("SPARC {} CDN access to its S3 buckets", env);
+        s.origin_access_control = oac;
+    } else {
+        s.origin_access_identity =
+            OriginAccessIdentityConfig{prefix + "-cdn-oai", fmt::format("SPARC {} CDN", env)};
+    }
+
+    // Field-level encryption of sensitive video metadata posted to the API.
+    s.field_encryption_public_key.caller_reference = prefix + "-field-encryption-key";
+    s.field_encryption_public_key.name = prefix + "-field-encryption";
+    s.field_encryption_public_key.encoded_key = p.field_encryption_public_key;
+    s.field_encryption_public_key.comment = "Encrypts sensitive video metadata fields at the edge";
+    s.field_encryption_profile.name = prefix + "-video-metadata";
+    s.field_encryption_profile.caller_reference = prefix + "-video-metadata-profile";
+    s.field_encryption_profile.comment = "Sensitive video metadata fields";
+    s.field_encryption_profile.encryption_entities = {
+        EncryptionEntity{ref(refs::kPublicKeyId), prefix + "-video-metadata", p.encrypted_fields}};
+    s.field_encryption_config.caller_reference = prefix + "-field-encryption-config";
+    s.field_encryption_config.comment = "Encrypts video metadata form fields posted to /api/*";
+    s.field_encryption_config.query_arg_profile_config = QueryArgProfileConfig{true, {}};
+    s.field_encryption_config.content_type_profile_config =
+        ContentTypeProfileConfig{true,
+                                 {ContentTypeProfile{FieldLevelEncryptionFormat::url_encoded,
+                                                     ref(refs::kFieldEncryptionProfileId),
+                                                     "application/x-www-form-urlencoded"}}};
+
+    // Cache policies.
+    auto& video = s.video_cache_policy;
+    video.name = prefix + "-video";
+    video.comment = "Video segments: 1 day default, 1 year max, served uncompressed";
+    video.min_ttl = 0;
+    video.default_ttl = kOneDay;
+    video.max_ttl = kOneYear;
+    video.parameters_in_cache_key_and_forwarded_to_origin =
+        CacheKeyParameters{false, false, {}, {}, {}};
+    auto& api = s.api_cache_policy;
+    api.name = prefix + "-api";
+    api.comment = "API: at most 5 minutes, cached per Authorization header";
+    api.min_ttl = 0;
+    api.default_ttl = 60;
+    api.max_ttl = kFiveMinutes;
+    api.parameters_in_cache_key_and_forwarded_to_origin =
+        CacheKeyParameters{true,
+                           true,
+                           {CachePolicyHeaderBehavior::whitelist, {"Authorization"}},
+                           {CachePolicyCookieBehavior::none, {}},
+                           {CachePolicyQueryStringBehavior::all, {}}};
+
+    // WebSocket handshakes need their Sec-WebSocket-* headers at the origin.
+    auto& ws = s.websocket_origin_request_policy;
+    ws.name = prefix + "-websocket";
+    ws.comment = "WebSocket handshake headers, cookies and query strings";
+    ws.headers_config = {OriginRequestPolicyHeaderBehavior::whitelist,
+                         {"Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Protocol",
+                          "Sec-WebSocket-Extensions"}};
+    ws.cookies_config = {OriginRequestPolicyCookieBehavior::all, {}};
+    ws.query_strings_config = {OriginRequestPolicyQueryStringBehavior::all, {}};
+
+    // Security headers on every response.
+    auto& headers = s.security_headers_policy;
+    headers.name = prefix + "-security-headers";
+    headers.comment = "HSTS, CSP, X-Frame-Options, nosniff, Referrer-Policy, XSS protection";
+    SecurityHeadersConfig security;
+    security.xss_protection = XssProtection{true, true, true, std::nullopt};
+    security.frame_options = FrameOptions{true, FrameOption::deny};
+    security.referrer_policy =
+        ReferrerPolicy{true, ReferrerPolicyValue::strict_origin_when_cross_origin};
+    security.content_security_policy = ContentSecurityPolicy{
+        true,
+        "default-src 'self'; img-src 'self' data: https:; media-src 'self' blob: https:; "
+        "connect-src 'self' https: wss:; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "object-src 'none'; base-uri 'self'; frame-ancestors 'none'"};
+    security.content_type_options = ContentTypeOptions{true};
+    security.strict_transport_security = StrictTransportSecurity{true, true, true, 63072000};
+    headers.security_headers_config = security;
+
+    // Real-time logs.
+    auto& rt = s.realtime_log_config;
+    rt.name = prefix + "-cdn-realtime";
+    rt.sampling_rate = p.realtime_log_sampling_rate;
+    rt.end_points = {
+        RealtimeLogEndPoint{"Kinesis", {p.realtime_logs_role_arn, p.kinesis_stream_arn}}};
+    rt.fields = {"timestamp",          "c-ip",
+                 "cs-method",          "cs-host",
+                 "cs-uri-stem",        "sc-status",
+                 "sc-bytes",           "time-taken",
+                 "time-to-first-byte", "x-edge-location",
+                 "x-edge-result-type", "x-edge-request-id",
+                 "cs-protocol",        "ssl-protocol",
+                 "cs-user-agent",      "c-country"};
+
+    // The distribution.
+    auto& d = s.distribution;
+    d.caller_reference = prefix + "-cdn";
+    d.aliases = {p.cdn_domain_name};
+    d.default_root_object = "index.html";
+    d.origins.push_back(s3_origin(p, "video-s3", p.video_bucket));
+    d.origins.push_back(s3_origin(p, "static-s3", p.static_assets_bucket));
+    Origin api_origin;
+    api_origin.id = "api-gateway";
+    api_origin.domain_name = p.api_gateway_domain;
+    api_origin.custom_origin_config = https_origin();
+    api_origin.connection_attempts = 3;
+    api_origin.connection_timeout = 10;
+    d.origins.push_back(api_origin);
+    Origin streaming;
+    streaming.id = "video-streaming";
+    streaming.domain_name = p.video_streaming_domain;
+    streaming.custom_origin_config = https_origin();
+    streaming.connection_attempts = 3;
+    streaming.connection_timeout = 10;
+    streaming.origin_shield = OriginShield{true, p.origin_shield_region};
+    d.origins.push_back(streaming);
+    // Video comes from the streaming service (behind Origin Shield), falling back to the bucket.
+    d.origin_groups.push_back(
+        OriginGroup{"video", {500, 502, 503, 504}, {"video-streaming", "video-s3"}});
+
+    const auto realtime_arn = ref(refs::kRealtimeLogConfigArn);
+    const auto security_id = ref(refs::kSecurityHeadersPolicyId);
+    const LambdaFunctionAssociation auth{edge_auth_arn, EventType::viewer_request, false};
+
+    CacheBehavior video_behavior;
+    video_behavior.path_pattern = "/video/*";
+    video_behavior.target_origin_id = "video";
+    video_behavior.viewer_protocol_policy = ViewerProtocolPolicy::redirect_to_https;
+    video_behavior.allowed_methods = read_only_methods(true);
+    video_behavior.smooth_streaming = true;
+    video_behavior.compress = false;
+    video_behavior.lambda_function_associations = {auth};
+    video_behavior.realtime_log_config_arn = realtime_arn;
+    video_behavior.cache_policy_id = ref(refs::kVideoCachePolicyId);
+    video_behavior.origin_request_policy_id =
+        std::string(managed_origin_request_policy::kCorsS3Origin);
+    video_behavior.response_headers_policy_id = security_id;
+
+    CacheBehavior api_behavior;
+    api_behavior.path_pattern = "/api/*";
+    api_behavior.target_origin_id = "api-gateway";
+    api_behavior.viewer_protocol_policy = ViewerProtocolPolicy::https_only;
+    api_behavior.allowed_methods = all_methods();
+    api_behavior.smooth_streaming = false;
+    api_behavior.compress = true;
+    api_behavior.lambda_function_associations = {auth};
+    api_behavior.field_level_encryption_id = ref(refs::kFieldEncryptionConfigId);
+    api_behavior.realtime_log_config_arn = realtime_arn;
+    api_behavior.cache_policy_id = ref(refs::kApiCachePolicyId);
+    api_behavior.origin_request_policy_id =
+        std::string(managed_origin_request_policy::kAllViewerExceptHostHeader);
+    api_behavior.response_headers_policy_id = security_id;
+
+    CacheBehavior ws_behavior;
+    ws_behavior.path_pattern = "/ws/*";
+    ws_behavior.target_origin_id = "api-gateway";
+    ws_behavior.viewer_protocol_policy = ViewerProtocolPolicy::https_only;
+    ws_behavior.allowed_methods = all_methods();
+    ws_behavior.smooth_streaming = false;
+    ws_behavior.compress = false;
+    ws_behavior.lambda_function_associations = {auth};
+    ws_behavior.realtime_log_config_arn = realtime_arn;
+    ws_behavior.cache_policy_id = std::string(managed_cache_policy::kCachingDisabled);
+    ws_behavior.origin_request_policy_id = ref(refs::kWebSocketOriginRequestPolicyId);
+    d.cache_behaviors = {video_behavior, api_behavior, ws_behavior};
+
+    auto& def = d.default_cache_behavior;
+    def.target_origin_id = "static-s3";
+    def.viewer_protocol_policy = ViewerProtocolPolicy::redirect_to_https;
+    def.allowed_methods = read_only_methods(false);
+    def.smooth_streaming = false;
+    def.compress = true;
+    def.realtime_log_config_arn = realtime_arn;
+    def.cache_policy_id = std::string(managed_cache_policy::kCachingOptimized);
+    def.response_headers_policy_id = security_id;
+
+    // Errors are cached briefly so a recovering origin is retried soon.
+    for (int code : {500, 502, 503, 504}) {
+        d.custom_error_responses.push_back(
+            CustomErrorResponse{code, std::nullopt, std::nullopt, 10});
+    }
+    d.comment = fmt::format("SPARC {} video platform CDN", env);
+    d.logging = LoggingConfig{true, false, p.logs_bucket + ".s3.amazonaws.com",
+                              fmt::format("cloudfront/{}/", env)};
+    d.price_class = p.price_class;
+    d.enabled = true;
+    ViewerCertificate cert;
+    cert.acm_certificate_arn = p.certificate_arn;
+    cert.ssl_support_method = SslSupportMethod::sni_only;
+    cert.minimum_protocol_version = MinimumProtocolVersion::tlsv1_2_2021;
+    d.viewer_certificate = cert;
+    d.restrictions = Restrictions{GeoRestriction{GeoRestrictionType::none, {}}};
+    d.web_acl_id = ref(refs::kWebAclArn);
+    d.http_version = HttpVersion::http2and3;
+    d.is_ipv6_enabled = true;
+
+    s.monitoring_subscription.distribution_id = ref(refs::kDistributionId);
+
+    // Alarms: CloudFront metrics are global, published in us-east-1 with Region=Global.
+    const std::vector<Dimension> dims{{"DistributionId", ref(refs::kDistributionId)},
+                                      {"Region", "Global"}};
+    auto alarm = [&](std::string name, std::string description, std::string metric,
+                     double threshold, StandardUnit unit) {
+        MetricAlarm a;
+        a.alarm_name = fmt::format("{}-cdn-{}", prefix, name);
+        a.alarm_description = std::move(description);
+        a.actions_enabled = true;
+        a.ok_actions = {p.sns_alert_topic_arn};
+        a.alarm_actions = {p.sns_alert_topic_arn};
+        a.metric_name = std::move(metric);
+        a.metric_namespace = std::string(kCloudFrontMetricNamespace);
+        a.dimensions = dims;
+        a.period = 300;
+        a.unit = unit;
+        a.evaluation_periods = 3;
+        a.datapoints_to_alarm = 2;
+        a.threshold = threshold;
+        a.comparison_operator = ComparisonOperator::greater_than_threshold;
+        a.treat_missing_data = TreatMissingData::not_breaching;
+        a.tags = {{"Environment", env}, {"Service", "sparc-cdn"}};
+        return a;
+    };
+    auto e4 = alarm(
+        "4xx-error-rate",
+        fmt::format("More than {}% of requests get a 4xx response", p.error_rate_4xx_threshold),
+        "4xxErrorRate", p.error_rate_4xx_threshold, StandardUnit::percent);
+    e4.statistic = Statistic::average;
+    auto e5 = alarm(
+        "5xx-error-rate",
+        fmt::format("More than {}% of requests get a 5xx response", p.error_rate_5xx_threshold),
+        "5xxErrorRate", p.error_rate_5xx_threshold, StandardUnit::percent);
+    e5.statistic = Statistic::average;
+    auto latency =
+        alarm("origin-latency",
+              fmt::format("p90 origin latency above {} ms", p.origin_latency_threshold_ms),
+              "OriginLatency", p.origin_latency_threshold_ms, StandardUnit::milliseconds);
+    latency.extended_statistic = "p90";
+    s.alarms = {e4, e5, latency};
+    return s;
+}
+
+// ---- parameters from JSON ------------------------------------------------------------------
+
+namespace {
+
+using Setter = std::function<void(VideoPlatformParams&, const nlohmann::json&, const std::string&)>;
+
+template <class T>
+Setter field(T VideoPlatformParams::*member) {
+    return [member](VideoPlatformParams& p, const nlohmann::json& j, const std::string& path) {
+        detail::read_value(j, path, p.*member);
+    };
+}
+
+const std::map<std::string, Setter, std::less<>>& setters() {
+    static const std::map<std::string, Setter, std::less<>> table{
+        {"environment", field(&VideoPlatformParams::environment)},
+        {"api_gateway_domain", field(&VideoPlatformParams::api_gateway_domain)},
+        {"video_streaming_domain", field(&VideoPlatformParams::video_streaming_domain)},
+        {"cdn_domain_name", field(&VideoPlatformParams::cdn_domain_name)},
+        {"jwt_public_key", field(&VideoPlatformParams::jwt_public_key)},
+        {"field_encryption_public_key", field(&VideoPlatformParams::field_encryption_public_key)},
+        {"sns_alert_topic_arn", field(&VideoPlatformParams::sns_alert_topic_arn)},
+        {"aws_account_id", field(&VideoPlatformParams::aws_account_id)},
+        {"video_bucket", field(&VideoPlatformParams::video_bucket)},
+        {"static_assets_bucket", field(&VideoPlatformParams::static_assets_bucket)},
+        {"logs_bucket", field(&VideoPlatformParams::logs_bucket)},
+        {"artifacts_bucket", field(&VideoPlatformParams::artifacts_bucket)},
+        {"bucket_region", field(&VideoPlatformParams::bucket_region)},
+        {"bucket_access",
+         [](VideoPlatformParams& p, const nlohmann::json& j, const std::string& path) {
+             if (j == "origin-access-control") {
+                 p.bucket_access = S3Access::origin_access_control;
+             } else if (j == "origin-access-identity") {
+                 p.bucket_access = S3Access::origin_access_identity;
+             } else {
+                 throw JsonError(path,
+                                 "expected \"origin-access-control\" or "
+                                 "\"origin-access-identity\"");
+             }
+         }},
+        {"certificate_arn", field(&VideoPlatformParams::certificate_arn)},
+        {"origin_shield_region", field(&VideoPlatformParams::origin_shield_region)},
+        {"kinesis_stream_arn", field(&VideoPlatformParams::kinesis_stream_arn)},
+        {"realtime_logs_role_arn", field(&VideoPlatformParams::realtime_logs_role_arn)},
+        {"edge_function_role_arn", field(&VideoPlatformParams::edge_function_role_arn)},
+        {"price_class", field(&VideoPlatformParams::price_class)},
+        {"rate_limit", field(&VideoPlatformParams::rate_limit)},
+        {"encrypted_fields", field(&VideoPlatformParams::encrypted_fields)},
+        {"public_paths", field(&VideoPlatformParams::public_paths)},
+        {"jwt_issuer", field(&VideoPlatformParams::jwt_issuer)},
+        {"realtime_log_sampling_rate", field(&VideoPlatformParams::realtime_log_sampling_rate)},
+        {"error_rate_4xx_threshold", field(&VideoPlatformParams::error_rate_4xx_threshold)},
+        {"error_rate_5xx_threshold", field(&VideoPlatformParams::error_rate_5xx_threshold)},
+        {"origin_latency_threshold_ms", field(&VideoPlatformParams::origin_latency_threshold_ms)},
+    };
+    return table;
+}
+
+}  // namespace
+
+VideoPlatformParams video_platform_params_from_json(const nlohmann::json& vars) {
+    if (!vars.is_object()) {
+        detail::throw_type_error("", "an object of variables", vars);
+    }
+    VideoPlatformParams params;
+    const auto& table = setters();
+    for (const auto& [key, value] : vars.items()) {
+        const auto path = detail::pointer_append("", key);
+        auto it = table.find(key);
+        if (it == table.end()) {
+            std::string known;
+            for (const auto& [name, setter] : table) {
+                known += (known.empty() ? "" : ", ") + name;
+            }
+            throw JsonError(
+                path, fmt::format("unknown variable \"{}\"; known variables: {}", key, known));
+        }
+        it->second(params, value, path);
+    }
+    for (const char* name :
+         {"environment", "api_gateway_domain", "video_streaming_domain", "cdn_domain_name",
+          "jwt_public_key", "field_encryption_public_key", "sns_alert_topic_arn"}) {
+        const auto it = vars.find(name);
+        if (it == vars.end()) {
+            throw JsonError(detail::pointer_append("", name),
+                            fmt::format("required variable \"{}\" is missing", name));
+        }
+        if (it->get_ref<const std::string&>().empty()) {
+            throw JsonError(detail::pointer_append("", name),
+                            fmt::format("required variable \"{}\" is empty", name));
+        }
+    }
+    return params;
+}
+
+}  // namespace sparc::cdn::presets

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""End-to-end checks of the sparc-cdn command's interface: exit codes and messages.
+
+  check_cli.py SPARC_CDN
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+VARS = {
+    "environment": "dev",
+    "api_gateway_domain": "api.dev.sparc.io",
+    "video_streaming_domain": "video.dev.sparc.io",
+    "cdn_domain_name": "cdn.dev.sparc.io",
+    "jwt_public_key": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+    "field_encryption_public_key": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+    "sns_alert_topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts",
+}
+
+
+class Cli:
+    def __init__(self, tool, tmp):
+        self.tool = tool
+        self.tmp = pathlib.Path(tmp)
+        self.failures = []
+        self.count = 0
+
+    def write(self, name, content):
+        path = self.tmp / name
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+        return str(path)
+
+    def expect(self, label, args, code, stdout=None, stderr=None):
+        self.count += 1
+        result = subprocess.run([self.tool, *args], capture_output=True, text=True, timeout=60)
+        problems = []
+        if result.returncode != code:
+            problems.append(f"exit {result.returncode}, expected {code}")
+        if stdout is not None and stdout not in result.stdout:
+            problems.append(f"stdout lacks {stdout!r}")
+        if stderr is not None and stderr not in result.stderr:
+            problems.append(f"stderr lacks {stderr!r}")
+        if problems:
+            self.failures.append(f"{label}: {'; '.join(problems)}\n  stdout: {result.stdout}\n"
+                                 f"  stderr: {result.stderr}")
+        return result
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        cli = Cli(argv[1], tmp)
+        out = pathlib.Path(tmp, "out")
+        cli.expect("no arguments", [], 2, stderr="usage")
+        cli.expect("unknown command", ["deploy"], 2, stderr="unknown command")
+        cli.expect("render without --out", ["render", "--vars", "x.json"], 2, stderr="--out")
+
+        missing = dict(VARS)
+        del missing["sns_alert_topic_arn"]
+        cli.expect("missing variable", ["render", "--vars", cli.write("m.json", missing), "--out", str(out)],
+                   2, stderr="sns_alert_topic_arn")
+        cli.expect("unknown variable",
+                   ["render", "--vars", cli.write("u.json", {**VARS, "enviroment": "x"}), "--out", str(out)],
+                   2, stderr="unknown variable \"enviroment\"")
+        cli.expect("mistyped variable",
+                   ["render", "--vars", cli.write("t.json", {**VARS, "rate_limit": "many"}), "--out", str(out)],
+                   2, stderr="/rate_limit")
+        cli.expect("bad enum variable",
+                   ["render", "--vars", cli.write("e.json", {**VARS, "price_class": "cheap"}), "--out", str(out)],
+                   2, stderr="PriceClass_100")
+        cli.expect("vars not JSON", ["render", "--vars", cli.write("n.json", "{"), "--out", str(out)],
+                   2, stderr="not valid JSON")
+        cli.expect("render", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0,
+                   stdout="12-cloudfront-create-distribution.json")
+
+        rendered = json.loads((out / "12-cloudfront-create-distribution.json").read_text())
+        wrapped = cli.write("wrapped.json", rendered)
+        bare = cli.write("bare.json", rendered["DistributionConfig"])
+        cli.expect("validate wrapped", ["validate", wrapped], 0)
+        cli.expect("validate bare", ["validate", bare], 0)
+        with_etag = cli.write("etag.json", {**rendered, "ETag": "E2QWRUHEXAMPLE"})
+        cli.expect("validate get-distribution-config output", ["validate", with_etag], 0)
+
+        broken = json.loads(json.dumps(rendered["DistributionConfig"]))
+        broken["Comment"] = "x" * 200
+        broken["CacheBehaviors"]["Items"][0]["TargetOriginId"] = "nowhere"
+        cli.expect("validate problems", ["validate", cli.write("broken.json", broken)], 1,
+                   stdout="/CacheBehaviors/Items/0/TargetOriginId")
+        cli.expect("validate reports every problem", ["validate", cli.write("broken2.json", broken)], 1,
+                   stdout="/Comment")
+
+        unknown = json.loads(json.dumps(rendered["DistributionConfig"]))
+        unknown["Origins"]["Items"][1]["Colour"] = "blue"
+        cli.expect("unknown member", ["validate", cli.write("unknown.json", unknown)], 2,
+                   stderr="/Origins/Items/1/Colour")
+        quantity = json.loads(json.dumps(rendered["DistributionConfig"]))
+        quantity["Aliases"]["Quantity"] = 3
+        cli.expect("quantity mismatch", ["validate", cli.write("q.json", quantity)], 2,
+                   stderr="/Aliases/Quantity")
+
+        deep = "[" * 100000 + "]" * 100000
+        cli.expect("deep nesting", ["validate", cli.write("deep.json", deep)], 2, stderr="nested")
+        big = cli.write("big.json", '{"Comment": "' + "x" * (17 * 1024 * 1024) + '"}')
+        cli.expect("huge document", ["validate", big], 2, stderr="limit")
+        cli.expect("missing file", ["validate", str(pathlib.Path(tmp, "absent.json"))], 2,
+                   stderr="cannot open")
+        cli.expect("validate usage", ["validate"], 2, stderr="usage")
+
+        cli.expect("match video", ["match", wrapped, "/video/abc/seg-1.ts"], 0, stdout="/video/*\n")
+        cli.expect("match api", ["match", bare, "/api/v1/videos?page=2"], 0, stdout="/api/*\n")
+        cli.expect("match ws", ["match", bare, "/ws/live"], 0, stdout="/ws/*\n")
+        cli.expect("match default", ["match", bare, "/index.html"], 0, stdout="*\n")
+        cli.expect("match is case-sensitive", ["match", bare, "/VIDEO/a.ts"], 0, stdout="*\n")
+        cli.expect("match usage", ["match", bare], 2, stderr="usage")
+
+        for failure in cli.failures:
+            print(failure)
+        print(f"{cli.count} check(s), {len(cli.failures)} failure(s)")
+        return 1 if cli.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
