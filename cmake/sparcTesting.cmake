@@ -1,0 +1,23 @@
+# sparc_discover_tests(<target> [TEST_PREFIX <prefix>] [LABELS <label>...] [TIMEOUT <s>])
+#
+# catch_discover_tests() with labels that survive: Catch2 2.13 passes PROPERTIES through a
+# `-D` list, so `PROPERTIES LABELS "unit;db"` arrives as `LABELS unit db` and only "unit" is
+# set. Here the labels (and timeout) are applied by an extra CTest include file that runs after
+# the discovered tests are defined.
+include_guard(GLOBAL)
+include(Catch)
+
+function(sparc_discover_tests target)
+    cmake_parse_arguments(PARSE_ARGV 1 arg "" "TEST_PREFIX;TIMEOUT" "LABELS")
+    if(NOT arg_TIMEOUT)
+        set(arg_TIMEOUT 300)
+    endif()
+    set(list_var "${target}_TESTS")
+    catch_discover_tests(${target} TEST_PREFIX "${arg_TEST_PREFIX}" TEST_LIST ${list_var})
+    set(props_file "${CMAKE_CURRENT_BINARY_DIR}/${target}_properties.cmake")
+    file(WRITE "${props_file}"
+        "foreach(t IN LISTS ${list_var})\n"
+        "    set_tests_properties(\"\${t}\" PROPERTIES LABELS \"${arg_LABELS}\" TIMEOUT ${arg_TIMEOUT})\n"
+        "endforeach()\n")
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${props_file}")
+endfunction()

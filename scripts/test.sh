@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# test.sh: builds sparc and runs every test, as CI does.
+#
+#   scripts/test.sh            setup, then the dev preset (all tests: unit, integration against
+#                              a throwaway PostgreSQL cluster, package consumer), then the asan
+#                              preset (unit and integration tests)
+#   scripts/test.sh --quick    the dev preset only
+#
+# Options: --quick, --no-setup (skip scripts/setup.sh), --jobs N (default 2, or SPARC_JOBS).
+# Extra arguments after `--` go to every ctest run (e.g. -- -R router).
+set -euo pipefail
+
+readonly PROG=${0##*/}
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+readonly ROOT
+
+quick=0
+setup=1
+jobs=${SPARC_JOBS:-2}
+ctest_extra=()
+while (( $# )); do
+    case $1 in
+        --quick) quick=1 ;;
+        --no-setup) setup=0 ;;
+        --jobs) jobs=${2:?--jobs needs a number}; shift ;;
+        --) shift; ctest_extra=("$@"); break ;;
+        -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) printf '%s: unknown option %s (see --help)\n' "$PROG" "$1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+cd "$ROOT"
+declare -a summary=()
+failed=0
+started=$SECONDS
+
+stage() { printf '\n==== %s ====\n' "$*"; }
+record() { # NAME STATUS
+    summary+=("$(printf '%-28s %s' "$1" "$2")")
+    [[ $2 == passed ]] || failed=1
+}
+finish() {
+    stage "summary ($(( (SECONDS - started) / 60 ))m $(( (SECONDS - started) % 60 ))s)"
+    printf '%s\n' "${summary[@]}"
+    if (( failed )); then
+        printf '%s: FAILED\n' "$PROG"
+        exit 1
+    fi
+    printf '%s: all passed\n' "$PROG"
+    exit 0
+}
+
+# Builds and tests one preset; LABELS is a ctest label regex, empty for all tests.
+run_preset() { # PRESET LABELS
+    local preset=$1 labels=$2 args
+    stage "$preset: configure"
+    if ! cmake --preset "$preset"; then record "$preset configure" failed; return 1; fi
+    stage "$preset: build"
+    if ! cmake --build --preset "$preset" --parallel "$jobs"; then record "$preset build" failed; return 1; fi
+    record "$preset build" passed
+    stage "$preset: test${labels:+ (labels $labels)}"
+    args=(--preset "$preset" --output-on-failure --parallel "$jobs" --timeout 300 --no-tests=error)
+    [[ -z $labels ]] || args+=(--label-regex "$labels")
+    if ctest "${args[@]}" "${ctest_extra[@]}"; then
+        record "$preset tests" passed
+    else
+        record "$preset tests" failed
+    fi
+}
+
+if (( setup )); then
+    stage "setup"
+    if ! bash "$ROOT/scripts/setup.sh"; then record setup failed; finish; fi
+fi
+
+# Clusters left behind by killed runs would only cost memory; remove them up front.
+bash "$ROOT/scripts/cluster.sh" cleanup-stale || true
+
+if ! run_preset dev ""; then finish; fi
+if (( ! quick )); then
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    run_preset asan '^(unit|integration)$' || true
+fi
+finish
