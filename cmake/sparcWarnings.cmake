@@ -3,10 +3,7 @@ function(sparc_set_warnings target)
     target_compile_options(${target} PRIVATE
         -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
         -Wnon-virtual-dtor -Wold-style-cast -Woverloaded-virtual -Wnull-dereference
-        -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
-        # The option structs are made for designated initialisers that name only what they
-        # change; GCC 12 warns about every member such an initialiser leaves to its default.
-        -Wno-missing-field-initializers)
+        -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough)
     if(SPARC_WARNINGS_AS_ERRORS)
         target_compile_options(${target} PRIVATE -Werror)
     endif()

@@ -161,6 +161,10 @@ using PqxxConnection = pqxx::basic_connection_base<DeadlineConnect>;
 
 }  // namespace
 
+/// Receives server notices. Outside a statement, a FATAL or PANIC "notice" is the server ending
+/// the session; everything else is dropped (a library does not write to stderr).
+extern "C" void sparc_pqxx_notice_receiver(void* arg, const PGresult* result);
+
 /// State shared by a backend and its connections: the canceller thread. PQcancel blocks until
 /// the server closes the cancel connection, so it runs here, never on a caller's thread.
 struct PqxxBackend::Shared {
@@ -222,6 +226,8 @@ struct PqxxBackend::Connection::Impl {
     CancelHandle cancel_handle;
     std::string password;  // only for masking server messages
     bool broken = false;
+    bool server_closing = false;  // a FATAL message arrived while idle: the session is ending
+    bool committing = false;      // the statement in flight is COMMIT
     bool pgbouncer_mode = false;
     std::size_t cache_capacity = 0;
 
@@ -253,7 +259,7 @@ struct PqxxBackend::Connection::Impl {
     // Reads whatever the server sent while the session was idle. False when the session is
     // gone: the server closed it (terminated backend, restart) or libpq saw an error.
     bool check_idle_socket() {
-        if (broken || raw == nullptr) return false;
+        if (broken || raw == nullptr || server_closing) return false;
         if (PQstatus(raw) != CONNECTION_OK) return false;
         const int fd = PQsocket(raw);
         if (fd < 0) return false;
@@ -268,6 +274,9 @@ struct PqxxBackend::Connection::Impl {
             if (peeked == 0) return false;  // orderly shutdown by the server
             if (PQconsumeInput(raw) == 0 || PQstatus(raw) != CONNECTION_OK) return false;
             while (PGnotify* n2 = PQnotifies(raw)) PQfreemem(n2);
+            // The server says goodbye (pg_terminate_backend, shutdown) with a FATAL message
+            // that libpq hands to the notice receiver while idle, before the socket closes.
+            if (server_closing) return false;
         }
         return PQstatus(raw) == CONNECTION_OK;
     }
@@ -330,22 +339,30 @@ struct PqxxBackend::Connection::Impl {
             } else {
                 last = std::move(res);
             }
-            if (PQisBusy(raw) != 0) {
-                // More results are coming; wait for them within the same deadline.
-                while (PQisBusy(raw) != 0) {
-                    if (!wait_socket(POLLIN, hard_deadline) || PQconsumeInput(raw) == 0) {
-                        throw_broken(true, "while reading the result");
-                    }
+            bool lost = false;
+            // More results are coming; wait for them within the same deadline.
+            while (PQisBusy(raw) != 0) {
+                if (!wait_socket(POLLIN, hard_deadline) || PQconsumeInput(raw) == 0) {
+                    // After an error (a FATAL goodbye), the error says what happened.
+                    if (!error) throw_broken(true, "while reading the result");
+                    lost = true;
+                    break;
                 }
             }
+            if (lost) break;
         }
         if (error) {
             const char* state = PQresultErrorField(error.get(), PG_DIAG_SQLSTATE);
             std::string sqlstate = state != nullptr ? state : "";
             std::string message = mask(describe(error.get()));
             if (PQstatus(raw) != CONNECTION_OK || is_connection_sqlstate(sqlstate)) {
+                // A session ended by the server (terminated, shut down) answers with FATAL
+                // instead of completing the statement: the statement's transaction was aborted,
+                // nothing of it was applied. Only a COMMIT so answered stays in doubt.
+                const bool ended_by_server = sqlstate.starts_with("57P");
                 mark_broken();
-                throw ConnectionError(fmt::format("connection lost: {}", message), true);
+                throw ConnectionError(fmt::format("connection lost: {}", message),
+                                      !ended_by_server || committing);
             }
             if (sqlstate == "57014") {
                 throw QueryTimeout(cancelled
@@ -457,6 +474,13 @@ struct PqxxBackend::Connection::Impl {
     }
 };
 
+extern "C" void sparc_pqxx_notice_receiver(void* arg, const PGresult* result) {
+    const char* severity = PQresultErrorField(result, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity == nullptr) return;
+    const std::string_view s(severity);
+    if (s == "FATAL" || s == "PANIC") *static_cast<bool*>(arg) = true;
+}
+
 PqxxBackend::PqxxBackend() : shared_(std::make_shared<Shared>()) {}
 
 std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& endpoint,
@@ -510,6 +534,7 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& en
             fmt::format("could not configure the connection to {}", endpoint.label()));
     }
     impl->cancel_handle = CancelHandle(PQgetCancel(impl->raw), CancelFree{});
+    PQsetNoticeReceiver(impl->raw, sparc_pqxx_notice_receiver, &impl->server_closing);
     return std::make_unique<Connection>(std::move(impl));
 }
 
@@ -536,7 +561,15 @@ void PqxxBackend::Connection::begin(const TransactionOptions& options,
 void PqxxBackend::Connection::commit(const ExecSettings& settings) {
     ExecSettings s = settings;
     s.prepare = false;
-    const ResultPtr r = impl_->execute_raw("COMMIT", {}, s);
+    impl_->committing = true;
+    ResultPtr r;
+    try {
+        r = impl_->execute_raw("COMMIT", {}, s);
+    } catch (...) {
+        impl_->committing = false;
+        throw;
+    }
+    impl_->committing = false;
     // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK instead of an error.
     if (r && std::string_view(PQcmdStatus(r.get())) == "ROLLBACK") {
         throw SqlError("COMMIT was answered with ROLLBACK: the transaction had already failed",

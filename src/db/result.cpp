@@ -108,7 +108,7 @@ Row Result::at(std::size_t row) const {
         throw ConversionError(
             fmt::format("row {} is out of range: the result has {} rows", row, size()));
     }
-    return {data_.get(), row};
+    return {data_, row};
 }
 
 }  // namespace sparc::db

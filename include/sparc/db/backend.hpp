@@ -22,7 +22,7 @@ using Clock = std::chrono::steady_clock;
 struct ConnectSettings {
     Clock::time_point deadline = Clock::time_point::max();  ///< Give up connecting after.
     std::chrono::milliseconds statement_timeout{0};         ///< Server-side; 0 leaves the default.
-    std::string application_name;                           ///< When the endpoint sets none.
+    std::string application_name{};  ///< When the endpoint sets none.
     bool pgbouncer_mode = false;           ///< No startup options, no named prepared statements.
     std::size_t statement_cache_size = 0;  ///< Prepared statements kept per connection.
 };

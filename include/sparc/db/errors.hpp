@@ -53,8 +53,8 @@ class ConnectionError : public Error {
   public:
     explicit ConnectionError(const std::string& message, bool statement_sent = false)
         : Error(message), statement_sent_(statement_sent) {}
-    /// True when the break happened after a statement had been sent to the server, so the
-    /// server may have executed it.
+    /// True when the server may have applied the statement: the break came after it was sent,
+    /// and the server did not answer that it ended the session without applying it.
     bool statement_sent() const noexcept { return statement_sent_; }
 
   private:

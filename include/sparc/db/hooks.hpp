@@ -5,12 +5,35 @@
 
 #include <chrono>
 #include <functional>
-#include <source_location>
 #include <string_view>
 
 #include <sparc/db/options.hpp>
 
 namespace sparc::db {
+
+/// Where a call was made: std::source_location's interface, on the compiler builtins that
+/// GCC and Clang share (Clang 14 with libstdc++ 12 has no std::source_location).
+class SourceLocation {
+public:
+    /// The caller's location when used as a default argument.
+    static constexpr SourceLocation current(const char* file = __builtin_FILE(),
+                                            const char* function = __builtin_FUNCTION(),
+                                            unsigned line = __builtin_LINE()) noexcept {
+        SourceLocation l;
+        l.file_ = file;
+        l.function_ = function;
+        l.line_ = line;
+        return l;
+    }
+    constexpr const char* file_name() const noexcept { return file_; }
+    constexpr const char* function_name() const noexcept { return function_; }
+    constexpr unsigned line() const noexcept { return line_; }
+
+private:
+    const char* file_ = "";
+    const char* function_ = "";
+    unsigned line_ = 0;
+};
 
 /// Whether a host serves as primary or replica.
 enum class HostRole { primary, replica };
@@ -67,7 +90,7 @@ struct HostStateEvent {
 struct LeakEvent {
     HostRef host;
     std::chrono::nanoseconds held{};
-    std::source_location acquired_at;  ///< Where the lease was acquired.
+    SourceLocation acquired_at;  ///< Where the lease was acquired.
 };
 struct PoolTimeoutEvent {
     HostRef host;

@@ -27,12 +27,13 @@ struct CommitPosition {
 /// Options for ConnectionPool::query. Every member has a default.
 struct QueryOptions {
     /// Serve this read on a replica (weighted, healthy, not lagging), failing over to another
-    /// replica and then to the primary when fallback_to_primary is set.
-    bool use_read_replica = false;
+    /// replica and then to the primary when fallback_to_primary is set. Unset: the pool's
+    /// PoolConfig::prefer_replica_reads decides.
+    std::optional<bool> use_read_replica{};
     /// Client-side limit for this statement; zero means the pool's query_timeout.
     std::chrono::milliseconds timeout{0};
     /// Read-your-writes: only hosts that have replayed this position may serve the read.
-    std::optional<CommitPosition> after;
+    std::optional<CommitPosition> after{};
     /// Use the connection's prepared-statement cache (ignored in pgbouncer_mode).
     bool prepare = true;
 };
@@ -80,7 +81,7 @@ struct TransactionOptions {
     /// the server (txid_status) whether it committed instead of throwing at once.
     bool resolve_unknown_outcome = false;
     /// Extra retry decision for errors the pool would not retry: return true to retry.
-    std::function<bool(const Error&)> retry_if;
+    std::function<bool(const Error&)> retry_if{};
     /// Initial backoff between attempts (full jitter, doubling each retry).
     std::chrono::milliseconds backoff_base{10};
     /// Cap on a single backoff wait.

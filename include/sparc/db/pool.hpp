@@ -12,7 +12,6 @@
 #include <mutex>
 #include <optional>
 #include <random>
-#include <source_location>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -251,7 +250,7 @@ class ConnectionPool {
     /// Leases a connection (the primary's, or a replica's with use_read_replica).
     /// @throws PoolTimeout after connection_timeout, PoolClosed, ConnectionError.
     Lease<B> acquire(AcquireOptions options = {},
-                     std::source_location where = std::source_location::current()) {
+                     SourceLocation where = SourceLocation::current()) {
         const auto deadline =
             Clock::now() +
             (options.timeout.count() > 0 ? options.timeout : config_.connection_timeout);
@@ -283,8 +282,9 @@ class ConnectionPool {
     /// on a fresh connection; replica reads fail over to other replicas, then the primary.
     /// @throws SqlError, QueryTimeout, PoolTimeout, PoolClosed, ConnectionError.
     Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {},
-                 std::source_location where = std::source_location::current()) {
-        if (options.use_read_replica && router_->size() > 0) {
+                 SourceLocation where = SourceLocation::current()) {
+        if (options.use_read_replica.value_or(config_.prefer_replica_reads) &&
+            router_->size() > 0) {
             return read_on_replicas(sql, params, options, where);
         }
         const auto deadline = Clock::now() + config_.connection_timeout;
@@ -308,7 +308,7 @@ class ConnectionPool {
     /// @returns what `fn` returns.
     template <typename F>
     auto transaction(F&& fn, TransactionOptions options = {},
-                     std::source_location where = std::source_location::current())
+                     SourceLocation where = SourceLocation::current())
         -> std::invoke_result_t<F&, Transaction<B>&>;
 
     /// Health: a live check of the primary bounded by options.timeout, plus each replica's
@@ -407,15 +407,17 @@ class ConnectionPool {
 
     Result run_on(detail::HostPool<B>& host, std::string_view sql, ParamsRef params,
                   const QueryOptions& options, Clock::time_point acquire_deadline,
-                  const std::source_location& where) {
+                  const SourceLocation& where) {
         for (int attempt = 0;; ++attempt) {
             Lease<B> lease(this, &host, host.acquire(acquire_deadline, where));
             try {
                 return lease.query(sql, params, options);
             } catch (const ConnectionError& e) {
                 lease.discard();
-                // Safe to run again only when the server never saw the statement.
-                if (e.statement_sent() || attempt > 0) throw;
+                // Safe to run again only when the server did not apply the statement. Other
+                // idle connections may be just as dead (a restart ends every session), so
+                // this may take as many attempts as the host has connections, plus a new one.
+                if (e.statement_sent() || attempt > static_cast<int>(host.max())) throw;
             }
         }
     }
@@ -436,7 +438,7 @@ class ConnectionPool {
     }
 
     Result read_on_replicas(std::string_view sql, ParamsRef params, const QueryOptions& options,
-                            const std::source_location& where) {
+                            const SourceLocation& where) {
         const auto deadline = Clock::now() + config_.connection_timeout;
         std::uint64_t tried = 0;
         std::string failures;
@@ -500,7 +502,7 @@ class ConnectionPool {
             try {
                 auto& primary = *hosts_.front();
                 Lease<B> lease(this, &primary,
-                               primary.acquire(until, std::source_location::current()));
+                               primary.acquire(until, SourceLocation::current()));
                 const Result r =
                     lease.query(detail::kTxidStatusSql, {txid}, QueryOptions{.prepare = false});
                 if (r.empty() || r.front()[0].is_null()) return {};
@@ -648,7 +650,7 @@ class ConnectionPool {
     std::atomic<bool> primary_in_recovery_{false};
     std::mutex housekeeper_mutex_;
     std::condition_variable housekeeper_cv_;
-    bool housekeeper_stop_ = false;
+    std::atomic<bool> housekeeper_stop_{false};
     std::thread housekeeper_;
     std::mutex rng_mutex_;
     std::mt19937_64 rng_{std::random_device{}()};
@@ -670,7 +672,7 @@ HealthReport ConnectionPool<B>::health(HealthOptions options) {
         try {
             const auto deadline = start + options.timeout;
             Lease<B> lease(this, &primary,
-                           primary.acquire(deadline, std::source_location::current()));
+                           primary.acquire(deadline, SourceLocation::current()));
             ExecSettings x;
             x.deadline = deadline;
             x.prepare = false;
@@ -764,7 +766,7 @@ Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOption
 
 template <Backend B>
 template <typename F>
-auto ConnectionPool<B>::transaction(F&& fn, TransactionOptions options, std::source_location where)
+auto ConnectionPool<B>::transaction(F&& fn, TransactionOptions options, SourceLocation where)
     -> std::invoke_result_t<F&, Transaction<B>&> {
     using R = std::invoke_result_t<F&, Transaction<B>&>;
     using Stored = std::conditional_t<std::is_void_v<R>, std::monostate, R>;

@@ -84,11 +84,13 @@ struct is_optional<std::optional<T>> : std::true_type {};
 
 }  // namespace detail
 
-/// One value of a row. Cheap to copy; valid while its Result is alive.
+/// One value of a row. Shares ownership of the result's rows, so it stays valid on its own
+/// (`auto n = pool.query(...).front()[0];` is safe); a string_view it returns lives as long.
 class Field {
   public:
-    Field(const detail::ResultData* data, std::size_t row, std::size_t column) noexcept
-        : data_(data), row_(row), column_(column) {}
+    Field(std::shared_ptr<const detail::ResultData> data, std::size_t row,
+          std::size_t column) noexcept
+        : data_(std::move(data)), row_(row), column_(column) {}
 
     /// Whether the value is SQL NULL.
     bool is_null() const noexcept { return data_->is_null(row_, column_); }
@@ -145,15 +147,16 @@ class Field {
         }
     }
 
-    const detail::ResultData* data_;
+    std::shared_ptr<const detail::ResultData> data_;
     std::size_t row_;
     std::size_t column_;
 };
 
-/// One row of a Result. Cheap to copy; valid while its Result is alive.
+/// One row of a Result. Shares ownership of the result's rows, so it stays valid on its own.
 class Row {
   public:
-    Row(const detail::ResultData* data, std::size_t row) noexcept : data_(data), row_(row) {}
+    Row(std::shared_ptr<const detail::ResultData> data, std::size_t row) noexcept
+        : data_(std::move(data)), row_(row) {}
 
     /// Number of columns.
     std::size_t size() const noexcept { return data_->columns(); }
@@ -171,7 +174,7 @@ class Row {
     Field operator[](const char* column) const { return (*this)[std::string_view(column)]; }
 
   private:
-    const detail::ResultData* data_;
+    std::shared_ptr<const detail::ResultData> data_;
     std::size_t row_;
 };
 
@@ -193,7 +196,8 @@ class Result {
         using reference = Row;
 
         const_iterator() = default;
-        const_iterator(const detail::ResultData* d, std::size_t i) : data_(d), row_(i) {}
+        const_iterator(std::shared_ptr<const detail::ResultData> d, std::size_t i)
+            : data_(std::move(d)), row_(i) {}
         Row operator*() const noexcept { return {data_, row_}; }
         const_iterator& operator++() noexcept {
             ++row_;
@@ -209,7 +213,7 @@ class Result {
         }
 
       private:
-        const detail::ResultData* data_ = nullptr;
+        std::shared_ptr<const detail::ResultData> data_;
         std::size_t row_ = 0;
     };
 
@@ -226,13 +230,13 @@ class Result {
         return data_->column_name(column);
     }
     /// Row by position (unchecked).
-    Row operator[](std::size_t row) const noexcept { return {data_.get(), row}; }
+    Row operator[](std::size_t row) const noexcept { return {data_, row}; }
     /// Row by position. @throws ConversionError when out of range.
     Row at(std::size_t row) const;
     /// The first row. @throws ConversionError when there are no rows.
     Row front() const { return at(0); }
-    const_iterator begin() const noexcept { return {data_.get(), 0}; }
-    const_iterator end() const noexcept { return {data_.get(), size()}; }
+    const_iterator begin() const noexcept { return {data_, 0}; }
+    const_iterator end() const noexcept { return {nullptr, size()}; }
 
   private:
     std::shared_ptr<const detail::ResultData> data_;

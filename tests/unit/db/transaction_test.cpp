@@ -267,7 +267,8 @@ TEST_CASE("other errors roll back and propagate unchanged, without retry", "[db]
     REQUIRE(runs == 1);
     REQUIRE(fake.count("COMMIT") == 0);
     REQUIRE(fake.count("ROLLBACK") == 1);
-    REQUIRE(pool.stats().in_use == 0);
+    // Health probes borrow idle connections for a moment; nothing else may stay leased.
+    REQUIRE(db::test::eventually([&] { return pool.stats().in_use == 0; }));
 }
 
 TEST_CASE("retry_if lets the caller retry more", "[db][transaction]") {

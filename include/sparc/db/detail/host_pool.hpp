@@ -13,7 +13,6 @@
 #include <memory>
 #include <mutex>
 #include <random>
-#include <source_location>
 #include <string>
 #include <thread>
 #include <utility>
@@ -57,7 +56,7 @@ struct Slot {
     Clock::time_point retire_at = Clock::time_point::max();
     Clock::time_point last_used{};
     Clock::time_point acquired_at{};
-    std::source_location acquired_from;
+    SourceLocation acquired_from;
     bool in_use = false;
     bool leak_reported = false;
 };
@@ -97,7 +96,7 @@ class HostPool {
     /// Leases a connection, waiting until `deadline`.
     /// @throws PoolTimeout, PoolClosed, ConnectionError (the connection opened for this caller
     /// failed).
-    SlotT* acquire(Clock::time_point deadline, const std::source_location& where) {
+    SlotT* acquire(Clock::time_point deadline, const SourceLocation& where) {
         const auto start = Clock::now();
         std::vector<std::unique_ptr<typename B::Connection>> to_close;
         std::unique_lock lock(mutex_);
@@ -112,13 +111,12 @@ class HostPool {
                 to_close.push_back(remove_locked(s));
                 continue;
             }
-            s->in_use = true;
-            ++in_use_;
+            mark_leased_locked(s, where);
             lock.unlock();
             const bool alive = s->conn->is_alive();
             if (alive) {
                 close_all(to_close);
-                return stamp(s, start, where);
+                return stamp(s, start);
             }
             metrics_.connection_errors.add();
             lock.lock();
@@ -127,6 +125,7 @@ class HostPool {
         }
         // No idle connection: queue up (FIFO) and let the opener add one if there is room.
         Waiter w;
+        w.where = where;
         waiters_.push_back(&w);
         open_cv_.notify_one();
         if (!to_close.empty()) {
@@ -156,7 +155,7 @@ class HostPool {
         }
         if (w.error) std::rethrow_exception(w.error);
         lock.unlock();
-        return stamp(w.slot, start, where);
+        return stamp(w.slot, start);
     }
 
     /// Returns a leased connection; `reusable` false discards it.
@@ -320,10 +319,7 @@ class HostPool {
         if (closed_ || idle_.empty()) return nullptr;
         SlotT* s = idle_.back();
         idle_.pop_back();
-        s->in_use = true;
-        ++in_use_;
-        s->acquired_at = Clock::now();
-        s->leak_reported = false;
+        mark_leased_locked(s, SourceLocation::current());
         return s;
     }
 
@@ -369,16 +365,23 @@ class HostPool {
   private:
     struct Waiter {
         std::condition_variable cv;
+        SourceLocation where;
         SlotT* slot = nullptr;
         std::exception_ptr error;
         bool done = false;
     };
 
-    SlotT* stamp(SlotT* s, Clock::time_point start, const std::source_location& where) {
-        const auto now = Clock::now();
-        s->acquired_at = now;
+    // Leak-detection bookkeeping is written under the lock, where maintain() reads it.
+    void mark_leased_locked(SlotT* s, const SourceLocation& where) {
+        s->in_use = true;
+        ++in_use_;
+        s->acquired_at = Clock::now();
         s->acquired_from = where;
         s->leak_reported = false;
+    }
+
+    SlotT* stamp(SlotT* s, Clock::time_point start) {
+        const auto now = Clock::now();
         metrics_.acquires.add();
         metrics_.acquire_wait.observe(now - start);
         call_hook(hooks_.on_acquire, AcquireEvent{ref(), now - start}, pool_metrics_);
@@ -388,8 +391,7 @@ class HostPool {
     void hand_off_locked(SlotT* s) {
         Waiter* w = waiters_.front();
         waiters_.pop_front();
-        s->in_use = true;
-        ++in_use_;
+        mark_leased_locked(s, w->where);
         w->slot = s;
         w->done = true;
         w->cv.notify_one();

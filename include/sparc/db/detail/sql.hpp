@@ -5,13 +5,15 @@
 namespace sparc::db::detail {
 
 /// Host probe: role, WAL position (replayed on a replica, written on a primary) and replay lag
-/// in milliseconds (0 when the replica has replayed everything it received).
+/// in milliseconds: 0 when the replica has replayed everything it received (after a restart a
+/// standby re-receives from a segment start, so "received" may trail "replayed"), else the age
+/// of the last replayed commit.
 inline constexpr const char* kProbeSql =
     "SELECT pg_is_in_recovery(),"
     " (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
     " ELSE pg_current_wal_lsn() END)::text,"
     " (CASE WHEN NOT pg_is_in_recovery()"
-    " OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+    " OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0"
     " ELSE COALESCE((EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint,"
     " 0) END)";
 
@@ -24,7 +26,9 @@ inline constexpr const char* kTxidCurrentSql = "SELECT txid_current()";
 /// Whether a transaction committed: 'committed', 'aborted', 'in progress' or NULL.
 inline constexpr const char* kTxidStatusSql = "SELECT txid_status($1)";
 
-/// The primary's current WAL write position, returned as a CommitPosition.
-inline constexpr const char* kCurrentLsnSql = "SELECT pg_current_wal_lsn()::text";
+/// The primary's current WAL insert position, returned as a CommitPosition. The insert position,
+/// not the write position: with synchronous_commit off, COMMIT returns before its WAL record is
+/// written, and only the insert position is sure to be past it.
+inline constexpr const char* kCurrentLsnSql = "SELECT pg_current_wal_insert_lsn()::text";
 
 }  // namespace sparc::db::detail

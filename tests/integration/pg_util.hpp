@@ -1,0 +1,71 @@
+#pragma once
+// Shared by the integration tests: the cluster, configurations pointing at it, and checks.
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include <sparc/db.hpp>
+#include <sparc_test/cluster_env.hpp>
+
+namespace sparc::pgtest {
+
+namespace db = sparc::db;
+using Node = sparc::testing::ClusterNode;
+
+/// The cluster of the pg_cluster fixture, loaded once.
+inline const sparc::testing::ClusterEnv& cluster() {
+    static const auto env = sparc::testing::ClusterEnv::load();
+    return env;
+}
+
+/// A configuration for the cluster's primary (and replicas when asked), with an application
+/// name so tests can find their own sessions in pg_stat_activity.
+inline db::PoolConfig config(const std::string& application, bool with_replicas = false) {
+    db::PoolConfig cfg;
+    cfg.service_name = application;
+    cfg.application_name = application;
+    cfg.primary = db::Endpoint::parse(cluster().primary_url);
+    if (with_replicas) {
+        for (const auto& url : cluster().replica_urls) {
+            cfg.replicas.push_back({db::Endpoint::parse(url), 1});
+        }
+    }
+    cfg.min_connections = 1;
+    cfg.max_connections = 8;
+    cfg.connection_timeout = std::chrono::seconds(5);
+    cfg.statement_timeout = std::chrono::seconds(10);
+    cfg.query_timeout = std::chrono::seconds(15);
+    cfg.health_check_period = std::chrono::milliseconds(200);
+    return cfg;
+}
+
+/// Polls until `condition` holds or `limit` passes.
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return condition();
+}
+
+/// Terminates every server session of `application` (as an operator or a failover would).
+inline int terminate_sessions(const std::string& application) {
+    const auto out = cluster().psql(
+        Node::primary,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '" +
+            application + "'");
+    return std::stoi(out);
+}
+
+/// Whether `text` is free of the cluster's password.
+inline bool no_password(const std::string& text) {
+    return text.find(cluster().password) == std::string::npos;
+}
+
+}  // namespace sparc::pgtest

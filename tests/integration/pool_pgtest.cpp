@@ -1,0 +1,214 @@
+// The pool against the real primary: types, timeouts, dead connections, restarts, exhaustion.
+
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include <sparc_test/fault_proxy.hpp>
+
+#include "pg_util.hpp"
+#include "shared/user_code.hpp"
+
+using namespace std::chrono_literals;
+using namespace sparc::pgtest;
+
+TEST_CASE("parameters of every supported type round-trip", "[pool]") {
+    db::Database pool(config("pg-types"));
+    const std::string tricky = "it's \"quoted\" \\ and ünïcødé ✓; DROP TABLE x; --";
+    const std::optional<std::int64_t> none;
+    const std::optional<std::string> some = "present";
+    auto r = pool.query(
+        "SELECT $1::bigint AS big, $2::bigint AS small, $3::int AS i, $4::float8 AS f,"
+        " $5::bool AS t, $6::bool AS f2, $7::text AS s, $8::text AS empty, $9::int AS n1,"
+        " $10::bigint AS n2, $11::text AS o, $12::float8 AS nan, $13::float8 AS inf,"
+        " $14::numeric AS num",
+        {std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min(),
+         -42, 0.1, true, false, tricky, "", std::nullopt, none, some,
+         std::numeric_limits<double>::quiet_NaN(), -std::numeric_limits<double>::infinity(),
+         1.5e300});
+    REQUIRE(r.size() == 1);
+    const auto row = r.front();
+    REQUIRE(row["big"].as<std::int64_t>() == std::numeric_limits<std::int64_t>::max());
+    REQUIRE(row["small"].as<std::int64_t>() == std::numeric_limits<std::int64_t>::min());
+    REQUIRE(row["i"].as<int>() == -42);
+    REQUIRE(row["f"].as<double>() == 0.1);
+    REQUIRE(row["t"].as<bool>());
+    REQUIRE_FALSE(row["f2"].as<bool>());
+    REQUIRE(row["s"].as<std::string>() == tricky);
+    REQUIRE(row["empty"].as<std::string>().empty());
+    REQUIRE_FALSE(row["empty"].is_null());
+    REQUIRE(row["n1"].is_null());
+    REQUIRE(row["n2"].as<std::optional<std::int64_t>>() == std::nullopt);
+    REQUIRE(row["o"].as<std::optional<std::string>>() == "present");
+    REQUIRE(std::isnan(row["nan"].as<double>()));
+    REQUIRE(row["inf"].as<double>() == -std::numeric_limits<double>::infinity());
+    REQUIRE(row["num"].as<double>() == 1.5e300);
+    REQUIRE_THROWS_AS(row["n1"].as<int>(), db::ConversionError);
+    REQUIRE_THROWS_AS(row["s"].as<int>(), db::ConversionError);
+
+    pool.query("CREATE TEMP TABLE IF NOT EXISTS never_spliced (v text)");
+    REQUIRE(pool.query("SELECT $1::text = $2::text", {tricky, tricky}).front()[0].as<bool>());
+}
+
+TEST_CASE("the server's statement_timeout gives QueryTimeout and the pool carries on", "[pool]") {
+    auto cfg = config("pg-statement-timeout");
+    cfg.statement_timeout = 200ms;
+    cfg.query_timeout = 5s;
+    db::Database pool(cfg);
+    try {
+        pool.query("SELECT pg_sleep(2)");
+        FAIL("expected QueryTimeout");
+    } catch (const db::QueryTimeout& e) {
+        REQUIRE_FALSE(e.client_side());
+        REQUIRE(e.sqlstate() == "57014");
+    }
+    REQUIRE(pool.query("SELECT 7").front()[0].as<int>() == 7);
+    REQUIRE(pool.stats().in_use == 0);
+}
+
+TEST_CASE("a stalled network ends in QueryTimeout within query_timeout + 1 s", "[faults]") {
+    sparc::testing::FaultProxy proxy("127.0.0.1", cluster().port(Node::primary));
+    auto cfg = config("pg-stall");
+    auto ep = db::Endpoint::parse(cluster().primary_url);
+    ep.set_option("host", "127.0.0.1");
+    ep.set_option("port", std::to_string(proxy.port()));
+    ep.set_option("sslmode", "disable");
+    cfg.primary = ep;
+    cfg.statement_timeout = 500ms;
+    cfg.query_timeout = 1s;
+    cfg.connection_timeout = 2s;
+    db::Database pool(cfg);
+    REQUIRE(pool.query("SELECT 1").front()[0].as<int>() == 1);
+    proxy.stall(true);
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        pool.query("SELECT 2");
+        FAIL("expected QueryTimeout");
+    } catch (const db::QueryTimeout& e) {
+        REQUIRE(e.client_side());
+    }
+    const auto took = std::chrono::steady_clock::now() - start;
+    CHECK(took < cfg.query_timeout + 1s);
+    proxy.stall(false);
+    // The stalled connection was discarded; the pool serves again through the proxy.
+    REQUIRE(pool.query("SELECT 3").front()[0].as<int>() == 3);
+}
+
+TEST_CASE("terminating every pooled backend loses no subsequent query", "[faults]") {
+    auto cfg = config("pg-terminate");
+    cfg.min_connections = 4;
+    db::Database pool(cfg);
+    REQUIRE(eventually([&] { return pool.stats().idle >= 4; }));
+    for (int round = 0; round < 3; ++round) {
+        REQUIRE(terminate_sessions("pg-terminate") >= 1);
+        for (int i = 0; i < 50; ++i) {
+            REQUIRE(pool.query("SELECT $1::int", {i}).front()[0].as<int>() == i);
+        }
+    }
+}
+
+TEST_CASE("the pool survives a primary restart", "[faults]") {
+    auto cfg = config("pg-restart");
+    cfg.min_connections = 3;
+    db::Database pool(cfg);
+    REQUIRE(eventually([&] { return pool.stats().idle >= 3; }));
+    std::atomic<bool> stop{false};
+    std::atomic<int> ok_after{0};
+    std::atomic<bool> restarted{false};
+    std::atomic<int> untyped{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&] {
+            while (!stop) {
+                try {
+                    pool.query("SELECT 1 FROM pg_class LIMIT 1");
+                    if (restarted) ++ok_after;
+                } catch (const db::Error&) {
+                    // Expected while the server is down; typed.
+                } catch (...) {
+                    ++untyped;
+                }
+            }
+        });
+    }
+    std::this_thread::sleep_for(200ms);
+    cluster().restart_node(Node::primary, /*immediate=*/true);
+    restarted = true;
+    const bool recovered = eventually([&] { return ok_after > 100; }, 30s);
+    stop = true;
+    for (auto& t : threads) t.join();
+    REQUIRE(recovered);
+    REQUIRE(untyped == 0);
+    REQUIRE(pool.query("SELECT 1").front()[0].as<int>() == 1);
+}
+
+TEST_CASE("exhaustion gives PoolTimeout after connection_timeout", "[pool]") {
+    auto cfg = config("pg-exhaust");
+    cfg.min_connections = 0;
+    cfg.max_connections = 2;
+    cfg.connection_timeout = 300ms;
+    db::Database pool(cfg);
+    auto a = pool.acquire();
+    auto b = pool.acquire();
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        pool.query("SELECT 1");
+        FAIL("expected PoolTimeout");
+    } catch (const db::PoolTimeout& e) {
+        REQUIRE(e.pool_size() == 2);
+        REQUIRE(std::chrono::steady_clock::now() - start >= 300ms);
+        REQUIRE(no_password(e.what()));
+    }
+}
+
+TEST_CASE("server errors carry their SQLSTATE, never the password", "[pool]") {
+    db::Database pool(config("pg-errors"));
+    try {
+        pool.query("SELECT * FROM no_such_table_here");
+        FAIL("expected SqlError");
+    } catch (const db::SqlError& e) {
+        REQUIRE(e.sqlstate() == "42P01");
+        REQUIRE_THAT(e.what(), Catch::Contains("no_such_table_here"));
+    }
+    auto bad = config("pg-bad-password");
+    auto ep = db::Endpoint::parse(cluster().primary_url);
+    ep.set_option("password", "wrong-" + cluster().password);
+    bad.primary = ep;
+    bad.min_connections = 0;
+    db::Database wrong(bad);
+    try {
+        wrong.query("SELECT 1");
+        FAIL("expected ConnectionError");
+    } catch (const db::ConnectionError& e) {
+        REQUIRE_THAT(e.what(), Catch::Contains("password authentication failed"));
+        REQUIRE(no_password(e.what()));
+    }
+    REQUIRE(no_password(wrong.metrics_text()));
+    REQUIRE(no_password(wrong.health({.timeout = 500ms}).to_json()));
+}
+
+TEST_CASE("prepared statements are cached per connection", "[pool]") {
+    auto cfg = config("pg-prepared");
+    cfg.max_connections = 1;
+    db::Database pool(cfg);
+    for (int i = 0; i < 20; ++i) pool.query("SELECT $1::int + 1", {i});
+    const auto prepared =
+        pool.query("SELECT count(*) FROM pg_prepared_statements WHERE statement = $1",
+                   {"SELECT $1::int + 1"}, {.prepare = false});
+    REQUIRE(prepared.front()[0].as<int>() == 1);
+}
+
+TEST_CASE("user code written against ConnectionPool<B>& runs on PostgreSQL", "[pool]") {
+    db::Database pool(config("pg-user-code"));
+    pool.query("DROP TABLE IF EXISTS video_views");
+    pool.query("DROP TABLE IF EXISTS videos");
+    pool.query("CREATE TABLE videos (id bigint PRIMARY KEY, views bigint NOT NULL DEFAULT 0)");
+    pool.query(
+        "CREATE TABLE video_views (view_id bigint PRIMARY KEY, video_id bigint, user_id bigint)");
+    pool.query("INSERT INTO videos (id) VALUES (1)");
+    REQUIRE(sparc::example::record_view(pool, 1, 10, 100) == 1);
+    REQUIRE(sparc::example::record_view(pool, 1, 11, 101) == 2);
+    REQUIRE(sparc::example::record_view(pool, 1, 11, 101) == 2);  // same view: counted once
+}

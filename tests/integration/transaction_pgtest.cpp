@@ -1,0 +1,274 @@
+// transaction() against the real primary: conflicts, deadlocks, lost connections and commits.
+
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <sparc_test/fault_proxy.hpp>
+
+#include "pg_util.hpp"
+
+using namespace std::chrono_literals;
+using namespace sparc::pgtest;
+
+namespace {
+
+db::TransactionOptions serializable(int retries = 50) {
+    return {.timeout = 30s,
+            .retries = retries,
+            .isolation = db::IsolationLevel::serializable,
+            .backoff_base = 1ms,
+            .backoff_max = 20ms};
+}
+
+// The COMMIT statement as it crosses the wire: a Parse message with an unnamed statement, so
+// the text sits between NUL bytes (BEGIN ... READ COMMITTED does not match).
+const std::string kCommitOnWire("\0COMMIT\0", 8);
+
+// A pool whose primary is reached through a fault-injecting proxy.
+struct ProxiedPool {
+    sparc::testing::FaultProxy proxy{"127.0.0.1", cluster().port(Node::primary)};
+    db::PoolConfig cfg;
+    std::unique_ptr<db::Database> pool;
+
+    explicit ProxiedPool(const std::string& application) : cfg(config(application)) {
+        auto ep = db::Endpoint::parse(cluster().primary_url);
+        ep.set_option("host", "127.0.0.1");
+        ep.set_option("port", std::to_string(proxy.port()));
+        ep.set_option("sslmode", "disable");  // the proxy must see the protocol in clear
+        cfg.primary = ep;
+        cfg.statement_cache_size = 0;
+        pool = std::make_unique<db::Database>(cfg);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("conflicting SERIALIZABLE transactions end with exact totals", "[transaction]") {
+    db::Database pool(config("pg-serializable"));
+    pool.query("DROP TABLE IF EXISTS counters");
+    pool.query("CREATE TABLE counters (id int PRIMARY KEY, n bigint NOT NULL)");
+    pool.query("INSERT INTO counters VALUES (1, 0), (2, 0)");
+    constexpr int kPerThread = 200;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+        threads.emplace_back([&] {
+            for (int i = 0; i < kPerThread; ++i) {
+                pool.transaction(
+                    [](auto& tx) {
+                        // Read both, write both: concurrent runs conflict and must be retried.
+                        tx.query("SELECT sum(n) FROM counters");
+                        tx.query("UPDATE counters SET n = n + 1 WHERE id = 1");
+                        tx.query("UPDATE counters SET n = n + 1 WHERE id = 2");
+                    },
+                    serializable());
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    const auto r = pool.query("SELECT n FROM counters ORDER BY id");
+    REQUIRE(r[0][0].as<int>() == 2 * kPerThread);
+    REQUIRE(r[1][0].as<int>() == 2 * kPerThread);
+    const auto retried = pool.pool_metrics().retries[0].value();
+    INFO("serialization retries: " << retried);
+    CHECK(retried > 0);
+    REQUIRE(pool.pool_metrics().transactions[0].value() == 2 * kPerThread);
+}
+
+TEST_CASE("a forced deadlock is retried to success", "[transaction]") {
+    db::Database pool(config("pg-deadlock"));
+    pool.query("DROP TABLE IF EXISTS locks");
+    pool.query("CREATE TABLE locks (id int PRIMARY KEY, v int NOT NULL)");
+    pool.query("INSERT INTO locks VALUES (1, 0), (2, 0)");
+    std::atomic<int> ready{0};
+    auto worker = [&](int first, int second) {
+        pool.transaction(
+            [&](auto& tx) {
+                tx.query("UPDATE locks SET v = v + 1 WHERE id = $1", {first});
+                if (tx.attempt() == 1) {
+                    ++ready;
+                    while (ready < 2) std::this_thread::sleep_for(1ms);
+                }
+                tx.query("UPDATE locks SET v = v + 1 WHERE id = $1", {second});
+            },
+            {.timeout = 30s, .retries = 5, .backoff_base = 1ms, .backoff_max = 10ms});
+    };
+    std::thread a(worker, 1, 2);
+    std::thread b(worker, 2, 1);
+    a.join();
+    b.join();
+    const auto r = pool.query("SELECT sum(v) FROM locks");
+    REQUIRE(r.front()[0].as<int>() == 4);
+    REQUIRE(pool.pool_metrics().retries[1].value() >= 1);
+}
+
+TEST_CASE("a backend terminated mid-transaction is retried to success", "[transaction]") {
+    db::Database pool(config("pg-tx-terminate"));
+    pool.query("DROP TABLE IF EXISTS tx_terminate");
+    pool.query("CREATE TABLE tx_terminate (id int PRIMARY KEY)");
+    int runs = 0;
+    pool.transaction(
+        [&](auto& tx) {
+            ++runs;
+            tx.query("INSERT INTO tx_terminate VALUES (1)");
+            if (runs == 1) terminate_sessions("pg-tx-terminate");
+            tx.query("SELECT 1");
+        },
+        {.timeout = 10s, .retries = 3});
+    REQUIRE(runs == 2);
+    REQUIRE(pool.query("SELECT count(*) FROM tx_terminate").front()[0].as<int>() == 1);
+    REQUIRE(pool.pool_metrics().retries[2].value() == 1);
+}
+
+TEST_CASE("a connection cut just after COMMIT is sent", "[transaction][faults]") {
+    ProxiedPool p("pg-commit-cut");
+    auto& pool = *p.pool;
+    pool.query("DROP TABLE IF EXISTS commit_cut");
+    pool.query("CREATE TABLE commit_cut (id int PRIMARY KEY)");
+    SECTION("without the txid check: TransactionOutcomeUnknown, and the row exists once") {
+        p.proxy.cut_after_client_sends(kCommitOnWire);
+        int runs = 0;
+        REQUIRE_THROWS_AS(pool.transaction(
+                              [&](auto& tx) {
+                                  ++runs;
+                                  tx.query("INSERT INTO commit_cut VALUES (1)");
+                              },
+                              {.timeout = 10s, .retries = 3}),
+                          db::TransactionOutcomeUnknown);
+        REQUIRE(runs == 1);
+    }
+    SECTION("with the txid check: success, and the row exists once") {
+        p.proxy.cut_after_client_sends(kCommitOnWire);
+        int runs = 0;
+        pool.transaction(
+            [&](auto& tx) {
+                ++runs;
+                tx.query("INSERT INTO commit_cut VALUES (1)");
+            },
+            {.timeout = 10s, .retries = 3, .resolve_unknown_outcome = true});
+        REQUIRE(runs == 1);
+        REQUIRE(pool.pool_metrics().transactions[0].value() >= 1);
+    }
+    REQUIRE(p.proxy.wait_for_triggers(1, 5s));
+    REQUIRE(p.proxy.triggers_fired() == 1);
+    REQUIRE(pool.query("SELECT count(*) FROM commit_cut WHERE id = 1").front()[0].as<int>() == 1);
+}
+
+TEST_CASE("a connection cut before COMMIT is sent retries; the row exists once",
+          "[transaction][faults]") {
+    ProxiedPool p("pg-precommit-cut");
+    auto& pool = *p.pool;
+    pool.query("DROP TABLE IF EXISTS precommit_cut");
+    pool.query("CREATE TABLE precommit_cut (id int PRIMARY KEY)");
+    int runs = 0;
+    SECTION("cut while fn runs: the pool sees it before sending COMMIT") {
+        pool.transaction(
+            [&](auto& tx) {
+                ++runs;
+                tx.query("INSERT INTO precommit_cut VALUES (1)");
+                if (runs == 1) p.proxy.cut_all();
+            },
+            {.timeout = 10s, .retries = 3});
+    }
+    SECTION("COMMIT written but dropped on the way: the txid check finds it aborted") {
+        p.proxy.cut_before_client_sends(kCommitOnWire);
+        pool.transaction(
+            [&](auto& tx) {
+                ++runs;
+                tx.query("INSERT INTO precommit_cut VALUES (1)");
+            },
+            {.timeout = 10s, .retries = 3, .resolve_unknown_outcome = true});
+        REQUIRE(p.proxy.wait_for_triggers(1, 5s));
+    REQUIRE(p.proxy.triggers_fired() == 1);
+        REQUIRE(pool.pool_metrics().retries[3].value() == 1);
+    }
+    REQUIRE(runs == 2);
+    REQUIRE(pool.query("SELECT count(*) FROM precommit_cut").front()[0].as<int>() == 1);
+}
+
+TEST_CASE("transfers under random backend termination keep every balance", "[transaction]") {
+    auto cfg = config("pg-transfers");
+    cfg.max_connections = 10;
+    db::Database pool(cfg);
+    constexpr int kAccounts = 50;
+    constexpr int kThreads = 8;
+    constexpr int kPerThread = 2500;  // 20,000 transfers
+    pool.query("DROP TABLE IF EXISTS transfers");
+    pool.query("DROP TABLE IF EXISTS accounts");
+    pool.query("CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL)");
+    pool.query("CREATE TABLE transfers (id bigint PRIMARY KEY, src int, dst int, amount int)");
+    pool.query("INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, $1) g", {kAccounts});
+
+    std::atomic<bool> stop{false};
+    std::atomic<int> terminated{0};
+    std::string chaos_error;
+    std::thread chaos([&] {
+        std::mt19937 rng(1);
+        while (!stop) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 60));
+            try {
+                terminated += terminate_sessions("pg-transfers");
+            } catch (const std::exception& e) {
+                chaos_error = e.what();
+                return;
+            }
+        }
+    });
+    std::mutex mutex;
+    std::set<std::int64_t> committed;
+    std::atomic<int> unknown{0};
+    std::atomic<int> failed{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            std::mt19937 rng(static_cast<unsigned>(t));
+            for (int i = 0; i < kPerThread; ++i) {
+                const std::int64_t id = std::int64_t{t} * kPerThread + i;
+                const int src = 1 + static_cast<int>(rng() % kAccounts);
+                const int dst = 1 + static_cast<int>(rng() % kAccounts);
+                const int amount = 1 + static_cast<int>(rng() % 10);
+                try {
+                    pool.transaction(
+                        [&](auto& tx) {
+                            tx.query("UPDATE accounts SET balance = balance - $1 WHERE id = $2",
+                                     {amount, src});
+                            tx.query("UPDATE accounts SET balance = balance + $1 WHERE id = $2",
+                                     {amount, dst});
+                            tx.query("INSERT INTO transfers VALUES ($1, $2, $3, $4)",
+                                     {id, src, dst, amount});
+                        },
+                        {.timeout = 20s,
+                         .retries = 10,
+                         .resolve_unknown_outcome = true,
+                         .backoff_base = 1ms,
+                         .backoff_max = 50ms});
+                    std::lock_guard lock(mutex);
+                    committed.insert(id);
+                } catch (const db::TransactionOutcomeUnknown&) {
+                    ++unknown;
+                } catch (const db::Error&) {
+                    ++failed;
+                }
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    stop = true;
+    chaos.join();
+    INFO("terminated " << terminated << " sessions; unknown " << unknown << ", failed "
+                       << failed << ", retries " << pool.pool_metrics().retries[2].value());
+    REQUIRE(chaos_error.empty());
+    REQUIRE(terminated > 0);
+    const auto total = pool.query("SELECT sum(balance) FROM accounts").front()[0];
+    REQUIRE(total.as<std::int64_t>() == 1000 * kAccounts);
+    const auto rows = pool.query("SELECT id FROM transfers");
+    std::set<std::int64_t> in_table;
+    for (const auto& row : rows) in_table.insert(row[0].as<std::int64_t>());
+    REQUIRE(rows.size() == in_table.size());  // no duplicates (also the primary key)
+    for (const auto id : committed) REQUIRE(in_table.count(id) == 1);
+    // Everything in the table was reported committed, or its outcome was reported unknown.
+    REQUIRE(in_table.size() <= committed.size() + static_cast<std::size_t>(unknown.load()));
+}
