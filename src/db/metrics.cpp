@@ -1,5 +1,10 @@
 #include <sparc/db/metrics.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <stdexcept>
+
 #include <fmt/format.h>
 
 namespace sparc::db {
@@ -35,7 +40,36 @@ std::map<std::string, std::uint64_t> HostMetrics::error_classes() const {
     return error_classes_;
 }
 
+const char* to_string(MetricType type) noexcept {
+    switch (type) {
+        case MetricType::counter:
+            return "counter";
+        case MetricType::gauge:
+            return "gauge";
+        case MetricType::histogram:
+            return "histogram";
+    }
+    return "untyped";
+}
+
+std::vector<std::string> exported_metric_names() {
+    std::vector<std::string> names;
+    for (const auto& f : kMetricFamilies) {
+        if (f.type == MetricType::histogram) {
+            for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+                names.push_back(std::string(f.name) + suffix);
+            }
+        } else {
+            names.emplace_back(f.name);
+        }
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
 namespace {
+
+namespace names = metric_names;
 
 // Label values escaped as the exposition format requires.
 std::string escape(std::string_view v) {
@@ -54,37 +88,58 @@ std::string escape(std::string_view v) {
     return out;
 }
 
+// Sample values as Prometheus spells them (Go's ParseFloat reads fmt's shortest form).
+std::string number(double v) {
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+    return fmt::format("{}", v);
+}
+
+constexpr const MetricFamily& family_of(std::string_view name) {
+    for (const auto& f : kMetricFamilies) {
+        if (f.name == name) return f;
+    }
+    throw std::logic_error("unknown metric family");
+}
+
 class Writer {
   public:
-    explicit Writer(std::string_view service) : service_(escape(service)) {}
+    explicit Writer(std::string_view service) : service_(escape(service)) {
+        out_.reserve(std::size_t{16} * 1024);
+    }
 
-    void family(std::string_view name, std::string_view type, std::string_view help) {
-        out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    // Starts a family: its HELP and TYPE lines, from kMetricFamilies.
+    void family(std::string_view name) {
+        const auto& f = family_of(name);
+        fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", f.name, f.help,
+                       f.name, to_string(f.type));
     }
     std::string host_labels(const HostSnapshot& h) const {
-        return fmt::format("service=\"{}\",role=\"{}\",host=\"{}\"", service_, to_string(h.role),
+        return fmt::format(R"(service="{}",role="{}",host="{}")", service_, to_string(h.role),
                            escape(h.label));
     }
     std::string pool_labels() const { return fmt::format("service=\"{}\"", service_); }
 
     void sample(std::string_view name, const std::string& labels, double value) {
-        out_ += fmt::format("{}{{{}}} {}\n", name, labels, value);
+        fmt::format_to(std::back_inserter(out_), "{}{{{}}} {}\n", name, labels, number(value));
     }
     void sample(std::string_view name, const std::string& labels, std::uint64_t value) {
-        out_ += fmt::format("{}{{{}}} {}\n", name, labels, value);
+        fmt::format_to(std::back_inserter(out_), "{}{{{}}} {}\n", name, labels, value);
     }
     void histogram(std::string_view name, const std::string& labels, const Histogram& h) {
         const auto b = h.buckets();
         std::uint64_t cumulative = 0;
         for (std::size_t i = 0; i < Histogram::kBounds.size(); ++i) {
             cumulative += b[i];
-            out_ += fmt::format("{}_bucket{{{},le=\"{}\"}} {}\n", name, labels,
-                                Histogram::kBounds[i], cumulative);
+            fmt::format_to(std::back_inserter(out_), "{}_bucket{{{},le=\"{}\"}} {}\n", name, labels,
+                           number(Histogram::kBounds[i]), cumulative);
         }
         cumulative += b.back();
-        out_ += fmt::format("{}_bucket{{{},le=\"+Inf\"}} {}\n", name, labels, cumulative);
-        out_ += fmt::format("{}_sum{{{}}} {}\n", name, labels, h.sum_seconds());
-        out_ += fmt::format("{}_count{{{}}} {}\n", name, labels, cumulative);
+        fmt::format_to(std::back_inserter(out_), "{}_bucket{{{},le=\"+Inf\"}} {}\n", name, labels,
+                       cumulative);
+        fmt::format_to(std::back_inserter(out_), "{}_sum{{{}}} {}\n", name, labels,
+                       number(h.sum_seconds()));
+        fmt::format_to(std::back_inserter(out_), "{}_count{{{}}} {}\n", name, labels, cumulative);
     }
     std::string take() { return std::move(out_); }
 
@@ -93,103 +148,114 @@ class Writer {
     std::string out_;
 };
 
+std::uint64_t count(std::size_t n) { return static_cast<std::uint64_t>(n); }
+std::uint64_t flag(bool b) { return b ? 1U : 0U; }
+
 }  // namespace
 
 std::string render_prometheus(std::string_view service, const std::vector<HostSnapshot>& hosts,
                               const PoolMetrics& pool) {
     Writer w(service);
-    w.family("sparc_db_connections", "gauge", "Open connections by state.");
-    for (const auto& h : hosts) {
-        w.sample("sparc_db_connections", w.host_labels(h) + ",state=\"idle\"",
-                 std::uint64_t{h.idle});
-        w.sample("sparc_db_connections", w.host_labels(h) + ",state=\"in_use\"",
-                 std::uint64_t{h.in_use});
-    }
-    w.family("sparc_db_connections_max", "gauge", "Most connections the pool may open.");
-    for (const auto& h : hosts)
-        w.sample("sparc_db_connections_max", w.host_labels(h), std::uint64_t{h.max});
-    w.family("sparc_db_waiting_requests", "gauge", "Callers waiting for a connection.");
-    for (const auto& h : hosts) {
-        w.sample("sparc_db_waiting_requests", w.host_labels(h), std::uint64_t{h.waiting});
-    }
-    w.family("sparc_db_pool_utilization_ratio", "gauge",
-             "Connections in use divided by the maximum.");
-    for (const auto& h : hosts) {
-        const double u =
-            h.max == 0 ? 0.0 : static_cast<double>(h.in_use) / static_cast<double>(h.max);
-        w.sample("sparc_db_pool_utilization_ratio", w.host_labels(h), u);
-    }
-    w.family("sparc_db_host_up", "gauge", "1 when the host answers its health checks.");
-    for (const auto& h : hosts)
-        w.sample("sparc_db_host_up", w.host_labels(h), std::uint64_t{h.up ? 1U : 0U});
-    w.family("sparc_db_replication_lag_seconds", "gauge", "Replay lag of a replica.");
-    for (const auto& h : hosts) {
-        if (h.role == HostRole::replica) {
-            w.sample("sparc_db_replication_lag_seconds", w.host_labels(h),
-                     std::chrono::duration<double>(h.replication_lag).count());
-        }
-    }
+    std::vector<std::string> labels;
+    labels.reserve(hosts.size());
+    for (const auto& h : hosts) labels.push_back(w.host_labels(h));
 
-    auto counter = [&](std::string_view name, std::string_view help, auto get) {
-        w.family(name, "counter", help);
-        for (const auto& h : hosts) w.sample(name, w.host_labels(h), get(*h.metrics));
+    // Gauges: the state at scrape time.
+    w.family(names::kConnections);
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        w.sample(names::kConnections, labels[i] + ",state=\"idle\"", count(hosts[i].idle));
+        w.sample(names::kConnections, labels[i] + ",state=\"in_use\"", count(hosts[i].in_use));
+    }
+    auto gauge = [&](std::string_view name, auto get) {
+        w.family(name);
+        for (std::size_t i = 0; i < hosts.size(); ++i) w.sample(name, labels[i], get(hosts[i]));
     };
-    counter("sparc_db_connections_opened_total", "Connections opened.",
+    gauge(names::kConnectionsMax, [](const HostSnapshot& h) { return count(h.max); });
+    gauge(names::kWaitingRequests, [](const HostSnapshot& h) { return count(h.waiting); });
+    gauge(names::kPoolUtilization, [](const HostSnapshot& h) {
+        return h.max == 0
+                   ? 0.0
+                   : std::min(1.0, static_cast<double>(h.in_use) / static_cast<double>(h.max));
+    });
+    gauge(names::kHostUp, [](const HostSnapshot& h) { return flag(h.up); });
+    gauge(names::kHostInRecovery,
+          [](const HostSnapshot& h) { return flag(h.observed_role == HostRole::replica); });
+    w.family(names::kReplicationLag);
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        if (hosts[i].role == HostRole::replica) {
+            w.sample(names::kReplicationLag, labels[i],
+                     std::chrono::duration<double>(hosts[i].replication_lag).count());
+        }
+    }
+
+    // Per-host counters and histograms.
+    auto counter = [&](std::string_view name, auto get) {
+        w.family(name);
+        for (std::size_t i = 0; i < hosts.size(); ++i) {
+            if (hosts[i].metrics != nullptr) w.sample(name, labels[i], get(*hosts[i].metrics));
+        }
+    };
+    counter(names::kConnectionsOpened,
             [](const HostMetrics& m) { return m.connections_opened.value(); });
-    counter("sparc_db_connections_closed_total", "Connections closed.",
+    counter(names::kConnectionsClosed,
             [](const HostMetrics& m) { return m.connections_closed.value(); });
-    counter("sparc_db_connection_errors_total", "Failed connection attempts and broken sessions.",
+    counter(names::kConnectionErrors,
             [](const HostMetrics& m) { return m.connection_errors.value(); });
-    counter("sparc_db_pool_timeouts_total", "Acquires that gave up after connection_timeout.",
-            [](const HostMetrics& m) { return m.pool_timeouts.value(); });
-    counter("sparc_db_leaks_total", "Leases held longer than the leak detection threshold.",
-            [](const HostMetrics& m) { return m.leaks.value(); });
+    counter(names::kPoolTimeouts, [](const HostMetrics& m) { return m.pool_timeouts.value(); });
+    counter(names::kLeakedLeases, [](const HostMetrics& m) { return m.leaks.value(); });
 
-    w.family("sparc_db_queries_total", "counter", "Statements run, by outcome.");
-    for (const auto& h : hosts) {
-        for (std::size_t i = 0; i < h.metrics->queries.size(); ++i) {
-            w.sample("sparc_db_queries_total",
-                     w.host_labels(h) +
-                         fmt::format(",outcome=\"{}\"", to_string(static_cast<QueryOutcome>(i))),
-                     h.metrics->queries[i].value());
+    w.family(names::kQueries);
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        if (hosts[i].metrics == nullptr) continue;
+        const auto& queries = hosts[i].metrics->queries;
+        for (std::size_t k = 0; k < queries.size(); ++k) {
+            w.sample(
+                names::kQueries,
+                labels[i] + fmt::format(",outcome=\"{}\"", to_string(static_cast<QueryOutcome>(k))),
+                queries[k].value());
         }
     }
-    w.family("sparc_db_query_errors_total", "counter", "Server errors by SQLSTATE class.");
-    for (const auto& h : hosts) {
-        for (const auto& [cls, n] : h.metrics->error_classes()) {
-            w.sample("sparc_db_query_errors_total",
-                     w.host_labels(h) + fmt::format(",sqlstate_class=\"{}\"", escape(cls)), n);
+    w.family(names::kQueryErrors);
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        if (hosts[i].metrics == nullptr) continue;
+        for (const auto& [cls, n] : hosts[i].metrics->error_classes()) {
+            w.sample(names::kQueryErrors,
+                     labels[i] + fmt::format(",sqlstate_class=\"{}\"", escape(cls)), n);
         }
     }
-    w.family("sparc_db_acquire_wait_seconds", "histogram", "Time to lease a connection.");
-    for (const auto& h : hosts) {
-        w.histogram("sparc_db_acquire_wait_seconds", w.host_labels(h), h.metrics->acquire_wait);
+    w.family(names::kAcquireWait);
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        if (hosts[i].metrics != nullptr) {
+            w.histogram(names::kAcquireWait, labels[i], hosts[i].metrics->acquire_wait);
+        }
     }
-    w.family("sparc_db_query_duration_seconds", "histogram", "Statement duration.");
-    for (const auto& h : hosts) {
-        w.histogram("sparc_db_query_duration_seconds", w.host_labels(h), h.metrics->query_duration);
+    w.family(names::kQueryDuration);
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        if (hosts[i].metrics != nullptr) {
+            w.histogram(names::kQueryDuration, labels[i], hosts[i].metrics->query_duration);
+        }
     }
 
-    w.family("sparc_db_transaction_retries_total", "counter", "Transaction retries by reason.");
+    // Pool-wide.
+    const auto pool_labels = w.pool_labels();
+    w.family(names::kTransactionRetries);
     for (std::size_t i = 0; i < pool.retries.size(); ++i) {
         w.sample(
-            "sparc_db_transaction_retries_total",
-            w.pool_labels() + fmt::format(",reason=\"{}\"", to_string(static_cast<RetryReason>(i))),
+            names::kTransactionRetries,
+            pool_labels + fmt::format(",reason=\"{}\"", to_string(static_cast<RetryReason>(i))),
             pool.retries[i].value());
     }
-    w.family("sparc_db_transactions_total", "counter", "Transactions by outcome.");
+    w.family(names::kTransactions);
     for (std::size_t i = 0; i < pool.transactions.size(); ++i) {
-        w.sample("sparc_db_transactions_total",
-                 w.pool_labels() +
+        w.sample(names::kTransactions,
+                 pool_labels +
                      fmt::format(",outcome=\"{}\"", to_string(static_cast<TransactionOutcome>(i))),
                  pool.transactions[i].value());
     }
-    w.family("sparc_db_transaction_duration_seconds", "histogram",
-             "Duration of transaction() calls, retries included.");
-    w.histogram("sparc_db_transaction_duration_seconds", w.pool_labels(),
-                pool.transaction_duration);
-    w.family("sparc_db_hook_errors_total", "counter", "Exceptions thrown by user hooks.");
-    w.sample("sparc_db_hook_errors_total", w.pool_labels(), pool.hook_errors.value());
+    w.family(names::kTransactionDuration);
+    w.histogram(names::kTransactionDuration, pool_labels, pool.transaction_duration);
+    w.family(names::kHookErrors);
+    w.sample(names::kHookErrors, pool_labels, pool.hook_errors.value());
     return w.take();
 }
 

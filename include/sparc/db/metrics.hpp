@@ -43,6 +43,12 @@ class Histogram {
         }
         return out;
     }
+    /// Number of observations.
+    std::uint64_t count() const noexcept {
+        std::uint64_t n = 0;
+        for (const auto& b : buckets_) n += b.load(std::memory_order_relaxed);
+        return n;
+    }
     /// Sum of observations in seconds.
     double sum_seconds() const noexcept {
         return static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) * 1e-9;
@@ -58,7 +64,9 @@ class Histogram {
 /// A relaxed counter.
 class Counter {
   public:
+    /// Adds `n`.
     void add(std::uint64_t n = 1) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
+    /// The current count.
     std::uint64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
 
   private:
@@ -110,7 +118,96 @@ struct HostSnapshot {
     const HostMetrics* metrics = nullptr;
 };
 
-/// Renders the Prometheus text exposition format (version 0.0.4).
+/// The kind of a metric family, as in the exposition's `# TYPE` line.
+enum class MetricType { counter, gauge, histogram };
+/// "counter" / "gauge" / "histogram".
+const char* to_string(MetricType type) noexcept;
+
+/// One metric family the pool exports: its name, type, labels and meaning.
+struct MetricFamily {
+    std::string_view name;  ///< Family name (for counters it ends in `_total`).
+    MetricType type = MetricType::gauge;
+    std::string_view labels;  ///< Comma-separated label names, `le` of histograms excluded.
+    std::string_view help;    ///< The exposition's `# HELP` text.
+};
+
+/// The names of the exported metric families, for code that builds queries on them (the
+/// dashboard and alert rules) so that a renamed metric fails to compile instead of drifting.
+namespace metric_names {
+inline constexpr std::string_view kConnections = "sparc_db_connections";
+inline constexpr std::string_view kConnectionsMax = "sparc_db_connections_max";
+inline constexpr std::string_view kWaitingRequests = "sparc_db_waiting_requests";
+inline constexpr std::string_view kPoolUtilization = "sparc_db_pool_utilization_ratio";
+inline constexpr std::string_view kHostUp = "sparc_db_host_up";
+inline constexpr std::string_view kHostInRecovery = "sparc_db_host_in_recovery";
+inline constexpr std::string_view kReplicationLag = "sparc_db_replication_lag_seconds";
+inline constexpr std::string_view kConnectionsOpened = "sparc_db_connections_opened_total";
+inline constexpr std::string_view kConnectionsClosed = "sparc_db_connections_closed_total";
+inline constexpr std::string_view kConnectionErrors = "sparc_db_connection_errors_total";
+inline constexpr std::string_view kPoolTimeouts = "sparc_db_pool_timeouts_total";
+inline constexpr std::string_view kLeakedLeases = "sparc_db_leaked_leases_total";
+inline constexpr std::string_view kQueries = "sparc_db_queries_total";
+inline constexpr std::string_view kQueryErrors = "sparc_db_query_errors_total";
+inline constexpr std::string_view kAcquireWait = "sparc_db_acquire_wait_seconds";
+inline constexpr std::string_view kQueryDuration = "sparc_db_query_duration_seconds";
+inline constexpr std::string_view kTransactionRetries = "sparc_db_transaction_retries_total";
+inline constexpr std::string_view kTransactions = "sparc_db_transactions_total";
+inline constexpr std::string_view kTransactionDuration = "sparc_db_transaction_duration_seconds";
+inline constexpr std::string_view kHookErrors = "sparc_db_hook_errors_total";
+}  // namespace metric_names
+
+/// Every metric family metrics_text() exports, in exposition order. Per-host families carry
+/// `service`, `role` (configured role: primary or replica) and `host` (host:port/db, never
+/// credentials); pool-wide ones carry `service`.
+inline constexpr std::array<MetricFamily, 20> kMetricFamilies = {{
+    {metric_names::kConnections, MetricType::gauge, "service,role,host,state",
+     "Open connections by state (idle or in_use); their sum is the open total."},
+    {metric_names::kConnectionsMax, MetricType::gauge, "service,role,host",
+     "Most connections the pool may open to the host."},
+    {metric_names::kWaitingRequests, MetricType::gauge, "service,role,host",
+     "Callers waiting for a connection."},
+    {metric_names::kPoolUtilization, MetricType::gauge, "service,role,host",
+     "Connections in use divided by the maximum (0 to 1)."},
+    {metric_names::kHostUp, MetricType::gauge, "service,role,host",
+     "1 when the host answers its health checks, else 0."},
+    {metric_names::kHostInRecovery, MetricType::gauge, "service,role,host",
+     "1 when the host last reported being in recovery (a standby), else 0."},
+    {metric_names::kReplicationLag, MetricType::gauge, "service,role,host",
+     "Replay lag of a replica behind its primary, from the last health check."},
+    {metric_names::kConnectionsOpened, MetricType::counter, "service,role,host",
+     "Connections opened."},
+    {metric_names::kConnectionsClosed, MetricType::counter, "service,role,host",
+     "Connections closed."},
+    {metric_names::kConnectionErrors, MetricType::counter, "service,role,host",
+     "Failed connection attempts and sessions found broken."},
+    {metric_names::kPoolTimeouts, MetricType::counter, "service,role,host",
+     "Acquires that gave up after connection_timeout."},
+    {metric_names::kLeakedLeases, MetricType::counter, "service,role,host",
+     "Leases held longer than leak_detection_threshold."},
+    {metric_names::kQueries, MetricType::counter, "service,role,host,outcome",
+     "Statements run, by outcome (ok, sql_error, timeout, connection_error)."},
+    {metric_names::kQueryErrors, MetricType::counter, "service,role,host,sqlstate_class",
+     "Statements that failed with a SQLSTATE (timeouts included), by SQLSTATE class."},
+    {metric_names::kAcquireWait, MetricType::histogram, "service,role,host",
+     "Time callers waited to lease a connection."},
+    {metric_names::kQueryDuration, MetricType::histogram, "service,role,host",
+     "Statement duration, failed statements included."},
+    {metric_names::kTransactionRetries, MetricType::counter, "service,reason",
+     "Transaction attempts retried, by reason."},
+    {metric_names::kTransactions, MetricType::counter, "service,outcome",
+     "transaction() calls by outcome (committed, rolled_back, failed, unknown)."},
+    {metric_names::kTransactionDuration, MetricType::histogram, "service",
+     "Duration of transaction() calls, retries included."},
+    {metric_names::kHookErrors, MetricType::counter, "service",
+     "Exceptions thrown by user hooks (caught and counted)."},
+}};
+
+/// The sample names metrics_text() can emit: every family's name, plus `_bucket`, `_sum` and
+/// `_count` for histograms. Sorted.
+std::vector<std::string> exported_metric_names();
+
+/// Renders the Prometheus text exposition format (version 0.0.4). The caller gathers the
+/// snapshots; this only reads relaxed atomics, so scraping never blocks the pool's hot path.
 std::string render_prometheus(std::string_view service, const std::vector<HostSnapshot>& hosts,
                               const PoolMetrics& pool);
 
