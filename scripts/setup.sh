@@ -14,7 +14,7 @@ readonly PACKAGES=(
     build-essential cmake pkg-config g++ clang
     # libraries
     libpqxx-dev libpq-dev libfmt-dev nlohmann-json3-dev catch2 libbenchmark-dev
-    libcpp-httplib-dev
+    libcpp-httplib-dev prometheus-cpp-dev
     # the test cluster and the tools tests judge output with
     postgresql postgresql-contrib pgbouncer python3 python3-botocore awscli prometheus
     shellcheck jq curl openssl procps iproute2 util-linux

@@ -4,11 +4,13 @@
 
 #include <sparc/db/backend.hpp>
 #include <sparc/db/config.hpp>
+#include <sparc/db/connection_url.hpp>
 #include <sparc/db/endpoint.hpp>
 #include <sparc/db/errors.hpp>
 #include <sparc/db/health.hpp>
 #include <sparc/db/hooks.hpp>
 #include <sparc/db/metrics.hpp>
+#include <sparc/db/monitoring.hpp>
 #include <sparc/db/options.hpp>
 #include <sparc/db/params.hpp>
 #include <sparc/db/pool.hpp>

@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "monitoring_command.hpp"
+
 namespace {
 
 namespace db = sparc::db;
@@ -125,6 +127,9 @@ Exit status: 0 success, 1 invalid configuration (reason on stderr), 2 usage erro
 constexpr std::array kCommands = {
     Command{"config", "[SERVICE] | --list", "print the effective configuration as JSON",
             kConfigHelp, run_config},
+    Command{"monitoring", "--out DIR | --list-metrics",
+            "write the Grafana dashboard and Prometheus alert rules", sparc::tools::kMonitoringHelp,
+            sparc::tools::run_monitoring},
 };
 
 void print_help(std::ostream& out) {

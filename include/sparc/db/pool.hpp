@@ -348,7 +348,9 @@ class ConnectionPool {
             s.metrics = &h.metrics();
             if (i == 0) {
                 s.up = primary_up_.load(std::memory_order_relaxed);
-                s.observed_role = HostRole::primary;
+                s.observed_role = primary_in_recovery_.load(std::memory_order_relaxed)
+                                      ? HostRole::replica
+                                      : HostRole::primary;
             } else {
                 const auto st = router_->state(i - 1);
                 s.up = st.up;
