@@ -30,7 +30,10 @@ void action_member(Io& io, const char* name, std::optional<E>& value) {
             throw JsonError(path, fmt::format("expected an object with exactly one of: {}",
                                               detail::enum_choices<E>()));
         }
-        const auto& [key, inner] = *raw->items().begin();
+        // Not `*raw->items().begin()`: that dereferences a temporary iterator proxy.
+        const auto first = raw->cbegin();
+        const std::string key = first.key();
+        const nlohmann::json& inner = first.value();
         auto parsed = detail::enum_parse<E>(key);
         if (!parsed) {
             throw JsonError(detail::pointer_append(path, key),
