@@ -24,8 +24,8 @@ TEST_CASE("parameters of every supported type round-trip", "[pool]") {
         " $5::bool AS t, $6::bool AS f2, $7::text AS s, $8::text AS empty, $9::int AS n1,"
         " $10::bigint AS n2, $11::text AS o, $12::float8 AS nan, $13::float8 AS inf,"
         " $14::numeric AS num",
-        {std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min(),
-         -42, 0.1, true, false, tricky, "", std::nullopt, none, some,
+        {std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min(), -42,
+         0.1, true, false, tricky, "", std::nullopt, none, some,
          std::numeric_limits<double>::quiet_NaN(), -std::numeric_limits<double>::infinity(),
          1.5e300});
     REQUIRE(r.size() == 1);
@@ -202,12 +202,12 @@ TEST_CASE("prepared statements are cached per connection", "[pool]") {
 
 TEST_CASE("user code written against ConnectionPool<B>& runs on PostgreSQL", "[pool]") {
     db::Database pool(config("pg-user-code"));
-    pool.query("DROP TABLE IF EXISTS video_views");
-    pool.query("DROP TABLE IF EXISTS videos");
-    pool.query("CREATE TABLE videos (id bigint PRIMARY KEY, views bigint NOT NULL DEFAULT 0)");
+    pool.query("DROP TABLE IF EXISTS view_log");
+    pool.query("DROP TABLE IF EXISTS view_counts");
+    pool.query("CREATE TABLE view_counts (id bigint PRIMARY KEY, views bigint NOT NULL DEFAULT 0)");
     pool.query(
-        "CREATE TABLE video_views (view_id bigint PRIMARY KEY, video_id bigint, user_id bigint)");
-    pool.query("INSERT INTO videos (id) VALUES (1)");
+        "CREATE TABLE view_log (view_id bigint PRIMARY KEY, video_id bigint, user_id bigint)");
+    pool.query("INSERT INTO view_counts (id) VALUES (1)");
     REQUIRE(sparc::example::record_view(pool, 1, 10, 100) == 1);
     REQUIRE(sparc::example::record_view(pool, 1, 11, 101) == 2);
     REQUIRE(sparc::example::record_view(pool, 1, 11, 101) == 2);  // same view: counted once

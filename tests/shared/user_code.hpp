@@ -16,14 +16,15 @@ std::int64_t record_view(db::ConnectionPool<B>& pool, std::int64_t video, std::i
     return pool.transaction(
         [&](auto& tx) {
             const auto inserted =
-                tx.query("INSERT INTO video_views (view_id, video_id, user_id) VALUES ($1, $2, $3)"
-                         " ON CONFLICT (view_id) DO NOTHING",
-                         {view_id, video, user})
+                tx.query(
+                      "INSERT INTO view_log (view_id, video_id, user_id) VALUES ($1, $2, $3)"
+                      " ON CONFLICT (view_id) DO NOTHING",
+                      {view_id, video, user})
                     .affected_rows();
             if (inserted == 1) {
-                tx.query("UPDATE videos SET views = views + 1 WHERE id = $1", {video});
+                tx.query("UPDATE view_counts SET views = views + 1 WHERE id = $1", {video});
             }
-            return tx.query("SELECT views FROM videos WHERE id = $1", {video})
+            return tx.query("SELECT views FROM view_counts WHERE id = $1", {video})
                 .front()["views"]
                 .template as<std::int64_t>();
         },
