@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -34,6 +35,8 @@ int main() try {
             ++reads_by_host[std::string(e.host.label)];
         }
     };
+    // Fresh replica positions for this short demo (services keep the registry's period).
+    cfg.health_check_period = 250ms;
     db::Database pool(cfg, {}, hooks);
 
     pool.query(
@@ -59,6 +62,16 @@ int main() try {
     // Read your own writes on a replica: the read waits for no one; it goes to a replica that
     // has replayed the commit, or to the primary.
     const auto position = pool.current_position();
+    // The replicas replay the new table within moments; reads without a position would fail
+    // on one that has not yet. Wait (briefly) until the health checks see them caught up.
+    const auto caught_up = [&] {
+        for (std::size_t i = 0; i < pool.router().size(); ++i) {
+            const auto st = pool.router().state(i);
+            if (st.up && (!st.position || *st.position < position)) return false;
+        }
+        return true;
+    };
+    for (int i = 0; i < 100 && !caught_up(); ++i) std::this_thread::sleep_for(50ms);
     auto videos = pool.query(
         "SELECT id, title, views FROM demo_videos WHERE tenant_id = $1 ORDER BY id DESC LIMIT 3",
         {tenant}, {.use_read_replica = true, .after = position});
