@@ -237,7 +237,14 @@ struct PqxxBackend::Connection::Impl {
         std::list<std::string>::iterator lru;
     };
     std::list<std::string> lru;
-    std::unordered_map<std::string, Prepared> prepared;
+    // Looked up by string_view: a cached statement costs no allocation per query.
+    struct TextHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view v) const noexcept {
+            return std::hash<std::string_view>{}(v);
+        }
+    };
+    std::unordered_map<std::string, Prepared, TextHash, std::equal_to<>> prepared;
     std::uint64_t next_statement = 0;
     std::vector<const char*> values;
 
@@ -396,7 +403,7 @@ struct PqxxBackend::Connection::Impl {
 
     const std::string* prepared_name(std::string_view sql, int nparams,
                                      Clock::time_point deadline) {
-        auto it = prepared.find(std::string(sql));
+        auto it = prepared.find(sql);
         if (it != prepared.end()) {
             lru.splice(lru.end(), lru, it->second.lru);
             return &it->second.name;
