@@ -11,7 +11,7 @@ set -euo pipefail
 readonly PROG=${0##*/}
 readonly PACKAGES=(
     # toolchain
-    build-essential cmake pkg-config g++ clang
+    build-essential cmake pkg-config g++ clang libclang-rt-14-dev llvm-14
     # libraries
     libpqxx-dev libpq-dev libfmt-dev nlohmann-json3-dev catch2 libbenchmark-dev
     libcpp-httplib-dev prometheus-cpp-dev
