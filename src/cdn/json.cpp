@@ -32,7 +32,8 @@ nlohmann::json parse_json(std::string_view text, const ParseLimits& limits) {
     };
     try {
         return nlohmann::json::parse(text.begin(), text.end(), guard);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
+        // parse_error, and out_of_range for a number too large for a double (406).
         throw JsonError("", fmt::format("not valid JSON ({})", e.what()));
     }
 }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <sparc/db/errors.hpp>
+#include <sparc/db/router.hpp>
 
 namespace sparc::db {
 namespace {
@@ -42,6 +43,11 @@ void PoolConfig::validate() const {
         primary.validate();
     } catch (const ConfigError& e) {
         fail(*this, fmt::format("primary: {}", e.what()));
+    }
+    // The pool's router takes this many; a longer list would pass here and fail in the pool.
+    if (replicas.size() > ReplicaRouter::kMaxReplicas) {
+        fail(*this, fmt::format("replicas lists {} servers; at most {} are supported",
+                                replicas.size(), ReplicaRouter::kMaxReplicas));
     }
     for (std::size_t i = 0; i < replicas.size(); ++i) {
         const auto& r = replicas[i];

@@ -101,6 +101,33 @@ std::string percent_encode(std::string_view v, std::string_view keep = {}) {
     return out;
 }
 
+// Decodes every valid %XX sequence, as libpq does to URI parts; other bytes are kept.
+std::string percent_decode(std::string_view v) {
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') {
+            return c - '0';
+        }
+        if (c >= 'a' && c <= 'f') {
+            return c - 'a' + 10;
+        }
+        if (c >= 'A' && c <= 'F') {
+            return c - 'A' + 10;
+        }
+        return -1;
+    };
+    std::string out;
+    out.reserve(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '%' && i + 2 < v.size() && hex(v[i + 1]) >= 0 && hex(v[i + 2]) >= 0) {
+            out += static_cast<char>(hex(v[i + 1]) * 16 + hex(v[i + 2]));
+            i += 2;
+        } else {
+            out += v[i];
+        }
+    }
+    return out;
+}
+
 // ---- Secrets in text that may not parse -------------------------------------------------
 
 struct Span {
@@ -170,6 +197,7 @@ std::vector<Span> secret_spans(std::string_view s) {
             ++i;
         }
         const auto begin = i;
+        bool quoted = false;
         if (i < s.size() && s[i] == '\'') {
             ++i;
             while (i < s.size() && s[i] != '\'') {
@@ -179,7 +207,16 @@ std::vector<Span> secret_spans(std::string_view s) {
                 ++i;
             }
             i = std::min(i + 1, s.size());
-        } else {
+            // The value ends here only if a "key=" (or nothing) follows. Otherwise the quote
+            // was part of the password, lacking its backslash, and libpq reads the rest of the
+            // password as keywords: cover it as an unquoted value.
+            auto next = i;
+            while (next < s.size() && is_space(s[next])) {
+                ++next;
+            }
+            quoted = next >= s.size() || (next > i && starts_keyword_assignment(s, next));
+        }
+        if (!quoted) {
             // Up to the next "key=" after a blank, or in a query the next "&key=": an unquoted
             // password with a blank or a raw '&' in it makes libpq quote its pieces as
             // keywords or parameters, so they are covered too.
@@ -204,14 +241,19 @@ std::string apply_spans(std::string_view s, std::vector<Span> spans) {
               [](const Span& a, const Span& b) { return a.begin < b.begin; });
     std::string out;
     std::size_t pos = 0;
+    bool masked = false;
     for (const auto& sp : spans) {
         if (sp.end <= pos) {
             continue;
         }
-        const auto begin = std::max(sp.begin, pos);
-        out.append(s.substr(pos, begin - pos));
+        if (masked && sp.begin <= pos) {  // overlaps or touches the last mask: extend it
+            pos = sp.end;
+            continue;
+        }
+        out.append(s.substr(pos, sp.begin - pos));
         out.append(kMask);
         pos = sp.end;
+        masked = true;
     }
     out.append(s.substr(pos));
     return out;
@@ -226,8 +268,9 @@ std::string shorten(std::string s) {
 }
 
 // libpq's reason for refusing `input`, with every fragment of a secret masked: libpq quotes
-// the offending token, or the whole URL, and either may hold the password.
-std::string sanitize_reason(const char* err, std::string_view input) {
+// the offending token, or the whole URL, and either may hold the password. With
+// `quoted_only`, for a message of our own, only what it quotes is searched.
+std::string sanitize_reason(const char* err, std::string_view input, bool quoted_only = false) {
     std::string msg = err != nullptr ? err : "unknown error";
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) {
         msg.pop_back();
@@ -240,13 +283,68 @@ std::string sanitize_reason(const char* err, std::string_view input) {
             msg.erase(p, suffix.size());
         }
     }
+    // The secrets: each span, and for a userinfo span also its part before the first '@',
+    // where libpq ends the password (the span runs to the last '@').
+    std::vector<std::string_view> secrets;
     for (const auto& sp : secret_spans(input)) {
-        const auto secret = input.substr(sp.begin, sp.end - sp.begin);
-        msg = mask_password(msg, secret);
-        // Pieces of the secret that libpq quoted as keywords or values.
+        const auto span = input.substr(sp.begin, sp.end - sp.begin);
+        secrets.push_back(span);
+        if (const auto at = span.find('@'); at != std::string_view::npos && at > 0) {
+            secrets.push_back(span.substr(0, at));
+        }
+    }
+    std::sort(secrets.begin(), secrets.end());
+    secrets.erase(std::unique(secrets.begin(), secrets.end()), secrets.end());
+
+    // libpq quotes the tokens it refuses, between the first and the last '"' of its message.
+    const auto first = msg.find('"');
+    const auto last = msg.rfind('"');
+    const bool has_quoted = first != std::string::npos && last != first;
+    if (quoted_only && !has_quoted) {
+        return msg;
+    }
+    const auto search_from = quoted_only ? first : 0;
+    const auto search_to = quoted_only ? last + 1 : msg.size();
+    // More secrets than anyone writes in one connection string: rather than search for each,
+    // mask everything libpq quoted.
+    constexpr std::size_t kMaxSecrets = 32;
+    if (secrets.size() > kMaxSecrets) {
+        if (has_quoted) {
+            msg.replace(first, last + 1 - first, fmt::format("\"{}\"", kMask));
+        }
+        return msg;
+    }
+
+    // Every match is found in libpq's message as it is, then all are masked at once: masking
+    // one secret after the other would search text that earlier masks inserted, and a secret
+    // made of '*' would then grow the message exponentially.
+    std::vector<Span> found;
+    auto find_all = [&](std::string_view text, std::size_t begin, std::size_t end) {
+        for (auto p = msg.find(text, begin); p != std::string::npos && p + text.size() <= end;
+             p = msg.find(text, p + 1)) {
+            found.push_back({p, p + text.size()});
+        }
+    };
+    // A piece of a secret of this many bytes is masked even inside a longer quoted token (a
+    // mistyped scheme makes a whole "xyz://user:password@host" one keyword).
+    constexpr std::size_t kMinEmbeddedSecret = 3;
+    for (const auto secret : secrets) {
+        find_all(secret, search_from, search_to);
+        if (const auto encoded = percent_encode(secret); encoded != secret) {
+            find_all(encoded, search_from, search_to);
+        }
+        // libpq quotes URI parts percent-decoded.
+        if (const auto decoded = percent_decode(secret); decoded != secret && !decoded.empty()) {
+            find_all(decoded, search_from, search_to);
+        }
+        if (!has_quoted) {
+            continue;
+        }
+        // Pieces of the secret as libpq tokenizes it: at blanks, '=', '&', and at a quote that a
+        // password lacking its backslash closes early.
+        auto separator = [](char c) { return is_space(c) || c == '=' || c == '&' || c == '\''; };
         std::size_t i = 0;
         while (i < secret.size()) {
-            auto separator = [](char c) { return is_space(c) || c == '=' || c == '&'; };
             while (i < secret.size() && separator(secret[i])) {
                 ++i;
             }
@@ -255,17 +353,20 @@ std::string sanitize_reason(const char* err, std::string_view input) {
                 ++j;
             }
             if (j > i) {
-                const std::string piece = fmt::format("\"{}\"", secret.substr(i, j - i));
-                const std::string masked = fmt::format("\"{}\"", kMask);
-                for (auto p = msg.find(piece); p != std::string::npos;
-                     p = msg.find(piece, p + masked.size())) {
-                    msg.replace(p, piece.size(), masked);
+                const auto piece = secret.substr(i, j - i);
+                const auto token = fmt::format("\"{}\"", piece);
+                for (auto p = msg.find(token, first); p != std::string::npos && p <= last;
+                     p = msg.find(token, p + 1)) {
+                    found.push_back({p + 1, p + 1 + piece.size()});
+                }
+                if (piece.size() >= kMinEmbeddedSecret) {
+                    find_all(piece, first, last + 1);
                 }
             }
             i = j;
         }
     }
-    return msg;
+    return apply_spans(msg, std::move(found));
 }
 
 // ---- Value checks libpq defers to connection time ---------------------------------------
@@ -449,7 +550,9 @@ Endpoint Endpoint::parse(std::string_view url_or_conninfo) {
         }
     }
     if (auto problem = find_problem(options)) {
-        throw fail(*problem);
+        // A value it quotes (an sslmode, say) can hold a password when the input is garbled,
+        // e.g. two URLs where one is expected.
+        throw fail(sanitize_reason(problem->c_str(), input, true));
     }
     return Endpoint(std::move(options));
 }
