@@ -4,7 +4,8 @@
 #   scripts/test.sh            setup, then the dev preset (all tests: unit, integration against
 #                              a throwaway PostgreSQL cluster, the short soak test, package
 #                              consumer), then the asan preset (unit and integration tests),
-#                              then the tsan preset (pool, router and transaction unit tests)
+#                              then the tsan preset (pool, router and transaction unit tests),
+#                              then short fuzz runs (scripts/fuzz.sh)
 #   scripts/test.sh --quick    the dev preset only
 #
 # Options: --quick, --no-setup (skip scripts/setup.sh), --jobs N (default 2, or SPARC_JOBS).
@@ -100,11 +101,23 @@ run_tsan() {
     fi
 }
 
+# Short fuzz runs (scripts/fuzz.sh: the fuzz preset, clang + libFuzzer + ASan/UBSan) on every
+# parser of outside input; SPARC_FUZZ_SECONDS per fuzzer (default 45), two at a time.
+run_fuzz() {
+    stage "fuzz: ${SPARC_FUZZ_SECONDS:-45} s per fuzzer"
+    if bash "$ROOT/scripts/fuzz.sh" --seconds "${SPARC_FUZZ_SECONDS:-45}" --jobs "$jobs"; then
+        record "fuzz" passed
+    else
+        record "fuzz" failed
+    fi
+}
+
 if ! run_preset dev ""; then finish; fi
 if (( ! quick )); then
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     run_preset asan '^(unit|integration)$' || true
     run_tsan || true
+    run_fuzz
 fi
 finish
