@@ -11,13 +11,15 @@ set -euo pipefail
 readonly PROG=${0##*/}
 readonly PACKAGES=(
     # toolchain
-    build-essential cmake pkg-config g++ clang libclang-rt-14-dev llvm-14
+    build-essential cmake pkg-config g++ clang libclang-rt-14-dev llvm
     # libraries
     libpqxx-dev libpq-dev libfmt-dev nlohmann-json3-dev catch2 libbenchmark-dev
     libcpp-httplib-dev prometheus-cpp-dev
     # the test cluster and the tools tests judge output with
-    postgresql postgresql-contrib pgbouncer python3 python3-botocore awscli prometheus
+    postgresql postgresql-contrib pgbouncer python3 python3-botocore python3-yaml awscli prometheus
     shellcheck jq curl openssl procps iproute2 util-linux
+    # runs the Lambda@Edge function (cdn.edge_auth_function; CMake drops the test without it)
+    nodejs
 )
 
 die() {

@@ -25,14 +25,16 @@ class Histogram {
     static constexpr std::array<double, 14> kBounds = {
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0};
 
-    /// Records one observation.
-    void observe(std::chrono::nanoseconds d) noexcept {
+    /// Records `n` observations of `d` (one by default).
+    void observe(std::chrono::nanoseconds d, std::uint64_t n = 1) noexcept {
         const double s = std::chrono::duration<double>(d).count();
         std::size_t i = 0;
         while (i < kBounds.size() && s > kBounds[i]) ++i;
-        buckets_[i].fetch_add(1, std::memory_order_relaxed);
-        sum_ns_.fetch_add(static_cast<std::uint64_t>(d.count() > 0 ? d.count() : 0),
-                          std::memory_order_relaxed);
+        buckets_[i].fetch_add(n, std::memory_order_relaxed);
+        // Zeros (acquires served at once) add nothing to the sum: skip the read-modify-write.
+        if (d.count() > 0) {
+            sum_ns_.fetch_add(static_cast<std::uint64_t>(d.count()) * n, std::memory_order_relaxed);
+        }
     }
 
     /// Non-cumulative bucket counts (the last one is +Inf).

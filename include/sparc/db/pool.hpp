@@ -251,9 +251,10 @@ class ConnectionPool {
     /// @throws PoolTimeout after connection_timeout, PoolClosed, ConnectionError.
     Lease<B> acquire(AcquireOptions options = {},
                      SourceLocation where = SourceLocation::current()) {
-        const auto deadline =
-            Clock::now() +
-            (options.timeout.count() > 0 ? options.timeout : config_.connection_timeout);
+        // The timeout starts when the pool first has to wait: an acquire served at once reads
+        // no clock.
+        detail::AcquireDeadline deadline(options.timeout.count() > 0 ? options.timeout
+                                                                     : config_.connection_timeout);
         if (options.use_read_replica && router_->size() > 0) {
             std::uint64_t tried = 0;
             while (true) {
@@ -266,7 +267,7 @@ class ConnectionPool {
                 } catch (const ConnectionError& e) {
                     replica_failed(static_cast<std::size_t>(i), e.what());
                 } catch (const PoolTimeout&) {
-                    if (Clock::now() >= deadline) throw;
+                    if (deadline.passed()) throw;
                 }
             }
             if (!config_.fallback_to_primary) {
@@ -287,7 +288,7 @@ class ConnectionPool {
             router_->size() > 0) {
             return read_on_replicas(sql, params, options, where);
         }
-        const auto deadline = Clock::now() + config_.connection_timeout;
+        detail::AcquireDeadline deadline(config_.connection_timeout);
         return run_on(*hosts_.front(), sql, params, options, deadline, where);
     }
 
@@ -335,6 +336,7 @@ class ConnectionPool {
     std::string metrics_text() const {
         std::vector<HostSnapshot> snaps;
         for (std::size_t i = 0; i < hosts_.size(); ++i) {
+            hosts_[i]->fold_fast_path_metrics();
             const auto& h = *hosts_[i];
             const auto c = h.counts();
             HostSnapshot s;
@@ -408,7 +410,7 @@ class ConnectionPool {
     }
 
     Result run_on(detail::HostPool<B>& host, std::string_view sql, ParamsRef params,
-                  const QueryOptions& options, Clock::time_point acquire_deadline,
+                  const QueryOptions& options, detail::AcquireDeadline& acquire_deadline,
                   const SourceLocation& where) {
         for (int attempt = 0;; ++attempt) {
             Lease<B> lease(this, &host, host.acquire(acquire_deadline, where));
@@ -441,7 +443,7 @@ class ConnectionPool {
 
     Result read_on_replicas(std::string_view sql, ParamsRef params, const QueryOptions& options,
                             const SourceLocation& where) {
-        const auto deadline = Clock::now() + config_.connection_timeout;
+        auto deadline = detail::AcquireDeadline::at(Clock::now() + config_.connection_timeout);
         std::uint64_t tried = 0;
         std::string failures;
         while (true) {
@@ -459,7 +461,7 @@ class ConnectionPool {
             } catch (const PoolTimeout& e) {
                 failures +=
                     fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), e.what());
-                if (Clock::now() >= deadline) break;
+                if (deadline.passed()) break;
             } catch (const QueryTimeout&) {
                 throw;
             } catch (const SqlError& e) {
@@ -486,8 +488,9 @@ class ConnectionPool {
         }
         auto& primary = *hosts_.front();
         try {
-            return run_on(primary, sql, params, options,
-                          std::max(deadline, Clock::now() + std::chrono::milliseconds(100)), where);
+            auto fallback = detail::AcquireDeadline::at(
+                std::max(deadline.get(), Clock::now() + std::chrono::milliseconds(100)));
+            return run_on(primary, sql, params, options, fallback, where);
         } catch (const ConnectionError& e) {
             if (failures.empty()) throw;
             throw ConnectionError(fmt::format("no host could serve the read; tried {}; {}: {}",
@@ -508,7 +511,9 @@ class ConnectionPool {
         while (Clock::now() < until) {
             try {
                 auto& primary = *hosts_.front();
-                Lease<B> lease(this, &primary, primary.acquire(until, SourceLocation::current()));
+                auto acquire_deadline = detail::AcquireDeadline::at(until);
+                Lease<B> lease(this, &primary,
+                               primary.acquire(acquire_deadline, SourceLocation::current()));
                 const Result r =
                     lease.query(detail::kTxidStatusSql, {txid}, QueryOptions{.prepare = false});
                 if (r.empty() || r.front()[0].is_null()) return {};
@@ -681,7 +686,9 @@ HealthReport ConnectionPool<B>::health(HealthOptions options) {
         h.observed_role = primary_in_recovery_.load() ? HostRole::replica : HostRole::primary;
         try {
             const auto deadline = start + options.timeout;
-            Lease<B> lease(this, &primary, primary.acquire(deadline, SourceLocation::current()));
+            auto acquire_deadline = detail::AcquireDeadline::at(deadline);
+            Lease<B> lease(this, &primary,
+                           primary.acquire(acquire_deadline, SourceLocation::current()));
             ExecSettings x;
             x.deadline = deadline;
             x.prepare = false;

@@ -1,9 +1,49 @@
 #pragma once
 /// @file host_pool.hpp
-/// The connections of one host: sizing, FIFO waiters with direct hand-off, background opening,
-/// idle reaping, lifetimes and leak detection. Internal to ConnectionPool.
+/// The connections of one host: a lock-free fast path for acquire and release, FIFO waiters
+/// with bounded barging and direct hand-off, background opening, idle reaping, lifetimes and
+/// leak detection. Internal to ConnectionPool.
+///
+/// How it works
+/// ------------
+/// Connections live in a fixed array of cache-line-sized slots (one per possible connection,
+/// `max` of them), each with an atomic state: empty (no connection), idle or leased.
+///
+/// - Acquire, fast path: scan the slots, starting at the one this thread used last, and take an
+///   idle one with a compare-and-swap idle -> leased. No lock, no allocation, no clock.
+/// - Release, fast path: store idle, then read `signal_` (waiters, shutdown, hand-off mode).
+///   When it reads zero, that is all.
+/// - Slow path (no idle connection): take the mutex and queue as a waiter (FIFO). Only the
+///   queue's head looks for idle connections; the others sleep until they reach the head.
+/// - Time-based bookkeeping (idle timeout, lifetime, leaks) is done by maintain() on the
+///   housekeeper's tick, by observing each slot: a slot seen in the same state with the same
+///   count of ended leases as on an earlier tick has been idle (or leased) since then. So the
+///   fast path reads no clock, and these decisions are taken up to one tick later than a
+///   timestamp would allow, never earlier. (The tick is a quarter of the shortest of
+///   idle_timeout, the leak threshold and the health-check period, within 25 ms to 1 s.)
+///
+/// Fairness. While callers wait, a running thread may still take a connection released by
+/// another ("barging"): that keeps throughput when threads outnumber connections, because a
+/// released connection goes to a thread that is already running instead of one that must be
+/// woken. Barging is bounded: once the head of the queue has waited kMaxBargeWait, the pool
+/// switches to hand-off mode, in which the fast path is closed to newcomers (they queue behind)
+/// and every release hands its connection directly to the head of the queue. Hand-off mode
+/// ends when the queue empties or a waiter is served within kMaxBargeWait (the scheme of Go's
+/// sync.Mutex "starvation mode"). So no waiter waits more than kMaxBargeWait plus the time the
+/// waiters ahead of it are served in FIFO order.
+///
+/// No lost wake-up. The release fast path stores `idle` and then loads `signal_`; a waiter
+/// increments the waiter count in `signal_` and then scans the slot states. All four accesses
+/// are sequentially consistent, so (the store-load "Dekker" pattern) at least one side sees the
+/// other: the waiter finds the idle connection, or the releaser sees a waiter and wakes the
+/// head. The kWakePending bit limits that to one wake-up in flight: a releaser that finds it
+/// already set skips the notify, which is safe because the head clears the bit (seq_cst)
+/// before it rescans, so the rescan sees every connection released before the bit was read.
+/// The mutex orders everything else (queueing, hand-off, opening, removal, maintenance), and a
+/// notify made under it cannot be missed by a waiter that checks its condition under it.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -48,18 +88,115 @@ struct HostLimits {
     std::chrono::milliseconds leak_threshold{0};
 };
 
-/// One pooled connection and its bookkeeping.
+/// How long the head of the wait queue lets running threads take released connections before
+/// the pool hands every released connection to the queue in FIFO order.
+inline constexpr std::chrono::microseconds kMaxBargeWait{1000};
+
+/// When an acquire stops waiting: a fixed time, or a timeout that starts the first time the
+/// pool has to wait, so that an acquire served at once never reads the clock. Not thread-safe.
+class AcquireDeadline {
+  public:
+    /// `timeout` from the first call to get() (from the moment the caller starts waiting).
+    explicit AcquireDeadline(std::chrono::milliseconds timeout) noexcept : timeout_(timeout) {}
+    /// A fixed time.
+    static AcquireDeadline at(Clock::time_point when) noexcept {
+        AcquireDeadline d(std::chrono::milliseconds{0});
+        d.at_ = when;
+        d.fixed_ = true;
+        return d;
+    }
+    /// The deadline, fixed on first use.
+    Clock::time_point get() noexcept {
+        if (!fixed_) {
+            at_ = Clock::now() + timeout_;
+            fixed_ = true;
+        }
+        return at_;
+    }
+    /// Whether the deadline has passed (fixing it if it was not).
+    bool passed() noexcept { return Clock::now() >= get(); }
+
+  private:
+    std::chrono::milliseconds timeout_;
+    Clock::time_point at_{};
+    bool fixed_ = false;
+};
+
+/// Where the current lease of a slot was acquired, for leak reports. Written by the lease's
+/// owner without a lock while maintain() may read it, so the fields are relaxed atomics under a
+/// sequence counter (a seqlock): a reader that sees the counter odd or changed discards what it
+/// read. Release stores and acquire loads on the fields order them against the counter without
+/// fences (which ThreadSanitizer does not model); on x86 they are plain moves.
+struct LeaseSite {
+    std::atomic<std::uint32_t> version{0};   // odd while being written
+    std::atomic<const char*> file{nullptr};  // nullptr: no lease recorded
+    std::atomic<const char*> function{""};
+    std::atomic<unsigned> line{0};
+
+    /// Records a lease; only the slot's owner calls this.
+    void write(const SourceLocation& where) noexcept {
+        const auto v = version.load(std::memory_order_relaxed);
+        version.store(v + 1, std::memory_order_relaxed);
+        file.store(where.file_name(), std::memory_order_release);
+        function.store(where.function_name(), std::memory_order_release);
+        line.store(where.line(), std::memory_order_release);
+        version.store(v + 2, std::memory_order_release);
+    }
+
+    /// Forgets the lease, before the slot is published as idle: until the next lease is
+    /// recorded, a reader finds none rather than the previous one.
+    void clear() noexcept { file.store(nullptr, std::memory_order_relaxed); }
+
+    /// A consistent copy of the current lease's site, or false when there is none or a write
+    /// overlapped the read.
+    bool read(SourceLocation& where) const noexcept {
+        const auto v = version.load(std::memory_order_acquire);
+        if ((v & 1U) != 0) return false;
+        const char* f = file.load(std::memory_order_acquire);
+        const char* fn = function.load(std::memory_order_acquire);
+        const unsigned l = line.load(std::memory_order_acquire);
+        if (f == nullptr || version.load(std::memory_order_relaxed) != v) return false;
+        where = SourceLocation::current(f, fn, l);
+        return true;
+    }
+};
+
+/// One place for a pooled connection, and its bookkeeping. A slot is never freed while the
+/// pool lives, so a Lease may hold a pointer to it; its cache line is its own, so that threads
+/// using different connections do not contend.
 template <typename B>
-struct Slot {
+struct alignas(64) Slot {
+    static constexpr std::uint32_t kEmpty = 0;   ///< No connection; changed under the mutex.
+    static constexpr std::uint32_t kIdle = 1;    ///< Open and free: anyone may CAS it to leased.
+    static constexpr std::uint32_t kLeased = 2;  ///< Owned by one caller (or being checked).
+
+    std::atomic<std::uint32_t> state{kEmpty};
+    // Set by maintain() when the connection is past its lifetime while leased: the owner
+    // closes it on release. Cleared when the slot is filled.
+    std::atomic<bool> retire{false};
+    // Set when the slot is filled (under the mutex, while empty) and cleared by whoever empties
+    // it (under the mutex); read by the slot's owner in between.
     std::unique_ptr<typename B::Connection> conn;
-    Clock::time_point created{};
     Clock::time_point retire_at = Clock::time_point::max();
-    Clock::time_point last_used{};
-    Clock::time_point acquired_at{};
-    SourceLocation acquired_from;
-    bool in_use = false;
+    Clock::time_point leased_at{};  // kept only for an on_release hook
+    // Written only by the slot's owner (whoever holds it leased), so a plain load and store
+    // suffice: no locked instruction, and the cache line is already the owner's.
+    // - ended: leases ended on this slot; tells maintain() one lease or idle spell from the next.
+    // - served: acquires served on the fast path, folded into HostMetrics when read.
+    std::atomic<std::uint64_t> ended{0};
+    std::atomic<std::uint64_t> served{0};
+    LeaseSite site;  // leak reports
+    // maintain() only, under the mutex: what it saw on the last tick, and since when.
+    std::uint32_t seen_state = kEmpty;
+    std::uint64_t seen_ended = 0;
+    Clock::time_point seen_since{};
     bool leak_reported = false;
 };
+
+/// Adds one to a counter only the caller writes (see Slot): a load and a store, no RMW.
+inline void bump(std::atomic<std::uint64_t>& counter) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
 
 template <typename B>
 class HostPool {
@@ -76,6 +213,11 @@ class HostPool {
           settings_(std::move(settings)),
           hooks_(hooks),
           pool_metrics_(pool_metrics),
+          slots_(std::make_unique<SlotT[]>(limits_.max)),  // NOLINT(modernize-avoid-c-arrays)
+          track_idle_(limits_.idle_timeout.count() > 0),
+          track_leaks_(limits_.leak_threshold.count() > 0),
+          time_acquire_(static_cast<bool>(hooks.on_acquire)),
+          time_lease_(static_cast<bool>(hooks.on_release)),
           rng_(std::random_device{}()) {
         opener_ = std::thread([this] { open_loop(); });
     }
@@ -93,138 +235,124 @@ class HostPool {
     const HostMetrics& metrics() const noexcept { return metrics_; }
     std::size_t max() const noexcept { return limits_.max; }
 
-    /// Leases a connection, waiting until `deadline`.
+    /// Adds the acquires served on the fast path since the last call to the metrics (`acquires`
+    /// and a zero wait in `acquire_wait`: they take nanoseconds, and the histogram's first
+    /// bucket is 0.5 ms). Call before reading metrics().
+    void fold_fast_path_metrics() {
+        std::lock_guard lock(mutex_);
+        std::uint64_t served = 0;
+        const std::uint32_t n = high_.load(std::memory_order_acquire);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            served += slots_[i].served.load(std::memory_order_relaxed);
+        }
+        // Each slot's count only grows, and this runs under the mutex: never negative.
+        const std::uint64_t delta = served - folded_;
+        folded_ = served;
+        if (delta == 0) return;
+        metrics_.acquires.add(delta);
+        metrics_.acquire_wait.observe(std::chrono::nanoseconds::zero(), delta);
+    }
+
+    /// Leases a connection, waiting until `deadline` (fixed only if the caller has to wait).
     /// @throws PoolTimeout, PoolClosed, ConnectionError (the connection opened for this caller
     /// failed).
-    SlotT* acquire(Clock::time_point deadline, const SourceLocation& where) {
-        const auto start = Clock::now();
-        std::vector<std::unique_ptr<typename B::Connection>> to_close;
-        std::unique_lock lock(mutex_);
-        while (true) {
-            if (closed_) {
-                throw PoolClosed(fmt::format("the pool for {} is shut down", label_));
-            }
-            if (idle_.empty()) break;
-            SlotT* s = idle_.back();
-            idle_.pop_back();
-            if (start >= s->retire_at) {
-                to_close.push_back(remove_locked(s));
-                continue;
-            }
-            mark_leased_locked(s, where, start);
-            lock.unlock();
-            const bool alive = s->conn->is_alive();
-            if (alive) {
-                close_all(to_close);
-                return stamp(s, start, start);
-            }
-            metrics_.connection_errors.add();
-            lock.lock();
-            --in_use_;
-            to_close.push_back(remove_locked(s));
-        }
-        // No idle connection: queue up (FIFO) and let the opener add one if there is room.
-        Waiter w;
-        w.where = where;
-        waiters_.push_back(&w);
-        open_cv_.notify_one();
-        if (!to_close.empty()) {
-            lock.unlock();
-            close_all(to_close);
-            lock.lock();
-        }
-        while (!w.done) {
-            if (w.cv.wait_until(lock, deadline) == std::cv_status::timeout && !w.done) {
-                std::erase(waiters_, &w);
-                const auto waited = Clock::now() - start;
-                const std::size_t size = slots_.size() + opening_;
-                const std::size_t waiting = waiters_.size() + 1;
-                const std::string last_error = last_connect_error_;
-                lock.unlock();
-                metrics_.pool_timeouts.add();
-                call_hook(hooks_.on_pool_timeout, PoolTimeoutEvent{ref(), waited, size, waiting},
-                          pool_metrics_);
-                const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(waited);
-                throw PoolTimeout(
-                    fmt::format("no connection to {} within {} ms ({} of {} connections open or "
-                                "opening, {} callers waiting){}{}",
-                                label_, ms.count(), size, limits_.max, waiting,
-                                last_error.empty() ? "" : "; last connection error: ", last_error),
-                    ms, size, waiting);
+    SlotT* acquire(AcquireDeadline& deadline, const SourceLocation& where) {
+        const Clock::time_point hook_start = time_acquire_ ? Clock::now() : Clock::time_point{};
+        // Newcomers may take an idle connection unless the pool is closed or in hand-off
+        // mode (then they queue); a stale read here only lets one more caller barge.
+        if ((signal_.load(std::memory_order_relaxed) & (kClosed | kHandoff)) == 0) {
+            while (SlotT* s = take_idle()) {
+                if (checkout(s, where)) {
+                    bump(s->served);
+                    if (time_acquire_) record_hook(hook_start);
+                    return s;
+                }
             }
         }
-        if (w.error) std::rethrow_exception(w.error);
-        lock.unlock();
-        return stamp(w.slot, start);
+        return acquire_slow(deadline, where, hook_start);
     }
 
     /// Returns a leased connection; `reusable` false discards it.
     void release(SlotT* s, bool reusable) noexcept {
-        const auto now = Clock::now();
-        const auto held = now - s->acquired_at;
-        std::unique_ptr<typename B::Connection> to_close;
-        {
-            std::lock_guard lock(mutex_);
-            s->in_use = false;
-            --in_use_;
-            if (!reusable || closed_ || now >= s->retire_at) {
-                to_close = remove_locked(s);
-                open_cv_.notify_one();
+        const Clock::duration held =
+            time_lease_ ? Clock::now() - s->leased_at : Clock::duration::zero();
+        // Both before the slot is published (the store that publishes it releases them).
+        bump(s->ended);
+        if (track_leaks_) s->site.clear();
+        bool reused = reusable && !s->retire.load(std::memory_order_relaxed);
+        if (reused) {
+            if ((signal_.load(std::memory_order_relaxed) & (kClosed | kHandoff)) == 0) {
+                // Publish, then look for waiters or a shutdown: the releasing half of the
+                // store-load pattern described at the top of the file.
+                s->state.store(SlotT::kIdle, std::memory_order_seq_cst);
+                const std::uint64_t sig = signal_.load(std::memory_order_seq_cst);
+                if (sig != 0) reused = after_publish(s, sig);
             } else {
-                s->last_used = now;
-                if (!waiters_.empty()) {
-                    hand_off_locked(s);
-                } else {
-                    idle_.push_back(s);
-                }
+                reused = release_locked(s);
             }
-            if (slots_.empty() || in_use_ == 0) drain_cv_.notify_all();
+        } else {
+            discard(s);
         }
-        if (to_close) {
-            to_close->close();
-            metrics_.connections_closed.add();
+        if (time_lease_) {
+            call_hook(hooks_.on_release, ReleaseEvent{ref(), held, reused}, pool_metrics_);
         }
-        call_hook(hooks_.on_release, ReleaseEvent{ref(), held, reusable && !to_close},
-                  pool_metrics_);
     }
 
     /// Closes idle connections idle longer than idle_timeout (above the minimum) or past their
-    /// lifetime, reports leaks, and tops the pool up to its minimum.
+    /// lifetime, marks leased ones past their lifetime to be closed on release, reports leaks,
+    /// and tops the pool up to its minimum. Called on the housekeeper's tick: how long a slot
+    /// has been idle or leased is how long maintain() has seen it so (see the top of the file).
     void maintain(Clock::time_point now) {
         std::vector<std::unique_ptr<typename B::Connection>> to_close;
         std::vector<LeakEvent> leaks;
         {
             std::lock_guard lock(mutex_);
-            if (closed_) return;
-            // Oldest idle first (the front of the deque is the least recently used).
-            for (auto it = idle_.begin(); it != idle_.end();) {
-                SlotT* s = *it;
-                const bool expired = now >= s->retire_at;
-                const bool too_idle = limits_.idle_timeout.count() > 0 &&
-                                      now - s->last_used >= limits_.idle_timeout &&
-                                      slots_.size() > limits_.min;
-                if (expired || too_idle) {
-                    it = idle_.erase(it);
-                    to_close.push_back(remove_locked(s));
-                } else {
-                    ++it;
+            if (closed_locked()) return;
+            std::vector<std::pair<Clock::time_point, SlotT*>> too_idle;
+            const std::uint32_t n = high_.load(std::memory_order_relaxed);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                SlotT& s = slots_[i];
+                // A release bumps `ended` before publishing, so reading it on both sides of
+                // the state tells whether the slot changed hands meanwhile.
+                const std::uint64_t ended = s.ended.load(std::memory_order_acquire);
+                const std::uint32_t state = s.state.load(std::memory_order_acquire);
+                if (s.ended.load(std::memory_order_acquire) != ended) {
+                    s.seen_state = SlotT::kEmpty;  // in flux: start over next tick
+                    continue;
                 }
-            }
-            if (limits_.leak_threshold.count() > 0) {
-                for (auto& s : slots_) {
-                    if (s->in_use && !s->leak_reported &&
-                        now - s->acquired_at >= limits_.leak_threshold) {
-                        s->leak_reported = true;
-                        leaks.push_back(LeakEvent{ref(), now - s->acquired_at, s->acquired_from});
+                if (state != s.seen_state || ended != s.seen_ended) {
+                    s.seen_state = state;
+                    s.seen_ended = ended;
+                    s.seen_since = now;
+                    s.leak_reported = false;
+                }
+                const auto spell = now - s.seen_since;  // idle or leased at least this long
+                if (state == SlotT::kIdle) {
+                    if (now >= s.retire_at) {
+                        take_for_removal_locked(s, to_close);
+                    } else if (track_idle_ && spell >= limits_.idle_timeout) {
+                        too_idle.emplace_back(s.seen_since, &s);
+                    }
+                } else if (state == SlotT::kLeased) {
+                    if (now >= s.retire_at) s.retire.store(true, std::memory_order_relaxed);
+                    SourceLocation where;
+                    if (track_leaks_ && !s.leak_reported && spell >= limits_.leak_threshold &&
+                        s.site.read(where)) {
+                        s.leak_reported = true;
+                        leaks.push_back(LeakEvent{ref(), spell, where});
                     }
                 }
             }
-            if (slots_.size() + opening_ < limits_.min) open_cv_.notify_one();
+            // Longest idle first, down to the minimum.
+            std::sort(too_idle.begin(), too_idle.end(),
+                      [](const auto& a, const auto& b) { return a.first < b.first; });
+            for (const auto& [since, s] : too_idle) {
+                if (open_ <= limits_.min) break;
+                take_for_removal_locked(*s, to_close);
+            }
+            if (open_ + opening_ < limits_.min) open_cv_.notify_one();
         }
-        for (auto& c : to_close) {
-            c->close();
-            metrics_.connections_closed.add();
-        }
+        close_all(to_close);
         for (const auto& leak : leaks) {
             metrics_.leaks.add();
             call_hook(hooks_.on_leak, leak, pool_metrics_);
@@ -236,11 +364,7 @@ class HostPool {
         std::vector<std::unique_ptr<typename B::Connection>> to_close;
         {
             std::lock_guard lock(mutex_);
-            while (!idle_.empty()) {
-                SlotT* s = idle_.back();
-                idle_.pop_back();
-                to_close.push_back(remove_locked(s));
-            }
+            remove_idle_locked(to_close);
             open_cv_.notify_one();
         }
         close_all(to_close);
@@ -249,28 +373,31 @@ class HostPool {
     /// Refuses new acquires and fails current waiters with PoolClosed.
     void stop_accepting() {
         std::lock_guard lock(mutex_);
-        closed_ = true;
-        for (Waiter* w : waiters_) {
-            w->error = std::make_exception_ptr(
+        signal_.fetch_or(kClosed, std::memory_order_seq_cst);
+        fail_waiters_locked([&] {
+            return std::make_exception_ptr(
                 PoolClosed(fmt::format("the pool for {} is shutting down", label_)));
-            w->done = true;
-            w->cv.notify_one();
-        }
-        waiters_.clear();
+        });
         open_cv_.notify_all();
     }
 
-    /// Waits until no connection is leased or `deadline` passes; true when drained.
+    /// Waits until no connection is leased or `deadline` passes; true when drained. Call after
+    /// stop_accepting(): releases signal the drain only once the pool is closed.
     bool wait_drained(Clock::time_point deadline) {
         std::unique_lock lock(mutex_);
-        return drain_cv_.wait_until(lock, deadline, [&] { return in_use_ == 0; });
+        return drain_cv_.wait_until(lock, deadline, [&] { return leased_locked() == 0; });
     }
 
     /// Cancels statements running on leased connections (shutdown past its grace period).
     void cancel_in_use() {
         std::lock_guard lock(mutex_);
-        for (auto& s : slots_) {
-            if (s->in_use) s->conn->cancel();
+        const std::uint32_t n = high_.load(std::memory_order_relaxed);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            // A leased slot's connection is only removed under the mutex: safe to use here.
+            SlotT& s = slots_[i];
+            if (s.state.load(std::memory_order_acquire) == SlotT::kLeased && s.conn) {
+                s.conn->cancel();
+            }
         }
     }
 
@@ -279,19 +406,11 @@ class HostPool {
         std::vector<std::unique_ptr<typename B::Connection>> to_close;
         {
             std::lock_guard lock(mutex_);
-            closed_ = true;
+            signal_.fetch_or(kClosed, std::memory_order_seq_cst);
             stopping_ = true;
-            for (Waiter* w : waiters_) {
-                w->error = std::make_exception_ptr(PoolClosed("the pool is shut down"));
-                w->done = true;
-                w->cv.notify_one();
-            }
-            waiters_.clear();
-            while (!idle_.empty()) {
-                SlotT* s = idle_.back();
-                idle_.pop_back();
-                to_close.push_back(remove_locked(s));
-            }
+            fail_waiters_locked(
+                [] { return std::make_exception_ptr(PoolClosed("the pool is shut down")); });
+            remove_idle_locked(to_close);
             open_cv_.notify_all();
         }
         if (opener_.joinable()) opener_.join();
@@ -302,9 +421,13 @@ class HostPool {
     struct Counts {
         std::size_t total = 0, idle = 0, in_use = 0, waiting = 0, opening = 0;
     };
+    /// A snapshot: total, waiting and opening are exact; idle and in_use are read slot by slot
+    /// while connections come and go, and always add up to total.
     Counts counts() const {
         std::lock_guard lock(mutex_);
-        return {slots_.size(), idle_.size(), in_use_, waiters_.size(), opening_};
+        // Slots become empty or non-empty only under the mutex, so open_ is exact here.
+        const std::size_t in_use = leased_locked();
+        return {open_, open_ - in_use, in_use, waiters_.size(), opening_};
     }
 
     /// Text of the last failed connection attempt (redacted), empty if the last one worked.
@@ -313,13 +436,12 @@ class HostPool {
         return last_connect_error_;
     }
 
-    /// Takes an idle connection without waiting (health probes); nullptr when none is idle.
+    /// Takes an idle connection without waiting (health probes); nullptr when none is idle, or
+    /// when callers are waiting (a host whose connections are all in demand is evidently up).
     SlotT* try_acquire() {
-        std::unique_lock lock(mutex_);
-        if (closed_ || idle_.empty()) return nullptr;
-        SlotT* s = idle_.back();
-        idle_.pop_back();
-        mark_leased_locked(s, SourceLocation::current());
+        if (signal_.load(std::memory_order_acquire) != 0) return nullptr;
+        SlotT* s = take_idle();
+        if (s != nullptr) stamp_lease(*s, SourceLocation::current());
         return s;
     }
 
@@ -327,7 +449,7 @@ class HostPool {
     /// host has no connection at all: false otherwise, or when closed. Pair with adopt().
     bool reserve_if_empty() {
         std::lock_guard lock(mutex_);
-        if (closed_ || !slots_.empty() || opening_ > 0 || limits_.max == 0) return false;
+        if (closed_locked() || open_ > 0 || opening_ > 0 || limits_.max == 0) return false;
         ++opening_;
         return true;
     }
@@ -348,92 +470,409 @@ class HostPool {
             open_cv_.notify_one();
             return;
         }
-        if (closed_) {
+        if (closed_locked()) {
             lock.unlock();
             conn->close();
             return;
         }
         metrics_.connections_opened.add();
-        SlotT* s = add_slot_locked(std::move(conn));
-        if (!waiters_.empty()) {
-            hand_off_locked(s);
-        } else {
-            idle_.push_back(s);
-        }
+        add_connection_locked(std::move(conn));
     }
 
   private:
+    // signal_: the waiter count in the low 32 bits, and flags. The waiter count changes only
+    // under the mutex; kWakePending is also set by releasers outside it (atomic RMWs only).
+    static constexpr std::uint64_t kWaiterMask = 0xffff'ffffULL;
+    static constexpr std::uint64_t kClosed = 1ULL << 32;       // stop_accepting() or close_now()
+    static constexpr std::uint64_t kHandoff = 1ULL << 33;      // FIFO hand-off mode
+    static constexpr std::uint64_t kWakePending = 1ULL << 34;  // the head has been signalled
+
     struct Waiter {
         std::condition_variable cv;
         SourceLocation where;
+        Clock::time_point since;
         SlotT* slot = nullptr;
         std::exception_ptr error;
         bool done = false;
     };
 
-    // Leak-detection bookkeeping is written under the lock, where maintain() reads it.
-    void mark_leased_locked(SlotT* s, const SourceLocation& where,
-                            Clock::time_point now = Clock::now()) {
-        s->in_use = true;
-        ++in_use_;
-        s->acquired_at = now;
-        s->acquired_from = where;
-        s->leak_reported = false;
+    // The slot this thread used last in this pool type, and a per-thread starting point for
+    // pools it has not used yet, so that threads spread over the slots instead of all
+    // competing for the first.
+    struct ThreadHint {
+        const void* pool = nullptr;
+        std::uint32_t index = 0;
+        std::uint32_t seed = 0;
+    };
+    static ThreadHint& thread_hint() noexcept {
+        thread_local ThreadHint hint;
+        return hint;
     }
 
-    // `now` is passed when the caller already has it: clock reads are a large share of an
-    // uncontended acquire.
-    SlotT* stamp(SlotT* s, Clock::time_point start, Clock::time_point now = Clock::now()) {
+    bool closed_locked() const noexcept {
+        return (signal_.load(std::memory_order_relaxed) & kClosed) != 0;
+    }
+
+    // Finds an idle slot and leases it (idle -> leased), or returns nullptr. The loads are
+    // seq_cst because a waiter's scan must not be reordered before its registration (see the
+    // top of the file); on x86 that costs nothing over acquire.
+    SlotT* take_idle() noexcept {
+        const std::uint32_t n = high_.load(std::memory_order_acquire);
+        if (n == 0) return nullptr;
+        ThreadHint& hint = thread_hint();
+        std::uint32_t i = 0;
+        if (hint.pool == this) {
+            i = hint.index;
+        } else {
+            if (hint.seed == 0) hint.seed = next_thread_seed();
+            i = hint.seed;
+        }
+        if (i >= n) i %= n;
+        for (std::uint32_t k = 0; k < n; ++k) {
+            auto& state = slots_[i].state;
+            std::uint32_t expected = SlotT::kIdle;
+            // Test before the CAS: a failed CAS still takes the cache line exclusively.
+            if (state.load(std::memory_order_seq_cst) == SlotT::kIdle &&
+                state.compare_exchange_strong(expected, SlotT::kLeased, std::memory_order_acquire,
+                                              std::memory_order_relaxed)) {
+                hint.pool = this;
+                hint.index = i;
+                return &slots_[i];
+            }
+            if (++i == n) i = 0;
+        }
+        return nullptr;
+    }
+
+    static std::uint32_t next_thread_seed() noexcept {
+        static std::atomic<std::uint32_t> next{0};
+        return next.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+
+    bool any_idle_locked() const noexcept {
+        const std::uint32_t n = high_.load(std::memory_order_relaxed);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (slots_[i].state.load(std::memory_order_seq_cst) == SlotT::kIdle) return true;
+        }
+        return false;
+    }
+
+    std::size_t leased_locked() const noexcept {
+        std::size_t leased = 0;
+        const std::uint32_t n = high_.load(std::memory_order_relaxed);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (slots_[i].state.load(std::memory_order_seq_cst) == SlotT::kLeased) ++leased;
+        }
+        return leased;
+    }
+
+    // Checks a slot just taken from the idle set: dead ones are removed (false).
+    bool checkout(SlotT* s, const SourceLocation& where) {
+        bool alive = false;
+        try {
+            alive = s->conn->is_alive();
+        } catch (...) {
+        }
+        if (!alive) {
+            metrics_.connection_errors.add();
+            discard(s);
+            return false;
+        }
+        stamp_lease(*s, where);
+        return true;
+    }
+
+    // Bookkeeping of a new lease, by the slot's owner (or, for a hand-off, by the releaser on
+    // the waiter's behalf).
+    void stamp_lease(SlotT& s, const SourceLocation& where) noexcept {
+        if (track_leaks_) s.site.write(where);
+        if (time_lease_) s.leased_at = Clock::now();
+    }
+
+    // An acquire that waited (the slow path). Those served at once are counted per slot.
+    void record_acquire(Clock::duration waited, Clock::time_point hook_start) noexcept {
         metrics_.acquires.add();
-        metrics_.acquire_wait.observe(now - start);
-        call_hook(hooks_.on_acquire, AcquireEvent{ref(), now - start}, pool_metrics_);
-        return s;
+        metrics_.acquire_wait.observe(waited);
+        if (time_acquire_) record_hook(hook_start);
     }
 
+    void record_hook(Clock::time_point hook_start) noexcept {
+        call_hook(hooks_.on_acquire, AcquireEvent{ref(), Clock::now() - hook_start}, pool_metrics_);
+    }
+
+    [[gnu::noinline]] SlotT* acquire_slow(AcquireDeadline& deadline, const SourceLocation& where,
+                                          Clock::time_point hook_start) {
+        const auto start = Clock::now();
+        const auto until = deadline.get();
+        std::unique_lock lock(mutex_);
+        if (closed_locked()) {
+            throw PoolClosed(fmt::format("the pool for {} is shut down", label_));
+        }
+        Waiter w;
+        w.where = where;
+        w.since = start;
+        enqueue_locked(w, false);
+        open_cv_.notify_one();  // there may be room for another connection
+        while (!w.done) {
+            const bool head = waiters_.front() == &w;
+            if (head) {
+                // Clear the pending wake-up before scanning (see the top of the file).
+                signal_.fetch_and(~kWakePending, std::memory_order_seq_cst);
+                if (SlotT* s = take_idle()) {
+                    dequeue_locked(w, start);
+                    lock.unlock();
+                    // is_alive() may be a system call: not under the mutex.
+                    if (checkout(s, where)) {
+                        record_acquire(Clock::now() - start, hook_start);
+                        return s;
+                    }
+                    lock.lock();
+                    if (closed_locked()) {
+                        throw PoolClosed(fmt::format("the pool for {} is shut down", label_));
+                    }
+                    enqueue_locked(w, true);  // back to the head of the queue
+                    continue;
+                }
+                if ((signal_.load(std::memory_order_relaxed) & kHandoff) == 0 &&
+                    Clock::now() - w.since >= kMaxBargeWait) {
+                    signal_.fetch_or(kHandoff, std::memory_order_seq_cst);
+                }
+            }
+            // The head wakes up when it has waited kMaxBargeWait, to switch to hand-off mode.
+            auto wake_at = until;
+            if (head && (signal_.load(std::memory_order_relaxed) & kHandoff) == 0) {
+                wake_at = std::min(until, w.since + kMaxBargeWait);
+            }
+            w.cv.wait_until(lock, wake_at);
+            if (!w.done && Clock::now() >= until) {
+                dequeue_locked(w, start, false);
+                const auto waited = Clock::now() - start;
+                const std::size_t size = open_ + opening_;
+                const std::size_t waiting = waiters_.size() + 1;
+                const std::string last_error = last_connect_error_;
+                lock.unlock();
+                metrics_.pool_timeouts.add();
+                call_hook(hooks_.on_pool_timeout, PoolTimeoutEvent{ref(), waited, size, waiting},
+                          pool_metrics_);
+                const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(waited);
+                throw PoolTimeout(
+                    fmt::format("no connection to {} within {} ms ({} of {} connections open or "
+                                "opening, {} callers waiting){}{}",
+                                label_, ms.count(), size, limits_.max, waiting,
+                                last_error.empty() ? "" : "; last connection error: ", last_error),
+                    ms, size, waiting);
+            }
+        }
+        if (w.error) std::rethrow_exception(w.error);
+        lock.unlock();
+        record_acquire(Clock::now() - start, hook_start);
+        return w.slot;
+    }
+
+    // Queues a waiter (at the back, or at the front when it returns after finding a dead
+    // connection). The count is incremented after the push and before the caller scans.
+    void enqueue_locked(Waiter& w, bool front) {
+        if (waiters_.empty()) {
+            // A new queue starts in normal mode with no wake-up pending.
+            signal_.fetch_and(~(kHandoff | kWakePending), std::memory_order_seq_cst);
+        }
+        if (front) {
+            waiters_.push_front(&w);
+        } else {
+            waiters_.push_back(&w);
+        }
+        signal_.fetch_add(1, std::memory_order_seq_cst);
+    }
+
+    // Takes a waiter out of the queue. `served`: it leaves with a connection, and ends hand-off
+    // mode if it waited less than kMaxBargeWait (the contention has eased).
+    void dequeue_locked(Waiter& w, Clock::time_point since, bool served = true) {
+        const bool head = !waiters_.empty() && waiters_.front() == &w;
+        if (head) {
+            waiters_.pop_front();
+        } else {
+            std::erase(waiters_, &w);
+        }
+        signal_.fetch_sub(1, std::memory_order_seq_cst);
+        if (served && Clock::now() - since < kMaxBargeWait) {
+            signal_.fetch_and(~kHandoff, std::memory_order_seq_cst);
+        }
+        if (head) head_changed_locked();
+    }
+
+    // The head left the queue. The new head must look at idle connections if the old one was
+    // signalled about one it did not take (the wake-up pending) or some are idle now.
+    void head_changed_locked() {
+        if (waiters_.empty()) {
+            signal_.fetch_and(~(kHandoff | kWakePending), std::memory_order_seq_cst);
+            return;
+        }
+        if ((signal_.load(std::memory_order_seq_cst) & kWakePending) != 0 || any_idle_locked()) {
+            signal_.fetch_or(kWakePending, std::memory_order_seq_cst);
+            waiters_.front()->cv.notify_one();
+        }
+    }
+
+    // Gives a leased slot to the head of the queue (it stays leased).
     void hand_off_locked(SlotT* s) {
         Waiter* w = waiters_.front();
-        waiters_.pop_front();
-        mark_leased_locked(s, w->where);
+        stamp_lease(*s, w->where);
         w->slot = s;
         w->done = true;
         w->cv.notify_one();
+        dequeue_locked(*w, w->since);
     }
 
-    std::unique_ptr<typename B::Connection> remove_locked(SlotT* s) {
+    // Fails every waiter (shutdown).
+    template <typename MakeError>
+    void fail_waiters_locked(MakeError make_error) {
+        for (Waiter* w : waiters_) {
+            w->error = make_error();
+            w->done = true;
+            w->cv.notify_one();
+        }
+        signal_.fetch_sub(waiters_.size(), std::memory_order_seq_cst);
+        signal_.fetch_and(~(kHandoff | kWakePending), std::memory_order_seq_cst);
+        waiters_.clear();
+    }
+
+    // Release after the fast path published the slot and saw `sig` non-zero. Returns whether
+    // the connection stays in the pool.
+    [[gnu::noinline]] bool after_publish(SlotT* s, std::uint64_t sig) noexcept {
+        if ((sig & kClosed) != 0) {
+            // Shutting down: close the connection unless someone took it already, and tell
+            // wait_drained().
+            std::unique_ptr<typename B::Connection> conn;
+            {
+                std::lock_guard lock(mutex_);
+                std::uint32_t expected = SlotT::kIdle;
+                if (s->state.compare_exchange_strong(expected, SlotT::kLeased,
+                                                     std::memory_order_acquire)) {
+                    conn = remove_locked(s);
+                }
+                drain_cv_.notify_all();
+            }
+            if (!conn) return true;
+            close_one(conn);
+            return false;
+        }
+        if ((sig & kWaiterMask) != 0 && (sig & kWakePending) == 0) wake_head();
+        return true;
+    }
+
+    // Signals the head of the queue to rescan, unless a signal is already pending.
+    [[gnu::noinline]] void wake_head() noexcept {
+        if ((signal_.fetch_or(kWakePending, std::memory_order_seq_cst) & kWakePending) != 0) {
+            return;
+        }
+        std::lock_guard lock(mutex_);
+        if (waiters_.empty()) {
+            // Everyone left meanwhile; whoever queues next scans on its own.
+            signal_.fetch_and(~kWakePending, std::memory_order_seq_cst);
+        } else {
+            waiters_.front()->cv.notify_one();
+        }
+    }
+
+    // Release in hand-off mode or while closing. Returns whether the connection stays.
+    [[gnu::noinline]] bool release_locked(SlotT* s) noexcept {
+        std::unique_ptr<typename B::Connection> conn;
+        {
+            std::lock_guard lock(mutex_);
+            if (closed_locked()) {
+                conn = remove_locked(s);
+                drain_cv_.notify_all();
+            } else if (!waiters_.empty()) {
+                hand_off_locked(s);
+            } else {
+                // No waiter can be registering: that happens under the mutex.
+                s->state.store(SlotT::kIdle, std::memory_order_seq_cst);
+                signal_.fetch_and(~kHandoff, std::memory_order_seq_cst);
+            }
+        }
+        if (!conn) return true;
+        close_one(conn);
+        return false;
+    }
+
+    // Closes a leased connection (not reusable, retired, or found dead).
+    [[gnu::noinline]] void discard(SlotT* s) noexcept {
+        std::unique_ptr<typename B::Connection> conn;
+        {
+            std::lock_guard lock(mutex_);
+            conn = remove_locked(s);
+            open_cv_.notify_one();
+            if (closed_locked()) drain_cv_.notify_all();
+        }
+        close_one(conn);
+    }
+
+    // Empties a slot its caller holds (leased).
+    std::unique_ptr<typename B::Connection> remove_locked(SlotT* s) noexcept {
+        bump(s->ended);
         std::unique_ptr<typename B::Connection> conn = std::move(s->conn);
-        std::erase(idle_, s);
-        std::erase_if(slots_, [s](const std::unique_ptr<SlotT>& p) { return p.get() == s; });
+        s->state.store(SlotT::kEmpty, std::memory_order_release);
+        --open_;
         return conn;
     }
 
-    void close_all(std::vector<std::unique_ptr<typename B::Connection>>& conns) noexcept {
-        for (auto& c : conns) {
-            if (c) {
-                c->close();
-                metrics_.connections_closed.add();
-            }
+    // Takes an idle slot out of service (maintenance); false when someone leased it first.
+    bool take_for_removal_locked(SlotT& s,
+                                 std::vector<std::unique_ptr<typename B::Connection>>& out) {
+        std::uint32_t expected = SlotT::kIdle;
+        if (!s.state.compare_exchange_strong(expected, SlotT::kLeased, std::memory_order_acquire)) {
+            return false;
         }
+        out.push_back(remove_locked(&s));
+        return true;
+    }
+
+    void remove_idle_locked(std::vector<std::unique_ptr<typename B::Connection>>& out) {
+        const std::uint32_t n = high_.load(std::memory_order_relaxed);
+        for (std::uint32_t i = 0; i < n; ++i) take_for_removal_locked(slots_[i], out);
+    }
+
+    void close_one(std::unique_ptr<typename B::Connection>& conn) noexcept {
+        if (!conn) return;
+        conn->close();
+        metrics_.connections_closed.add();
+        conn.reset();
+    }
+
+    void close_all(std::vector<std::unique_ptr<typename B::Connection>>& conns) noexcept {
+        for (auto& c : conns) close_one(c);
         conns.clear();
     }
 
     bool should_open_locked() const {
-        if (closed_) return false;
-        const std::size_t total = slots_.size() + opening_;
+        if (closed_locked()) return false;
+        const std::size_t total = open_ + opening_;
         if (total >= limits_.max) return false;
         return total < limits_.min || waiters_.size() > opening_;
     }
 
-    SlotT* add_slot_locked(std::unique_ptr<typename B::Connection> conn) {
-        auto slot = std::make_unique<SlotT>();
-        slot->conn = std::move(conn);
-        slot->created = Clock::now();
-        slot->last_used = slot->created;
+    // Puts a new connection in an empty slot: handed to the head of the queue, or idle.
+    void add_connection_locked(std::unique_ptr<typename B::Connection> conn) {
+        // open_ + opening_ <= max, so there is an empty slot.
+        std::uint32_t i = 0;
+        while (slots_[i].state.load(std::memory_order_relaxed) != SlotT::kEmpty) ++i;
+        SlotT& s = slots_[i];
+        s.conn = std::move(conn);
+        s.retire.store(false, std::memory_order_relaxed);
+        const auto now = Clock::now();
         const auto life = lifetime_with_jitter();
-        slot->retire_at = life == std::chrono::milliseconds::max() ? Clock::time_point::max()
-                                                                   : slot->created + life;
-        SlotT* s = slot.get();
-        slots_.push_back(std::move(slot));
-        return s;
+        s.retire_at =
+            life == std::chrono::milliseconds::max() ? Clock::time_point::max() : now + life;
+        ++open_;
+        if (i + 1 > high_.load(std::memory_order_relaxed)) {
+            high_.store(i + 1, std::memory_order_release);
+        }
+        if (!waiters_.empty()) {
+            s.state.store(SlotT::kLeased, std::memory_order_relaxed);
+            hand_off_locked(&s);
+        } else {
+            s.state.store(SlotT::kIdle, std::memory_order_seq_cst);
+        }
     }
 
     std::chrono::milliseconds lifetime_with_jitter() {
@@ -485,28 +924,23 @@ class HostPool {
                 if (!waiters_.empty()) {
                     // The caller this connection was for learns at once why there is none.
                     Waiter* w = waiters_.front();
-                    waiters_.pop_front();
                     w->error = std::make_exception_ptr(ConnectionError(error));
                     w->done = true;
                     w->cv.notify_one();
+                    dequeue_locked(*w, w->since, false);
                 }
                 continue;
             }
             failures = 0;
             last_connect_error_.clear();
-            if (closed_) {
+            if (closed_locked()) {
                 lock.unlock();
                 conn->close();
                 lock.lock();
                 continue;
             }
             metrics_.connections_opened.add();
-            SlotT* s = add_slot_locked(std::move(conn));
-            if (!waiters_.empty()) {
-                hand_off_locked(s);
-            } else {
-                idle_.push_back(s);
-            }
+            add_connection_locked(std::move(conn));
         }
     }
 
@@ -520,15 +954,26 @@ class HostPool {
     PoolMetrics& pool_metrics_;
     HostMetrics metrics_;
 
-    mutable std::mutex mutex_;
+    // What the fast path reads, on cache lines of their own (the metrics above are written by
+    // every query). Fixed at construction; the hooks cannot change after it.
+    // A fixed array, never resized: leases point into it.
+    alignas(64) std::unique_ptr<SlotT[]> slots_;  // NOLINT(modernize-avoid-c-arrays)
+    const bool track_idle_;
+    const bool track_leaks_;
+    const bool time_acquire_;
+    const bool time_lease_;
+    // Written by the slow path only.
+    alignas(64) std::atomic<std::uint64_t> signal_{0};
+    std::atomic<std::uint32_t> high_{0};  // slots [0, high_) have ever held a connection
+
+    // Everything below is guarded by the mutex.
+    alignas(64) mutable std::mutex mutex_;
     std::condition_variable open_cv_;
     std::condition_variable drain_cv_;
-    std::vector<std::unique_ptr<SlotT>> slots_;
-    std::deque<SlotT*> idle_;  // most recently used at the back
     std::deque<Waiter*> waiters_;
-    std::size_t in_use_ = 0;
+    std::size_t open_ = 0;      // non-empty slots
+    std::uint64_t folded_ = 0;  // fast-path acquires already in metrics_
     std::size_t opening_ = 0;
-    bool closed_ = false;
     bool stopping_ = false;
     std::string last_connect_error_;
     std::mt19937_64 rng_;

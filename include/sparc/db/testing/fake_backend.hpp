@@ -59,6 +59,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <chrono>
@@ -163,17 +164,20 @@ struct HostData {
 /// What txid_status() reports.
 enum class TxState { in_progress, committed, aborted };
 
-/// One session's server-side state.
+/// One session's server-side state, guarded by State::mutex. The flags that
+/// Connection::is_alive() and transaction_status() read are atomics, written under the mutex
+/// and read without it: the pool calls those two on every acquire and release, and a shared
+/// mutex there would make the fake, not the pool, the bottleneck of a multi-threaded test.
 struct ConnData {
     std::uint64_t id = 0;
     std::string host;
     ConnectSettings settings;
-    bool closed = false;
-    bool broken = false;
-    bool running = false;
+    std::atomic<bool> closed{false};
+    std::atomic<bool> broken{false};
+    std::atomic<bool> running{false};
     bool cancel_requested = false;
-    bool in_tx = false;
-    bool failed = false;
+    std::atomic<bool> in_tx{false};
+    std::atomic<bool> failed{false};
     bool read_only = false;
     bool writes = false;
     std::int64_t txid = 0;
@@ -971,23 +975,25 @@ inline void FakeBackend::Connection::cancel() noexcept {
     }
 }
 
+// Lock-free reads (see ConnData). A change made meanwhile by another thread (a host going
+// down) is seen now or on the next call, as with a real socket.
 inline bool FakeBackend::Connection::is_alive() const {
-    std::lock_guard lock(state_->mutex);
-    return !conn_->closed && !conn_->broken;
+    const auto& c = *conn_;
+    return !c.closed.load(std::memory_order_acquire) && !c.broken.load(std::memory_order_acquire);
 }
 
 inline TxStatus FakeBackend::Connection::transaction_status() const {
-    std::lock_guard lock(state_->mutex);
-    if (conn_->closed || conn_->broken) {
+    const auto& c = *conn_;
+    if (c.closed.load(std::memory_order_acquire) || c.broken.load(std::memory_order_acquire)) {
         return TxStatus::unknown;
     }
-    if (conn_->running) {
+    if (c.running.load(std::memory_order_acquire)) {
         return TxStatus::active;
     }
-    if (!conn_->in_tx) {
+    if (!c.in_tx.load(std::memory_order_acquire)) {
         return TxStatus::idle;
     }
-    return conn_->failed ? TxStatus::in_error : TxStatus::in_transaction;
+    return c.failed.load(std::memory_order_acquire) ? TxStatus::in_error : TxStatus::in_transaction;
 }
 
 inline void FakeBackend::Connection::close() noexcept {
