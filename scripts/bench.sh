@@ -27,6 +27,9 @@ Comparisons (same statement, SELECT abalance FROM pgbench_accounts WHERE aid = \
 uniform in 1..100000*scale):
   pgbench -S -M prepared -c 8 -j 2        vs  sparc-load --threads 8 (pool of 8)
   sparc-load --mode raw (1 libpqxx conn)  vs  sparc-load --threads 1 (pool of 1)
+Replica failure (after the comparisons, once per round, 9 s or --duration if longer):
+  sparc-load --use-replicas --threads 8 while replica1 is stopped (-m immediate) from 1/3 to
+  2/3 of the run; latency percentiles and errors over the whole run
 EOF
 }
 
@@ -37,6 +40,7 @@ die() {
 note() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 
 duration=5
+failure_duration=9
 rounds=3
 scale=10
 micro_min_time=0.1
@@ -63,6 +67,7 @@ done
 [[ $duration =~ ^[0-9]+$ && $duration -gt 0 ]] || die "--duration must be a whole number of seconds"
 [[ $rounds =~ ^[0-9]+$ && $rounds -gt 0 ]] || die "--rounds must be a positive integer"
 [[ $scale =~ ^[0-9]+$ && $scale -gt 0 ]] || die "--scale must be a positive integer"
+(( duration <= failure_duration )) || failure_duration=$duration
 command -v python3 >/dev/null || die "python3 not found (run scripts/setup.sh)"
 
 readonly BUILD_DIR=$ROOT/build/release
@@ -207,6 +212,24 @@ EOF
             record raw_pqxx_t1 "${raw1[@]}"
         fi
     done
+
+    # Replica failure: 8 threads reading from both replicas; replica1 is stopped
+    # (pg_ctl -m immediate) a third of the way in and started again at two thirds. The latency
+    # percentiles cover the whole run, the failure included.
+    replica_failure=("$load" --url "$url" --replicas "$SPARC_REPLICA_URLS" --use-replicas
+        --threads 8 --max-connections 8 --duration "$failure_duration" --sql "$SQL"
+        --param-range "$range")
+    for ((round = 1; round <= rounds; round++)); do
+        (
+            sleep "$(python3 -c "print($failure_duration / 3)")"
+            bash "$ROOT/scripts/cluster.sh" stop-node "$cluster_dir" replica1 immediate
+            sleep "$(python3 -c "print($failure_duration / 3)")"
+            bash "$ROOT/scripts/cluster.sh" start-node "$cluster_dir" replica1
+        ) >>"$out/replica_failure.chaos.log" 2>&1 &
+        chaos=$!
+        record replica_failure "${replica_failure[@]}"
+        wait "$chaos" || die "stopping or starting replica1 failed, see $out/replica_failure.chaos.log"
+    done
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -305,5 +328,10 @@ if os.path.exists(path) and os.path.getsize(path) > 0:
               f"{statistics.median(paired):.3f}, range {paired[0]:.3f}..{paired[-1]:.3f}")
     compare("sparc 8 threads / pgbench -c 8", "sparc_t8", "pgbench_c8", 0.90)
     compare("sparc 1 thread / raw libpqxx 1 thread", "sparc_t1", "raw_pqxx_t1", 0.95)
+    if "replica_failure" in runs:
+        p99 = [r["latency_us"]["p99"] for r in runs["replica_failure"]]
+        print(f"replica failure: read p99 {statistics.median(p99) / 1000:.1f} ms (median of rounds; "
+              f"target < 100 ms), rounds: " + ", ".join(f"{v / 1000:.1f}" for v in p99) +
+              f"; errors {sum(r.get('errors', 0) for r in runs['replica_failure'])}")
 print(f"\nraw outputs: {out}")
 EOF

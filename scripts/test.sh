@@ -2,8 +2,10 @@
 # test.sh: builds sparc and runs every test, as CI does.
 #
 #   scripts/test.sh            setup, then the dev preset (all tests: unit, integration against
-#                              a throwaway PostgreSQL cluster, package consumer), then the asan
-#                              preset (unit and integration tests)
+#                              a throwaway PostgreSQL cluster, the short soak test, package
+#                              consumer), then the asan preset (unit and integration tests),
+#                              then the tsan preset (pool, router and transaction unit tests),
+#                              then short fuzz runs (scripts/fuzz.sh)
 #   scripts/test.sh --quick    the dev preset only
 #
 # Options: --quick, --no-setup (skip scripts/setup.sh), --jobs N (default 2, or SPARC_JOBS).
@@ -77,10 +79,45 @@ fi
 # Clusters left behind by killed runs would only cost memory; remove them up front.
 bash "$ROOT/scripts/cluster.sh" cleanup-stale || true
 
+# ThreadSanitizer on the concurrent parts: the pool, the router and transactions (with the fake
+# backend and the user-code tests that drive them from many threads).
+run_tsan() {
+    local dir=$ROOT/build/tsan tests="[pool],[router],[transaction],[fake],[user_code],[metrics]"
+    stage "tsan: configure"
+    if ! cmake --preset tsan; then record "tsan configure" failed; return 1; fi
+    stage "tsan: build"
+    if ! cmake --build --preset tsan --target sparc_db_unit_tests --parallel "$jobs"; then
+        record "tsan build" failed
+        return 1
+    fi
+    record "tsan build" passed
+    stage "tsan: test ($tests)"
+    # halt_on_error: the first report fails the run; second_deadlock_stack for lock reports.
+    if TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:history_size=4} \
+        "$dir/tests/unit/db/sparc_db_unit_tests" "$tests"; then
+        record "tsan tests" passed
+    else
+        record "tsan tests" failed
+    fi
+}
+
+# Short fuzz runs (scripts/fuzz.sh: the fuzz preset, clang + libFuzzer + ASan/UBSan) on every
+# parser of outside input; SPARC_FUZZ_SECONDS per fuzzer (default 45), two at a time.
+run_fuzz() {
+    stage "fuzz: ${SPARC_FUZZ_SECONDS:-45} s per fuzzer"
+    if bash "$ROOT/scripts/fuzz.sh" --seconds "${SPARC_FUZZ_SECONDS:-45}" --jobs "$jobs"; then
+        record "fuzz" passed
+    else
+        record "fuzz" failed
+    fi
+}
+
 if ! run_preset dev ""; then finish; fi
 if (( ! quick )); then
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     run_preset asan '^(unit|integration)$' || true
+    run_tsan || true
+    run_fuzz
 fi
 finish

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -182,11 +183,88 @@ TEST_CASE("a connection cut before COMMIT is sent retries; the row exists once",
             },
             {.timeout = 10s, .retries = 3, .resolve_unknown_outcome = true});
         REQUIRE(p.proxy.wait_for_triggers(1, 5s));
-    REQUIRE(p.proxy.triggers_fired() == 1);
+        REQUIRE(p.proxy.triggers_fired() == 1);
         REQUIRE(pool.pool_metrics().retries[3].value() == 1);
     }
     REQUIRE(runs == 2);
     REQUIRE(pool.query("SELECT count(*) FROM precommit_cut").front()[0].as<int>() == 1);
+}
+
+TEST_CASE("after a crash, a reused transaction id is not taken for the lost commit",
+          "[transaction][faults]") {
+    // PostgreSQL makes a transaction id durable only through the WAL records that carry it:
+    // after a crash, the id of a transaction whose COMMIT never ran may be handed to a new
+    // transaction, and txid_status() then reports that one. The pool must not read it as ours.
+    ProxiedPool p("pg-txid-reuse");
+    auto& pool = *p.pool;
+    db::Database direct(config("pg-txid-burner"));  // straight to the primary
+    pool.query("DROP TABLE IF EXISTS txid_reuse");
+    pool.query("CREATE TABLE txid_reuse (attempt int NOT NULL)");
+    // The test cluster commits asynchronously; make the table survive the crashes below.
+    pool.query("CHECKPOINT");
+    // Whether the crash made the id reusable depends on whether the server happened to write
+    // the transaction's WAL before it died: try a few times until it did.
+    bool reused = false;
+    for (int scenario = 0; scenario < 3 && !reused; ++scenario) {
+        std::int64_t txid = 0;
+        std::int64_t first_after_restart = 0;
+        std::string crash_error;
+        std::thread crasher;
+        int runs = 0;
+        std::optional<std::string> unknown;
+        try {
+            pool.transaction(
+                [&](auto& tx) {
+                    ++runs;
+                    tx.query("INSERT INTO txid_reuse VALUES ($1)", {scenario});
+                    if (runs > 1) return;
+                    txid = tx.query("SELECT txid_current()").front()[0].template as<std::int64_t>();
+                    // COMMIT goes out into a stalled network. Meanwhile the server crashes and,
+                    // once back, hands out ids up to ours to transactions that commit.
+                    p.proxy.stall(true);
+                    crasher = std::thread([&] {
+                        try {
+                            cluster().restart_node(Node::primary, /*immediate=*/true);
+                            std::int64_t next = 0;
+                            while (next < txid) {
+                                next = direct.query("SELECT txid_current()")
+                                           .front()[0]
+                                           .as<std::int64_t>();
+                                if (first_after_restart == 0) first_after_restart = next;
+                            }
+                        } catch (const std::exception& e) {
+                            crash_error = e.what();
+                        }
+                        p.proxy.stall(false);
+                    });
+                },
+                {.timeout = 30s, .retries = 3, .resolve_unknown_outcome = true});
+        } catch (const db::TransactionOutcomeUnknown& e) {
+            unknown = e.what();
+            REQUIRE(e.txid() == txid);
+        }
+        if (crasher.joinable()) crasher.join();
+        REQUIRE(crash_error.empty());
+        const auto rows =
+            direct.query("SELECT count(*) FROM txid_reuse WHERE attempt = $1", {scenario});
+        reused = first_after_restart <= txid;
+        INFO("txid " << txid << ", first id after the restart " << first_after_restart);
+        if (reused) {
+            // Our transaction never committed, yet its id now reads as committed.
+            REQUIRE(direct.query("SELECT txid_status($1)", {txid}).front()[0].as<std::string>() ==
+                    "committed");
+            REQUIRE(unknown.has_value());
+            REQUIRE_THAT(*unknown, Catch::Contains("restarted"));
+            REQUIRE(runs == 1);
+            REQUIRE(rows.front()[0].as<int>() == 0);
+        } else {
+            // The id reached the WAL: the server knows it aborted, and the pool ran it again.
+            REQUIRE_FALSE(unknown.has_value());
+            REQUIRE(runs == 2);
+            REQUIRE(rows.front()[0].as<int>() == 1);
+        }
+    }
+    REQUIRE(reused);
 }
 
 TEST_CASE("transfers under random backend termination keep every balance", "[transaction]") {
@@ -258,8 +336,8 @@ TEST_CASE("transfers under random backend termination keep every balance", "[tra
     for (auto& t : threads) t.join();
     stop = true;
     chaos.join();
-    INFO("terminated " << terminated << " sessions; unknown " << unknown << ", failed "
-                       << failed << ", retries " << pool.pool_metrics().retries[2].value());
+    INFO("terminated " << terminated << " sessions; unknown " << unknown << ", failed " << failed
+                       << ", retries " << pool.pool_metrics().retries[2].value());
     REQUIRE(chaos_error.empty());
     REQUIRE(terminated > 0);
     const auto total = pool.query("SELECT sum(balance) FROM accounts").front()[0];

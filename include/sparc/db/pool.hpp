@@ -499,9 +499,14 @@ class ConnectionPool {
         }
     }
 
-    // Asks a fresh primary connection whether transaction `txid` committed: "committed",
-    // "aborted", or empty when the server could not tell before `deadline`.
-    std::string resolve_txid(std::int64_t txid, Clock::time_point deadline) {
+    // Asks a fresh primary connection whether transaction `txid`, handed out by the server run
+    // that started at `server_start`, committed: "committed", "aborted", "restarted" (the server
+    // restarted since and says the id committed: after a crash the id may have been handed to
+    // another transaction, so that says nothing about this one), or empty when the server could
+    // not tell before `deadline`. "aborted" holds across a restart: a transaction whose commit
+    // reached the WAL keeps its id.
+    std::string resolve_txid(std::int64_t txid, std::string_view server_start,
+                             Clock::time_point deadline) {
         const auto until = std::max(deadline, Clock::now() + config_.connection_timeout);
         while (Clock::now() < until) {
             try {
@@ -513,6 +518,10 @@ class ConnectionPool {
                     lease.query(detail::kTxidStatusSql, {txid}, QueryOptions{.prepare = false});
                 if (r.empty() || r.front()[0].is_null()) return {};
                 auto status = r.front()[0].template as<std::string>();
+                if (status == "committed" &&
+                    r.front()[1].template as<std::string_view>() != server_start) {
+                    return "restarted";
+                }
                 // "in progress": the session that sent COMMIT is still finishing; ask again.
                 if (status == "committed" || status == "aborted") return status;
             } catch (const Error&) {
@@ -794,6 +803,7 @@ auto ConnectionPool<B>::transaction(F&& fn, TransactionOptions options, SourceLo
         std::optional<RetryReason> retry;
         std::exception_ptr failure;
         std::optional<std::int64_t> txid;
+        std::string server_start;
         std::optional<Stored> value;
         {
             Lease<B> lease;
@@ -827,9 +837,10 @@ auto ConnectionPool<B>::transaction(F&& fn, TransactionOptions options, SourceLo
                                                          : left);
                 detail::timed_call(host, metrics_, hooks_, [&] { conn.begin(options, x); });
                 if (options.resolve_unknown_outcome) {
-                    txid = tx.query(detail::kTxidCurrentSql, {}, QueryOptions{.prepare = false})
-                               .front()[0]
-                               .template as<std::int64_t>();
+                    const Result r =
+                        tx.query(detail::kTxidCurrentSql, {}, QueryOptions{.prepare = false});
+                    txid = r.front()[0].template as<std::int64_t>();
+                    server_start = r.front()[1].template as<std::string>();
                 }
                 if constexpr (std::is_void_v<R>) {
                     fn(tx);
@@ -857,7 +868,7 @@ auto ConnectionPool<B>::transaction(F&& fn, TransactionOptions options, SourceLo
                     lease.discard();
                     std::string status;
                     if (options.resolve_unknown_outcome && txid) {
-                        status = resolve_txid(*txid, deadline);
+                        status = resolve_txid(*txid, server_start, deadline);
                         if (status == "committed") {
                             finish(TransactionOutcome::committed);
                             return take(value);
@@ -867,11 +878,14 @@ auto ConnectionPool<B>::transaction(F&& fn, TransactionOptions options, SourceLo
                     if (!retry) {
                         finish(TransactionOutcome::unknown);
                         throw TransactionOutcomeUnknown(
-                            fmt::format("COMMIT was sent but its outcome is unknown: {}{}{}",
-                                        e.what(),
-                                        txid ? fmt::format("; txid {}", *txid) : std::string(),
-                                        status.empty() ? std::string()
-                                                       : fmt::format(" (server says: {})", status)),
+                            fmt::format(
+                                "COMMIT was sent but its outcome is unknown: {}{}{}", e.what(),
+                                txid ? fmt::format("; txid {}", *txid) : std::string(),
+                                status.empty() ? std::string()
+                                : status == "restarted"
+                                    ? std::string(" (the server restarted since COMMIT was sent "
+                                                  "and may have reused the transaction id)")
+                                    : fmt::format(" (server says: {})", status)),
                             txid);
                     }
                 } else if (options.retry_if && options.retry_if(e)) {

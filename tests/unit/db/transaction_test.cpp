@@ -202,11 +202,49 @@ TEST_CASE("resolution: an aborted commit is retried, an unknown one still throws
     opts.resolve_unknown_outcome = true;
     SECTION("txid_status says aborted") {
         fake.on_commit().times(1).drops_connection(true);  // lost; the fake rolled it back
-        fake.on(db::detail::kTxidStatusSql).times(1).returns({"txid_status"}, {{"aborted"}});
+        fake.on(db::detail::kTxidStatusSql)
+            .times(1)
+            .returns({"txid_status", "pg_postmaster_start_time"},
+                     {{"aborted", "2026-01-01 00:00:00+00 run 2"}});
         int runs = 0;
         pool.transaction([&](auto&) { ++runs; }, opts);
         REQUIRE(runs == 2);
         REQUIRE(pool.pool_metrics().retries[3].value() == 1);
+    }
+    SECTION("after a restart, a committed id may belong to another transaction") {
+        // The server restarted between COMMIT and the question: a crash can hand the id of a
+        // transaction that never reached the disk to a new one, which may have committed.
+        fake.fail_next_commit(db::testing::CommitFailure::after_send);
+        fake.on(db::detail::kTxidStatusSql)
+            .returns({"txid_status", "pg_postmaster_start_time"},
+                     {{"committed", "2026-01-01 00:00:00+00 run 2"}});
+        int runs = 0;
+        try {
+            pool.transaction([&](auto&) { ++runs; }, opts);
+            FAIL("expected TransactionOutcomeUnknown");
+        } catch (const db::TransactionOutcomeUnknown& e) {
+            REQUIRE(e.txid().has_value());
+            REQUIRE_THAT(e.what(), Catch::Contains("restarted"));
+        }
+        REQUIRE(runs == 1);
+    }
+    SECTION("a committed id from the same server run is trusted") {
+        fake.fail_next_commit(db::testing::CommitFailure::after_send);
+        fake.on(db::detail::kTxidStatusSql)
+            .returns({"txid_status", "pg_postmaster_start_time"},
+                     {{"committed", "2026-01-01 00:00:00+00 run 1"}});
+        int runs = 0;
+        pool.transaction([&](auto&) { ++runs; }, opts);
+        REQUIRE(runs == 1);
+    }
+    SECTION("the fake's own answer: the start time changes when the host goes down") {
+        auto conn = fake.connect(db::Endpoint::parse("postgresql://u@primary/db"), {});
+        const auto before = conn->execute(db::detail::kTxidCurrentSql, {}, {});
+        fake.host("primary").down();
+        fake.host("primary").up();
+        auto again = fake.connect(db::Endpoint::parse("postgresql://u@primary/db"), {});
+        const auto after = again->execute(db::detail::kTxidCurrentSql, {}, {});
+        REQUIRE(before.front()[1].as<std::string>() != after.front()[1].as<std::string>());
     }
     SECTION("txid_status cannot tell") {
         fake.fail_next_commit(db::testing::CommitFailure::after_send);

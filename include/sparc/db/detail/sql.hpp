@@ -20,11 +20,17 @@ inline constexpr const char* kProbeSql =
 /// Liveness round trip.
 inline constexpr const char* kPingSql = "SELECT 1 AS sparc_ping";
 
-/// The current transaction's id, recorded before COMMIT when outcomes are to be resolved.
-inline constexpr const char* kTxidCurrentSql = "SELECT txid_current()";
+/// The current transaction's id and the server's start time, recorded before COMMIT when
+/// outcomes are to be resolved. The start time tells whether the server restarted in between:
+/// PostgreSQL makes a transaction id durable only through the WAL records that carry it, so after
+/// a crash it may hand the id of a transaction that never reached the disk to a new one.
+inline constexpr const char* kTxidCurrentSql =
+    "SELECT txid_current(), pg_postmaster_start_time()::text";
 
-/// Whether a transaction committed: 'committed', 'aborted', 'in progress' or NULL.
-inline constexpr const char* kTxidStatusSql = "SELECT txid_status($1)";
+/// Whether a transaction committed ('committed', 'aborted', 'in progress' or NULL), and the
+/// server's start time.
+inline constexpr const char* kTxidStatusSql =
+    "SELECT txid_status($1), pg_postmaster_start_time()::text";
 
 /// The primary's current WAL insert position, returned as a CommitPosition. The insert position,
 /// not the write position: with synchronous_commit off, COMMIT returns before its WAL record is

@@ -148,6 +148,7 @@ struct RuleData {
 struct HostData {
     HostRole role = HostRole::primary;
     bool down = false;
+    std::uint64_t runs = 1;  // Server runs: down() ends one (pg_postmaster_start_time changes).
     bool refuse = false;
     std::size_t refuse_next = 0;
     std::size_t max_connections = 0;
@@ -339,6 +340,11 @@ inline Result text_result(std::vector<std::string> columns,
 }
 
 inline std::string lsn_text(std::uint64_t lsn) { return CommitPosition{lsn}.to_string(); }
+
+/// pg_postmaster_start_time() of a simulated host: one value per server run.
+inline std::string start_time_text(const HostData& h) {
+    return "2026-01-01 00:00:00+00 run " + std::to_string(h.runs);
+}
 
 }  // namespace detail
 
@@ -618,10 +624,13 @@ class FakeBackend::Host {
         return get([](const detail::HostData& h) { return h.role; });
     }
     /// Takes the host down: new connections are refused, open ones break (their running
-    /// statements throw ConnectionError with statement_sent, later ones without).
+    /// statements throw ConnectionError with statement_sent, later ones without). It ends the
+    /// server run: pg_postmaster_start_time() differs once the host is back up.
     Host& down() {
         std::lock_guard lock(state_->mutex);
-        state_->host(name_).down = true;
+        auto& h = state_->host(name_);
+        if (!h.down) ++h.runs;
+        h.down = true;
         state_->break_host(name_);
         return *this;
     }
@@ -1145,11 +1154,13 @@ inline std::optional<Result> FakeBackend::Connection::builtin(std::string_view s
             txid = st.next_txid++;
             st.txids[txid] = detail::TxState::committed;
         }
-        return detail::text_result({"txid_current"}, {{std::to_string(txid)}});
+        return detail::text_result({"txid_current", "pg_postmaster_start_time"},
+                                   {{std::to_string(txid), detail::start_time_text(h)}});
     }
     if (sql == sql_text::kTxidStatusSql) {
         if (params.size() != 1 || params[0].is_null()) {
-            return detail::text_result({"txid_status"}, {{std::nullopt}});
+            return detail::text_result({"txid_status", "pg_postmaster_start_time"},
+                                       {{std::nullopt, detail::start_time_text(h)}});
         }
         const auto& text = params[0].text();
         std::int64_t txid = 0;
@@ -1170,7 +1181,8 @@ inline std::optional<Result> FakeBackend::Connection::builtin(std::string_view s
                      : it->second == detail::TxState::aborted ? "aborted"
                                                               : "in progress";
         }
-        return detail::text_result({"txid_status"}, {{status}});
+        return detail::text_result({"txid_status", "pg_postmaster_start_time"},
+                                   {{status, detail::start_time_text(h)}});
     }
     return std::nullopt;
 }
