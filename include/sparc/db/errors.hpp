@@ -51,22 +51,65 @@ class PoolClosed : public Error {
 /// A connection could not be opened, or broke while in use.
 class ConnectionError : public Error {
   public:
-    explicit ConnectionError(const std::string& message, bool statement_sent = false)
-        : Error(message), statement_sent_(statement_sent) {}
-    /// True when the server may have applied the statement: the break came after it was sent,
-    /// and the server did not answer that it ended the session without applying it.
+    explicit ConnectionError(const std::string& message, bool statement_sent = false,
+                             std::string sqlstate = {})
+        : Error(message), statement_sent_(statement_sent), sqlstate_(std::move(sqlstate)) {}
+    /// True when some bytes of the statement may have reached the server: from then on the
+    /// server may have applied it, so it is never run again automatically.
     bool statement_sent() const noexcept { return statement_sent_; }
+    /// The SQLSTATE the server ended the session or refused the connection with ("57P01",
+    /// "53300", ...), or empty when it sent none (a reset, a timeout, a refused TCP connect).
+    const std::string& sqlstate() const noexcept { return sqlstate_; }
 
   private:
     bool statement_sent_;
+    std::string sqlstate_;
+};
+
+/// The fields of a server error beyond its SQLSTATE (PostgreSQL's ErrorResponse fields); each
+/// is empty when the server did not send it.
+struct SqlErrorFields {
+    std::string detail;      ///< DETAIL
+    std::string hint;        ///< HINT
+    std::string schema;      ///< schema of the object concerned
+    std::string table;       ///< table concerned
+    std::string column;      ///< column concerned
+    std::string constraint;  ///< constraint violated (23xxx)
 };
 
 /// The server rejected a statement; carries the SQLSTATE code the server reported.
 class SqlError : public Error {
   public:
-    SqlError(const std::string& message, std::string sqlstate)
-        : Error(message), sqlstate_(std::move(sqlstate)) {}
+    SqlError(const std::string& message, std::string sqlstate, SqlErrorFields fields = {})
+        : Error(message), sqlstate_(std::move(sqlstate)), fields_(std::move(fields)) {}
     /// Five-character SQLSTATE, e.g. "23505"; empty when the server sent none.
+    const std::string& sqlstate() const noexcept { return sqlstate_; }
+    /// The constraint violated, e.g. "users_email_key" (23xxx errors).
+    const std::string& constraint() const noexcept { return fields_.constraint; }
+    /// The table concerned.
+    const std::string& table() const noexcept { return fields_.table; }
+    /// The column concerned.
+    const std::string& column() const noexcept { return fields_.column; }
+    /// The schema concerned.
+    const std::string& schema() const noexcept { return fields_.schema; }
+    /// The server's DETAIL text.
+    const std::string& detail() const noexcept { return fields_.detail; }
+    /// The server's HINT text.
+    const std::string& hint() const noexcept { return fields_.hint; }
+
+  private:
+    std::string sqlstate_;
+    SqlErrorFields fields_;
+};
+
+/// A caller's mistake: a NUL byte in SQL text or in a text parameter, more than 65,535
+/// parameters, a parameter count that does not match the statement (SQLSTATE 08P01). Never
+/// retried, never marks a host down; the connection is kept when it is still clean.
+class UsageError : public Error {
+  public:
+    explicit UsageError(const std::string& message, std::string sqlstate = {})
+        : Error(message), sqlstate_(std::move(sqlstate)) {}
+    /// The server's SQLSTATE when the server found the mistake ("08P01"), else empty.
     const std::string& sqlstate() const noexcept { return sqlstate_; }
 
   private:
