@@ -72,10 +72,17 @@ inline db::PoolConfig matrix_config(const std::string& application, std::size_t 
     cfg.min_connections = 1;
     cfg.max_connections = max;
     cfg.health_check_period = std::chrono::hours(1);
-    cfg.statement_timeout = std::chrono::seconds(30);
+    cfg.statement_timeout = std::chrono::seconds(20);
     cfg.query_timeout = std::chrono::seconds(30);
     cfg.connection_timeout = std::chrono::seconds(10);
     return cfg;
+}
+
+/// Sets the client's query_timeout, and the server's statement_timeout just below it (the pool
+/// requires the server to give up first).
+inline void set_query_timeout(db::PoolConfig& cfg, std::chrono::milliseconds timeout) {
+    cfg.query_timeout = timeout;
+    cfg.statement_timeout = timeout * 4 / 5;
 }
 
 /// A pool whose primary is reached through a fault-injecting proxy (in clear, so needles
