@@ -47,7 +47,7 @@ TEST_CASE("matrix row 1: session terminated while idle: re-run on a fresh connec
             CountedPool p(matrix_config(app));
             wait_one_idle(*p);
             const int connects = p.counters.connects.load();
-            REQUIRE(terminate_sessions(app) == 1);
+            REQUIRE(terminate_sessions(app) >= 1);
             REQUIRE(eventually([&] { return sessions(app) == 0; }));
             const auto marker = table.marker();
             const auto cell = run_cell(kind, *p, p.counters, table, marker);

@@ -124,6 +124,10 @@ TEST_CASE("a caller's mistake is a UsageError: nothing retried, no host down, co
                 for (std::size_t i = 0; i < p->router().size(); ++i) {
                     REQUIRE(p->router().state(i).up);
                 }
+                for (const auto& host : p->health().hosts) {
+                    INFO(host.host << ": " << host.error);
+                    REQUIRE(host.reachable);
+                }
                 if (route == Route::transaction) REQUIRE(runs == 1);
                 REQUIRE(p.counters.retries == 0);
                 // The connection is kept: none closed, none opened.
