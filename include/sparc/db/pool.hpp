@@ -945,8 +945,18 @@ template <Backend B>
 Result Lease<B>::query(std::string_view sql, ParamsRef params, QueryOptions options) {
     check_usable();
     const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
-    return detail::run_statement(*host_, pool_->metrics_, pool_->hooks_, *slot_->conn, sql, params,
-                                 x);
+    auto& conn = *slot_->conn;
+    try {
+        return detail::run_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql, params, x);
+    } catch (const Error& e) {
+        // Outside a transaction block a stale cached statement was rejected before it ran and
+        // is now forgotten: run it once more here, prepared anew.
+        if (safety::rerun_statement(e) != safety::Rerun::same_host ||
+            conn.transaction_status() != TxStatus::idle) {
+            throw;
+        }
+    }
+    return detail::run_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql, params, x);
 }
 
 template <Backend B>

@@ -58,7 +58,8 @@ inline bool stale_prepared_statement(const SqlError& e) noexcept {
 enum class Rerun {
     no,                ///< Never: the server may have applied it, or it would fail again.
     fresh_connection,  ///< On another connection: the server never received it.
-    same_host,         ///< Once more on a connection of the same host (a stale statement).
+    same_host,  ///< Once more on the same host (a stale statement, now forgotten): on the same
+                ///< connection too, unless a transaction block is open there.
 };
 
 /// May an autocommit statement that failed with `e` run again? (pgx's SafeToRetry rule.)
