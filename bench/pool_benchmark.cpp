@@ -64,6 +64,7 @@ class NullBackend {
         void commit(const db::ExecSettings& /*exec*/) {}
         void rollback(const db::ExecSettings& /*exec*/) {}
         void cancel() noexcept {}
+        bool cancel_outstanding() const noexcept { return false; }
         bool is_alive() const { return true; }
         db::TxStatus transaction_status() const { return db::TxStatus::idle; }
         void close() noexcept {}

@@ -46,6 +46,8 @@ const char* to_string(RetryReason reason) noexcept {
             return "aborted_commit";
         case RetryReason::user:
             return "user";
+        case RetryReason::stale_statement:
+            return "stale_statement";
     }
     return "unknown";
 }

@@ -21,6 +21,7 @@
 #include <pqxx/version>
 
 #include <sparc/db/errors.hpp>
+#include <sparc/db/safety.hpp>
 
 namespace sparc::db {
 namespace {
@@ -96,9 +97,29 @@ std::string describe(const PGresult* r) {
     return out;
 }
 
-bool is_connection_sqlstate(std::string_view state) {
-    // Class 08 (connection exception) and the shutdown / termination codes of class 57.
-    return state.starts_with("08") || state == "57P01" || state == "57P02" || state == "57P03";
+// The server's error fields beyond the message and SQLSTATE.
+SqlErrorFields fields_of(const PGresult* r) {
+    auto field = [&](int code) {
+        const char* v = PQresultErrorField(r, code);
+        return v != nullptr ? std::string(v) : std::string();
+    };
+    SqlErrorFields f;
+    f.detail = field(PG_DIAG_MESSAGE_DETAIL);
+    f.hint = field(PG_DIAG_MESSAGE_HINT);
+    f.schema = field(PG_DIAG_SCHEMA_NAME);
+    f.table = field(PG_DIAG_TABLE_NAME);
+    f.column = field(PG_DIAG_COLUMN_NAME);
+    f.constraint = field(PG_DIAG_CONSTRAINT_NAME);
+    f.routine = field(PG_DIAG_SOURCE_FUNCTION);
+    return f;
+}
+
+// FATAL and PANIC end the session; ERROR ends only the statement.
+bool ends_session(const PGresult* r) {
+    const char* severity = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity == nullptr) return false;
+    const std::string_view s(severity);
+    return s == "FATAL" || s == "PANIC";
 }
 
 /// Where a connection being opened on this thread reports its libpq handle, and until when it
@@ -165,50 +186,86 @@ using PqxxConnection = pqxx::basic_connection_base<DeadlineConnect>;
 /// the session; everything else is dropped (a library does not write to stderr).
 extern "C" void sparc_pqxx_notice_receiver(void* arg, const PGresult* result);
 
-/// State shared by a backend and its connections: the canceller thread. PQcancel blocks until
-/// the server closes the cancel connection, so it runs here, never on a caller's thread.
-struct PqxxBackend::Shared {
+/// One connection's cancel requests: how many were queued and how many the canceller has
+/// delivered (PQcancel returned: the server has signalled the session). Shared with queued
+/// jobs, so it outlives the connection if a request is still on its way.
+struct CancelTicket {
     std::mutex mutex;
     std::condition_variable cv;
-    std::deque<CancelHandle> queue;
-    std::thread thread;
+    std::atomic<std::uint32_t> queued{0};
+    std::uint32_t delivered = 0;  // guarded by mutex
+
+    void mark_delivered() {
+        {
+            std::lock_guard lock(mutex);
+            ++delivered;
+        }
+        cv.notify_all();
+    }
+    /// Waits until the first `count` requests are delivered, or `deadline`; whether they were.
+    bool wait_delivered(std::uint32_t count, Clock::time_point deadline) {
+        std::unique_lock lock(mutex);
+        return cv.wait_until(lock, deadline, [&] { return delivered >= count; });
+    }
+};
+
+struct CancelJob {
+    CancelHandle handle;
+    std::shared_ptr<CancelTicket> ticket;
+};
+
+/// The canceller's state. The thread co-owns it, so a thread left behind by ~Shared (a cancel
+/// request stuck on a stalled network) only ever touches memory that is still alive.
+struct CancelCore {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::deque<CancelJob> queue;
     bool stopping = false;
     bool busy = false;
-
-    void cancel(CancelHandle handle) {
-        std::lock_guard lock(mutex);
-        if (stopping) return;
-        queue.push_back(std::move(handle));
-        if (!thread.joinable()) {
-            thread = std::thread([this] { run(); });
-        }
-        cv.notify_one();
-    }
 
     void run() {
         std::unique_lock lock(mutex);
         while (true) {
             cv.wait(lock, [&] { return stopping || !queue.empty(); });
             if (stopping) return;
-            auto handle = std::move(queue.front());
+            CancelJob job = std::move(queue.front());
             queue.pop_front();
             busy = true;
             lock.unlock();
             char err[256];
-            PQcancel(handle.get(), err, sizeof err);
+            PQcancel(job.handle.get(), err, sizeof err);
+            job.ticket->mark_delivered();
+            job = {};
             lock.lock();
             busy = false;
             cv.notify_all();
         }
     }
+};
+
+/// State shared by a backend and its connections: the canceller thread. PQcancel blocks until
+/// the server closes the cancel connection, so it runs here, never on a caller's thread.
+struct PqxxBackend::Shared {
+    std::shared_ptr<CancelCore> core = std::make_shared<CancelCore>();
+    std::thread thread;  // started on first use, under core->mutex
+
+    void cancel(CancelJob job) {
+        std::lock_guard lock(core->mutex);
+        if (core->stopping) return;
+        core->queue.push_back(std::move(job));
+        if (!thread.joinable()) {
+            thread = std::thread([c = core] { c->run(); });
+        }
+        core->cv.notify_one();
+    }
 
     ~Shared() {
-        std::unique_lock lock(mutex);
-        stopping = true;
-        cv.notify_all();
+        std::unique_lock lock(core->mutex);
+        core->stopping = true;
+        core->cv.notify_all();
         // A cancel request to a server behind a stalled network can block indefinitely; give
-        // it a moment, then let the thread finish on its own (it owns what it touches).
-        const bool idle = cv.wait_for(lock, 2s, [&] { return !busy; });
+        // it a moment, then let the thread finish on its own (it co-owns what it touches).
+        const bool idle = core->cv.wait_for(lock, 2s, [&] { return !core->busy; });
         lock.unlock();
         if (!thread.joinable()) return;
         if (idle) {
@@ -224,6 +281,12 @@ struct PqxxBackend::Connection::Impl {
     std::unique_ptr<PqxxConnection> conn;
     PGconn* raw = nullptr;
     CancelHandle cancel_handle;
+    // Cancel requests sent for this session (by the client deadline, or cancel() from another
+    // thread), and how many of them are known to have landed harmlessly: a request the server
+    // answered with 57014 and that the canceller has delivered. Any other request may still
+    // interrupt a later statement, so the session is not clean (safety::reuse).
+    std::shared_ptr<CancelTicket> cancels = std::make_shared<CancelTicket>();
+    std::uint32_t cancels_settled = 0;
     std::string password;  // only for masking server messages
     bool broken = false;
     bool server_closing = false;  // a FATAL message arrived while idle: the session is ending
@@ -246,7 +309,29 @@ struct PqxxBackend::Connection::Impl {
     };
     std::unordered_map<std::string, Prepared, TextHash, std::equal_to<>> prepared;
     std::uint64_t next_statement = 0;
+    // Cached statements the server still holds but that went stale (a schema change): freed
+    // with the next DEALLOCATE this connection sends anyway.
+    std::vector<std::string> stale_names;
     std::vector<const char*> values;
+
+    void request_cancel() {
+        if (!cancel_handle || broken) return;
+        cancels->queued.fetch_add(1, std::memory_order_acq_rel);
+        shared->cancel(CancelJob{cancel_handle, cancels});
+    }
+
+    bool cancel_outstanding() const noexcept {
+        return cancels->queued.load(std::memory_order_acquire) != cancels_settled;
+    }
+
+    // The server answered a statement with 57014: the cancel requests sent so far have taken
+    // effect once the canceller has delivered them (the server ignores a cancel that reaches
+    // an idle session). Waits briefly for that; requests still undelivered stay outstanding.
+    void settle_cancels() {
+        const std::uint32_t queued = cancels->queued.load(std::memory_order_acquire);
+        if (queued == cancels_settled) return;
+        if (cancels->wait_delivered(queued, Clock::now() + kCancelGrace)) cancels_settled = queued;
+    }
 
     std::string mask(std::string text) const {
         return mask_password(trim(std::move(text)), password);
@@ -314,7 +399,10 @@ struct PqxxBackend::Connection::Impl {
                               sent);
     }
 
-    // Collects the statement's results; handles the client-side deadline.
+    // Collects the statement's results; handles the client-side deadline. The deadline cancels
+    // a statement, except COMMIT: a cancel cannot undo a commit record already written (and
+    // during a synchronous-replication wait only turns the answer into a warning), so a late
+    // COMMIT is abandoned and its outcome is left for the caller to resolve.
     ResultPtr await_result(Clock::time_point deadline) {
         bool cancelled = false;
         Clock::time_point hard_deadline = deadline;
@@ -322,16 +410,18 @@ struct PqxxBackend::Connection::Impl {
             if (PQconsumeInput(raw) == 0) throw_broken(true, "while waiting for the result");
             if (PQisBusy(raw) == 0) break;
             if (!wait_socket(POLLIN, hard_deadline)) {
-                if (!cancelled) {
+                if (!cancelled && !committing) {
                     cancelled = true;
-                    shared->cancel(cancel_handle);
+                    request_cancel();
                     hard_deadline = Clock::now() + kCancelGrace;
                     continue;
                 }
                 mark_broken();
                 throw QueryTimeout(
-                    "statement exceeded the client query timeout; the server did not answer the "
-                    "cancel request and the connection was discarded",
+                    committing ? "COMMIT was not answered within the client deadline; the "
+                                 "connection was closed and the outcome is not known"
+                               : "statement exceeded the client query timeout; the server did "
+                                 "not answer the cancel request and the connection was discarded",
                     true);
             }
         }
@@ -362,16 +452,16 @@ struct PqxxBackend::Connection::Impl {
             const char* state = PQresultErrorField(error.get(), PG_DIAG_SQLSTATE);
             std::string sqlstate = state != nullptr ? state : "";
             std::string message = mask(describe(error.get()));
-            if (PQstatus(raw) != CONNECTION_OK || is_connection_sqlstate(sqlstate)) {
-                // A session ended by the server (terminated, shut down) answers with FATAL
-                // instead of completing the statement: the statement's transaction was aborted,
-                // nothing of it was applied. Only a COMMIT so answered stays in doubt.
-                const bool ended_by_server = sqlstate.starts_with("57P");
+            if (PQstatus(raw) != CONNECTION_OK || ends_session(error.get())) {
+                // The server ended the session (terminated, shut down) while the statement was
+                // on its way or running: the statement may have done its work (a CALL may
+                // have committed inside), so it counts as sent.
                 mark_broken();
-                throw ConnectionError(fmt::format("connection lost: {}", message),
-                                      !ended_by_server || committing);
+                throw ConnectionError(fmt::format("connection lost: {}", message), true,
+                                      std::move(sqlstate));
             }
             if (sqlstate == "57014") {
+                settle_cancels();
                 throw QueryTimeout(cancelled
                                        ? "statement exceeded the client query timeout and was "
                                          "cancelled: " +
@@ -379,11 +469,12 @@ struct PqxxBackend::Connection::Impl {
                                        : message,
                                    cancelled);
             }
-            throw SqlError(message, std::move(sqlstate));
+            auto fields = fields_of(error.get());
+            for (auto* f : {&fields.detail, &fields.hint}) *f = mask(std::move(*f));
+            throw SqlError(message, std::move(sqlstate), std::move(fields));
         }
-        if (cancelled) {
-            // The statement finished just as the cancel was sent: its result is still valid.
-        }
+        // A result that arrived after a cancel was sent leaves the request outstanding: it may
+        // still reach the session later (safety::reuse discards such a connection).
         return last;
     }
 
@@ -410,10 +501,15 @@ struct PqxxBackend::Connection::Impl {
         }
         if (prepared.size() >= cache_capacity) {
             const std::string oldest = lru.front();
-            const std::string name = prepared.at(oldest).name;
-            run_simple(fmt::format("DEALLOCATE {}", name), deadline);
+            stale_names.push_back(prepared.at(oldest).name);
             prepared.erase(oldest);
             lru.pop_front();
+        }
+        if (!stale_names.empty() && PQtransactionStatus(raw) != PQTRANS_INERROR) {
+            std::string deallocate;
+            for (const auto& n : stale_names) deallocate += fmt::format("DEALLOCATE {};", n);
+            run_simple(deallocate, deadline);
+            stale_names.clear();
         }
         std::string name = fmt::format("sparc_{}", next_statement++);
         const std::string text(sql);
@@ -474,10 +570,40 @@ struct PqxxBackend::Connection::Impl {
         if (sent == 0) {
             if (PQstatus(raw) != CONNECTION_OK)
                 throw_broken(false, "before the statement was sent");
-            throw SqlError(mask(PQerrorMessage(raw)), "");
+            // libpq refused the call itself (too many parameters, ...): nothing was sent.
+            throw UsageError(mask(PQerrorMessage(raw)));
         }
         flush(settings.deadline);
-        return await_result(settings.deadline);
+        ResultPtr result;
+        try {
+            result = await_result(settings.deadline);
+        } catch (const SqlError& e) {
+            if (use_cache && safety::stale_prepared_statement(e)) forget_prepared(sql, e);
+            throw;
+        }
+        if (result) forget_all_if_discarded(PQcmdStatus(result.get()));
+        return result;
+    }
+
+    // The server no longer runs a cached statement as prepared (its plan went stale after a
+    // schema change, or the statement is gone): forget it, so the next call prepares it anew.
+    void forget_prepared(std::string_view sql, const SqlError& e) {
+        const auto it = prepared.find(sql);
+        if (it == prepared.end()) return;
+        // A stale plan's statement still exists on the server; a missing one does not.
+        if (e.sqlstate() != "26000") stale_names.push_back(it->second.name);
+        lru.erase(it->second.lru);
+        prepared.erase(it);
+    }
+
+    // The caller ran DISCARD ALL or DEALLOCATE ALL: every prepared statement is gone.
+    void forget_all_if_discarded(const char* command) {
+        if (command == nullptr || command[0] != 'D') return;
+        const std::string_view c(command);
+        if (c != "DISCARD ALL" && c != "DEALLOCATE ALL") return;
+        prepared.clear();
+        lru.clear();
+        stale_names.clear();
     }
 };
 
@@ -592,9 +718,13 @@ void PqxxBackend::Connection::rollback(const ExecSettings& settings) {
 
 void PqxxBackend::Connection::cancel() noexcept {
     try {
-        if (impl_->cancel_handle && !impl_->broken) impl_->shared->cancel(impl_->cancel_handle);
+        impl_->request_cancel();
     } catch (...) {
     }
+}
+
+bool PqxxBackend::Connection::cancel_outstanding() const noexcept {
+    return impl_->cancel_outstanding();
 }
 
 bool PqxxBackend::Connection::is_alive() {

@@ -22,7 +22,7 @@ using Clock = std::chrono::steady_clock;
 struct ConnectSettings {
     Clock::time_point deadline = Clock::time_point::max();  ///< Give up connecting after.
     std::chrono::milliseconds statement_timeout{0};         ///< Server-side; 0 leaves the default.
-    std::string application_name{};  ///< When the endpoint sets none.
+    std::string application_name{};                         ///< When the endpoint sets none.
     bool pgbouncer_mode = false;           ///< No startup options, no named prepared statements.
     std::size_t statement_cache_size = 0;  ///< Prepared statements kept per connection.
 };
@@ -45,9 +45,14 @@ enum class TxStatus { idle, in_transaction, in_error, active, unknown };
 /// `B::Connection` is one server session; the pool uses it from one thread at a time, except
 /// cancel(), which another thread may call while a statement runs.
 ///
-/// Errors: connect() and the statement calls throw ConnectionError (with statement_sent()
-/// telling whether the server may have seen the statement), SqlError with the SQLSTATE, or
-/// QueryTimeout.
+/// Backends report facts and leave every judgement to safety.hpp. Errors: connect() and the
+/// statement calls throw ConnectionError when the session broke or never opened
+/// (statement_sent(): whether any byte of the statement may have left the client; sqlstate():
+/// the server's, when it said goodbye with one), SqlError when the server answered with an
+/// ERROR (SQLSTATE and the server's fields), QueryTimeout for 57014 or the client deadline
+/// (client_side()), UsageError when the driver itself refused the call. transaction_status()
+/// is `unknown` once the session is broken; cancel_outstanding() says whether a cancel request
+/// was sent that the server has not been seen to act on.
 template <typename B>
 concept Backend = std::copy_constructible<B> &&
     requires(B& backend, const Endpoint& endpoint, const ConnectSettings& settings) {
@@ -63,6 +68,7 @@ concept Backend = std::copy_constructible<B> &&
     { c.rollback(exec) } -> std::same_as<void>;
     { c.cancel() }
     noexcept;
+    { c.cancel_outstanding() } -> std::same_as<bool>;
     { c.is_alive() } -> std::same_as<bool>;
     { c.transaction_status() } -> std::same_as<TxStatus>;
     { c.close() }

@@ -75,6 +75,9 @@ struct SqlErrorFields {
     std::string table;       ///< table concerned
     std::string column;      ///< column concerned
     std::string constraint;  ///< constraint violated (23xxx)
+    /// The server function that raised the error (PostgreSQL's "R" field, e.g.
+    /// "RevalidateCachedQuery"): not translated, so rules may rely on it.
+    std::string routine;
 };
 
 /// The server rejected a statement; carries the SQLSTATE code the server reported.
@@ -96,6 +99,10 @@ class SqlError : public Error {
     const std::string& detail() const noexcept { return fields_.detail; }
     /// The server's HINT text.
     const std::string& hint() const noexcept { return fields_.hint; }
+    /// The server function that raised the error (see SqlErrorFields::routine).
+    const std::string& routine() const noexcept { return fields_.routine; }
+    /// All the fields.
+    const SqlErrorFields& fields() const noexcept { return fields_; }
 
   private:
     std::string sqlstate_;

@@ -99,7 +99,7 @@ struct HostMetrics {
 
 /// Counters kept per pool.
 struct PoolMetrics {
-    std::array<Counter, 5> retries;       ///< Indexed by RetryReason.
+    std::array<Counter, 6> retries;       ///< Indexed by RetryReason.
     std::array<Counter, 4> transactions;  ///< Indexed by TransactionOutcome.
     Histogram transaction_duration;
     Counter hook_errors;

@@ -50,7 +50,14 @@ struct AcquireOptions {
 enum class IsolationLevel { read_committed, repeatable_read, serializable };
 
 /// Why a transaction attempt is being retried.
-enum class RetryReason { serialization_failure, deadlock, connection_lost, aborted_commit, user };
+enum class RetryReason {
+    serialization_failure,
+    deadlock,
+    connection_lost,
+    aborted_commit,
+    user,
+    stale_statement,  ///< A cached prepared statement went stale (schema change, DISCARD ALL).
+};
 
 /// What ended a transaction() call.
 enum class TransactionOutcome { committed, rolled_back, failed, unknown };

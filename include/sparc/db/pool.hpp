@@ -35,6 +35,7 @@
 #include <sparc/db/result.hpp>
 #include <sparc/db/retry.hpp>
 #include <sparc/db/router.hpp>
+#include <sparc/db/safety.hpp>
 
 namespace sparc::db {
 
@@ -58,6 +59,10 @@ template <Backend B>
 class ConnectionPool;
 template <Backend B>
 class Transaction;
+namespace detail {
+template <Backend B>
+class PoolCore;
+}  // namespace detail
 
 namespace detail {
 
@@ -97,12 +102,47 @@ auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks
         outcome = QueryOutcome::sql_error;
         sqlstate = e.sqlstate();
         record();
+        if (safety::usage_error(e)) throw UsageError(e.what(), e.sqlstate());
         throw;
-    } catch (const ConnectionError&) {
+    } catch (const UsageError& e) {
+        outcome = QueryOutcome::sql_error;
+        sqlstate = e.sqlstate();
+        record();
+        throw;
+    } catch (const ConnectionError& e) {
         outcome = QueryOutcome::connection_error;
+        sqlstate = e.sqlstate();
         record();
         throw;
     }
+}
+
+/// Runs one statement on a leased connection: checks what the caller passed, then runs it
+/// timed and counted. @throws UsageError before anything is sent, or what the backend throws.
+template <typename B>
+Result run_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks,
+                     typename B::Connection& conn, std::string_view sql, ParamsRef params,
+                     const ExecSettings& x) {
+    safety::check_statement(sql, params);
+    return timed_call(host, pool_metrics, hooks, [&] { return conn.execute(sql, params, x); });
+}
+
+/// The transaction() running on this thread, if any: statements the thread runs through the
+/// same pool meanwhile stop waiting for a connection at its deadline, and say why they may
+/// wait in vain (the transaction holds a connection they may be waiting for).
+struct ActiveTransaction {
+    const void* pool = nullptr;
+    Clock::time_point deadline{};
+    ActiveTransaction* outer = nullptr;
+};
+inline thread_local ActiveTransaction* t_active_transaction = nullptr;
+
+/// The innermost transaction() of `pool` on this thread, or nullptr.
+inline const ActiveTransaction* active_transaction(const void* pool) noexcept {
+    for (auto* t = t_active_transaction; t != nullptr; t = t->outer) {
+        if (t->pool == pool) return t;
+    }
+    return nullptr;
 }
 
 }  // namespace detail
@@ -117,13 +157,15 @@ class Lease {
     Lease(Lease&& other) noexcept
         : pool_(std::exchange(other.pool_, nullptr)),
           host_(std::exchange(other.host_, nullptr)),
-          slot_(std::exchange(other.slot_, nullptr)) {}
+          slot_(std::exchange(other.slot_, nullptr)),
+          keep_(std::move(other.keep_)) {}
     Lease& operator=(Lease&& other) noexcept {
         if (this != &other) {
             release();
             pool_ = std::exchange(other.pool_, nullptr);
             host_ = std::exchange(other.host_, nullptr);
             slot_ = std::exchange(other.slot_, nullptr);
+            keep_ = std::move(other.keep_);
         }
         return *this;
     }
@@ -136,11 +178,15 @@ class Lease {
 
     /// Runs a statement on this connection, parameters bound.
     /// @throws SqlError, QueryTimeout, ConnectionError (the connection is then discarded on
-    /// release).
+    /// release), UsageError, PoolClosed (the pool was shut down while the lease was held).
     Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {});
 
     /// The backend connection, for calls the pool does not wrap.
-    typename B::Connection& connection() noexcept { return *slot_->conn; }
+    /// @throws PoolClosed when the pool was shut down while the lease was held.
+    typename B::Connection& connection() {
+        check_usable();
+        return *slot_->conn;
+    }
     /// The host this connection is to.
     HostRef host() const noexcept { return host_->ref(); }
 
@@ -152,17 +198,34 @@ class Lease {
         host_->release(std::exchange(slot_, nullptr), false);
         pool_ = nullptr;
         host_ = nullptr;
+        keep_.reset();  // last: it may free the pool
     }
 
   private:
+    friend class detail::PoolCore<B>;
     friend class ConnectionPool<B>;
     friend class Transaction<B>;
-    Lease(ConnectionPool<B>* pool, detail::HostPool<B>* host, detail::Slot<B>* slot) noexcept
+    Lease(detail::PoolCore<B>* pool, detail::HostPool<B>* host, detail::Slot<B>* slot) noexcept
         : pool_(pool), host_(host), slot_(slot) {}
 
-    ConnectionPool<B>* pool_ = nullptr;
+    // A lease outlived by its pool's shutdown grace period is revoked: its statement was
+    // cancelled, and it may only be released now.
+    void check_usable() const {
+        if (slot_ != nullptr && slot_->revoked.load(std::memory_order_acquire)) {
+            throw PoolClosed(fmt::format(
+                "the pool for {} was shut down while this lease was held: its statement was "
+                "cancelled and its connection is closed when the lease is released",
+                host_->label()));
+        }
+    }
+
+    detail::PoolCore<B>* pool_ = nullptr;
     detail::HostPool<B>* host_ = nullptr;
     detail::Slot<B>* slot_ = nullptr;
+    // Leases handed to callers keep the pool's state alive, so that a lease (or a caller waiting
+    // for one) that outlives the ConnectionPool object never touches freed memory. Leases the
+    // pool uses inside its own calls need not.
+    std::shared_ptr<detail::PoolCore<B>> keep_;
 };
 
 /// The handle a transaction() function receives: statements run inside the transaction.
@@ -183,30 +246,29 @@ class Transaction {
     Lease<B>& lease() noexcept { return lease_; }
 
   private:
-    friend class ConnectionPool<B>;
-    Transaction(Lease<B>& lease, ConnectionPool<B>& pool, Clock::time_point deadline, int attempt)
+    friend class detail::PoolCore<B>;
+    Transaction(Lease<B>& lease, detail::PoolCore<B>& pool, Clock::time_point deadline, int attempt)
         : lease_(lease), pool_(pool), deadline_(deadline), attempt_(attempt) {}
 
     Lease<B>& lease_;
-    ConnectionPool<B>& pool_;
+    detail::PoolCore<B>& pool_;
     Clock::time_point deadline_;
     int attempt_;
 };
 
-/// A pool of PostgreSQL connections to a primary and its read replicas.
-///
-/// Thread safety: every member function may be called from any thread concurrently. Leases and
-/// Transaction handles belong to the thread using them. Leases must not outlive the pool; the
-/// destructor waits for them.
+namespace detail {
+
+/// The state and the logic of a ConnectionPool, shared with the leases it hands out (see
+/// Lease::keep_). ConnectionPool is its public face.
 template <Backend B>
-class ConnectionPool {
+class PoolCore {
   public:
     using backend_type = B;
     using connection_type = typename B::Connection;
 
     /// Builds the pool and starts opening min_connections per host in the background:
     /// construction never waits for a server. @throws ConfigError when `config` is invalid.
-    explicit ConnectionPool(PoolConfig config, B backend = B{}, Hooks hooks = {})
+    PoolCore(PoolConfig config, B backend, Hooks hooks)
         : config_(std::move(config)), backend_(std::move(backend)), hooks_(std::move(hooks)) {
         config_.validate();
         router_.emplace(replica_weights(), config_.max_replica_lag);
@@ -234,13 +296,12 @@ class ConnectionPool {
         housekeeper_ = std::thread([this] { housekeeping_loop(); });
     }
 
-    ConnectionPool(const ConnectionPool&) = delete;
-    ConnectionPool& operator=(const ConnectionPool&) = delete;
+    PoolCore(const PoolCore&) = delete;
+    PoolCore& operator=(const PoolCore&) = delete;
 
-    /// Shuts down with a 5 s grace period and waits for outstanding leases.
-    ~ConnectionPool() {
+    // Runs when the ConnectionPool and every lease it handed out are gone.
+    ~PoolCore() {
         shutdown(std::chrono::seconds(5));
-        for (auto& h : hosts_) h->wait_drained(Clock::time_point::max());
         hosts_.clear();
     }
 
@@ -253,7 +314,7 @@ class ConnectionPool {
                      SourceLocation where = SourceLocation::current()) {
         // The timeout starts when the pool first has to wait: an acquire served at once reads
         // no clock.
-        detail::AcquireDeadline deadline(options.timeout.count() > 0 ? options.timeout
+        auto deadline = acquire_deadline(options.timeout.count() > 0 ? options.timeout
                                                                      : config_.connection_timeout);
         if (options.use_read_replica && router_->size() > 0) {
             std::uint64_t tried = 0;
@@ -263,7 +324,7 @@ class ConnectionPool {
                 tried |= std::uint64_t{1} << static_cast<unsigned>(i);
                 auto& host = *hosts_[static_cast<std::size_t>(i) + 1];
                 try {
-                    return Lease<B>(this, &host, host.acquire(deadline, where));
+                    return Lease<B>(this, &host, acquire_on(host, deadline, where));
                 } catch (const ConnectionError& e) {
                     replica_failed(static_cast<std::size_t>(i), e.what());
                 } catch (const PoolTimeout&) {
@@ -275,7 +336,7 @@ class ConnectionPool {
             }
         }
         auto& primary = *hosts_.front();
-        return Lease<B>(this, &primary, primary.acquire(deadline, where));
+        return Lease<B>(this, &primary, acquire_on(primary, deadline, where));
     }
 
     /// Runs one statement, parameters bound, on the primary or (use_read_replica) a replica.
@@ -288,7 +349,7 @@ class ConnectionPool {
             router_->size() > 0) {
             return read_on_replicas(sql, params, options, where);
         }
-        detail::AcquireDeadline deadline(config_.connection_timeout);
+        auto deadline = acquire_deadline(config_.connection_timeout);
         return run_on(*hosts_.front(), sql, params, options, deadline, where);
     }
 
@@ -372,19 +433,32 @@ class ConnectionPool {
     /// Drains the pool: refuses new work (PoolClosed), lets leased connections finish for up
     /// to `grace`, then cancels what still runs and closes every connection. Idempotent.
     void shutdown(std::chrono::milliseconds grace) {
-        if (closed_.exchange(true)) {
-            stop_housekeeper();
-            return;
+        {
+            std::unique_lock lock(shutdown_mutex_);
+            if (shutdown_started_) {
+                // Another caller drains: return when it is done, as it will.
+                shutdown_cv_.wait(lock, [&] { return shutdown_done_; });
+                return;
+            }
+            shutdown_started_ = true;
+            closed_.store(true);
         }
         for (auto& h : hosts_) h->stop_accepting();
         const auto deadline = Clock::now() + grace;
         bool drained = true;
         for (auto& h : hosts_) drained = h->wait_drained(deadline) && drained;
         if (!drained) {
-            for (auto& h : hosts_) h->cancel_in_use();
+            // Leases held past the grace period: their statements are cancelled and any
+            // further use throws PoolClosed; each connection closes when its lease ends.
+            for (auto& h : hosts_) h->revoke_in_use();
         }
         stop_housekeeper();
         for (auto& h : hosts_) h->close_now();
+        {
+            std::lock_guard lock(shutdown_mutex_);
+            shutdown_done_ = true;
+        }
+        shutdown_cv_.notify_all();
     }
 
     /// Whether shutdown() has begun.
@@ -409,19 +483,47 @@ class ConnectionPool {
         return x;
     }
 
+    // The acquire deadline for a statement or lease: `timeout` from when the caller first has
+    // to wait, but never past the deadline of a transaction() this thread is inside.
+    detail::AcquireDeadline acquire_deadline(std::chrono::milliseconds timeout) const noexcept {
+        if (const auto* tx = detail::active_transaction(this)) {
+            return detail::AcquireDeadline::at(std::min(tx->deadline, Clock::now() + timeout));
+        }
+        return detail::AcquireDeadline(timeout);
+    }
+
+    // Leases a connection of `host`. A caller inside a transaction() of this pool that has to
+    // give up learns that it may be waiting for the connection its own transaction holds.
+    detail::Slot<B>* acquire_on(detail::HostPool<B>& host, detail::AcquireDeadline& deadline,
+                                const SourceLocation& where) {
+        try {
+            return host.acquire(deadline, where);
+        } catch (const PoolTimeout& e) {
+            if (detail::active_transaction(this) == nullptr) throw;
+            throw PoolTimeout(fmt::format("{}; this thread is inside a transaction() of this pool "
+                                          "and holds one of its connections: a lease held by the "
+                                          "same thread may be what this call is waiting for",
+                                          e.what()),
+                              e.waited(), e.pool_size(), e.waiting());
+        }
+    }
+
+    // Runs an autocommit statement on `host`, running it again only when safety::
+    // rerun_statement() allows: never once a byte of it may have reached the server.
     Result run_on(detail::HostPool<B>& host, std::string_view sql, ParamsRef params,
                   const QueryOptions& options, detail::AcquireDeadline& acquire_deadline,
                   const SourceLocation& where) {
         for (int attempt = 0;; ++attempt) {
-            Lease<B> lease(this, &host, host.acquire(acquire_deadline, where));
+            Lease<B> lease(this, &host, acquire_on(host, acquire_deadline, where));
             try {
                 return lease.query(sql, params, options);
-            } catch (const ConnectionError& e) {
-                lease.discard();
-                // Safe to run again only when the server did not apply the statement. Other
-                // idle connections may be just as dead (a restart ends every session), so
-                // this may take as many attempts as the host has connections, plus a new one.
-                if (e.statement_sent() || attempt > static_cast<int>(host.max())) throw;
+            } catch (const Error& e) {
+                // Other idle connections may be just as dead (a restart ends every session),
+                // or hold the same stale statement: as many attempts as the host has
+                // connections, plus a new one.
+                const auto rerun = safety::rerun_statement(e);
+                if (rerun == safety::Rerun::no || attempt > static_cast<int>(host.max())) throw;
+                if (rerun == safety::Rerun::fresh_connection) lease.discard();
             }
         }
     }
@@ -455,7 +557,7 @@ class ConnectionPool {
             try {
                 return run_on(host, sql, params, options, deadline, where);
             } catch (const ConnectionError& e) {
-                replica_failed(idx, e.what());
+                if (safety::marks_host_down(e)) replica_failed(idx, e.what());
                 failures +=
                     fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), e.what());
             } catch (const PoolTimeout& e) {
@@ -661,6 +763,10 @@ class ConnectionPool {
     std::optional<ReplicaRouter> router_;
     std::vector<std::unique_ptr<detail::HostPool<B>>> hosts_;  // [0] is the primary
     std::atomic<bool> closed_{false};
+    std::mutex shutdown_mutex_;
+    std::condition_variable shutdown_cv_;
+    bool shutdown_started_ = false;  // guarded by shutdown_mutex_
+    bool shutdown_done_ = false;     // guarded by shutdown_mutex_
     std::atomic<bool> primary_up_{true};
     std::atomic<bool> primary_in_recovery_{false};
     std::mutex housekeeper_mutex_;
@@ -671,10 +777,110 @@ class ConnectionPool {
     std::mt19937_64 rng_{std::random_device{}()};
 };
 
+}  // namespace detail
+
+/// A pool of PostgreSQL connections to a primary and its read replicas.
+///
+/// Thread safety: every member function may be called from any thread concurrently. Leases and
+/// Transaction handles belong to the thread using them. The pool's state lives as long as the
+/// leases it handed out: destroying the pool drains it (shutdown with a 5 s grace period) and
+/// returns; a lease still held then is revoked (see shutdown()) and keeps that state alive
+/// until it is released.
+template <Backend B>
+class ConnectionPool {
+  public:
+    using backend_type = B;
+    using connection_type = typename B::Connection;
+
+    /// Builds the pool and starts opening min_connections per host in the background:
+    /// construction never waits for a server. @throws ConfigError when `config` is invalid.
+    explicit ConnectionPool(PoolConfig config, B backend = B{}, Hooks hooks = {})
+        : core_(std::make_shared<detail::PoolCore<B>>(std::move(config), std::move(backend),
+                                                      std::move(hooks))) {}
+
+    ConnectionPool(const ConnectionPool&) = delete;
+    ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+    /// Shuts down with a 5 s grace period (see shutdown()).
+    ~ConnectionPool() { core_->shutdown(std::chrono::seconds(5)); }
+
+    /// The configuration the pool runs with.
+    const PoolConfig& config() const noexcept { return core_->config(); }
+
+    /// Leases a connection (the primary's, or a replica's with use_read_replica). The lease
+    /// keeps the pool's state alive: it may outlive the ConnectionPool object.
+    /// @throws PoolTimeout after connection_timeout, PoolClosed, ConnectionError.
+    Lease<B> acquire(AcquireOptions options = {},
+                     SourceLocation where = SourceLocation::current()) {
+        auto keep = core_;  // held while waiting, too
+        Lease<B> lease = keep->acquire(options, where);
+        lease.keep_ = std::move(keep);
+        return lease;
+    }
+
+    /// Runs one statement, parameters bound, on the primary or (use_read_replica) a replica.
+    /// A statement is run again only when no byte of it reached the server (or the server
+    /// rejected a stale cached plan before running it), see safety::rerun_statement(); replica
+    /// reads fail over to other replicas, then the primary.
+    /// @throws SqlError, QueryTimeout, PoolTimeout, PoolClosed, ConnectionError, UsageError.
+    Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {},
+                 SourceLocation where = SourceLocation::current()) {
+        return core_->query(sql, params, options, where);
+    }
+
+    /// The primary's current WAL position: pass it as QueryOptions::after to read your own
+    /// writes from a replica. @throws like query().
+    CommitPosition current_position() { return core_->current_position(); }
+
+    /// Runs `fn(tx)` in a transaction on the primary and commits; retries the whole function
+    /// on serialization failure, deadlock, or a connection lost before COMMIT was sent (each
+    /// retry on a fresh connection after a jittered exponential backoff), within
+    /// options.retries and options.timeout. Never re-runs a transaction whose COMMIT may have
+    /// been applied: that throws TransactionOutcomeUnknown (or, with resolve_unknown_outcome,
+    /// asks the server with txid_status and returns normally if it committed). Any other error,
+    /// including an exception from `fn`, rolls back and propagates unchanged. The rules are
+    /// safety::classify()'s table.
+    /// @returns what `fn` returns.
+    template <typename F>
+    auto transaction(F&& fn, TransactionOptions options = {},
+                     SourceLocation where = SourceLocation::current())
+        -> std::invoke_result_t<F&, Transaction<B>&> {
+        return core_->transaction(std::forward<F>(fn), std::move(options), where);
+    }
+
+    /// Health: a live check of the primary bounded by options.timeout, plus each replica's
+    /// state from the background checks.
+    HealthReport health(HealthOptions options = {}) { return core_->health(options); }
+
+    /// Connection counts.
+    PoolStats stats() const { return core_->stats(); }
+
+    /// Prometheus text exposition of the pool's metrics.
+    std::string metrics_text() const { return core_->metrics_text(); }
+
+    /// The pool-wide counters (retries, transactions, hook errors).
+    const PoolMetrics& pool_metrics() const noexcept { return core_->pool_metrics(); }
+    /// The replica router (for inspection).
+    const ReplicaRouter& router() const noexcept { return core_->router(); }
+
+    /// Drains the pool: refuses new work (PoolClosed), lets leased connections finish for up
+    /// to `grace`, then revokes the leases still held (their statements are cancelled, any
+    /// further use throws PoolClosed, and each connection closes when its lease is released)
+    /// and closes every idle connection. Idempotent and safe from any number of threads at
+    /// once: every call returns when the drain has ended.
+    void shutdown(std::chrono::milliseconds grace) { core_->shutdown(grace); }
+
+    /// Whether shutdown() has begun.
+    bool closed() const noexcept { return core_->closed(); }
+
+  private:
+    std::shared_ptr<detail::PoolCore<B>> core_;
+};
+
 // ---- Health ----
 
 template <Backend B>
-HealthReport ConnectionPool<B>::health(HealthOptions options) {
+HealthReport detail::PoolCore<B>::health(HealthOptions options) {
     const auto start = Clock::now();
     HealthReport report;
     report.service = config_.service_name;
@@ -737,52 +943,48 @@ bool check_database_health(ConnectionPool<B>& pool, HealthOptions options = {}) 
 
 template <Backend B>
 Result Lease<B>::query(std::string_view sql, ParamsRef params, QueryOptions options) {
+    check_usable();
     const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
-    return detail::timed_call(*host_, pool_->metrics_, pool_->hooks_,
-                              [&] { return slot_->conn->execute(sql, params, x); });
+    return detail::run_statement(*host_, pool_->metrics_, pool_->hooks_, *slot_->conn, sql, params,
+                                 x);
 }
 
 template <Backend B>
 void Lease<B>::release() noexcept {
     if (slot_ == nullptr) return;
-    bool reusable = true;
-    switch (slot_->conn->transaction_status()) {
-        case TxStatus::idle:
-            break;
-        case TxStatus::in_transaction:
-        case TxStatus::in_error:
-            try {
-                slot_->conn->rollback(pool_->exec_settings(std::chrono::milliseconds{0}, false,
-                                                           Clock::now() + std::chrono::seconds(5)));
-                reusable = slot_->conn->transaction_status() == TxStatus::idle;
-            } catch (...) {
-                reusable = false;
-            }
-            break;
-        default:
-            reusable = false;
-            break;
+    auto& conn = *slot_->conn;
+    auto reuse = safety::reuse(conn.transaction_status(), conn.cancel_outstanding());
+    if (reuse == safety::Reuse::roll_back_first) {
+        try {
+            conn.rollback(pool_->exec_settings(std::chrono::milliseconds{0}, false,
+                                               Clock::now() + std::chrono::seconds(5)));
+            reuse = safety::reuse(conn.transaction_status(), conn.cancel_outstanding());
+        } catch (...) {
+            reuse = safety::Reuse::discard;
+        }
     }
-    host_->release(std::exchange(slot_, nullptr), reusable);
+    host_->release(std::exchange(slot_, nullptr), reuse == safety::Reuse::keep);
     pool_ = nullptr;
     host_ = nullptr;
+    keep_.reset();  // last: it may free the pool
 }
 
 // ---- Transaction ----
 
 template <Backend B>
 Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOptions options) {
+    lease_.check_usable();
     if (Clock::now() >= deadline_) {
         throw QueryTimeout("the transaction's timeout expired", true);
     }
     const ExecSettings x = pool_.exec_settings(options.timeout, options.prepare, deadline_);
-    return detail::timed_call(*lease_.host_, pool_.metrics_, pool_.hooks_,
-                              [&] { return lease_.slot_->conn->execute(sql, params, x); });
+    return detail::run_statement(*lease_.host_, pool_.metrics_, pool_.hooks_, *lease_.slot_->conn,
+                                 sql, params, x);
 }
 
 template <Backend B>
 template <typename F>
-auto ConnectionPool<B>::transaction(F&& fn, TransactionOptions options, SourceLocation where)
+auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, SourceLocation where)
     -> std::invoke_result_t<F&, Transaction<B>&> {
     using R = std::invoke_result_t<F&, Transaction<B>&>;
     using Stored = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
@@ -824,6 +1026,12 @@ auto ConnectionPool<B>::transaction(F&& fn, TransactionOptions options, SourceLo
             auto& host = *lease.host_;
             auto& conn = *lease.slot_->conn;
             Transaction<B> tx(lease, *this, deadline, attempt);
+            detail::ActiveTransaction active{this, deadline, detail::t_active_transaction};
+            detail::t_active_transaction = &active;
+            struct Restore {
+                detail::ActiveTransaction* outer;
+                ~Restore() { detail::t_active_transaction = outer; }
+            } restore{active.outer};
             TransactionPhase phase = TransactionPhase::body;
             try {
                 ExecSettings x = exec_settings(std::chrono::milliseconds{0}, false, deadline);
@@ -861,10 +1069,11 @@ auto ConnectionPool<B>::transaction(F&& fn, TransactionOptions options, SourceLo
                 return take(value);
             } catch (const Error& e) {
                 failure = std::current_exception();
-                const auto decision = classify(e, phase);
-                if (decision.action == RetryDecision::Action::retry) {
+                const auto decision = safety::classify(e, phase, conn.transaction_status());
+                using Action = RetryDecision::Action;
+                if (decision.action == Action::retry) {
                     retry = decision.reason;
-                } else if (decision.action == RetryDecision::Action::outcome_unknown) {
+                } else if (decision.action == Action::outcome_unknown) {
                     lease.discard();
                     std::string status;
                     if (options.resolve_unknown_outcome && txid) {
@@ -888,7 +1097,10 @@ auto ConnectionPool<B>::transaction(F&& fn, TransactionOptions options, SourceLo
                                     : fmt::format(" (server says: {})", status)),
                             txid);
                     }
-                } else if (options.retry_if && options.retry_if(e)) {
+                } else if (decision.action == Action::fail && options.retry_if &&
+                           options.retry_if(e)) {
+                    // Only where the pool knows nothing was committed: never in the commit
+                    // phase, never for a caller's mistake (safety::classify).
                     retry = RetryReason::user;
                 }
                 if (!retry) {
@@ -896,7 +1108,6 @@ auto ConnectionPool<B>::transaction(F&& fn, TransactionOptions options, SourceLo
                                                            : TransactionOutcome::failed);
                     throw;
                 }
-                if (retry == RetryReason::connection_lost) lease.discard();
             } catch (...) {
                 finish(TransactionOutcome::rolled_back);
                 throw;

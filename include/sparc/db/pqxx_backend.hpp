@@ -50,6 +50,9 @@ class PqxxBackend::Connection {
     void rollback(const ExecSettings& settings);
     /// Asks the server to cancel the running statement; safe from any thread, never blocks.
     void cancel() noexcept;
+    /// Whether a cancel request was sent that the server has not been seen to act on: it may
+    /// still interrupt a later statement on this session.
+    bool cancel_outstanding() const noexcept;
     /// Whether the session still looks usable, without a round trip (the socket tells when the
     /// server closed it).
     bool is_alive();

@@ -1,6 +1,7 @@
 #pragma once
 /// @file retry.hpp
-/// Which failures a transaction may safely run again, and how long to wait before it does.
+/// How long a transaction waits before it runs again; which failures it may run again is
+/// decided in safety.hpp (included here for classify()).
 
 #include <algorithm>
 #include <chrono>
@@ -11,42 +12,9 @@
 
 #include <sparc/db/errors.hpp>
 #include <sparc/db/options.hpp>
+#include <sparc/db/safety.hpp>
 
 namespace sparc::db {
-
-/// When in a transaction's life a failure happened.
-enum class TransactionPhase {
-    body,    ///< BEGIN, fn's statements: COMMIT was not sent, the server rolls back.
-    commit,  ///< While COMMIT was being sent or answered.
-};
-
-/// What to do about a failure.
-struct RetryDecision {
-    enum class Action { retry, fail, outcome_unknown };
-    Action action = Action::fail;
-    RetryReason reason = RetryReason::connection_lost;
-};
-
-/// Classifies `error`, thrown in `phase`, libpqxx's perform() discipline: retry serialization
-/// failures (40001), deadlocks (40P01) and connections lost before COMMIT was sent; never retry
-/// a COMMIT whose answer was lost or SQLSTATE 40003 (outcome unknown); anything else fails.
-inline RetryDecision classify(const Error& error, TransactionPhase phase) noexcept {
-    using Action = RetryDecision::Action;
-    if (const auto* c = dynamic_cast<const ConnectionError*>(&error)) {
-        if (phase == TransactionPhase::commit && c->statement_sent()) {
-            return {Action::outcome_unknown, RetryReason::connection_lost};
-        }
-        return {Action::retry, RetryReason::connection_lost};
-    }
-    if (dynamic_cast<const QueryTimeout*>(&error) != nullptr) return {};
-    if (const auto* s = dynamic_cast<const SqlError*>(&error)) {
-        const std::string_view state = s->sqlstate();
-        if (state == "40001") return {Action::retry, RetryReason::serialization_failure};
-        if (state == "40P01") return {Action::retry, RetryReason::deadlock};
-        if (state == "40003") return {Action::outcome_unknown, RetryReason::connection_lost};
-    }
-    return {};
-}
 
 /// Backoff before retry number `retry` (1 = first retry): full jitter, uniformly random in
 /// [0, min(cap, base * 2^(retry-1))].

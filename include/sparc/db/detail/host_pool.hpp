@@ -174,6 +174,9 @@ struct alignas(64) Slot {
     // Set by maintain() when the connection is past its lifetime while leased: the owner
     // closes it on release. Cleared when the slot is filled.
     std::atomic<bool> retire{false};
+    // Set by shutdown when the lease outlived the grace period: the owner may only release it.
+    // Cleared when the slot is filled.
+    std::atomic<bool> revoked{false};
     // Set when the slot is filled (under the mutex, while empty) and cleared by whoever empties
     // it (under the mutex); read by the slot's owner in between.
     std::unique_ptr<typename B::Connection> conn;
@@ -388,14 +391,16 @@ class HostPool {
         return drain_cv_.wait_until(lock, deadline, [&] { return leased_locked() == 0; });
     }
 
-    /// Cancels statements running on leased connections (shutdown past its grace period).
-    void cancel_in_use() {
+    /// Revokes the leases still held (shutdown past its grace period): their statements are
+    /// cancelled and their owners may only release them.
+    void revoke_in_use() {
         std::lock_guard lock(mutex_);
         const std::uint32_t n = high_.load(std::memory_order_relaxed);
         for (std::uint32_t i = 0; i < n; ++i) {
             // A leased slot's connection is only removed under the mutex: safe to use here.
             SlotT& s = slots_[i];
             if (s.state.load(std::memory_order_acquire) == SlotT::kLeased && s.conn) {
+                s.revoked.store(true, std::memory_order_release);
                 s.conn->cancel();
             }
         }
@@ -859,6 +864,7 @@ class HostPool {
         SlotT& s = slots_[i];
         s.conn = std::move(conn);
         s.retire.store(false, std::memory_order_relaxed);
+        s.revoked.store(false, std::memory_order_relaxed);
         const auto now = Clock::now();
         const auto life = lifetime_with_jitter();
         s.retire_at =

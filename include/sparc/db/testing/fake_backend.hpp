@@ -54,8 +54,15 @@
 ///   connection is broken, as the real backend discards it (a COMMIT still commits);
 /// - the server's statement_timeout (ConnectSettings) passes, or cancel() is called:
 ///   QueryTimeout (57014, server side), the connection stays usable and an open transaction
-///   fails (a COMMIT rolls back);
-/// - its host goes down or terminates its connections: ConnectionError(statement_sent).
+///   fails. A delayed COMMIT stands for a WAL flush or a synchronous-replication wait, which
+///   PostgreSQL's statement_timeout does not interrupt and a cancel does not undo: it ignores
+///   the statement_timeout, and a cancel() makes it complete, committed;
+/// - its host goes down or terminates its connections: ConnectionError(statement_sent,
+///   SQLSTATE 57P01).
+///
+/// The fake simulates a server and nothing more: which failures the pool runs again, which
+/// outcomes are unknown and which connections it keeps are decided by safety.hpp alone, for
+/// the fake and the real backend alike.
 
 #include <algorithm>
 #include <array>
@@ -100,7 +107,7 @@ struct Call {
     bool in_transaction = false;                     ///< Whether a transaction block was open.
     std::optional<std::int64_t> txid;                ///< The open transaction's id, if any.
     QueryOutcome outcome = QueryOutcome::ok;         ///< How it ended (ok while still running).
-    std::string sqlstate;                            ///< Set for sql_error and timeout outcomes.
+    std::string sqlstate;  ///< The server's SQLSTATE, when it sent one (57P01 for a terminate).
 };
 
 /// How fail_next_commit() breaks the next COMMIT.
@@ -465,8 +472,12 @@ class FakeBackend::Connection {
     /// Runs "ROLLBACK".
     void rollback(const ExecSettings& exec) { run("ROLLBACK", {}, exec); }
     /// Interrupts a statement inside a scripted delay: it throws QueryTimeout (server side,
-    /// 57014) and the connection stays usable. Does nothing when no statement is running.
+    /// 57014) and the connection stays usable; a delayed COMMIT completes instead (committed),
+    /// as a cancelled synchronous-replication wait does. Does nothing when no statement is
+    /// running, as a server ignores a cancel that reaches an idle session.
     void cancel() noexcept;
+    /// Always false: the simulated cancel lands at once, so none is ever left in flight.
+    bool cancel_outstanding() const noexcept { return false; }
     /// Whether the session is open and not broken.
     bool is_alive() const;
     /// idle, in_transaction, in_error, or unknown once closed or broken.
@@ -494,7 +505,7 @@ class FakeBackend::Connection {
     Result run(std::string_view sql, ParamsRef params, const ExecSettings& exec);
     std::shared_ptr<detail::RuleData> find_rule(const Call& call, detail::StatementKind kind) const;
     Failure wait(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds delay,
-                 const ExecSettings& exec, bool& interrupted);
+                 const ExecSettings& exec, detail::StatementKind kind, bool& interrupted);
     void apply_failure(const Failure& failure, detail::StatementKind kind, bool write,
                        std::optional<std::uint64_t> seq);
     [[noreturn]] static void throw_failure(const Failure& failure);
@@ -1042,10 +1053,14 @@ inline std::shared_ptr<detail::RuleData> FakeBackend::Connection::find_rule(
 
 inline FakeBackend::Connection::Failure FakeBackend::Connection::wait(
     std::unique_lock<std::mutex>& lock, std::chrono::milliseconds delay, const ExecSettings& exec,
-    bool& interrupted) {
+    detail::StatementKind kind, bool& interrupted) {
     const auto now = Clock::now();
     const auto done = detail::add_saturating(now, delay);
-    const auto server_timeout = conn_->settings.statement_timeout.count() > 0
+    // A delayed COMMIT models a WAL flush or a synchronous-replication wait: PostgreSQL's
+    // statement_timeout does not interrupt them, and a cancel during the replication wait
+    // leaves the transaction committed (with a warning).
+    const bool commit = kind == detail::StatementKind::commit;
+    const auto server_timeout = conn_->settings.statement_timeout.count() > 0 && !commit
                                     ? detail::add_saturating(now, conn_->settings.statement_timeout)
                                     : Clock::time_point::max();
     const auto until = std::min({done, exec.deadline, server_timeout});
@@ -1060,7 +1075,12 @@ inline FakeBackend::Connection::Failure FakeBackend::Connection::wait(
     }
     interrupted = true;
     if (c.broken || c.closed) {
-        return {Failure::dropped, {}, "terminating connection due to administrator command", true};
+        return {Failure::dropped, "57P01", "terminating connection due to administrator command",
+                true};
+    }
+    if (c.cancel_requested && commit) {
+        interrupted = false;
+        return {};
     }
     if (c.cancel_requested) {
         return {Failure::sql, "57014", "canceling statement due to user request", false};
@@ -1121,9 +1141,9 @@ inline void FakeBackend::Connection::throw_failure(const Failure& failure) {
         case Failure::client_timeout:
             throw QueryTimeout(failure.message, true);
         case Failure::dropped:
-            throw ConnectionError(failure.message, failure.statement_sent);
+            throw ConnectionError(failure.message, failure.statement_sent, failure.sqlstate);
     }
-    throw ConnectionError(failure.message, failure.statement_sent);
+    throw ConnectionError(failure.message, failure.statement_sent, failure.sqlstate);
 }
 
 inline std::optional<Result> FakeBackend::Connection::builtin(std::string_view sql,
@@ -1297,7 +1317,7 @@ inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef param
         ++st.running;
         st.wake.notify_all();
         bool interrupted = false;
-        auto failure = wait(lock, plan.delay, exec, interrupted);
+        auto failure = wait(lock, plan.delay, exec, kind, interrupted);
         c.running = false;
         c.cancel_requested = false;
         --st.running;
@@ -1344,10 +1364,8 @@ inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef param
             }
             lock.lock();
             if (c.broken || c.closed) {
-                fail({Failure::dropped,
-                      {},
-                      "terminating connection due to administrator command",
-                      true});
+                fail({Failure::dropped, "57P01",
+                      "terminating connection due to administrator command", true});
             }
             answered = true;
             break;

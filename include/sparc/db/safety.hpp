@@ -1,0 +1,204 @@
+#pragma once
+/// @file safety.hpp
+/// The write-safety rules, all in one place. Backends report facts only: the exception type,
+/// whether any byte of the statement may have left the client (ConnectionError::
+/// statement_sent()), the server's SQLSTATE and error routine, the connection's transaction
+/// state and whether a cancel request is still outstanding. The functions here decide, from
+/// those facts, whether a statement may run again, whether a transaction's outcome is
+/// unknown, whether it may be retried, whether an error marks its host down, and whether a
+/// connection is clean enough to reuse. The pool asks them and nothing else, so the real and
+/// the fake backend cannot disagree on a rule.
+
+#include <cstddef>
+#include <string_view>
+
+#include <sparc/db/backend.hpp>
+#include <sparc/db/errors.hpp>
+#include <sparc/db/options.hpp>
+#include <sparc/db/params.hpp>
+
+namespace sparc::db {
+
+/// When in a transaction's life a failure happened.
+enum class TransactionPhase {
+    body,    ///< BEGIN and fn's statements: COMMIT not sent, the server rolls back on failure.
+    commit,  ///< From the first byte of COMMIT written until its answer.
+};
+
+/// What to do about a failure inside transaction().
+struct RetryDecision {
+    enum class Action {
+        retry,            ///< Run the whole function again on a fresh attempt.
+        fail,             ///< Give up; TransactionOptions::retry_if may still ask for a retry.
+        fail_final,       ///< Give up; retry_if is not consulted (commit phase, usage errors).
+        outcome_unknown,  ///< COMMIT may have been applied: TransactionOutcomeUnknown.
+    };
+    Action action = Action::fail;
+    RetryReason reason = RetryReason::connection_lost;
+};
+
+/// Libpq sends at most this many parameters in one statement (the protocol's Int16 count).
+inline constexpr std::size_t kMaxParameters = 65'535;
+
+namespace safety {
+
+/// Whether a server error says a prepared statement the connection had cached went stale: the
+/// server rejected it before executing it (the plan no longer matches the table after ALTER
+/// TABLE, SQLSTATE 0A000 from RevalidateCachedQuery; or the statement is gone after DISCARD ALL,
+/// 26000 from FetchPreparedStatement). Decided on the untranslated routine name, so that a
+/// 0A000 raised while a statement runs (after it may have written) never qualifies.
+inline bool stale_prepared_statement(const SqlError& e) noexcept {
+    const std::string_view state = e.sqlstate();
+    const std::string_view routine = e.routine();
+    return (state == "0A000" && routine == "RevalidateCachedQuery") ||
+           (state == "26000" && routine == "FetchPreparedStatement");
+}
+
+/// How a failed autocommit statement (ConnectionPool::query) may be run again.
+enum class Rerun {
+    no,                ///< Never: the server may have applied it, or it would fail again.
+    fresh_connection,  ///< On another connection: the server never received it.
+    same_host,         ///< Once more on a connection of the same host (a stale statement).
+};
+
+/// May an autocommit statement that failed with `e` run again? (pgx's SafeToRetry rule.)
+///
+/// | failure                                         | rerun            | why                     |
+/// |-------------------------------------------------|------------------|-------------------------|
+/// | ConnectionError, statement_sent() false         | fresh_connection | no byte left the client |
+/// | ConnectionError, statement_sent() true          | no               | it may have run, even   |
+/// |                                                 |                  | committed (a CALL)      |
+/// | SqlError, stale_prepared_statement()            | same_host        | rejected before running |
+/// | QueryTimeout (server or client side)            | no               | it may have run         |
+/// | UsageError, any other SqlError                  | no               | it would fail again     |
+inline Rerun rerun_statement(const Error& e) noexcept {
+    if (const auto* c = dynamic_cast<const ConnectionError*>(&e)) {
+        return c->statement_sent() ? Rerun::no : Rerun::fresh_connection;
+    }
+    if (dynamic_cast<const QueryTimeout*>(&e) != nullptr) return Rerun::no;
+    if (const auto* s = dynamic_cast<const SqlError*>(&e)) {
+        if (stale_prepared_statement(*s)) return Rerun::same_host;
+    }
+    return Rerun::no;
+}
+
+/// What transaction() does about `e`, thrown in `phase` (libpqxx perform()'s discipline).
+/// `connection` is the transaction's own connection's state after the failure: an error that
+/// left it clean came from elsewhere (fn's own code, or a pool.query() it made on another
+/// connection, which may have written), so it is not grounds for running fn again.
+///
+/// | failure                                  | body                  | commit                 |
+/// |------------------------------------------|-----------------------|------------------------|
+/// | ConnectionError, statement_sent() false  | retry if the tx's     | retry (COMMIT never    |
+/// |                                          | connection broke      | left the client)       |
+/// | ConnectionError, statement_sent() true   | retry if the tx's     | outcome_unknown        |
+/// |                                          | connection broke (the |                        |
+/// |                                          | server rolls back)    |                        |
+/// | QueryTimeout, client side                | fail                  | outcome_unknown (COMMIT|
+/// |                                          |                       | may finish without us) |
+/// | QueryTimeout, server side (57014 answer) | fail                  | fail_final             |
+/// | SqlError 40001, 40P01                    | retry if the tx's     | retry (the server      |
+/// |                                          | connection failed     | rolled back)           |
+/// | SqlError 40003                           | outcome_unknown       | outcome_unknown        |
+/// | SqlError, stale_prepared_statement()     | retry if the tx's     | fail_final             |
+/// |                                          | connection failed     |                        |
+/// | other SqlError                           | fail                  | fail_final (the answer |
+/// |                                          |                       | proves the rollback)   |
+/// | UsageError                               | fail_final            | fail_final             |
+/// | anything else (fn's own errors)          | fail                  | fail_final             |
+///
+/// `fail` lets TransactionOptions::retry_if ask for a retry; in the commit phase it is never
+/// consulted, since running the function again could apply it twice.
+inline RetryDecision classify(const Error& e, TransactionPhase phase,
+                              TxStatus connection = TxStatus::unknown) noexcept {
+    using Action = RetryDecision::Action;
+    const bool commit = phase == TransactionPhase::commit;
+    const Action otherwise = commit ? Action::fail_final : Action::fail;
+    const bool broke = connection == TxStatus::unknown;
+    const bool failed = broke || connection == TxStatus::in_error;
+    if (dynamic_cast<const UsageError*>(&e) != nullptr) return {Action::fail_final};
+    if (const auto* c = dynamic_cast<const ConnectionError*>(&e)) {
+        if (commit) {
+            return {c->statement_sent() ? Action::outcome_unknown : Action::retry,
+                    RetryReason::connection_lost};
+        }
+        return {broke ? Action::retry : Action::fail, RetryReason::connection_lost};
+    }
+    if (const auto* t = dynamic_cast<const QueryTimeout*>(&e)) {
+        if (commit && t->client_side()) return {Action::outcome_unknown};
+        return {otherwise};
+    }
+    if (const auto* s = dynamic_cast<const SqlError*>(&e)) {
+        const std::string_view state = s->sqlstate();
+        const bool ours = commit || failed;
+        if (state == "40001" && ours) return {Action::retry, RetryReason::serialization_failure};
+        if (state == "40P01" && ours) return {Action::retry, RetryReason::deadlock};
+        if (state == "40003") return {Action::outcome_unknown, RetryReason::connection_lost};
+        if (!commit && failed && stale_prepared_statement(*s)) {
+            return {Action::retry, RetryReason::stale_statement};
+        }
+    }
+    return {otherwise};
+}
+
+/// Does `e`, from a statement or a connection attempt, say the host is unreachable?
+///
+/// | failure                            | host down | why                                   |
+/// |------------------------------------|-----------|---------------------------------------|
+/// | ConnectionError                    | yes       | the session broke or never opened     |
+/// | UsageError, SqlError, QueryTimeout | no        | the server answered: it is up         |
+inline bool marks_host_down(const Error& e) noexcept {
+    return dynamic_cast<const ConnectionError*>(&e) != nullptr;
+}
+
+/// What to do with a connection when its lease ends.
+enum class Reuse {
+    keep,             ///< Idle, no cancel outstanding: back to the pool.
+    roll_back_first,  ///< A transaction is open: ROLLBACK, then ask again.
+    discard,          ///< Broken, mid-statement, or a cancel may still land on it.
+};
+
+/// Is a connection clean enough to serve the next caller?
+///
+/// | transaction state       | cancel outstanding | reuse           |
+/// |-------------------------|--------------------|-----------------|
+/// | any                     | yes                | discard (a late |
+/// |                         |                    | cancel would    |
+/// |                         |                    | hit the next    |
+/// |                         |                    | caller)         |
+/// | idle                    | no                 | keep            |
+/// | in_transaction/in_error | no                 | roll_back_first |
+/// | active, unknown         | no                 | discard         |
+inline Reuse reuse(TxStatus status, bool cancel_outstanding) noexcept {
+    if (cancel_outstanding) return Reuse::discard;
+    switch (status) {
+        case TxStatus::idle:
+            return Reuse::keep;
+        case TxStatus::in_transaction:
+        case TxStatus::in_error:
+            return Reuse::roll_back_first;
+        default:
+            return Reuse::discard;
+    }
+}
+
+/// Whether a server error is a caller's mistake that the server found: a parameter count
+/// that does not match the statement is answered with an ERROR of SQLSTATE 08P01 (protocol
+/// violation) on a session that stays usable. A FATAL 08P01 breaks the session and arrives
+/// as a ConnectionError instead.
+inline bool usage_error(const SqlError& e) noexcept { return e.sqlstate() == "08P01"; }
+
+/// Checks what the caller passes before anything is sent: SQL text and text parameters
+/// travel NUL-terminated through libpq, so a NUL byte would silently cut them short; libpq
+/// sends at most kMaxParameters parameters. @throws UsageError naming the mistake.
+void check_statement(std::string_view sql, ParamsRef params);
+
+}  // namespace safety
+
+/// The transaction rule (safety::classify), under the name retry.hpp has always offered.
+inline RetryDecision classify(const Error& e, TransactionPhase phase,
+                              TxStatus connection = TxStatus::unknown) noexcept {
+    return safety::classify(e, phase, connection);
+}
+
+}  // namespace sparc::db
