@@ -18,20 +18,29 @@ class WhenRunning {
   public:
     WhenRunning(std::string application, std::function<void(int pid)> action)
         : thread_([this, application = std::move(application), action = std::move(action)] {
-              pid_ = running_pid(application);
-              if (pid_ != 0) action(pid_);
+              try {
+                  pid_ = running_pid(application);
+                  if (pid_ != 0) action(pid_);
+              } catch (const std::exception& e) {
+                  error_ = e.what();  // psql failed: reported by join()
+              }
           }) {}
-    ~WhenRunning() { join(); }
+    ~WhenRunning() {
+        if (thread_.joinable()) thread_.join();
+    }
     WhenRunning(const WhenRunning&) = delete;
     WhenRunning& operator=(const WhenRunning&) = delete;
     /// The pid acted on, 0 if the statement was never seen running.
     int join() {
         if (thread_.joinable()) thread_.join();
+        INFO(error_);
+        REQUIRE(error_.empty());
         return pid_;
     }
 
   private:
     int pid_ = 0;
+    std::string error_;
     std::thread thread_;
 };
 

@@ -3,6 +3,9 @@
 // ALTER TABLE from another session ("cached plan must not change result type", 0A000) and
 // DISCARD ALL on a lease (the server forgets every prepared statement, 26000).
 
+#include <thread>
+#include <vector>
+
 #include "matrix_util.hpp"
 
 using namespace std::chrono_literals;
@@ -13,26 +16,47 @@ TEST_CASE("SELECT * keeps working on every pooled connection after ALTER TABLE e
     admin(
         "DROP TABLE IF EXISTS usage_alter; CREATE TABLE usage_alter (id int);"
         " INSERT INTO usage_alter VALUES (1)");
-    auto cfg = config("pg-usage-alter");
+    const std::string app = "pg-usage-alter";
+    auto cfg = config(app);
     cfg.min_connections = 3;
     cfg.max_connections = 3;
     CountedPool p(cfg);
     const std::string sql = "SELECT * FROM usage_alter";
     {
+        // The statement cached on each of the three connections.
         std::vector<db::Lease<db::PqxxBackend>> leases;
         for (int i = 0; i < 3; ++i) leases.push_back(p->acquire());
         for (auto& lease : leases) REQUIRE(lease.query(sql).columns() == 1);
-        // Another session changes the table's shape under the cached statements.
-        admin("ALTER TABLE usage_alter ADD COLUMN note text DEFAULT 'x'");
-        for (std::size_t i = 0; i < leases.size(); ++i) {
-            std::size_t columns = 0;
-            const auto o = outcome_of([&] { columns = leases[i].query(sql).columns(); });
-            INFO("connection " << i << ": " << o.describe());
-            REQUIRE(o.returned());
-            REQUIRE(columns == 2);
-        }
     }
-    // And through the pool, whichever connection serves.
+    // Another session changes the table's shape and holds its lock until three pool.query()
+    // calls wait for it: each on its own connection, each with the stale cached statement.
+    db::Database other(config("pg-usage-alter-other"));
+    constexpr std::size_t kCallers = 3;
+    std::vector<Outcome> outcomes(kCallers);
+    std::vector<std::size_t> columns(kCallers, 0);
+    std::vector<std::thread> callers;
+    bool all_waited = false;
+    other.transaction([&](auto& tx) {
+        tx.query("ALTER TABLE usage_alter ADD COLUMN note text DEFAULT 'x'");
+        for (std::size_t i = 0; i < kCallers; ++i) {
+            callers.emplace_back([&, i] {
+                outcomes[i] = outcome_of([&] { columns[i] = p->query(sql).columns(); });
+            });
+        }
+        all_waited = eventually([&] {
+            return admin(fmt::format("SELECT count(*) FROM pg_stat_activity WHERE "
+                                     "application_name = '{}' AND wait_event_type = 'Lock'",
+                                     app)) == std::to_string(kCallers);
+        });
+    });
+    for (auto& t : callers) t.join();
+    REQUIRE(all_waited);
+    for (std::size_t i = 0; i < kCallers; ++i) {
+        INFO("caller " << i << ": " << outcomes[i].describe());
+        REQUIRE(outcomes[i].returned());
+        REQUIRE(columns[i] == 2);
+    }
+    // And afterwards, whichever connection serves.
     for (int i = 0; i < 9; ++i) {
         const auto o = outcome_of([&] { p->query(sql); });
         INFO("query " << i << ": " << o.describe());
