@@ -688,8 +688,18 @@ class PoolCore {
             x.prepare = false;
             const Result r = conn.execute(detail::kProbeSql, {}, x);
             const auto rtt = Clock::now() - started;
-            if (slot != nullptr) host.release(std::exchange(slot, nullptr), true);
+            if (slot != nullptr) {
+                const bool clean =
+                    safety::reuse(slot->conn->transaction_status(),
+                                  slot->conn->cancel_outstanding()) == safety::Reuse::keep;
+                host.release(std::exchange(slot, nullptr), clean);
+            }
             if (reserved) {
+                if (safety::reuse(fresh->transaction_status(), fresh->cancel_outstanding()) !=
+                    safety::Reuse::keep) {
+                    fresh->close();
+                    fresh.reset();
+                }
                 host.adopt(std::move(fresh));
                 reserved = false;
             }
