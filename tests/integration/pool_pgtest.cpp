@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -148,6 +149,77 @@ TEST_CASE("the pool survives a primary restart", "[faults]") {
     REQUIRE(recovered);
     REQUIRE(untyped == 0);
     REQUIRE(pool.query("SELECT 1").front()[0].as<int>() == 1);
+}
+
+namespace {
+
+/// Statements of `application` the primary is running now (pg_sleep ones).
+int sleeping_statements(const std::string& application) {
+    return std::stoi(cluster().psql(
+        Node::primary, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '" +
+                           application +
+                           "' AND state = 'active' AND query LIKE 'SELECT pg_sleep%'"));
+}
+
+}  // namespace
+
+// The real backend's cancel path: PQcancel on the backend's canceller thread, while the
+// caller's thread waits for the result (also run under ThreadSanitizer by scripts/test.sh).
+TEST_CASE("the client's query timeout cancels the statement on the server", "[pool]") {
+    auto cfg = config("pg-query-timeout");
+    cfg.max_connections = 1;
+    cfg.statement_timeout = 60s;  // the server would let it run
+    cfg.query_timeout = 120s;
+    db::Database pool(cfg);
+    try {
+        pool.query("SELECT pg_sleep(60)", {}, {.timeout = 300ms});
+        FAIL("expected QueryTimeout");
+    } catch (const db::QueryTimeout& e) {
+        REQUIRE(e.client_side());
+        REQUIRE(no_password(e.what()));
+    }
+    // The cancel reached the server: the statement stops there, not 60 s later.
+    REQUIRE(eventually([&] { return sleeping_statements("pg-query-timeout") == 0; }, 30s));
+    REQUIRE(pool.query("SELECT 5").front()[0].as<int>() == 5);
+    REQUIRE(pool.stats().in_use == 0);
+}
+
+TEST_CASE("shutdown cancels statements still running after the grace period", "[pool]") {
+    auto cfg = config("pg-shutdown");
+    cfg.min_connections = 2;
+    cfg.statement_timeout = 60s;
+    cfg.query_timeout = 120s;
+    db::Database pool(cfg);
+    std::atomic<int> timed_out{0};
+    std::atomic<int> other_errors{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < 2; ++t) {
+        workers.emplace_back([&] {
+            try {
+                pool.query("SELECT pg_sleep(60)");
+            } catch (const db::QueryTimeout&) {
+                ++timed_out;
+            } catch (...) {
+                ++other_errors;
+            }
+        });
+    }
+    const bool running = eventually([&] { return sleeping_statements("pg-shutdown") == 2; });
+    pool.shutdown(200ms);
+    for (auto& w : workers) w.join();
+    REQUIRE(running);
+    REQUIRE(timed_out == 2);
+    REQUIRE(other_errors == 0);
+    REQUIRE_THROWS_AS(pool.query("SELECT 1"), db::PoolClosed);
+    // Cancelled on the server and the sessions closed.
+    REQUIRE(eventually([&] { return sleeping_statements("pg-shutdown") == 0; }, 30s));
+    REQUIRE(eventually(
+        [&] {
+            return cluster().psql(Node::primary,
+                                  "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                  "'pg-shutdown'") == "0";
+        },
+        30s));
 }
 
 TEST_CASE("exhaustion gives PoolTimeout after connection_timeout", "[pool]") {
