@@ -997,7 +997,7 @@ int Soak::run() {
                     const auto s = pool_->stats();
                     return s.in_use == 0 && s.waiting == 0;
                 },
-                10s)) {
+                60s)) {
             const auto s = pool_->stats();
             violations_.add(fmt::format("the pool did not return to idle: {} in use, {} waiting",
                                         s.in_use, s.waiting));
@@ -1021,19 +1021,19 @@ int Soak::run() {
     }
     // Once the pool is gone, so are its sessions, its sockets and its threads.
     for (const auto node : {ClusterNode::primary, ClusterNode::replica1, ClusterNode::replica2}) {
-        if (!eventually([&] { return server_sessions(node) == 0; }, 10s)) {
+        if (!eventually([&] { return server_sessions(node) == 0; }, 60s)) {
             violations_.add(fmt::format("{}: {} sessions left after the pool was destroyed",
                                         to_string(node), server_sessions(node)));
         }
     }
     for (auto* p : {primary_proxy_.get(), replica_proxies_[0].get(), replica_proxies_[1].get()}) {
-        if (!eventually([&] { return p->connections() == 0; }, 5s)) {
+        if (!eventually([&] { return p->connections() == 0; }, 60s)) {
             violations_.add(
                 fmt::format("{} sockets still open through a proxy after the pool was destroyed",
                             p->connections()));
         }
     }
-    if (!eventually([&] { return thread_count() == threads_before; }, 10s)) {
+    if (!eventually([&] { return thread_count() == threads_before; }, 60s)) {
         violations_.add(fmt::format("{} threads before the pool, {} after it was destroyed",
                                     threads_before, thread_count()));
     }
