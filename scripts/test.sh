@@ -10,7 +10,8 @@
 #   scripts/test.sh --quick    the dev preset only
 #
 # Options: --quick, --no-setup (skip scripts/setup.sh), --jobs N (default 2, or SPARC_JOBS).
-# Extra arguments after `--` go to every ctest run (e.g. -- -R router).
+# Extra arguments after `--` go to the dev and asan ctest runs (e.g. -- -R router); the tsan
+# stage runs its own selection.
 set -euo pipefail
 
 readonly PROG=${0##*/}
@@ -109,7 +110,7 @@ run_tsan() {
     fi
     stage "tsan: integration tests (integration.db.pool, integration.db.faults)"
     if TSAN_OPTIONS=$options ctest --preset tsan --output-on-failure --timeout 600 \
-        --no-tests=error --tests-regex '^integration\.db\.(pool|faults)$' "${ctest_extra[@]}"; then
+        --no-tests=error --tests-regex '^integration\.db\.(pool|faults)$'; then
         record "tsan integration tests" passed
     else
         record "tsan integration tests" failed
