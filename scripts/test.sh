@@ -4,12 +4,14 @@
 #   scripts/test.sh            setup, then the dev preset (all tests: unit, integration against
 #                              a throwaway PostgreSQL cluster, the short soak test, package
 #                              consumer), then the asan preset (unit and integration tests),
-#                              then the tsan preset (pool, router and transaction unit tests),
-#                              then short fuzz runs (scripts/fuzz.sh)
+#                              then the tsan preset (pool, router and transaction unit tests,
+#                              and the pool and faults integration tests: the real backend's
+#                              cancel path), then short fuzz runs (scripts/fuzz.sh)
 #   scripts/test.sh --quick    the dev preset only
 #
 # Options: --quick, --no-setup (skip scripts/setup.sh), --jobs N (default 2, or SPARC_JOBS).
-# Extra arguments after `--` go to every ctest run (e.g. -- -R router).
+# Extra arguments after `--` go to the dev and asan ctest runs (e.g. -- -R router); the tsan
+# stage runs its own selection.
 set -euo pipefail
 
 readonly PROG=${0##*/}
@@ -80,24 +82,38 @@ fi
 bash "$ROOT/scripts/cluster.sh" cleanup-stale || true
 
 # ThreadSanitizer on the concurrent parts: the pool, the router and transactions (with the fake
-# backend and the user-code tests that drive them from many threads).
+# backend and the user-code tests that drive them from many threads), then the real PqxxBackend
+# against the test cluster where it is concurrent: a client query timeout or a shutdown cancels
+# a statement with PQcancel on the backend's canceller thread while the caller's thread waits,
+# and connections die under the pool (integration.db.pool and integration.db.faults; the
+# pg_cluster fixture starts the cluster). libpq and libpqxx are not instrumented:
+# tests/tsan.supp holds the suppressions, each with its reason.
 run_tsan() {
     local dir=$ROOT/build/tsan tests="[pool],[router],[transaction],[fake],[user_code],[metrics]"
+    # halt_on_error: the first report fails the run; second_deadlock_stack for lock reports.
+    local options=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:history_size=4}
+    options+=":suppressions=$ROOT/tests/tsan.supp"
     stage "tsan: configure"
     if ! cmake --preset tsan; then record "tsan configure" failed; return 1; fi
     stage "tsan: build"
-    if ! cmake --build --preset tsan --target sparc_db_unit_tests --parallel "$jobs"; then
+    if ! cmake --build --preset tsan --target sparc_db_unit_tests sparc_db_pgtests \
+        --parallel "$jobs"; then
         record "tsan build" failed
         return 1
     fi
     record "tsan build" passed
-    stage "tsan: test ($tests)"
-    # halt_on_error: the first report fails the run; second_deadlock_stack for lock reports.
-    if TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:history_size=4} \
-        "$dir/tests/unit/db/sparc_db_unit_tests" "$tests"; then
-        record "tsan tests" passed
+    stage "tsan: unit tests ($tests)"
+    if TSAN_OPTIONS=$options "$dir/tests/unit/db/sparc_db_unit_tests" "$tests"; then
+        record "tsan unit tests" passed
     else
-        record "tsan tests" failed
+        record "tsan unit tests" failed
+    fi
+    stage "tsan: integration tests (integration.db.pool, integration.db.faults)"
+    if TSAN_OPTIONS=$options ctest --preset tsan --output-on-failure --timeout 600 \
+        --no-tests=error --tests-regex '^integration\.db\.(pool|faults)$'; then
+        record "tsan integration tests" passed
+    else
+        record "tsan integration tests" failed
     fi
 }
 

@@ -45,7 +45,7 @@ inline db::PoolConfig config(const std::string& application, bool with_replicas 
 
 /// Polls until `condition` holds or `limit` passes.
 inline bool eventually(const std::function<bool()>& condition,
-                       std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+                       std::chrono::milliseconds limit = std::chrono::seconds(60)) {
     const auto until = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < until) {
         if (condition()) return true;

@@ -11,7 +11,11 @@
 //     pool does not hold, and none once the pool is gone; the process has its threads back;
 //   - memory is stable: the heap in use does not grow from round to round;
 //   - no string the library produced (error messages, hook payloads, metrics, health JSON,
-//     anything written to stderr) contains the database password.
+//     anything written to stderr) contains the database password;
+//   - the chaos happened: every kind of fault was injected with an effect (a cut trigger fired,
+//     a cut or terminate hit live sessions), and every kind of operation ran and succeeded at
+//     least once (a replica read on a replica among them). Kinds not injected yet go first, and
+//     the last round keeps injecting until each has been, so a short run covers them all.
 //
 // Runs against the test cluster (SPARC_CLUSTER_ENV, as CTest's pg_cluster fixture or
 // scripts/soak.sh provide). Prints a human summary and one JSON line; exits 1 on any violated
@@ -66,7 +70,7 @@ constexpr int kAccounts = 64;
 constexpr std::int64_t kInitialBalance = 1'000;
 constexpr std::int64_t kTotal = kAccounts * kInitialBalance;
 
-/// The faults the chaos driver draws from, with their weights.
+/// The faults the chaos driver draws from, with their weights (once each has been injected).
 constexpr std::array<std::pair<std::string_view, unsigned>, 7> kFaults{{
     {"replica_stop_start", 20},
     {"backends_terminated", 25},
@@ -76,6 +80,10 @@ constexpr std::array<std::pair<std::string_view, unsigned>, 7> kFaults{{
     {"cut_after_commit", 9},
     {"cut_before_commit", 9},
 }};
+
+/// The operations the workers run; each must run and succeed at least once.
+constexpr std::array<std::string_view, 4> kOperations{"replica_read", "write", "read_your_write",
+                                                      "transaction"};
 
 struct Options {
     std::chrono::seconds duration{60};
@@ -379,6 +387,10 @@ constexpr std::size_t kLogCapacity = std::size_t{1} << 19;
 /// by the on_retry hook, which runs on the caller's thread).
 thread_local std::uint8_t* t_retry_bits = nullptr;
 
+/// Whether the last successful statement of the current thread ran on a replica (set by the
+/// on_query hook, which runs on the caller's thread).
+thread_local bool t_served_by_replica = false;
+
 std::int64_t op_id(int thread, std::size_t seq) {
     return (static_cast<std::int64_t>(thread) << 32) | static_cast<std::int64_t>(seq);
 }
@@ -390,7 +402,8 @@ class Soak {
         : options_(std::move(options)),
           env_(env),
           scan_(env.password, violations_),
-          rng_(options_.seed != 0 ? options_.seed : std::random_device{}()) {}
+          seed_(options_.seed != 0 ? options_.seed : std::random_device{}()),
+          rng_(seed_) {}
 
     int run();
 
@@ -405,12 +418,18 @@ class Soak {
     db::PoolConfig pool_config() const;
     db::Hooks hooks();
     void setup_schema();
-    void worker(int t, WorkerLog& log);
+    void worker(int t, unsigned seed, WorkerLog& log);
     void write_op(int t, WorkerLog& log, std::mt19937& rng);
     void transfer_op(int t, WorkerLog& log, std::mt19937& rng);
     void read_op(int t, std::mt19937& rng);
     void record_error(const char* op, const std::exception_ptr& error, Classified* out = nullptr);
-    void chaos_step(std::mt19937& rng);
+    /// Injects one fault; returns whether it took effect.
+    bool chaos_step(std::mt19937& rng);
+    /// The enabled fault kinds not injected with an effect yet, in kFaults order.
+    std::vector<std::string_view> faults_missing() const;
+    /// Adds a violation for every fault kind never injected and every operation kind that never
+    /// ran or never succeeded.
+    void check_coverage();
     void monitor_step();
     void check_results(const std::vector<std::unique_ptr<WorkerLog>>& logs);
     int server_sessions(ClusterNode node) const;
@@ -418,8 +437,8 @@ class Soak {
         return static_cast<std::uint32_t>(
             std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_).count());
     }
+    /// Records that a fault is being injected (its effect is counted by chaos_step).
     void fault(std::string name) {
-        faults_.add(name);
         std::lock_guard lock(timeline_mutex_);
         timeline_.emplace_back(now_ms(), std::move(name));
     }
@@ -431,6 +450,9 @@ class Soak {
     Violations violations_;
     PasswordScan scan_;
     Tally errors_, ops_, faults_, events_;
+    Tally faults_without_effect_;   ///< injections that hit nothing (no session, no trigger)
+    std::size_t missing_turn_ = 0;  ///< rotates among the kinds still missing
+    unsigned seed_;
     std::mt19937 rng_;
     std::unique_ptr<FaultProxy> primary_proxy_;
     std::array<std::unique_ptr<FaultProxy>, 2> replica_proxies_;
@@ -494,6 +516,9 @@ db::Hooks Soak::hooks() {
     h.on_query = [this](const db::QueryEvent& e) {
         scan_.check("hook.on_query", e.host.label);
         scan_.check("hook.on_query", e.sqlstate);
+        if (e.outcome == db::QueryOutcome::ok) {
+            t_served_by_replica = e.host.role == db::HostRole::replica;
+        }
         events_.add(std::string("query.") + db::to_string(e.outcome));
     };
     h.on_retry = [this](const db::RetryEvent& e) {
@@ -577,6 +602,7 @@ void Soak::write_op(int t, WorkerLog& log, std::mt19937& rng) {
         pool_->query("INSERT INTO soak_writes (op, thread) VALUES ($1, $2)", {op, t});
         log.writes[seq] = committed;
         log.write_at[seq] = now_ms();
+        ops_.add("write.ok");
     } catch (...) {
         Classified c;
         record_error("write", std::current_exception(), &c);
@@ -594,6 +620,7 @@ void Soak::write_op(int t, WorkerLog& log, std::mt19937& rng) {
         return;
     }
     ops_.add("read_your_write");
+    t_served_by_replica = false;
     try {
         const auto r = pool_->query("SELECT count(*) FROM soak_writes WHERE op = $1", {op},
                                     {.use_read_replica = true, .after = position});
@@ -602,6 +629,8 @@ void Soak::write_op(int t, WorkerLog& log, std::mt19937& rng) {
             violations_.add(
                 fmt::format("read-your-writes: op {} seen {} times after its commit", op, n));
         }
+        ops_.add("read_your_write.ok");
+        if (t_served_by_replica) ops_.add("read_your_write.on_replica");
     } catch (...) {
         record_error("read_your_write", std::current_exception());
     }
@@ -633,6 +662,7 @@ void Soak::transfer_op(int t, WorkerLog& log, std::mt19937& rng) {
              .backoff_max = 200ms});
         log.transfers[seq] = committed;
         log.transfer_at[seq] = now_ms();
+        ops_.add("transaction.ok");
     } catch (...) {
         Classified c;
         record_error("transaction", std::current_exception(), &c);
@@ -643,6 +673,7 @@ void Soak::transfer_op(int t, WorkerLog& log, std::mt19937& rng) {
 
 void Soak::read_op(int t, std::mt19937& rng) {
     ops_.add("replica_read");
+    t_served_by_replica = false;
     try {
         if (rng() % 2 == 0) {
             // A replica's snapshot is consistent: the money is always all there.
@@ -657,13 +688,16 @@ void Soak::read_op(int t, std::mt19937& rng) {
             pool_->query("SELECT count(*) FROM soak_writes WHERE thread = $1", {t},
                          {.use_read_replica = true});
         }
+        ops_.add("replica_read.ok");
+        // With fallback_to_primary a read may run on the primary; some must reach a replica.
+        if (t_served_by_replica) ops_.add("replica_read.on_replica");
     } catch (...) {
         record_error("replica_read", std::current_exception());
     }
 }
 
-void Soak::worker(int t, WorkerLog& log) {
-    std::mt19937 rng(static_cast<unsigned>(rng_()) + static_cast<unsigned>(t));
+void Soak::worker(int t, unsigned seed, WorkerLog& log) {
+    std::mt19937 rng(seed);
     while (!stop_.load(std::memory_order_relaxed)) {
         const auto pick = rng() % 100;
         if (pick < 40) {
@@ -683,53 +717,104 @@ void Soak::monitor_step() {
     for (const auto& h : pool_->stats().hosts) scan_.check("stats.host", h.host);
 }
 
-void Soak::chaos_step(std::mt19937& rng) {
+std::vector<std::string_view> Soak::faults_missing() const {
+    std::vector<std::string_view> missing;
+    for (const auto& [name, weight] : kFaults) {
+        if (options_.enabled(name) && faults_.get(std::string(name)) == 0) missing.push_back(name);
+    }
+    return missing;
+}
+
+bool Soak::chaos_step(std::mt19937& rng) {
     const auto pause = [&](int lo_ms, int hi_ms) {
         std::this_thread::sleep_for(std::chrono::milliseconds(
             lo_ms + static_cast<int>(rng() % static_cast<unsigned>(hi_ms - lo_ms + 1))));
     };
-    unsigned total = 0;
-    for (const auto& [name, weight] : kFaults) total += options_.enabled(name) ? weight : 0;
-    if (total == 0) return;
-    auto pick = rng() % total;
+    // Kinds not injected yet go first, in turn (one that hit nothing is tried again later);
+    // then the weighted draw.
     std::string_view chosen;
-    for (const auto& [name, weight] : kFaults) {
-        if (!options_.enabled(name)) continue;
-        if (pick < weight) {
-            chosen = name;
-            break;
+    if (const auto missing = faults_missing(); !missing.empty()) {
+        chosen = missing[missing_turn_++ % missing.size()];
+    } else {
+        unsigned total = 0;
+        for (const auto& [name, weight] : kFaults) total += options_.enabled(name) ? weight : 0;
+        if (total == 0) return false;
+        auto pick = rng() % total;
+        for (const auto& [name, weight] : kFaults) {
+            if (!options_.enabled(name)) continue;
+            if (pick < weight) {
+                chosen = name;
+                break;
+            }
+            pick -= weight;
         }
-        pick -= weight;
     }
     const std::size_t replica = rng() % 2;
     const ClusterNode replica_node = replica == 0 ? ClusterNode::replica1 : ClusterNode::replica2;
     FaultProxy& proxy = rng() % 2 == 0 ? *primary_proxy_ : *replica_proxies_[replica];
     fault(std::string(chosen));
+    bool effect = true;
     if (chosen == "replica_stop_start") {
         env_.stop_node(replica_node, /*immediate=*/true);
         pause(500, 2'000);
         env_.start_node(replica_node);
     } else if (chosen == "backends_terminated") {
         const ClusterNode node = rng() % 3 == 0 ? replica_node : ClusterNode::primary;
-        env_.psql(node, fmt::format("SELECT count(pg_terminate_backend(pid)) FROM "
-                                    "pg_stat_activity WHERE application_name = '{}'",
-                                    kApplication));
+        effect = std::stoi(env_.psql(node, fmt::format("SELECT count(pg_terminate_backend(pid)) "
+                                                       "FROM pg_stat_activity WHERE "
+                                                       "application_name = '{}'",
+                                                       kApplication))) > 0;
     } else if (chosen == "primary_restart") {
         env_.restart_node(ClusterNode::primary, /*immediate=*/true);
     } else if (chosen == "proxy_cut") {
+        effect = proxy.connections() > 0;
         proxy.cut_all();
     } else if (chosen == "proxy_stall") {
         proxy.stall(true);
         pause(1'000, 3'000);  // around query_timeout (2.5 s): some statements time out
         proxy.stall(false);
-    } else if (chosen == "cut_after_commit") {
-        primary_proxy_->cut_after_client_sends("COMMIT");
-        pause(200, 1'000);
-        primary_proxy_->disarm();
     } else {
-        primary_proxy_->cut_before_client_sends("COMMIT");
-        pause(200, 1'000);
+        // A one-shot cut on the next COMMIT through the primary's proxy: armed until it fires
+        // (the workers commit transfers all the time) or 5 s pass.
+        const auto fired = primary_proxy_->triggers_fired();
+        if (chosen == "cut_after_commit") {
+            primary_proxy_->cut_after_client_sends("COMMIT");
+        } else {
+            primary_proxy_->cut_before_client_sends("COMMIT");
+        }
+        primary_proxy_->wait_for_triggers(fired + 1, 5s);
         primary_proxy_->disarm();
+        effect = primary_proxy_->triggers_fired() > fired;
+    }
+    (effect ? faults_ : faults_without_effect_).add(std::string(chosen));
+    return effect;
+}
+
+void Soak::check_coverage() {
+    for (const auto& [name, weight] : kFaults) {
+        if (!options_.enabled(name)) continue;
+        const std::string kind(name);
+        if (faults_.get(kind) == 0) {
+            violations_.add(fmt::format(
+                "the chaos driver never injected a '{}' fault with an effect ({} tries hit "
+                "nothing)",
+                kind, faults_without_effect_.get(kind)));
+        }
+    }
+    for (const auto name : kOperations) {
+        const std::string kind(name);
+        if (ops_.get(kind) == 0) {
+            violations_.add(fmt::format("no '{}' operation ran", kind));
+        } else if (ops_.get(kind + ".ok") == 0) {
+            violations_.add(
+                fmt::format("no '{}' operation succeeded ({} tried)", kind, ops_.get(kind)));
+        }
+    }
+    if (ops_.get("replica_read.ok") > 0 && ops_.get("replica_read.on_replica") == 0) {
+        violations_.add(
+            fmt::format("no 'replica_read' operation ran on a replica ({} succeeded, "
+                        "all on the primary)",
+                        ops_.get("replica_read.ok")));
     }
 }
 
@@ -832,31 +917,49 @@ int Soak::run() {
         const auto sync = pool_->query("SHOW synchronous_commit").front()[0].as<std::string>();
         if (sync != "on") throw std::runtime_error("synchronous_commit is " + sync + ", not on");
 
+        // Seeds drawn here, before any thread starts: rng_ is not shared between threads.
+        std::mt19937 chaos_rng(static_cast<unsigned>(rng_()));
+        std::vector<unsigned> worker_seeds;
+        for (int t = 0; t < options_.threads; ++t) {
+            worker_seeds.push_back(static_cast<unsigned>(rng_()));
+        }
         std::vector<std::thread> workers;
         for (int t = 0; t < options_.threads; ++t) {
+            const auto i = static_cast<std::size_t>(t);
             workers.emplace_back(
-                [this, t, &logs] { worker(t, *logs[static_cast<std::size_t>(t)]); });
+                [this, t, i, &logs, &worker_seeds] { worker(t, worker_seeds[i], *logs[i]); });
         }
         // Rounds: the chaos driver injects faults, then lets the cluster settle at the end of
-        // each round; memory is read there, with the workers still running.
-        std::mt19937 chaos_rng(static_cast<unsigned>(rng_()));
+        // each round; memory is read there, with the workers still running. If a kind of fault
+        // has not been injected by the end of the last round's chaos (a slow machine, a cut that
+        // met no session), the chaos goes on with the missing kinds, up to `overtime`, and the
+        // round ends one settling time after the last of them.
         const auto round_length = options_.duration / options_.rounds;
+        const auto settle = std::min<Clock::duration>(round_length / 4, 5s);
+        const auto overtime = std::max<Clock::duration>(options_.duration, 60s);
         std::string chaos_error;
         for (int round = 0; round < options_.rounds && chaos_error.empty(); ++round) {
-            const auto round_end = Clock::now() + round_length;
-            const auto chaos_end = round_end - std::min<Clock::duration>(round_length / 4, 5s);
+            const bool last_round = round + 1 == options_.rounds;
+            auto round_end = Clock::now() + round_length;
+            const auto chaos_end = round_end - settle;
+            const auto overtime_end = round_end + overtime;
             auto next_monitor = Clock::now();
             while (Clock::now() < round_end) {
                 if (Clock::now() >= next_monitor) {
                     monitor_step();
                     next_monitor = Clock::now() + 1s;
                 }
-                if (Clock::now() < chaos_end) {
+                const bool owed =
+                    last_round && Clock::now() < overtime_end && !faults_missing().empty();
+                if (Clock::now() < chaos_end || owed) {
                     try {
                         chaos_step(chaos_rng);
                     } catch (const std::exception& e) {
                         chaos_error = e.what();
                         break;
+                    }
+                    if (Clock::now() >= chaos_end) {
+                        round_end = std::max(round_end, Clock::now() + settle);
                     }
                 }
                 std::this_thread::sleep_for(std::chrono::milliseconds(200 + chaos_rng() % 800));
@@ -894,7 +997,7 @@ int Soak::run() {
                     const auto s = pool_->stats();
                     return s.in_use == 0 && s.waiting == 0;
                 },
-                10s)) {
+                60s)) {
             const auto s = pool_->stats();
             violations_.add(fmt::format("the pool did not return to idle: {} in use, {} waiting",
                                         s.in_use, s.waiting));
@@ -918,23 +1021,24 @@ int Soak::run() {
     }
     // Once the pool is gone, so are its sessions, its sockets and its threads.
     for (const auto node : {ClusterNode::primary, ClusterNode::replica1, ClusterNode::replica2}) {
-        if (!eventually([&] { return server_sessions(node) == 0; }, 10s)) {
+        if (!eventually([&] { return server_sessions(node) == 0; }, 60s)) {
             violations_.add(fmt::format("{}: {} sessions left after the pool was destroyed",
                                         to_string(node), server_sessions(node)));
         }
     }
     for (auto* p : {primary_proxy_.get(), replica_proxies_[0].get(), replica_proxies_[1].get()}) {
-        if (!eventually([&] { return p->connections() == 0; }, 5s)) {
+        if (!eventually([&] { return p->connections() == 0; }, 60s)) {
             violations_.add(
                 fmt::format("{} sockets still open through a proxy after the pool was destroyed",
                             p->connections()));
         }
     }
-    if (!eventually([&] { return thread_count() == threads_before; }, 10s)) {
+    if (!eventually([&] { return thread_count() == threads_before; }, 60s)) {
         violations_.add(fmt::format("{} threads before the pool, {} after it was destroyed",
                                     threads_before, thread_count()));
     }
     check_results(logs);
+    check_coverage();
 
     // Memory: the heap in use at the end of the last round is not above the first round's by
     // more than noise (2 MiB or 10%). Under sanitizers, whose allocators glibc's count does not
@@ -958,8 +1062,10 @@ int Soak::run() {
         {"elapsed_s", elapsed.count()},
         {"rounds", options_.rounds},
         {"threads", options_.threads},
+        {"seed", seed_},
         {"operations", ops_.to_json()},
         {"faults", faults_.to_json()},
+        {"faults_without_effect", faults_without_effect_.to_json()},
         {"errors", errors_.to_json()},
         {"events", events_.to_json()},
         {"sessions_at_end", sessions},

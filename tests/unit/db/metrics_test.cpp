@@ -86,7 +86,7 @@ std::string with(const char* host, const std::string& extra) {
 }
 
 template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 3s) {
+bool eventually(Pred pred, std::chrono::milliseconds limit = 30s) {
     const auto until = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < until) {
         if (pred()) return true;
@@ -229,7 +229,15 @@ TEST_CASE("metrics_text histograms are cumulative and end in +Inf equal to _coun
     db::testing::FakeBackend fake;
     fake.on_prefix("SELECT slow").delays(30ms);
     Pool pool(config(), fake);
-    for (int i = 0; i < 5; ++i) pool.query("SELECT 1");
+    // The pool times a statement inside the call, so a call the test saw end within 25 ms was
+    // observed within 25 ms (a stalled machine can make a fast one slower, never a slow one
+    // faster).
+    int fast_within_bound = 0;
+    for (int i = 0; i < 5; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        pool.query("SELECT 1");
+        if (std::chrono::steady_clock::now() - start <= 25ms) ++fast_within_bound;
+    }
     for (int i = 0; i < 2; ++i) pool.query("SELECT slow");
 
     const auto text = pool.metrics_text();
@@ -253,8 +261,12 @@ TEST_CASE("metrics_text histograms are cumulative and end in +Inf equal to _coun
         CHECK(counts.back() == e.get(family + "_count", labels));
     }
     CHECK(e.get("sparc_db_query_duration_seconds_count", kPrimary) == 7);
-    // The two slow statements sit above the 25 ms bound, the fast ones below it.
-    CHECK(e.get("sparc_db_query_duration_seconds_bucket", with(kPrimary, R"(le="0.025")")) == 5);
+    // The two slow statements sit above the 25 ms bound, the fast ones below it (all five of
+    // them unless the machine stalled one).
+    INFO(fast_within_bound << " of 5 fast statements returned within 25 ms");
+    CHECK(e.get("sparc_db_query_duration_seconds_bucket", with(kPrimary, R"(le="0.025")")) <= 5);
+    CHECK(e.get("sparc_db_query_duration_seconds_bucket", with(kPrimary, R"(le="0.025")")) >=
+          fast_within_bound);
     CHECK(e.get("sparc_db_query_duration_seconds_bucket", with(kPrimary, R"(le="+Inf")")) == 7);
     CHECK(e.get("sparc_db_query_duration_seconds_sum", kPrimary) >= 0.06);
 }
