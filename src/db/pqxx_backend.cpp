@@ -314,8 +314,11 @@ struct PqxxBackend::Connection::Impl {
     std::vector<std::string> stale_names;
     std::vector<const char*> values;
 
+    // May run on another thread than the session's owner (shutdown): reads nothing the owner
+    // writes. A cancel for a session that has meanwhile broken is harmless (the server finds no
+    // running statement with that key).
     void request_cancel() {
-        if (!cancel_handle || broken) return;
+        if (!cancel_handle) return;
         cancels->queued.fetch_add(1, std::memory_order_acq_rel);
         shared->cancel(CancelJob{cancel_handle, cancels});
     }
