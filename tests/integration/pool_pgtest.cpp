@@ -100,13 +100,47 @@ TEST_CASE("a stalled network ends in a client-side QueryTimeout, not a hang", "[
     REQUIRE(pool.query("SELECT 3").front()[0].as<int>() == 3);
 }
 
+TEST_CASE("a pool destroyed while a cancel request is stuck leaves nothing behind", "[faults]") {
+    sparc::testing::FaultProxy proxy("127.0.0.1", cluster().port(Node::primary));
+    auto cfg = config("pg-stuck-cancel");
+    auto ep = db::Endpoint::parse(cluster().primary_url);
+    ep.set_option("host", "127.0.0.1");
+    ep.set_option("port", std::to_string(proxy.port()));
+    ep.set_option("sslmode", "disable");
+    cfg.primary = ep;
+    cfg.statement_timeout = 200ms;
+    cfg.query_timeout = 300ms;
+    {
+        db::Database pool(cfg);
+        REQUIRE(pool.query("SELECT 1").front()[0].as<int>() == 1);
+        proxy.stall(true);  // the cancel request goes through the proxy too, and hangs there
+        REQUIRE_THROWS_AS(pool.query("SELECT 2"), db::QueryTimeout);
+    }  // destroyed with the cancel request still stuck
+    proxy.stall(false);
+    // The canceller finishes its request now, after the pool and its backend are gone; under
+    // the sanitizers any touch of freed state is a report.
+    REQUIRE(eventually([&] { return proxy.connections() == 0; }, 30s));
+}
+
 TEST_CASE("terminating every pooled backend loses no subsequent query", "[faults]") {
     auto cfg = config("pg-terminate");
     cfg.min_connections = 4;
     db::Database pool(cfg);
     REQUIRE(eventually([&] { return pool.stats().idle >= 4; }));
     for (int round = 0; round < 3; ++round) {
+        const std::string pids = cluster().psql(
+            Node::primary,
+            "SELECT coalesce(string_agg(pid::text, ','), '0') FROM pg_stat_activity WHERE "
+            "application_name = 'pg-terminate'");
         REQUIRE(terminate_sessions("pg-terminate") >= 1);
+        // Once the sessions are gone, each has said goodbye on its socket: the pool sees that
+        // before sending. (A statement sent to a session still ending would count as sent and
+        // rightly not be run again.)
+        REQUIRE(eventually([&] {
+            return cluster().psql(
+                       Node::primary,
+                       "SELECT count(*) FROM pg_stat_activity WHERE pid IN (" + pids + ")") == "0";
+        }));
         for (int i = 0; i < 50; ++i) {
             REQUIRE(pool.query("SELECT $1::int", {i}).front()[0].as<int>() == i);
         }
