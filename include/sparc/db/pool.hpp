@@ -157,15 +157,13 @@ class Lease {
     Lease(Lease&& other) noexcept
         : pool_(std::exchange(other.pool_, nullptr)),
           host_(std::exchange(other.host_, nullptr)),
-          slot_(std::exchange(other.slot_, nullptr)),
-          keep_(std::move(other.keep_)) {}
+          slot_(std::exchange(other.slot_, nullptr)) {}
     Lease& operator=(Lease&& other) noexcept {
         if (this != &other) {
             release();
             pool_ = std::exchange(other.pool_, nullptr);
             host_ = std::exchange(other.host_, nullptr);
             slot_ = std::exchange(other.slot_, nullptr);
-            keep_ = std::move(other.keep_);
         }
         return *this;
     }
@@ -198,7 +196,6 @@ class Lease {
         host_->release(std::exchange(slot_, nullptr), false);
         pool_ = nullptr;
         host_ = nullptr;
-        keep_.reset();  // last: it may free the pool
     }
 
   private:
@@ -222,10 +219,6 @@ class Lease {
     detail::PoolCore<B>* pool_ = nullptr;
     detail::HostPool<B>* host_ = nullptr;
     detail::Slot<B>* slot_ = nullptr;
-    // Leases handed to callers keep the pool's state alive, so that a lease (or a caller waiting
-    // for one) that outlives the ConnectionPool object never touches freed memory. Leases the
-    // pool uses inside its own calls need not.
-    std::shared_ptr<detail::PoolCore<B>> keep_;
 };
 
 /// The handle a transaction() function receives: statements run inside the transaction.
@@ -258,8 +251,9 @@ class Transaction {
 
 namespace detail {
 
-/// The state and the logic of a ConnectionPool, shared with the leases it hands out (see
-/// Lease::keep_). ConnectionPool is its public face.
+/// The state and the logic of a ConnectionPool, which is its public face. It is freed only
+/// once every lease has been released and every release, waiter and hook call that touched it
+/// has returned (wait_quiescent()).
 template <Backend B>
 class PoolCore {
   public:
@@ -299,10 +293,16 @@ class PoolCore {
     PoolCore(const PoolCore&) = delete;
     PoolCore& operator=(const PoolCore&) = delete;
 
-    // Runs when the ConnectionPool and every lease it handed out are gone.
     ~PoolCore() {
         shutdown(std::chrono::seconds(5));
+        wait_quiescent();
         hosts_.clear();
+    }
+
+    /// Waits until no lease is held and no release, hook call or failed waiter still touches
+    /// the pool's state. Call after shutdown().
+    void wait_quiescent() {
+        for (auto& h : hosts_) h->wait_quiescent();
     }
 
     /// The configuration the pool runs with.
@@ -792,10 +792,11 @@ class PoolCore {
 /// A pool of PostgreSQL connections to a primary and its read replicas.
 ///
 /// Thread safety: every member function may be called from any thread concurrently. Leases and
-/// Transaction handles belong to the thread using them. The pool's state lives as long as the
-/// leases it handed out: destroying the pool drains it (shutdown with a 5 s grace period) and
-/// returns; a lease still held then is revoked (see shutdown()) and keeps that state alive
-/// until it is released.
+/// Transaction handles belong to the thread using them. Destroying the pool drains it
+/// (shutdown() with a 5 s grace period), then waits until every lease has been released and
+/// every call that touched the pool's state (a release, its on_release hook, a caller failed
+/// out of the wait queue) has returned; a lease still held after the grace period is revoked,
+/// so its owner's next use throws PoolClosed.
 template <Backend B>
 class ConnectionPool {
   public:
@@ -805,27 +806,27 @@ class ConnectionPool {
     /// Builds the pool and starts opening min_connections per host in the background:
     /// construction never waits for a server. @throws ConfigError when `config` is invalid.
     explicit ConnectionPool(PoolConfig config, B backend = B{}, Hooks hooks = {})
-        : core_(std::make_shared<detail::PoolCore<B>>(std::move(config), std::move(backend),
+        : core_(std::make_unique<detail::PoolCore<B>>(std::move(config), std::move(backend),
                                                       std::move(hooks))) {}
 
     ConnectionPool(const ConnectionPool&) = delete;
     ConnectionPool& operator=(const ConnectionPool&) = delete;
 
-    /// Shuts down with a 5 s grace period (see shutdown()).
-    ~ConnectionPool() { core_->shutdown(std::chrono::seconds(5)); }
+    /// Shuts down with a 5 s grace period (see shutdown()), then waits for revoked leases to be
+    /// released and for every call still touching the pool to return.
+    ~ConnectionPool() {
+        core_->shutdown(std::chrono::seconds(5));
+        core_->wait_quiescent();
+    }
 
     /// The configuration the pool runs with.
     const PoolConfig& config() const noexcept { return core_->config(); }
 
-    /// Leases a connection (the primary's, or a replica's with use_read_replica). The lease
-    /// keeps the pool's state alive: it may outlive the ConnectionPool object.
+    /// Leases a connection (the primary's, or a replica's with use_read_replica).
     /// @throws PoolTimeout after connection_timeout, PoolClosed, ConnectionError.
     Lease<B> acquire(AcquireOptions options = {},
                      SourceLocation where = SourceLocation::current()) {
-        auto keep = core_;  // held while waiting, too
-        Lease<B> lease = keep->acquire(options, where);
-        lease.keep_ = std::move(keep);
-        return lease;
+        return core_->acquire(options, where);
     }
 
     /// Runs one statement, parameters bound, on the primary or (use_read_replica) a replica.
@@ -884,7 +885,7 @@ class ConnectionPool {
     bool closed() const noexcept { return core_->closed(); }
 
   private:
-    std::shared_ptr<detail::PoolCore<B>> core_;
+    std::unique_ptr<detail::PoolCore<B>> core_;
 };
 
 // ---- Health ----
@@ -986,7 +987,6 @@ void Lease<B>::release() noexcept {
     host_->release(std::exchange(slot_, nullptr), reuse == safety::Reuse::keep);
     pool_ = nullptr;
     host_ = nullptr;
-    keep_.reset();  // last: it may free the pool
 }
 
 // ---- Transaction ----

@@ -1,4 +1,5 @@
-// The pool's state outlives every lease, waiter and hook call that refers to it; shutdown is
+// The pool's state outlives every lease, waiter and hook call that refers to it: destroying the
+// pool waits for them, and a lease held past shutdown's grace period is revoked. Shutdown is
 // idempotent from any number of threads. Run under AddressSanitizer in CI: a use after free
 // here is a report, not a flaky crash.
 
@@ -19,13 +20,14 @@ using db::test::fake_config;
 using db::test::FakePool;
 using namespace std::chrono_literals;
 
-TEST_CASE("a lease outliving its pool is revoked, and releasing it touches live memory only",
+TEST_CASE("destroying the pool revokes a lease still held and waits for its release",
           "[db][pool][lifetime]") {
     db::testing::FakeBackend fake;
     std::mutex log_mutex;
     std::vector<std::string> log;
     db::Hooks hooks;
     hooks.on_release = [&](const db::ReleaseEvent& e) {
+        std::this_thread::sleep_for(20ms);  // a slow hook: the pool must wait for it
         std::lock_guard lock(log_mutex);
         log.emplace_back(e.host.label);  // reads the host's label: must still be alive
     };
@@ -35,14 +37,43 @@ TEST_CASE("a lease outliving its pool is revoked, and releasing it touches live 
     REQUIRE(lease.query("SELECT 1").empty());
 
     pool->shutdown(20ms);  // the grace period ends with the lease still held
-    pool.reset();          // and the pool object is gone
-
+    std::atomic<bool> destroyed{false};
+    std::thread destroyer([&] {
+        pool.reset();
+        destroyed = true;
+    });
     REQUIRE_THROWS_AS(lease.query("SELECT 1"), db::PoolClosed);
     REQUIRE_THROWS_AS(lease.connection(), db::PoolClosed);
+    REQUIRE_FALSE(destroyed.load());  // it waits for the lease
     lease.release();
+    destroyer.join();
+    REQUIRE(destroyed);
     std::lock_guard lock(log_mutex);
     REQUIRE(log == std::vector<std::string>{label});
     REQUIRE(fake.open_connections() == 0);
+}
+
+TEST_CASE("a release racing the pool's destruction finishes before the pool is freed",
+          "[db][pool][lifetime]") {
+    for (int round = 0; round < 20; ++round) {
+        db::testing::FakeBackend fake;
+        std::atomic<int> hook_calls{0};
+        db::Hooks hooks;
+        hooks.on_release = [&](const db::ReleaseEvent& e) {
+            std::this_thread::yield();
+            if (!e.host.label.empty()) ++hook_calls;
+        };
+        auto pool = std::make_unique<FakePool>(fake_config(), fake, hooks);
+        std::vector<db::Lease<db::testing::FakeBackend>> leases;
+        for (int i = 0; i < 4; ++i) leases.push_back(pool->acquire());
+        std::vector<std::thread> releasers;
+        for (auto& l : leases) {
+            releasers.emplace_back([&l] { l.release(); });
+        }
+        pool.reset();  // while the releases run their hooks
+        for (auto& t : releasers) t.join();
+        REQUIRE(hook_calls == 4);
+    }
 }
 
 TEST_CASE("callers waiting for a connection when the pool is destroyed fail cleanly",
@@ -54,11 +85,9 @@ TEST_CASE("callers waiting for a connection when the pool is destroyed fail clea
     auto pool = std::make_unique<FakePool>(cfg, fake);
     auto held = pool->acquire();
     std::atomic<int> closed{0};
-    std::atomic<int> started{0};
     std::vector<std::thread> waiters;
     for (int i = 0; i < 4; ++i) {
         waiters.emplace_back([&, p = pool.get()] {
-            ++started;
             try {
                 auto lease = p->acquire();
             } catch (const db::PoolClosed&) {
@@ -68,10 +97,11 @@ TEST_CASE("callers waiting for a connection when the pool is destroyed fail clea
     }
     REQUIRE(eventually([&] { return pool->stats().waiting == 4; }));
     pool->shutdown(10ms);
-    pool.reset();
+    std::thread destroyer([&] { pool.reset(); });
     for (auto& t : waiters) t.join();
     REQUIRE(closed == 4);
     held.release();
+    destroyer.join();
     REQUIRE(fake.open_connections() == 0);
 }
 

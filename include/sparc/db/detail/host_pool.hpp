@@ -188,6 +188,11 @@ struct alignas(64) Slot {
     // - served: acquires served on the fast path, folded into HostMetrics when read.
     std::atomic<std::uint64_t> ended{0};
     std::atomic<std::uint64_t> served{0};
+    // Releases begun (by the owner, before the slot is published) and finished (the last thing
+    // a release does, after its hook, so an RMW: by then the next owner may be releasing too).
+    // Equal and the slot not leased: no release is still touching the pool (wait_quiescent()).
+    std::atomic<std::uint64_t> releases_begun{0};
+    std::atomic<std::uint64_t> releases_done{0};
     LeaseSite site;  // leak reports
     // maintain() only, under the mutex: what it saw on the last tick, and since when.
     std::uint32_t seen_state = kEmpty;
@@ -279,7 +284,8 @@ class HostPool {
     void release(SlotT* s, bool reusable) noexcept {
         const Clock::duration held =
             time_lease_ ? Clock::now() - s->leased_at : Clock::duration::zero();
-        // Both before the slot is published (the store that publishes it releases them).
+        // All three before the slot is published (the store that publishes it releases them).
+        bump(s->releases_begun);
         bump(s->ended);
         if (track_leaks_) s->site.clear();
         bool reused = reusable && !s->retire.load(std::memory_order_relaxed);
@@ -299,6 +305,18 @@ class HostPool {
         if (time_lease_) {
             call_hook(hooks_.on_release, ReleaseEvent{ref(), held, reused}, pool_metrics_);
         }
+        // The release's last touch of the pool (see wait_quiescent()).
+        s->releases_done.fetch_add(1, std::memory_order_release);
+    }
+
+    /// Waits until no slot is leased, every release has finished, and no caller is inside the
+    /// wait queue's code: then nothing touches this host any more. Call after stop_accepting()
+    /// (so no new lease or waiter can start) when the pool is about to be freed.
+    void wait_quiescent() {
+        std::unique_lock lock(mutex_);
+        // Releases on the fast path publish without the mutex: poll rather than rely on a
+        // notification.
+        while (!quiescent_locked()) drain_cv_.wait_for(lock, std::chrono::milliseconds(2));
     }
 
     /// Closes idle connections idle longer than idle_timeout (above the minimum) or past their
@@ -562,6 +580,21 @@ class HostPool {
         return false;
     }
 
+    bool quiescent_locked() const noexcept {
+        if (inside_slow_ != 0) return false;
+        const std::uint32_t n = high_.load(std::memory_order_acquire);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const SlotT& s = slots_[i];
+            // The state first: a slot seen published has its `begun` count visible.
+            if (s.state.load(std::memory_order_seq_cst) == SlotT::kLeased) return false;
+            if (s.releases_done.load(std::memory_order_acquire) !=
+                s.releases_begun.load(std::memory_order_acquire)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     std::size_t leased_locked() const noexcept {
         std::size_t leased = 0;
         const std::uint32_t n = high_.load(std::memory_order_relaxed);
@@ -609,6 +642,21 @@ class HostPool {
                                           Clock::time_point hook_start) {
         const auto start = Clock::now();
         const auto until = deadline.get();
+        // Counts this caller as inside until its very last touch of the pool (the unlock in the
+        // guard's destructor, which runs after `lock`'s): see wait_quiescent().
+        struct Inside {
+            HostPool& host;
+            explicit Inside(HostPool& h) : host(h) {
+                std::lock_guard l(host.mutex_);
+                ++host.inside_slow_;
+            }
+            ~Inside() {
+                std::lock_guard l(host.mutex_);
+                --host.inside_slow_;
+            }
+            Inside(const Inside&) = delete;
+            Inside& operator=(const Inside&) = delete;
+        } inside(*this);
         std::unique_lock lock(mutex_);
         if (closed_locked()) {
             throw PoolClosed(fmt::format("the pool for {} is shut down", label_));
@@ -981,6 +1029,7 @@ class HostPool {
     std::uint64_t folded_ = 0;  // fast-path acquires already in metrics_
     std::size_t opening_ = 0;
     bool stopping_ = false;
+    std::size_t inside_slow_ = 0;  // callers inside acquire_slow()
     std::string last_connect_error_;
     std::mt19937_64 rng_;
     std::thread opener_;
