@@ -15,6 +15,17 @@
 using namespace std::chrono_literals;
 using namespace sparc::pgtest;
 
+namespace {
+// The primary, reached through `proxy` (in clear, so the proxy sees the protocol).
+db::Endpoint through(const sparc::testing::FaultProxy& proxy) {
+    auto ep = db::Endpoint::parse(cluster().primary_url);
+    ep.set_option("host", "127.0.0.1");
+    ep.set_option("port", std::to_string(proxy.port()));
+    ep.set_option("sslmode", "disable");
+    return ep;
+}
+}  // namespace
+
 TEST_CASE("parameters of every supported type round-trip", "[pool]") {
     db::Database pool(config("pg-types"));
     const std::string tricky = "it's \"quoted\" \\ and ünïcødé ✓; DROP TABLE x; --";
@@ -72,11 +83,7 @@ TEST_CASE("the server's statement_timeout gives QueryTimeout and the pool carrie
 TEST_CASE("a stalled network ends in a client-side QueryTimeout, not a hang", "[faults]") {
     sparc::testing::FaultProxy proxy("127.0.0.1", cluster().port(Node::primary));
     auto cfg = config("pg-stall");
-    auto ep = db::Endpoint::parse(cluster().primary_url);
-    ep.set_option("host", "127.0.0.1");
-    ep.set_option("port", std::to_string(proxy.port()));
-    ep.set_option("sslmode", "disable");
-    cfg.primary = ep;
+    cfg.primary = through(proxy);
     cfg.statement_timeout = 500ms;
     cfg.query_timeout = 1s;
     cfg.connection_timeout = 10s;  // reconnecting after the stall is not what is timed
@@ -103,11 +110,7 @@ TEST_CASE("a stalled network ends in a client-side QueryTimeout, not a hang", "[
 TEST_CASE("a pool destroyed while a cancel request is stuck leaves nothing behind", "[faults]") {
     sparc::testing::FaultProxy proxy("127.0.0.1", cluster().port(Node::primary));
     auto cfg = config("pg-stuck-cancel");
-    auto ep = db::Endpoint::parse(cluster().primary_url);
-    ep.set_option("host", "127.0.0.1");
-    ep.set_option("port", std::to_string(proxy.port()));
-    ep.set_option("sslmode", "disable");
-    cfg.primary = ep;
+    cfg.primary = through(proxy);
     cfg.statement_timeout = 200ms;
     cfg.query_timeout = 300ms;
     {

@@ -28,6 +28,16 @@ db::TransactionOptions fast(int retries = 3) {
     return {.timeout = 5s, .retries = retries, .backoff_base = 1ms, .backoff_max = 5ms};
 }
 
+// Options whose retry_if would retry anything, counting how often it is asked.
+db::TransactionOptions retry_everything(int& asked) {
+    auto options = fast();
+    options.retry_if = [&asked](const db::Error&) {
+        ++asked;
+        return true;
+    };
+    return options;
+}
+
 }  // namespace
 
 TEST_CASE("rerun_statement: only what never reached the server, or a stale cached plan",
@@ -203,11 +213,7 @@ TEST_CASE("a COMMIT past the client deadline is an unknown outcome, never retrie
     fake.on_commit().once().delays(10s);  // a slow fsync or synchronous-replication wait
     int runs = 0;
     int asked = 0;
-    auto options = fast();
-    options.retry_if = [&](const db::Error&) {
-        ++asked;
-        return true;
-    };
+    const auto options = retry_everything(asked);
     REQUIRE_THROWS_AS(pool.transaction(
                           [&](auto& tx) {
                               ++runs;
@@ -247,11 +253,7 @@ TEST_CASE("retry_if is never asked for a caller's mistake nor in the commit phas
     fake.fail_next_commit("23505", "deferred unique violation at commit");
     int runs = 0;
     int asked = 0;
-    auto options = fast();
-    options.retry_if = [&](const db::Error&) {
-        ++asked;
-        return true;
-    };
+    const auto options = retry_everything(asked);
     REQUIRE_THROWS_AS(pool.transaction([&](auto& tx) { ++runs, tx.query("INSERT 1"); }, options),
                       db::SqlError);
     REQUIRE(runs == 1);
