@@ -845,6 +845,22 @@ bool is_plain_name(std::string_view name) {
     });
 }
 
+// `host` with every byte outside printable ASCII percent-encoded: metric label values and JSON
+// strings must be valid UTF-8, which a host name (a socket directory, say) need not be.
+std::string printable(std::string_view host) {
+    std::string out;
+    out.reserve(host.size());
+    for (const char ch : host) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c > 0x20 && c < 0x7f) {
+            out += ch;
+        } else {
+            out += fmt::format("%{:02X}", c);
+        }
+    }
+    return out;
+}
+
 bool is_port_number(std::string_view port) {
     return !port.empty() && port.size() <= 5 &&
            std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -873,9 +889,9 @@ std::string Endpoint::label() const {
         } else if (is_impossible_host(host) || holds_url(host)) {
             out += "(invalid host)";
         } else if (host.find(':') != std::string_view::npos) {
-            out += fmt::format("[{}]", host);
+            out += fmt::format("[{}]", printable(host));
         } else {
-            out += host;
+            out += printable(host);
         }
         // One port for every host, or one per host; an empty item is the default.
         const auto port = ports.size() == 1 ? ports.front() : i < ports.size() ? ports[i] : "";

@@ -74,7 +74,8 @@ class Endpoint {
     /// the hosts, the ports and the database name only, and the database name only when it is
     /// plain (ASCII letters, digits, `_ - . $`): no user, no option, and a host or port that
     /// validate() refuses shows as `(invalid host)` / `(invalid port)`, so no password can
-    /// appear in it whatever the input.
+    /// appear in it whatever the input. Bytes of a host outside printable ASCII are
+    /// percent-encoded: a label is always valid UTF-8.
     std::string label() const;
 
     friend bool operator==(const Endpoint&, const Endpoint&) = default;

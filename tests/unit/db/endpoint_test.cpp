@@ -116,6 +116,14 @@ TEST_CASE("A multi-host label pairs each host with its port", "[db][endpoint][la
     CHECK(db::Endpoint::parse("postgresql:///app").label() == "localhost:5432/app");
 }
 
+TEST_CASE("A label is printable ASCII whatever bytes the host holds", "[db][endpoint][label]") {
+    // Metric label values and JSON strings must be valid UTF-8: bytes outside printable ASCII
+    // are percent-encoded.
+    CHECK(db::Endpoint::parse("host=/tmp/s\xc3\xb6" "ckets dbname=app").label() ==
+          "/tmp/s%C3%B6ckets:5432/app");
+    CHECK(db::Endpoint::parse("postgresql://r%B3/db").label() == "r%B3:5432/db");
+}
+
 TEST_CASE("A label is built from hosts, ports and a plain database name only",
           "[db][endpoint][label][secrets]") {
     // A database name that is not a plain identifier could hold anything, a URL included; the

@@ -4,6 +4,7 @@
 #include <sparc/db/config.hpp>
 #include <sparc/db/endpoint.hpp>
 #include <sparc/db/errors.hpp>
+#include <sparc/db/health.hpp>
 #include <sparc/db/registry.hpp>
 #include <sparc/db/router.hpp>
 
@@ -145,4 +146,21 @@ TEST_CASE("More replicas than the router takes fail validation", "[db][config][e
     db::PoolConfig config;
     db::apply_environment(config, db::fixed_environment({{"DATABASE_READ_REPLICAS", urls}}));
     CHECK(config.replicas.size() == db::ReplicaRouter::kMaxReplicas);
+}
+
+// fuzz_endpoint, fuzz_environment, fuzz_replicas (regression-non-utf8-host-health-json): a host
+// name with a byte that is not UTF-8 made HealthReport::to_json() throw.
+TEST_CASE("A host name that is not UTF-8 leaves labels and health JSON valid",
+          "[db][health][fuzz]") {
+    const auto e = db::Endpoint::parse(
+        "postgresql://app:Sec0Rdneplica@r\xb3"
+        "1/db");
+    CHECK(e.label() == "r%B31:5432/db");
+    db::HealthReport report;
+    db::HostHealth host;
+    host.host = e.label();
+    report.hosts.push_back(host);
+    std::string json;
+    REQUIRE_NOTHROW(json = report.to_json());
+    CHECK(json.find("r%B31:5432/db") != std::string::npos);
 }
