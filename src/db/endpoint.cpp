@@ -453,11 +453,22 @@ std::optional<std::string> find_host_problem(const std::vector<Endpoint::Option>
                 }
             }
         }
+        if (is_secret_option(key)) {
+            continue;
+        }
         // Two connection strings glued together: the second would be shown as, say, the
         // database name, with its password.
-        if (!is_secret_option(key) && holds_url(value)) {
+        if (holds_url(value)) {
             return fmt::format(
                 "the {} value holds a postgresql:// URL: give one server per connection string",
+                key);
+        }
+        // Displayed values are shown as they are: one holding what the masker takes for a
+        // password ("scheme://user:password@", "password=") would show it.
+        if (!secret_spans(value).empty()) {
+            return fmt::format(
+                "the {} value holds what looks like a password (scheme://user:password@ or "
+                "password=): passwords go in password or sslpassword only",
                 key);
         }
     }
@@ -661,7 +672,8 @@ Endpoint Endpoint::parse(std::string_view url_or_conninfo) {
         // A value it quotes (an sslmode, say) can hold a password when the input is garbled,
         // e.g. two URLs where one is expected.
         const bool url_in_value = std::any_of(options.begin(), options.end(), [](const Option& o) {
-            return !is_secret_option(o.first) && holds_url(o.second);
+            return !is_secret_option(o.first) &&
+                   (holds_url(o.second) || !secret_spans(o.second).empty());
         });
         throw fail(sanitize_reason(problem->c_str(), input, true),
                    url_in_value && find_url_scheme(input) != 0);

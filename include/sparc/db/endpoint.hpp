@@ -30,7 +30,8 @@ class Endpoint {
     /// versions). Also refuses what would carry part of a password into a displayed field: in a
     /// URL, a raw `@` after the first `/` (a password with a raw `/`); a host name holding `@`
     /// or a blank (a password with a raw `@`); a value other than a secret that holds a
-    /// `postgresql://` or `postgres://` URL (two connection strings glued together).
+    /// `postgresql://` or `postgres://` URL (two connection strings glued together) or what
+    /// redact_connection_string() would mask (it is displayed as it is).
     /// @throws ConfigError naming what is wrong (the password never appears in the message).
     static Endpoint parse(std::string_view url_or_conninfo);
 

@@ -119,8 +119,9 @@ TEST_CASE("A multi-host label pairs each host with its port", "[db][endpoint][la
 TEST_CASE("A label is printable ASCII whatever bytes the host holds", "[db][endpoint][label]") {
     // Metric label values and JSON strings must be valid UTF-8: bytes outside printable ASCII
     // are percent-encoded.
-    CHECK(db::Endpoint::parse("host=/tmp/s\xc3\xb6" "ckets dbname=app").label() ==
-          "/tmp/s%C3%B6ckets:5432/app");
+    CHECK(db::Endpoint::parse("host=/tmp/s\xc3\xb6"
+                              "ckets dbname=app")
+              .label() == "/tmp/s%C3%B6ckets:5432/app");
     CHECK(db::Endpoint::parse("postgresql://r%B3/db").label() == "r%B3:5432/db");
 }
 
@@ -154,6 +155,22 @@ TEST_CASE("A value holding a second connection URL is refused without showing it
         CHECK_THAT(message, Catch::Contains("holds a postgresql:// URL"));
         CHECK(message.find("Gl4edSecret") == std::string::npos);
     }
+    // Any other value that holds what the masker takes for a password would show it in
+    // redacted(), redacted_url() and the JSON form.
+    for (const std::string input : {
+             "host=r1 dbname='x dresql://app:Gl4edSecret@r2/db'",
+             "host=r1 application_name='Password = Gl4edSecret'",
+             "postgresql://r1/db?options=-c%20x.password%3DGl4edSecret",
+             "postgresql://r1/db?application_name=https%3A%2F%2Fapp%3AGl4edSecret%40r2",
+         }) {
+        const auto message = config_error([&] { (void)db::Endpoint::parse(input); });
+        INFO(message);
+        CHECK_THAT(message, Catch::Contains("looks like a password"));
+        CHECK(message.find("Gl4edSecret") == std::string::npos);
+    }
+    // A URL without credentials is just text.
+    CHECK(db::Endpoint::parse("host=r1 application_name='see https://example.com/x'")
+              .option("application_name") == "see https://example.com/x");
 }
 
 TEST_CASE("A raw '@' or '/' in a password is refused without showing it",

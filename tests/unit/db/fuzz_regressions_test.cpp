@@ -164,3 +164,11 @@ TEST_CASE("A host name that is not UTF-8 leaves labels and health JSON valid",
     REQUIRE_NOTHROW(json = report.to_json());
     CHECK(json.find("r%B31:5432/db") != std::string::npos);
 }
+
+// fuzz_endpoint (regression-password-in-displayed-value): a value other than a password that
+// held "scheme://user:password@" was shown as it is by redacted(), redacted_url() and JSON.
+TEST_CASE("A value holding a URL with a password is refused", "[db][endpoint][fuzz]") {
+    const auto message = parse_error("host=r1 dbname='tpsobg dresql://app:Sec0ndReplicaPw@r2/db'");
+    CHECK_THAT(message, Catch::Contains("looks like a password"));
+    CHECK(message.find("Sec0ndReplicaPw") == std::string::npos);
+}
