@@ -639,13 +639,15 @@ Endpoint Endpoint::parse(std::string_view url_or_conninfo) {
     if (input.find('\0') != std::string::npos) {
         throw ConfigError("invalid connection string: it contains a NUL byte");
     }
-    // With `decoded`, the input is shown percent-decoded: a URL written percent-encoded into
-    // a value of a URL is masked only once its "://" is visible.
-    auto fail = [&](const std::string& reason, bool decoded = false) -> ConfigError {
-        const auto shown = decoded ? redact_connection_string(percent_decode(input))
-                                   : redact_connection_string(input);
-        return ConfigError(
-            fmt::format("invalid connection string \"{}\": {}", shorten(shown), reason));
+    // Without `echo`, the input is left out of the message: the masker reads it as written, and
+    // a password written percent-encoded inside another value is not one it can find.
+    auto fail = [&](const std::string& reason, bool echo = true) -> ConfigError {
+        if (!echo) {
+            return ConfigError(fmt::format(
+                "invalid connection string (not shown: it may hold a password): {}", reason));
+        }
+        return ConfigError(fmt::format("invalid connection string \"{}\": {}",
+                                       shorten(redact_connection_string(input)), reason));
     };
     if (auto problem = find_url_problem(input)) {
         throw fail(*problem);
@@ -675,8 +677,7 @@ Endpoint Endpoint::parse(std::string_view url_or_conninfo) {
             return !is_secret_option(o.first) &&
                    (holds_url(o.second) || !secret_spans(o.second).empty());
         });
-        throw fail(sanitize_reason(problem->c_str(), input, true),
-                   url_in_value && find_url_scheme(input) != 0);
+        throw fail(sanitize_reason(problem->c_str(), input, true), !url_in_value);
     }
     return Endpoint(std::move(options));
 }

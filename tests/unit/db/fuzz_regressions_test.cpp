@@ -172,3 +172,16 @@ TEST_CASE("A value holding a URL with a password is refused", "[db][endpoint][fu
     CHECK_THAT(message, Catch::Contains("looks like a password"));
     CHECK(message.find("Sec0ndReplicaPw") == std::string::npos);
 }
+
+// fuzz_endpoint (regression-decoded-echo-blank-password): refusing a value that holds a
+// percent-encoded URL echoed the input percent-decoded, where a password with an encoded blank
+// no longer reads as one to the masker.
+TEST_CASE("Refusing an encoded URL in a value does not echo a decoded password",
+          "[db][endpoint][fuzz]") {
+    const auto message = parse_error(
+        "postgresql://app:Pw%20Blank%20S3cretTail@db/videos"
+        "?application_name=https%3A%2F%2Fu%3Ax%40h");
+    CHECK_THAT(message, Catch::Contains("application_name"));
+    CHECK(message.find("S3cretTail") == std::string::npos);
+    CHECK(message.find("Blank") == std::string::npos);
+}
