@@ -439,8 +439,8 @@ bool is_impossible_host(std::string_view host) {
                        [](char c) { return c == '@' || is_blank_or_control(c); });
 }
 
-// Problems with the host list and with values that hold a second URL. Never quotes a value:
-// each one here may hold part of a password.
+// Problems with the host list, and values other than secrets that hold a second URL or what
+// looks like a password. Never quotes a value: each one here may hold part of a password.
 std::optional<std::string> find_host_problem(const std::vector<Endpoint::Option>& options) {
     for (const auto& [key, value] : options) {
         if (key == "host" || key == "hostaddr") {
