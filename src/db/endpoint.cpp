@@ -399,6 +399,115 @@ std::string join(std::initializer_list<std::string_view> items) {
     return out;
 }
 
+// Splits a libpq host or port list at its commas; an empty list is one empty item.
+std::vector<std::string_view> list_items(std::string_view list) {
+    std::vector<std::string_view> out;
+    while (true) {
+        const auto comma = list.find(',');
+        out.push_back(list.substr(0, comma));
+        if (comma == std::string_view::npos) {
+            return out;
+        }
+        list.remove_prefix(comma + 1);
+    }
+}
+
+bool is_blank_or_control(char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c <= 0x20 || c == 0x7f;
+}
+
+// Whether `text` holds a postgresql:// or postgres:// URL, in any case.
+bool holds_url(std::string_view text) {
+    std::string lower(text);
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    });
+    return lower.find("postgresql://") != std::string::npos ||
+           lower.find("postgres://") != std::string::npos;
+}
+
+// A host (or hostaddr) item that no server can have: an '@' or a blank in a host name. libpq
+// ends a URL's password at its first '@', so a password with a raw '@' leaves its rest in the
+// host name, from where labels, metrics and health output would show it. Socket directories
+// ('/...') and abstract sockets ('@...') are paths, not names, and are left alone.
+bool is_impossible_host(std::string_view host) {
+    if (host.starts_with('/') || host.starts_with('@')) {
+        return false;
+    }
+    return std::any_of(host.begin(), host.end(),
+                       [](char c) { return c == '@' || is_blank_or_control(c); });
+}
+
+// Problems with the host list, and values other than secrets that hold a second URL or what
+// looks like a password. Never quotes a value: each one here may hold part of a password.
+std::optional<std::string> find_host_problem(const std::vector<Endpoint::Option>& options) {
+    for (const auto& [key, value] : options) {
+        if (key == "host" || key == "hostaddr") {
+            for (const auto item : list_items(value)) {
+                if (is_impossible_host(item)) {
+                    return fmt::format(
+                        "invalid {}: a host name cannot contain '@' or a blank (in a URL, "
+                        "percent-encode '@' in a password as %40)",
+                        key);
+                }
+            }
+        }
+        if (is_secret_option(key)) {
+            continue;
+        }
+        // Two connection strings glued together: the second would be shown as, say, the
+        // database name, with its password.
+        if (holds_url(value)) {
+            return fmt::format(
+                "the {} value holds a postgresql:// URL: give one server per connection string",
+                key);
+        }
+        // Displayed values are shown as they are: one holding what the masker takes for a
+        // password ("scheme://user:password@", "password=") would show it.
+        if (!secret_spans(value).empty()) {
+            return fmt::format(
+                "the {} value holds what looks like a password (scheme://user:password@ or "
+                "password=): passwords go in password or sslpassword only",
+                key);
+        }
+    }
+    return std::nullopt;
+}
+
+// The length of the scheme that makes `input` a URL for libpq (which matches it exactly, case
+// included), or 0 for a key=value string.
+std::size_t find_url_scheme(std::string_view input) {
+    for (const std::string_view prefix : {"postgresql://", "postgres://"}) {
+        if (input.starts_with(prefix)) {
+            return prefix.size();
+        }
+    }
+    return 0;
+}
+
+// In a URL, a raw '@' after the first '/': libpq finds no user information past a '/', so a
+// password with a raw '/' (or an '@' after one) ends up in the host, port and database name.
+// url() percent-encodes both characters, so what it writes always passes.
+std::optional<std::string> find_url_problem(std::string_view input) {
+    const auto scheme = find_url_scheme(input);
+    if (scheme == 0) {
+        return std::nullopt;
+    }
+    const auto rest = input.substr(scheme);
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos) {
+        return std::nullopt;
+    }
+    auto path = rest.substr(slash);
+    path = path.substr(0, path.find('?'));
+    if (path.find('@') == std::string_view::npos) {
+        return std::nullopt;
+    }
+    return "a raw '@' follows the first '/': percent-encode '/' in a password as %2F, and '@' "
+           "in a database name as %40";
+}
+
 // The first problem with `options`, if any. Never quotes a secret; never quotes the port
 // either, which a mistyped URL can fill with part of a password.
 std::optional<std::string> find_problem(const std::vector<Endpoint::Option>& options) {
@@ -453,6 +562,9 @@ std::optional<std::string> find_problem(const std::vector<Endpoint::Option>& opt
         if (problem) {
             return problem;
         }
+    }
+    if (auto problem = find_host_problem(options)) {
+        return problem;
     }
     // libpq wants one port for all hosts, or one per host.
     auto count = [&](std::string_view key) -> std::size_t {
@@ -527,10 +639,19 @@ Endpoint Endpoint::parse(std::string_view url_or_conninfo) {
     if (input.find('\0') != std::string::npos) {
         throw ConfigError("invalid connection string: it contains a NUL byte");
     }
-    auto fail = [&](const std::string& reason) -> ConfigError {
+    // Without `echo`, the input is left out of the message: the masker reads it as written, and
+    // a password written percent-encoded inside another value is not one it can find.
+    auto fail = [&](const std::string& reason, bool echo = true) -> ConfigError {
+        if (!echo) {
+            return ConfigError(fmt::format(
+                "invalid connection string (not shown: it may hold a password): {}", reason));
+        }
         return ConfigError(fmt::format("invalid connection string \"{}\": {}",
                                        shorten(redact_connection_string(input)), reason));
     };
+    if (auto problem = find_url_problem(input)) {
+        throw fail(*problem);
+    }
     char* err = nullptr;
     ConninfoPtr parsed(PQconninfoParse(input.c_str(), &err));
     if (!parsed) {
@@ -552,7 +673,11 @@ Endpoint Endpoint::parse(std::string_view url_or_conninfo) {
     if (auto problem = find_problem(options)) {
         // A value it quotes (an sslmode, say) can hold a password when the input is garbled,
         // e.g. two URLs where one is expected.
-        throw fail(sanitize_reason(problem->c_str(), input, true));
+        const bool url_in_value = std::any_of(options.begin(), options.end(), [](const Option& o) {
+            return !is_secret_option(o.first) &&
+                   (holds_url(o.second) || !secret_spans(o.second).empty());
+        });
+        throw fail(sanitize_reason(problem->c_str(), input, true), !url_in_value);
     }
     return Endpoint(std::move(options));
 }
@@ -721,14 +846,74 @@ std::string Endpoint::redacted() const { return make_conninfo(options_, true); }
 std::string Endpoint::url() const { return make_url(options_, false); }
 std::string Endpoint::redacted_url() const { return make_url(options_, true); }
 
+namespace {
+// A database name that can carry nothing but a name: ASCII letters, digits, '_', '-', '.' and
+// '$'. Anything else (a blank, ':', '/', '@', '%'...) may be part of a URL or a password that
+// a mistyped connection string put there.
+bool is_plain_name(std::string_view name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-' || c == '.' || c == '$';
+    });
+}
+
+// `host` with every byte outside printable ASCII percent-encoded: metric label values and JSON
+// strings must be valid UTF-8, which a host name (a socket directory, say) need not be.
+std::string printable(std::string_view host) {
+    std::string out;
+    out.reserve(host.size());
+    for (const char ch : host) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c > 0x20 && c < 0x7f) {
+            out += ch;
+        } else {
+            out += fmt::format("%{:02X}", c);
+        }
+    }
+    return out;
+}
+
+bool is_port_number(std::string_view port) {
+    return !port.empty() && port.size() <= 5 &&
+           std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+}  // namespace
+
+// Built from the host and port lists and a plain database name only: never from the user, the
+// options or a database name that may hold a URL, and a host or port that validate() would
+// refuse is not shown either. Whatever was mistyped, a label cannot show a password.
 std::string Endpoint::label() const {
-    const auto h = host();
-    const auto db = dbname();
-    std::string out =
-        h.find(':') != std::string::npos && h.find(',') == std::string::npos ? "[" + h + "]" : h;
-    out += ':';
-    out += port();
-    if (!db.empty()) {
+    std::string hosts = option("host").value_or("");
+    if (hosts.empty()) {
+        hosts = option("hostaddr").value_or("");
+    }
+    const std::string port_list = option("port").value_or("");
+    const auto ports = list_items(port_list);
+    const auto items = list_items(hosts);
+    std::string out;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i > 0) {
+            out += ',';
+        }
+        const auto host = items[i];
+        if (host.empty()) {
+            out += "localhost";  // libpq's default
+        } else if (is_impossible_host(host) || holds_url(host)) {
+            out += "(invalid host)";
+        } else if (host.find(':') != std::string_view::npos) {
+            out += fmt::format("[{}]", printable(host));
+        } else {
+            out += printable(host);
+        }
+        // One port for every host, or one per host; an empty item is the default.
+        const auto port = ports.size() == 1 ? ports.front() : i < ports.size() ? ports[i] : "";
+        out += ':';
+        out += port.empty()           ? std::string_view("5432")
+               : is_port_number(port) ? port
+                                      : std::string_view("(invalid port)");
+    }
+    if (const auto db = dbname(); is_plain_name(db)) {
         out += '/';
         out += db;
     }
@@ -740,9 +925,10 @@ void to_json(nlohmann::json& j, const Endpoint& endpoint) {
     for (const auto& [k, v] : endpoint.options()) {
         options[k] = is_secret_option(k) ? std::string(kMask) : v;
     }
-    j = nlohmann::json{{"url", endpoint.redacted_url()}, {"host", endpoint.host()},
-                       {"port", endpoint.port()},        {"dbname", endpoint.dbname()},
-                       {"user", endpoint.user()},        {"options", std::move(options)}};
+    j = nlohmann::json{{"url", endpoint.redacted_url()}, {"label", endpoint.label()},
+                       {"host", endpoint.host()},        {"port", endpoint.port()},
+                       {"dbname", endpoint.dbname()},    {"user", endpoint.user()},
+                       {"options", std::move(options)}};
 }
 
 }  // namespace sparc::db

@@ -37,7 +37,9 @@ std::string HealthReport::to_json() const {
         if (!h.error.empty()) o["error"] = h.error;
         hs.push_back(std::move(o));
     }
-    return j.dump();
+    // Host labels and server messages are bytes, not necessarily UTF-8: replace what JSON
+    // cannot carry rather than throw from a /health endpoint.
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace sparc::db

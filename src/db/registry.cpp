@@ -1,13 +1,16 @@
 #include <sparc/db/registry.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include <sparc/db/connection_url.hpp>
 #include <sparc/db/errors.hpp>
 
 namespace sparc::db {
@@ -113,6 +116,21 @@ bool starts_with_scheme(std::string_view s) {
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+bool is_blank_or_control(char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c <= 0x20 || c == 0x7f;
+}
+
+// Whether a postgresql:// or postgres:// scheme, in any case, starts anywhere after `s[0]`.
+bool has_second_scheme(std::string_view s) {
+    std::string lower(s.substr(s.empty() ? 0 : 1));
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    });
+    return lower.find("postgresql://") != std::string::npos ||
+           lower.find("postgres://") != std::string::npos;
+}
+
 std::string_view trim(std::string_view s) {
     while (!s.empty() && is_blank(s.front())) {
         s.remove_prefix(1);
@@ -156,6 +174,21 @@ std::vector<Replica> parse_replicas(std::string_view value) {
             throw ConfigError(fmt::format(
                 "{} entry {} (\"{}\") is not valid: expected a postgresql:// or postgres:// URL "
                 "(key=value strings cannot be listed here)",
+                kVar, i + 1, shown(url)));
+        }
+        // A list separated by blanks, semicolons, newlines... is one URL to libpq, whose
+        // database name (or another part) holds the next URL, password included, and would
+        // show it wherever the replica is named. No URL holds a raw blank or a second scheme.
+        if (std::any_of(url.begin(), url.end(), is_blank_or_control)) {
+            throw ConfigError(fmt::format(
+                "{} entry {} (\"{}\") is not valid: it contains a blank or a control character, "
+                "which no URL has (percent-encode them in values); separate replicas with commas",
+                kVar, i + 1, shown(url)));
+        }
+        if (has_second_scheme(url)) {
+            throw ConfigError(fmt::format(
+                "{} entry {} (\"{}\") is not valid: it holds more than one URL; separate "
+                "replicas with commas",
                 kVar, i + 1, shown(url)));
         }
         const auto last = trim(url).back();
@@ -260,6 +293,13 @@ std::vector<std::string> environment_overrides(const EnvironmentSource& env) {
     return out;
 }
 
+nlohmann::json describe_config(const PoolConfig& config, const EnvironmentSource& env) {
+    nlohmann::json j = config;
+    j["connection_url"] = redacted_connection_url(config);
+    j["environment"] = environment_overrides(env);
+    return j;
+}
+
 void apply_environment(PoolConfig& config, const EnvironmentSource& env) {
     PoolConfig c = config;
     std::vector<Setting> applied;
@@ -275,6 +315,13 @@ void apply_environment(PoolConfig& config, const EnvironmentSource& env) {
         if (v->empty()) {
             bad_value("DATABASE_URL", *v,
                       "expected a postgresql:// URL or a libpq key=value string");
+        }
+        // A replica list pasted here is one connection string to libpq, with the next URL
+        // (and its password) in the database name.
+        if (has_second_scheme(*v)) {
+            bad_value("DATABASE_URL", *v,
+                      "it holds more than one URL; DATABASE_URL names one server (list "
+                      "replicas in DATABASE_READ_REPLICAS, separated by commas)");
         }
         try {
             c.primary = Endpoint::parse(*v);

@@ -2,7 +2,6 @@
 //
 // Exit status: 0 success, 1 invalid configuration (the ConfigError text on stderr), 2 usage error.
 
-#include <sparc/db/connection_url.hpp>
 #include <sparc/db/errors.hpp>
 #include <sparc/db/registry.hpp>
 
@@ -44,13 +43,6 @@ int usage_error(std::string_view message, std::string_view hint = "sparc-db --he
 
 bool is_help(std::string_view arg) { return arg == "--help" || arg == "-h"; }
 
-nlohmann::json describe(const db::PoolConfig& config, const db::EnvironmentSource& env) {
-    nlohmann::json j = config;
-    j["connection_url"] = db::redacted_connection_url(config);
-    j["environment"] = db::environment_overrides(env);
-    return j;
-}
-
 void print_json(const nlohmann::json& j) {
     // Connection options are bytes, not necessarily UTF-8: replace what JSON cannot carry.
     std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
@@ -85,11 +77,11 @@ int run_config(Args args) {
     const auto env = db::process_environment();
     try {
         if (services.size() == 1) {
-            print_json(describe(db::pool_config(services.front(), env), env));
+            print_json(db::describe_config(db::pool_config(services.front(), env), env));
         } else {
             nlohmann::json all = nlohmann::json::object();
             for (const auto& name : db::registered_services()) {
-                all[name] = describe(db::pool_config(name, env), env);
+                all[name] = db::describe_config(db::pool_config(name, env), env);
             }
             print_json(all);
         }

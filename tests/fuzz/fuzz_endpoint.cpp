@@ -12,7 +12,11 @@
 // parse(conninfo()) and parse(url()) give it back; parse(redacted()) and parse(redacted_url())
 // give it back with every secret replaced by "****"; redacted(), redacted_url(), label() and the
 // JSON form do not depend on the secrets' values; with_pool_limits() round-trips as a URL. A
-// parse that fails throws ConfigError and nothing else.
+// parse that fails throws ConfigError and nothing else. With pw:, the secret shows neither in
+// the message of a refused input nor, for an accepted one, in anything displayed about a pool on
+// it (labels, redacted forms, metrics text, health JSON, sparc-db config's JSON; see
+// fuzz_displays.hpp), as written or percent-encoded: whatever libpq made of the input, even when
+// the secret did not end up as the password.
 
 #include <cstddef>
 #include <cstdint>
@@ -28,7 +32,9 @@
 #include <sparc/db/connection_url.hpp>
 #include <sparc/db/endpoint.hpp>
 #include <sparc/db/errors.hpp>
+#include <sparc/db/registry.hpp>
 
+#include "fuzz_displays.hpp"
 #include "fuzz_support.hpp"
 
 namespace {
@@ -116,6 +122,20 @@ void check_endpoint(const db::Endpoint& e) {
                   limited_replica);
 }
 
+// What a pool whose primary is `e` displays must not show the secret; `alt` is the input parsed
+// with another secret (see sparc::fuzz::check_hidden()).
+void check_hidden(const db::Endpoint& e, const std::optional<db::Endpoint>& alt,
+                  std::string_view secret, std::string_view context, std::string_view input) {
+    const auto shown_for = [](const db::Endpoint& endpoint) {
+        db::PoolConfig config;
+        config.primary = endpoint;
+        return sparc::fuzz::displays(config, db::fixed_environment({}));
+    };
+    const auto shown = shown_for(e);
+    const auto other = alt ? shown_for(*alt) : std::vector<sparc::fuzz::Display>{};
+    sparc::fuzz::check_hidden(shown, other, secret, context, input);
+}
+
 // Parses `input`: the endpoint, or the ConfigError message.
 std::pair<std::optional<db::Endpoint>, std::string> try_parse(const std::string& input) {
     try {
@@ -159,6 +179,8 @@ void fuzz_secret(std::string_view rest) {
     const auto [endpoint, message] = try_parse(input);
     if (endpoint) {
         check_endpoint(*endpoint);
+        const auto [alt_endpoint, alt_message] = try_parse(alternative);
+        check_hidden(*endpoint, alt_endpoint, secret, context, input);
     } else {
         const auto [alt_endpoint, alt_message] = try_parse(alternative);
         check(!sparc::fuzz::shows_secret(message, secret, alt_message, context),

@@ -9,7 +9,10 @@
 //
 // Invariants: apply_environment() either gives a configuration that validates, reflects every
 // numeric variable and is unchanged by a second application, or throws ConfigError (anything
-// else aborts) and leaves the configuration as it was.
+// else aborts) and leaves the configuration as it was. With PASSWORD, the secret shows neither
+// in the message of a refused configuration nor, for an accepted one, in anything displayed
+// about it (labels, redacted forms, metrics text, health JSON, sparc-db config's JSON; see
+// fuzz_displays.hpp), as written or percent-encoded.
 
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +28,7 @@
 #include <sparc/db/errors.hpp>
 #include <sparc/db/registry.hpp>
 
+#include "fuzz_displays.hpp"
 #include "fuzz_support.hpp"
 
 namespace {
@@ -184,6 +188,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto [config, message] = apply(defaults, variables);
         if (config) {
             check_applied(*config, variables);
+            if (check_secret) {
+                const auto shown = sparc::fuzz::displays(*config, db::fixed_environment(variables));
+                const auto [alt_config, alt_message] = apply(defaults, alternative);
+                const auto alt_shown =
+                    alt_config
+                        ? sparc::fuzz::displays(*alt_config, db::fixed_environment(alternative))
+                        : std::vector<sparc::fuzz::Display>{};
+                sparc::fuzz::check_hidden(shown, alt_shown, secret, context, describe(variables));
+            }
             continue;
         }
         if (check_secret) {

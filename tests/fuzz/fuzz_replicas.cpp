@@ -7,12 +7,16 @@
 //   3. optional router script, one byte per step: 'd'/'u' + digit marks replica N down/up,
 //      'x' + digit excludes replica N from the next pick, 'p' picks, anything else is skipped
 //   4. optional raw weights for a ReplicaRouter built directly ("w1,w2,..." any 32-bit values)
+//   5. optional secret: {pw} in line 1 is replaced by it, {pwenc} by its percent-encoding
 //
 // Invariants: split_replica_urls() keeps every byte that is not a separating comma or blank;
 // apply_environment() gives replicas with weights in range, no duplicate server and no more than
 // a router takes, or throws ConfigError; a router built from the weights picks, over one round of
 // total-weight picks with every replica up, each replica exactly its weight in times; pick() never
-// returns a replica that is down or excluded, and returns -1 only when none is eligible.
+// returns a replica that is down or excluded, and returns -1 only when none is eligible. Where
+// every use of the secret is a password, it shows neither in the message of a refused list nor,
+// for an accepted one, in anything displayed about it (labels, redacted forms, metrics text,
+// health JSON, sparc-db config's JSON; see fuzz_displays.hpp), as written or percent-encoded.
 
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +34,7 @@
 #include <sparc/db/registry.hpp>
 #include <sparc/db/router.hpp>
 
+#include "fuzz_displays.hpp"
 #include "fuzz_support.hpp"
 
 namespace {
@@ -130,6 +135,45 @@ void check_round(const std::vector<unsigned>& weights) {
     }
 }
 
+// Applies a replica list and weights to a default configuration: the result, or the
+// ConfigError message.
+std::pair<std::optional<db::PoolConfig>, std::string> apply_lists(
+    const std::optional<std::string>& replicas, std::optional<std::string_view> weights) {
+    std::map<std::string, std::string, std::less<>> env;
+    if (replicas) {
+        env.emplace("DATABASE_READ_REPLICAS", *replicas);
+    }
+    if (weights) {
+        env.emplace("DATABASE_READ_REPLICA_WEIGHTS", *weights);
+    }
+    db::PoolConfig config;
+    try {
+        db::apply_environment(config, db::fixed_environment(env));
+    } catch (const db::ConfigError& e) {
+        return {std::nullopt, e.what()};
+    }
+    return {std::move(config), {}};
+}
+
+// The secret in the replica list shows nowhere: not in a refusal, not in what is displayed.
+void check_secret(std::string_view list, std::string_view secret,
+                  std::optional<std::string_view> weights) {
+    const auto input = sparc::fuzz::with_secret(list, secret);
+    const auto alternative = sparc::fuzz::with_secret(list, sparc::fuzz::other_secret(secret));
+    const auto context = sparc::fuzz::with_secret(list, "");
+    const auto [config, message] = apply_lists(input, weights);
+    const auto [alt_config, alt_message] = apply_lists(alternative, weights);
+    if (!config) {
+        check(!sparc::fuzz::shows_secret(message, secret, alt_message, context),
+              "a ConfigError message shows the password", input + "\n" + message);
+        return;
+    }
+    const auto shown = sparc::fuzz::displays(*config, db::fixed_environment({}));
+    const auto other = alt_config ? sparc::fuzz::displays(*alt_config, db::fixed_environment({}))
+                                  : std::vector<sparc::fuzz::Display>{};
+    sparc::fuzz::check_hidden(shown, other, secret, context, input);
+}
+
 std::vector<unsigned> raw_weights(std::string_view line) {
     std::vector<unsigned> out;
     for (const auto item : sparc::fuzz::split(line, ',')) {
@@ -163,6 +207,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     if (replicas) {
         check_split(*replicas);
+    }
+    if (replicas && lines.size() > 4) {
+        const auto secret = lines[4];
+        if (sparc::fuzz::only_passwords_use_secret(*replicas, secret)) {
+            check_secret(*replicas, secret, weights);
+        }
     }
 
     std::map<std::string, std::string, std::less<>> env;

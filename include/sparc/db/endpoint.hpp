@@ -27,7 +27,11 @@ class Endpoint {
     /// Parses a `postgresql://` / `postgres://` URL or a libpq `key=value` string, then checks
     /// the values libpq would only reject when connecting (port, connect_timeout, sslmode,
     /// target_session_attrs, gssencmode, channel_binding, sslcompression and the TLS protocol
-    /// versions).
+    /// versions). Also refuses what would carry part of a password into a displayed field: in a
+    /// URL, a raw `@` after the first `/` (a password with a raw `/`); a host name holding `@`
+    /// or a blank (a password with a raw `@`); a value other than a secret that holds a
+    /// `postgresql://` or `postgres://` URL (two connection strings glued together) or what
+    /// redact_connection_string() would mask (it is displayed as it is).
     /// @throws ConfigError naming what is wrong (the password never appears in the message).
     static Endpoint parse(std::string_view url_or_conninfo);
 
@@ -66,7 +70,13 @@ class Endpoint {
     std::string url() const;
     /// A `postgresql://` URL with every secret option masked.
     std::string redacted_url() const;
-    /// `host:port/dbname`: a short label for metrics and health output (no user, no password).
+    /// `host:port/dbname`: a short label for metrics, health output and hook events. A host list
+    /// gives each host with its port (`h1:5432,h2:5433/app`, 5432 where none is set). Built from
+    /// the hosts, the ports and the database name only, and the database name only when it is
+    /// plain (ASCII letters, digits, `_ - . $`): no user, no option, and a host or port that
+    /// validate() refuses shows as `(invalid host)` / `(invalid port)`, so no password can
+    /// appear in it whatever the input. Bytes of a host outside printable ASCII are
+    /// percent-encoded: a label is always valid UTF-8.
     std::string label() const;
 
     friend bool operator==(const Endpoint&, const Endpoint&) = default;
@@ -89,8 +99,9 @@ std::string mask_password(std::string_view text, std::string_view password);
 /// key=value). Generous by design: for messages about input nobody could parse.
 std::string redact_connection_string(std::string_view url_or_conninfo);
 
-/// JSON for display: `{"url": redacted_url(), "host", "port", "dbname", "user", "options":
-/// {key: value}}`, secrets masked. There is deliberately no from_json: parse a URL instead.
+/// JSON for display: `{"url": redacted_url(), "label": label(), "host", "port", "dbname",
+/// "user", "options": {key: value}}`, secrets masked. There is deliberately no from_json: parse
+/// a URL instead.
 void to_json(nlohmann::json& j, const Endpoint& endpoint);
 
 }  // namespace sparc::db

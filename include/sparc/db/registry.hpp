@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <sparc/db/config.hpp>
 
 namespace sparc::db {
@@ -111,6 +113,11 @@ void apply_environment(PoolConfig& config, const EnvironmentSource& env);
 
 /// Which of kEnvironmentVariables are set in `env`, in that order.
 std::vector<std::string> environment_overrides(const EnvironmentSource& env);
+
+/// What `sparc-db config` prints for a service: `config` as JSON (see to_json(nlohmann::json&,
+/// const PoolConfig&)) plus "connection_url" (redacted_connection_url()) and "environment"
+/// (environment_overrides()). Secrets are masked; host labels are built as Endpoint::label().
+nlohmann::json describe_config(const PoolConfig& config, const EnvironmentSource& env);
 
 /// Splits a DATABASE_READ_REPLICAS value into its URLs: a comma starts a new URL only when
 /// followed (after optional blanks) by `postgresql://` or `postgres://`, so multi-host URLs and

@@ -100,6 +100,106 @@ TEST_CASE("Multi-host URLs and socket directories survive url()", "[db][endpoint
     CHECK(db::Endpoint::parse(socket.url()) == socket);
 }
 
+TEST_CASE("A multi-host label pairs each host with its port", "[db][endpoint][label]") {
+    CHECK(db::Endpoint::parse("postgresql://u@127.0.0.1:30060,127.0.0.1:23963/db").label() ==
+          "127.0.0.1:30060,127.0.0.1:23963/db");
+    // A host without a port takes the default, as libpq does.
+    CHECK(db::Endpoint::parse("postgresql://h1,h2:6432/app").label() == "h1:5432,h2:6432/app");
+    CHECK(db::Endpoint::parse("postgresql://h1,h2/app").label() == "h1:5432,h2:5432/app");
+    // One port for every host.
+    CHECK(db::Endpoint::parse("host=h1,h2,h3 port=6432 dbname=app").label() ==
+          "h1:6432,h2:6432,h3:6432/app");
+    CHECK(db::Endpoint::parse("postgresql://[::1]:5433,[2001:db8::7]/app").label() ==
+          "[::1]:5433,[2001:db8::7]:5432/app");
+    CHECK(db::Endpoint::parse("hostaddr=10.0.0.1,10.0.0.2 port=1,2").label() ==
+          "10.0.0.1:1,10.0.0.2:2");
+    CHECK(db::Endpoint::parse("postgresql:///app").label() == "localhost:5432/app");
+}
+
+TEST_CASE("A label is printable ASCII whatever bytes the host holds", "[db][endpoint][label]") {
+    // Metric label values and JSON strings must be valid UTF-8: bytes outside printable ASCII
+    // are percent-encoded.
+    CHECK(db::Endpoint::parse("host=/tmp/s\xc3\xb6"
+                              "ckets dbname=app")
+              .label() == "/tmp/s%C3%B6ckets:5432/app");
+    CHECK(db::Endpoint::parse("postgresql://r%B3/db").label() == "r%B3:5432/db");
+}
+
+TEST_CASE("A label is built from hosts, ports and a plain database name only",
+          "[db][endpoint][label][secrets]") {
+    // A database name that is not a plain identifier could hold anything, a URL included; the
+    // user and the other options are never part of a label.
+    const auto e = db::Endpoint::from_options({{"host", "h1"},
+                                               {"user", "postgresql://app:L4belSecret@h2"},
+                                               {"dbname", "x postgresql://app:L4belSecret@h2"},
+                                               {"password", "L4belSecret"},
+                                               {"application_name", "L4belSecret"}});
+    CHECK(e.label() == "h1:5432");
+    // Neither is a host or a port that validate() refuses.
+    const auto odd =
+        db::Endpoint::from_options({{"host", "L4belSecret@h1,h2"}, {"port", "L4belSecret,5433"}});
+    CHECK(odd.label() == "(invalid host):(invalid port),h2:5433");
+    CHECK(db::Endpoint::parse("postgresql://h/my%20db").label() == "h:5432");
+    CHECK(db::Endpoint::parse("postgresql://h/app_v2.prod-1").label() == "h:5432/app_v2.prod-1");
+}
+
+TEST_CASE("A value holding a second connection URL is refused without showing it",
+          "[db][endpoint][secrets]") {
+    for (const std::string input : {
+             "host=h1 dbname='videos postgresql://app:Gl4edSecret@h2/videos'",
+             "host=h1 user=POSTGRES://app:Gl4edSecret@h2",
+             "postgresql://h1/videos?application_name=postgres%3A%2F%2Fapp%3AGl4edSecret%40h2",
+         }) {
+        const auto message = config_error([&] { (void)db::Endpoint::parse(input); });
+        INFO(message);
+        CHECK_THAT(message, Catch::Contains("holds a postgresql:// URL"));
+        CHECK(message.find("Gl4edSecret") == std::string::npos);
+    }
+    // Any other value that holds what the masker takes for a password would show it in
+    // redacted(), redacted_url() and the JSON form.
+    for (const std::string input : {
+             "host=r1 dbname='x dresql://app:Gl4edSecret@r2/db'",
+             "host=r1 application_name='Password = Gl4edSecret'",
+             "postgresql://r1/db?options=-c%20x.password%3DGl4edSecret",
+             "postgresql://r1/db?application_name=https%3A%2F%2Fapp%3AGl4edSecret%40r2",
+         }) {
+        const auto message = config_error([&] { (void)db::Endpoint::parse(input); });
+        INFO(message);
+        CHECK_THAT(message, Catch::Contains("looks like a password"));
+        CHECK(message.find("Gl4edSecret") == std::string::npos);
+    }
+    // A URL without credentials is just text.
+    CHECK(db::Endpoint::parse("host=r1 application_name='see https://example.com/x'")
+              .option("application_name") == "see https://example.com/x");
+}
+
+TEST_CASE("A raw '@' or '/' in a password is refused without showing it",
+          "[db][endpoint][secrets]") {
+    // libpq ends the user information at the first '@' and finds none past a '/': the rest of
+    // such a password became the host name, the port or the database name.
+    for (const std::string input : {
+             "postgresql://app:p@ssW0rdSecret@db.internal/videos",
+             "postgresql://app:p@ssW0rdSecret@db.internal",
+             "postgresql://app:12/ssW0rdSecret@db.internal/videos",
+             "postgresql://app:p@ss/W0rdSecret@db.internal/videos",
+         }) {
+        const auto message = config_error([&] { (void)db::Endpoint::parse(input); });
+        INFO(message);
+        CHECK_THAT(message, Catch::Contains("percent-encode"));
+        for (const auto* piece : {"ssW0rdSecret", "W0rdSecret", "p@ss"}) {
+            CHECK(message.find(piece) == std::string::npos);
+        }
+    }
+    // Percent-encoded, they are the password.
+    CHECK(db::Endpoint::parse("postgresql://app:p%40ssW0rd%2FSecret@db.internal/videos")
+              .option("password") == "p@ssW0rd/Secret");
+    // A '@' in a query value or a socket directory is no password.
+    CHECK(
+        db::Endpoint::parse("postgresql://h/db?application_name=a@b").option("application_name") ==
+        "a@b");
+    CHECK(db::Endpoint::parse("host=@abstract dbname=app").host() == "@abstract");
+}
+
 TEST_CASE("Every libpq TLS option passes through", "[db][endpoint][tls]") {
     const std::vector<std::pair<std::string, std::string>> tls = {
         {"sslmode", "verify-ca"},
@@ -381,6 +481,7 @@ TEST_CASE("Endpoint JSON shows the redacted URL and options", "[db][endpoint]") 
     const auto e = db::Endpoint::parse("postgresql://u:pw1234@h:1/d?sslmode=require");
     const nlohmann::json j = e;
     CHECK(j["url"] == "postgresql://u:****@h:1/d?sslmode=require");
+    CHECK(j["label"] == "h:1/d");
     CHECK(j["host"] == "h");
     CHECK(j["port"] == "1");
     CHECK(j["options"]["password"] == "****");

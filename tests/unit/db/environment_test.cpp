@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace db = sparc::db;
@@ -290,6 +291,108 @@ TEST_CASE("Malformed replica lists and weights name the variable", "[db][config]
         INFO(message);
         CHECK_THAT(message, Catch::StartsWith(tc.expected));
         CHECK(message.find(kPassword) == std::string::npos);
+    }
+}
+
+namespace {
+
+const std::string kFirstPassword = "F1rstReplicaPw";
+const std::string kSecondPassword = "Sec0ndReplicaPw";
+
+// Whether `text` shows either replica password, as written or percent-decoded pieces of it.
+bool shows_replica_password(const std::string& text) {
+    for (const auto& pw : {kFirstPassword, kSecondPassword}) {
+        if (text.find(pw) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("Replica URLs separated by anything but a comma are refused",
+          "[db][config][env][secrets][separators]") {
+    const std::string a = "postgresql://app:" + kFirstPassword + "@replica-1:5432/videos";
+    const std::string b = "postgresql://app:" + kSecondPassword + "@replica-2:5432/videos";
+    // Each of these was read as one replica whose database name held the next URL.
+    const std::vector<std::pair<std::string, std::string>> separators = {
+        {"space", " "},         {"tab", "\t"},    {"semicolon", ";"},
+        {"newline", "\n"},      {"CRLF", "\r\n"}, {"semicolon and blank", "; "},
+        {"nothing at all", ""}, {"a pipe", "|"},
+    };
+    for (const auto& [name, separator] : separators) {
+        SECTION("separated by " + name) {
+            const auto message =
+                error_for("analytics", {{"DATABASE_READ_REPLICAS", a + separator + b}});
+            INFO(message);
+            CHECK_THAT(message, Catch::StartsWith("DATABASE_READ_REPLICAS entry 1 (") &&
+                                    Catch::Contains("is not valid") &&
+                                    Catch::Contains("separate replicas with commas"));
+            CHECK_FALSE(shows_replica_password(message));
+        }
+    }
+    SECTION("the entry position is counted over comma-separated entries") {
+        const auto message =
+            error_for("analytics",
+                      {{"DATABASE_READ_REPLICAS", "postgresql://replica-0/videos," + a + " " + b}});
+        INFO(message);
+        CHECK_THAT(message, Catch::StartsWith("DATABASE_READ_REPLICAS entry 2 ("));
+        CHECK_FALSE(shows_replica_password(message));
+    }
+    SECTION("the second scheme is found in any case") {
+        const auto upper = "POSTGRES://app:" + kSecondPassword + "@replica-2/videos";
+        const auto message = error_for("analytics", {{"DATABASE_READ_REPLICAS", a + ";" + upper}});
+        INFO(message);
+        CHECK_THAT(message, Catch::StartsWith("DATABASE_READ_REPLICAS entry 1 ("));
+        CHECK_FALSE(shows_replica_password(message));
+    }
+    SECTION("a blank inside one URL") {
+        const auto message =
+            error_for("analytics", {{"DATABASE_READ_REPLICAS", a + "?application_name=a b"}});
+        INFO(message);
+        CHECK_THAT(message, Catch::StartsWith("DATABASE_READ_REPLICAS entry 1 (") &&
+                                Catch::Contains("blank"));
+        CHECK_FALSE(shows_replica_password(message));
+    }
+    SECTION("percent-encoded passwords are masked too") {
+        const auto message =
+            error_for("analytics", {{"DATABASE_READ_REPLICAS",
+                                     "postgresql://app:F1rst%40Pw%2FSecret@r1/db postgresql://"
+                                     "app:Sec0nd%20Pw%3ASecret@r2/db"}});
+        INFO(message);
+        CHECK_THAT(message, Catch::StartsWith("DATABASE_READ_REPLICAS entry 1 ("));
+        for (const auto* piece : {"F1rst", "Pw%2FSecret", "Sec0nd", "Pw%3ASecret", "Secret"}) {
+            CHECK(message.find(piece) == std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("Comma-separated replicas and multi-host URLs are still accepted",
+          "[db][config][env][separators]") {
+    const auto c =
+        effective("analytics", {{"DATABASE_READ_REPLICAS",
+                                 " postgresql://app:" + kFirstPassword +
+                                     "@127.0.0.1:30060,127.0.0.1:23963/videos ,\n postgres://app:" +
+                                     kSecondPassword + "@replica-2/videos\t"}});
+    REQUIRE(c.replicas.size() == 2);
+    CHECK(c.replicas[0].endpoint.host() == "127.0.0.1,127.0.0.1");
+    CHECK(c.replicas[0].endpoint.port() == "30060,23963");
+    CHECK(c.replicas[0].endpoint.label() == "127.0.0.1:30060,127.0.0.1:23963/videos");
+    CHECK(c.replicas[1].endpoint.option("password") == kSecondPassword);
+}
+
+TEST_CASE("A DATABASE_URL holding two URLs is refused", "[db][config][env][secrets][separators]") {
+    const std::string a = "postgresql://app:" + kFirstPassword + "@primary-1:5432/videos";
+    const std::string b = "postgresql://app:" + kSecondPassword + "@primary-2:5432/videos";
+    for (const auto& value :
+         {a + "," + b, a + " " + b, a + ";" + b, a + "\n" + b, a + b,
+          "host=primary-1 dbname='videos " + b + "'", "host=primary-1 dbname=" + b}) {
+        const auto message = error_for("api-gateway", {{"DATABASE_URL", value}});
+        INFO(message);
+        CHECK_THAT(message, Catch::StartsWith("DATABASE_URL") && Catch::Contains("more than one") &&
+                                Catch::Contains("DATABASE_READ_REPLICAS"));
+        CHECK_FALSE(shows_replica_password(message));
     }
 }
 

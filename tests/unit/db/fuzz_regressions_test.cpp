@@ -4,6 +4,7 @@
 #include <sparc/db/config.hpp>
 #include <sparc/db/endpoint.hpp>
 #include <sparc/db/errors.hpp>
+#include <sparc/db/health.hpp>
 #include <sparc/db/registry.hpp>
 #include <sparc/db/router.hpp>
 
@@ -145,4 +146,42 @@ TEST_CASE("More replicas than the router takes fail validation", "[db][config][e
     db::PoolConfig config;
     db::apply_environment(config, db::fixed_environment({{"DATABASE_READ_REPLICAS", urls}}));
     CHECK(config.replicas.size() == db::ReplicaRouter::kMaxReplicas);
+}
+
+// fuzz_endpoint, fuzz_environment, fuzz_replicas (regression-non-utf8-host-health-json): a host
+// name with a byte that is not UTF-8 made HealthReport::to_json() throw.
+TEST_CASE("A host name that is not UTF-8 leaves labels and health JSON valid",
+          "[db][health][fuzz]") {
+    const auto e = db::Endpoint::parse(
+        "postgresql://app:Sec0Rdneplica@r\xb3"
+        "1/db");
+    CHECK(e.label() == "r%B31:5432/db");
+    db::HealthReport report;
+    db::HostHealth host;
+    host.host = e.label();
+    report.hosts.push_back(host);
+    std::string json;
+    REQUIRE_NOTHROW(json = report.to_json());
+    CHECK(json.find("r%B31:5432/db") != std::string::npos);
+}
+
+// fuzz_endpoint (regression-password-in-displayed-value): a value other than a password that
+// held "scheme://user:password@" was shown as it is by redacted(), redacted_url() and JSON.
+TEST_CASE("A value holding a URL with a password is refused", "[db][endpoint][fuzz]") {
+    const auto message = parse_error("host=r1 dbname='tpsobg dresql://app:Sec0ndReplicaPw@r2/db'");
+    CHECK_THAT(message, Catch::Contains("looks like a password"));
+    CHECK(message.find("Sec0ndReplicaPw") == std::string::npos);
+}
+
+// fuzz_endpoint (regression-decoded-echo-blank-password): refusing a value that holds a
+// percent-encoded URL echoed the input percent-decoded, where a password with an encoded blank
+// no longer reads as one to the masker.
+TEST_CASE("Refusing an encoded URL in a value does not echo a decoded password",
+          "[db][endpoint][fuzz]") {
+    const auto message = parse_error(
+        "postgresql://app:Pw%20Blank%20S3cretTail@db/videos"
+        "?application_name=https%3A%2F%2Fu%3Ax%40h");
+    CHECK_THAT(message, Catch::Contains("application_name"));
+    CHECK(message.find("S3cretTail") == std::string::npos);
+    CHECK(message.find("Blank") == std::string::npos);
 }
