@@ -176,17 +176,19 @@ class Lease {
 
     /// Runs a statement on this connection, parameters bound.
     /// @throws SqlError, QueryTimeout, ConnectionError (the connection is then discarded on
-    /// release), UsageError, PoolClosed (the pool was shut down while the lease was held).
+    /// release), UsageError (also when the lease holds no connection), PoolClosed (the pool
+    /// was shut down while the lease was held, its statement included).
     Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {});
 
     /// The backend connection, for calls the pool does not wrap.
-    /// @throws PoolClosed when the pool was shut down while the lease was held.
+    /// @throws PoolClosed when the pool was shut down while the lease was held, UsageError when
+    /// the lease holds no connection.
     typename B::Connection& connection() {
         check_usable();
         return *slot_->conn;
     }
-    /// The host this connection is to.
-    HostRef host() const noexcept { return host_->ref(); }
+    /// The host this connection is to (empty when the lease holds no connection).
+    HostRef host() const noexcept { return host_ != nullptr ? host_->ref() : HostRef{}; }
 
     /// Returns the connection now (rolling back an open transaction).
     void release() noexcept;
@@ -208,7 +210,12 @@ class Lease {
     // A lease outlived by its pool's shutdown grace period is revoked: its statement was
     // cancelled, and it may only be released now.
     void check_usable() const {
-        if (slot_ != nullptr && slot_->revoked.load(std::memory_order_acquire)) {
+        if (slot_ == nullptr) {
+            throw UsageError(
+                "this lease holds no connection: it was released, discarded or "
+                "moved from");
+        }
+        if (slot_->revoked.load(std::memory_order_acquire)) {
             throw PoolClosed(fmt::format(
                 "the pool for {} was shut down while this lease was held: its statement was "
                 "cancelled and its connection is closed when the lease is released",
@@ -538,11 +545,6 @@ class PoolCore {
         wake_housekeeper();
     }
 
-    static bool replica_specific(std::string_view sqlstate) {
-        // Conflicts with recovery on a hot standby, and a standby being promoted or shut down.
-        return sqlstate == "40001" || sqlstate == "57P04" || sqlstate == "25006";
-    }
-
     Result read_on_replicas(std::string_view sql, ParamsRef params, const QueryOptions& options,
                             const SourceLocation& where) {
         auto deadline = detail::AcquireDeadline::at(Clock::now() + config_.connection_timeout);
@@ -556,18 +558,13 @@ class PoolCore {
             auto& host = *hosts_[idx + 1];
             try {
                 return run_on(host, sql, params, options, deadline, where);
-            } catch (const ConnectionError& e) {
-                if (safety::marks_host_down(e)) replica_failed(idx, e.what());
-                failures +=
-                    fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), e.what());
             } catch (const PoolTimeout& e) {
                 failures +=
                     fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), e.what());
                 if (deadline.passed()) break;
-            } catch (const QueryTimeout&) {
-                throw;
-            } catch (const SqlError& e) {
-                if (!replica_specific(e.sqlstate())) throw;
+            } catch (const Error& e) {
+                if (safety::marks_host_down(e)) replica_failed(idx, e.what());
+                if (!safety::try_another_host(e)) throw;
                 failures +=
                     fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), e.what());
             }
@@ -957,17 +954,25 @@ Result Lease<B>::query(std::string_view sql, ParamsRef params, QueryOptions opti
     check_usable();
     const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
     auto& conn = *slot_->conn;
-    try {
+    auto run = [&] {
         return detail::run_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql, params, x);
-    } catch (const Error& e) {
-        // Outside a transaction block a stale cached statement was rejected before it ran and
-        // is now forgotten: run it once more here, prepared anew.
-        if (safety::rerun_statement(e) != safety::Rerun::same_host ||
-            conn.transaction_status() != TxStatus::idle) {
-            throw;
+    };
+    try {
+        try {
+            return run();
+        } catch (const Error& e) {
+            // Outside a transaction block a stale cached statement was rejected before it ran
+            // and is now forgotten: run it once more here, prepared anew.
+            if (safety::rerun_statement(e) != safety::Rerun::same_host ||
+                conn.transaction_status() != TxStatus::idle) {
+                throw;
+            }
         }
+        return run();
+    } catch (const QueryTimeout&) {
+        check_usable();  // cancelled by a shutdown, not by a timeout: PoolClosed says so
+        throw;
     }
-    return detail::run_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql, params, x);
 }
 
 template <Backend B>
@@ -998,8 +1003,13 @@ Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOption
         throw QueryTimeout("the transaction's timeout expired", true);
     }
     const ExecSettings x = pool_.exec_settings(options.timeout, options.prepare, deadline_);
-    return detail::run_statement(*lease_.host_, pool_.metrics_, pool_.hooks_, *lease_.slot_->conn,
-                                 sql, params, x);
+    try {
+        return detail::run_statement(*lease_.host_, pool_.metrics_, pool_.hooks_,
+                                     *lease_.slot_->conn, sql, params, x);
+    } catch (const QueryTimeout&) {
+        lease_.check_usable();  // cancelled by a shutdown, not by a timeout
+        throw;
+    }
 }
 
 template <Backend B>

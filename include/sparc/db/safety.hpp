@@ -142,6 +142,27 @@ inline RetryDecision classify(const Error& e, TransactionPhase phase,
     return {otherwise};
 }
 
+/// May a replica read that failed with `e` go to another host (another replica, then the
+/// primary)? Only when the replica certainly did not apply it: the pool cannot tell a read
+/// from a write, and a host listed as a replica may have been promoted and take writes.
+///
+/// | failure                                  | another host | why                               |
+/// |------------------------------------------|--------------|-----------------------------------|
+/// | ConnectionError, statement_sent() false  | yes          | it never reached the replica      |
+/// | ConnectionError, statement_sent() true   | no           | it may have run there             |
+/// | SqlError 25006, 40001, 57P04 (what a hot | yes          | the standby refused or cancelled  |
+/// | standby raises for what it cannot run)   |              | it; a standby applies no write    |
+/// | anything else                            | no           | an answer, or it may have run     |
+inline bool try_another_host(const Error& e) noexcept {
+    if (const auto* c = dynamic_cast<const ConnectionError*>(&e)) return !c->statement_sent();
+    if (dynamic_cast<const QueryTimeout*>(&e) != nullptr) return false;
+    if (const auto* s = dynamic_cast<const SqlError*>(&e)) {
+        const std::string_view state = s->sqlstate();
+        return state == "25006" || state == "40001" || state == "57P04";
+    }
+    return false;
+}
+
 /// Does `e`, from a statement or a connection attempt, say the host is unreachable?
 ///
 /// | failure                            | host down | why                                   |

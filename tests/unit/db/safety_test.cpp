@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -294,4 +295,59 @@ TEST_CASE(
         REQUIRE_THAT(e.what(), Catch::Contains("lease held by the same thread"));
     }
     REQUIRE(pool.query("SELECT 1").empty());
+}
+
+TEST_CASE("try_another_host: a replica read moves on only when the replica applied nothing",
+          "[db][safety]") {
+    REQUIRE(safety::try_another_host(db::ConnectionError("x", false)));
+    REQUIRE_FALSE(safety::try_another_host(db::ConnectionError("x", true)));
+    REQUIRE_FALSE(safety::try_another_host(db::ConnectionError("x", true, "57P01")));
+    REQUIRE(safety::try_another_host(db::SqlError("x", "25006")));
+    REQUIRE(safety::try_another_host(db::SqlError("x", "40001")));
+    REQUIRE(safety::try_another_host(db::SqlError("x", "57P04")));
+    REQUIRE_FALSE(safety::try_another_host(db::SqlError("x", "23505")));
+    REQUIRE_FALSE(safety::try_another_host(db::QueryTimeout("x", true)));
+    REQUIRE_FALSE(safety::try_another_host(db::UsageError("x")));
+}
+
+TEST_CASE("a replica read lost after it was sent is not run again on another host",
+          "[db][safety][router]") {
+    db::testing::FakeBackend fake;
+    FakePool pool(fake_config({"replica1", "replica2"}), fake);
+    // A host listed as a replica may have been promoted and take writes: the pool cannot tell.
+    const std::string sql = "INSERT INTO views (video_id) VALUES ($1) RETURNING id";
+    fake.on(sql).drops_connection(true);
+    try {
+        pool.query(sql, {7}, {.use_read_replica = true});
+        FAIL("no ConnectionError");
+    } catch (const db::ConnectionError& e) {
+        REQUIRE(e.statement_sent());
+    }
+    REQUIRE(fake.count(sql) == 1);
+}
+
+TEST_CASE("a lease that holds no connection throws UsageError instead of crashing",
+          "[db][safety][pool]") {
+    db::testing::FakeBackend fake;
+    FakePool pool(fake_config(), fake);
+    auto lease = pool.acquire();
+    auto moved = std::move(lease);
+    REQUIRE_THROWS_AS(lease.query("SELECT 1"), db::UsageError);  // NOLINT(bugprone-use-after-move)
+    moved.release();
+    REQUIRE_THROWS_AS(moved.query("SELECT 1"), db::UsageError);
+    REQUIRE_THROWS_AS(moved.connection(), db::UsageError);
+    REQUIRE(moved.host().label.empty());
+}
+
+TEST_CASE("a statement cancelled by shutdown is PoolClosed, not a timeout", "[db][lifetime]") {
+    db::testing::FakeBackend fake;
+    FakePool pool(fake_config(), fake);
+    fake.on("SELECT pg_sleep(60)").delays(60s);
+    auto lease = pool.acquire();
+    std::thread stopper([&] {
+        REQUIRE(fake.wait_for_running(1, 30s));
+        pool.shutdown(20ms);
+    });
+    REQUIRE_THROWS_AS(lease.query("SELECT pg_sleep(60)"), db::PoolClosed);
+    stopper.join();
 }
