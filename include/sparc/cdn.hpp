@@ -7,6 +7,7 @@
 
 #include <sparc/cdn/alarms.hpp>
 #include <sparc/cdn/cache_behavior.hpp>
+#include <sparc/cdn/cloudformation.hpp>
 #include <sparc/cdn/deploy.hpp>
 #include <sparc/cdn/distribution.hpp>
 #include <sparc/cdn/edge_function.hpp>

@@ -160,6 +160,9 @@ std::vector<ApiCall> deployment_calls(const presets::VideoPlatformStack& stack) 
     calls.push_back(make_call("cloudfront", "create-cache-policy",
                               {{"CachePolicyConfig", stack.api_cache_policy}}, "CachePolicy.Id",
                               refs::kApiCachePolicyId));
+    calls.push_back(make_call("cloudfront", "create-cache-policy",
+                              {{"CachePolicyConfig", stack.static_cache_policy}}, "CachePolicy.Id",
+                              refs::kStaticCachePolicyId));
     calls.push_back(
         make_call("cloudfront", "create-origin-request-policy",
                   {{"OriginRequestPolicyConfig", stack.websocket_origin_request_policy}},
