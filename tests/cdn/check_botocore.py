@@ -19,14 +19,15 @@ import tempfile
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import aws_schema  # noqa: E402
+from sample_vars import public_key_pem  # noqa: E402
 
 VARS = {
     "environment": "production",
     "api_gateway_domain": "api.sparc.io",
     "video_streaming_domain": "video.sparc.io",
     "cdn_domain_name": "cdn.sparc.io",
-    "jwt_public_key": "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----\n",
-    "field_encryption_public_key": "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----\n",
+    "jwt_public_key": public_key_pem("jwt"),
+    "field_encryption_public_key": public_key_pem("fle"),
     "sns_alert_topic_arn": "arn:aws:sns:us-east-1:123456789012:sparc-alerts",
 }
 

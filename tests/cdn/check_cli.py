@@ -5,18 +5,22 @@
 """
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sample_vars import public_key_pem  # noqa: E402
 
 VARS = {
     "environment": "dev",
     "api_gateway_domain": "api.dev.sparc.io",
     "video_streaming_domain": "video.dev.sparc.io",
     "cdn_domain_name": "cdn.dev.sparc.io",
-    "jwt_public_key": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
-    "field_encryption_public_key": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+    "jwt_public_key": public_key_pem("jwt"),
+    "field_encryption_public_key": public_key_pem("fle"),
     "sns_alert_topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts",
 }
 
@@ -76,9 +80,9 @@ def main(argv):
         cli.expect("vars not JSON", ["render", "--vars", cli.write("n.json", "{"), "--out", str(out)],
                    2, stderr="not valid JSON")
         cli.expect("render", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0,
-                   stdout="12-cloudfront-create-distribution.json")
+                   stdout="13-cloudfront-create-distribution.json")
 
-        rendered = json.loads((out / "12-cloudfront-create-distribution.json").read_text())
+        rendered = json.loads((out / "13-cloudfront-create-distribution.json").read_text())
         wrapped = cli.write("wrapped.json", rendered)
         bare = cli.write("bare.json", rendered["DistributionConfig"])
         cli.expect("validate wrapped", ["validate", wrapped], 0)
