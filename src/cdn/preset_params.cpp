@@ -20,9 +20,6 @@ namespace {
 using presets::S3Access;
 using presets::VideoPlatformParams;
 
-// AWS WAF's bounds of a rate-based rule's Limit (the minimum is 10 since August 2024).
-constexpr std::int64_t kMinRateLimit = 10;
-constexpr std::int64_t kMaxRateLimit = 2'000'000'000;
 constexpr std::int64_t kMaxTtl = 3'153'600'000;  // 100 years, CloudFront's upper bound
 
 [[noreturn]] void invalid(std::string_view name, std::string_view why) {
@@ -117,7 +114,7 @@ void check_params(const VideoPlatformParams& p) {
                             "created in us-east-1 and can only notify topics there",
                             p.sns_alert_topic_arn));
     }
-    check_range(p.rate_limit, kMinRateLimit, kMaxRateLimit, "waf_rate_limit",
+    check_range(p.rate_limit, waf::kMinRateLimit, waf::kMaxRateLimit, "waf_rate_limit",
                 " requests per 5 minutes");
     check_range(p.realtime_log_sampling_rate, 1, 100, "realtime_log_sampling_rate", " percent");
 

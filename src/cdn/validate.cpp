@@ -1070,11 +1070,11 @@ std::vector<Problem> validate(const waf::WebAcl& acl) {
                        "a plain statement takes Action (Block, Allow, Count, Captcha or "
                        "Challenge), not OverrideAction");
         }
-        if (st.rate_based_statement &&
-            (st.rate_based_statement->limit < 100 || st.rate_based_statement->limit > 2000000000)) {
+        if (st.rate_based_statement && (st.rate_based_statement->limit < waf::kMinRateLimit ||
+                                        st.rate_based_statement->limit > waf::kMaxRateLimit)) {
             report.add(path + "/Statement/RateBasedStatement/Limit",
-                       "Limit {} is outside 100-2,000,000,000 requests per 5 minutes",
-                       st.rate_based_statement->limit);
+                       "Limit {} is outside {}-{} requests per 5 minutes",
+                       st.rate_based_statement->limit, waf::kMinRateLimit, waf::kMaxRateLimit);
         }
         check_visibility(report, pointer_append(path, "VisibilityConfig"), rule.visibility_config);
     }

@@ -12,6 +12,12 @@
 
 namespace sparc::cdn::waf {
 
+/// Smallest `Limit` of a rate-based rule (requests per evaluation window); AWS lowered it from
+/// 100 to 10 in 2024.
+inline constexpr std::int64_t kMinRateLimit = 10;
+/// Largest `Limit` of a rate-based rule.
+inline constexpr std::int64_t kMaxRateLimit = 2'000'000'000;
+
 /// Where a web ACL applies (`Scope`); CloudFront needs `cloudfront`, created in us-east-1.
 enum class Scope { cloudfront, regional };
 
@@ -34,7 +40,7 @@ struct VisibilityConfig {
 
 /// Blocks a client that sends more than `limit` requests in five minutes (`RateBasedStatement`).
 struct RateBasedStatement {
-    std::int64_t limit = 2000;                                   ///< `Limit` (100 - 2,000,000,000)
+    std::int64_t limit = 2000;  ///< `Limit` (kMinRateLimit - kMaxRateLimit)
     AggregateKeyType aggregate_key_type = AggregateKeyType::ip;  ///< `AggregateKeyType`
     bool operator==(const RateBasedStatement&) const = default;
 };

@@ -688,9 +688,13 @@ TEST_CASE("web ACL validation", "[cdn][validate][waf]") {
         CHECK(has_problem(cdn::validate(acl), "/Rules/1/Priority", "used twice"));
     }
     SECTION("rate limit range") {
-        acl.rules[0].statement.rate_based_statement->limit = 99;
+        acl.rules[0].statement.rate_based_statement->limit = 9;
         CHECK(has_problem(cdn::validate(acl), "/Rules/0/Statement/RateBasedStatement/Limit",
-                          "100-2,000,000,000"));
+                          "10-2000000000"));
+        acl.rules[0].statement.rate_based_statement->limit = 10;  // AWS's minimum since 2024
+        CHECK(cdn::validate(acl).empty());
+        acl.rules[0].statement.rate_based_statement->limit = 2000000001;
+        CHECK_FALSE(cdn::validate(acl).empty());
     }
     SECTION("rule groups take OverrideAction") {
         acl.rules[1].override_action.reset();
