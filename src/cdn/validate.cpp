@@ -225,9 +225,19 @@ void check_origin(Report& report, const std::string& path, const Origin& origin)
                        oai);
         }
     }
-    if (custom && has_oac) {
+    // Besides S3, OACs sign requests to MediaStore, MediaPackage v2 and Lambda function URL
+    // origins, which are custom origins; any other custom origin cannot use one.
+    const auto signable_custom = [](std::string_view domain) {
+        const auto has = [&](std::string_view part) {
+            return domain.find(part) != std::string_view::npos;
+        };
+        return (has(".lambda-url.") && domain.ends_with(".on.aws")) || has(".mediapackagev2.") ||
+               has(".mediastore.");
+    };
+    if (custom && has_oac && !signable_custom(origin.domain_name)) {
         report.add(pointer_append(path, "OriginAccessControlId"),
-                   "origin access controls of type s3 apply to S3OriginConfig origins only");
+                   "origin access controls apply to S3OriginConfig origins and to MediaStore, "
+                   "MediaPackage v2 and Lambda function URL origins only");
     }
     if (custom) {
         const auto& c = *origin.custom_origin_config;

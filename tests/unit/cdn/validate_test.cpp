@@ -424,7 +424,9 @@ TEST_CASE("origin access: OAI xor OAC", "[cdn][validate]") {
     }
     SECTION("OAC on a custom origin") {
         d.origins[1].origin_access_control_id = "E1OAC";
-        rejects(d, "/Origins/Items/1/OriginAccessControlId", "S3OriginConfig origins only");
+        rejects(d, "/Origins/Items/1/OriginAccessControlId", "Lambda function URL origins only");
+        d.origins[1].domain_name = "abcdefgh.lambda-url.us-east-1.on.aws";
+        CHECK_FALSE(has_problem(cdn::validate(d), "/Origins/Items/1/OriginAccessControlId"));
     }
 }
 
