@@ -10,6 +10,7 @@
 #include <sparc/cdn/cloudformation.hpp>
 #include <sparc/cdn/deploy.hpp>
 #include <sparc/cdn/distribution.hpp>
+#include <sparc/cdn/document.hpp>
 #include <sparc/cdn/edge_function.hpp>
 #include <sparc/cdn/field_level_encryption.hpp>
 #include <sparc/cdn/json.hpp>

@@ -30,22 +30,30 @@ int validate_command(const std::vector<std::string_view>& args) {
     if (file.empty()) {
         throw CommandUsageError("validate: expected exactly one FILE.json");
     }
-    (void)strict;
     const auto document = cdn::read_json_file(std::string(file));
-    std::vector<cdn::Problem> problems;
+    cdn::DocumentReport report;
     try {
-        problems = cdn::validate(cdn::distribution_config_from_document(document));
-    } catch (const std::exception& e) {
+        report = cdn::check_document(document, strict);
+    } catch (const cdn::JsonError& e) {
         throw std::runtime_error(fmt::format("{}: {}", file, e.what()));
     }
-    for (const auto& p : problems) {
+    if (!strict) {
+        for (const auto& p : report.newer) {
+            fmt::print(stderr, "{}: warning: {}\n", p.path.empty() ? "/" : p.path, p.message);
+        }
+    }
+    for (const auto& p : report.problems) {
         fmt::print("{}: {}\n", p.path.empty() ? "/" : p.path, p.message);
     }
-    if (!problems.empty()) {
-        fmt::print(stderr, "{}: {} problem(s)\n", file, problems.size());
+    if (!report.problems.empty()) {
+        fmt::print(stderr, "{}: {} problem(s) in this {}\n", file, report.problems.size(),
+                   report.kind);
         return 1;
     }
-    fmt::print("{}: ok\n", file);
+    fmt::print("{}: ok ({}{})\n", file, report.kind,
+               report.newer.empty()
+                   ? ""
+                   : fmt::format(", {} newer member(s) or value(s) ignored", report.newer.size()));
     return 0;
 }
 

@@ -139,8 +139,29 @@ def main(argv):
 
         unknown = json.loads(json.dumps(rendered["DistributionConfig"]))
         unknown["Origins"]["Items"][1]["Colour"] = "blue"
-        cli.expect("unknown member", ["validate", cli.write("unknown.json", unknown)], 2,
-                   stderr="/Origins/Items/1/Colour")
+        cli.expect("unknown member is a warning", ["validate", cli.write("unknown.json", unknown)], 0,
+                   stderr="/Origins/Items/1/Colour: warning")
+        cli.expect("unknown member with --strict", ["validate", "--strict", cli.write("unknown.json", unknown)], 1,
+                   stdout="/Origins/Items/1/Colour")
+        newer = json.loads(json.dumps(rendered))
+        newer["DistributionConfig"]["CacheBehaviors"]["Items"][0]["GrpcConfig"] = {"Enabled": False}
+        newer["DistributionConfig"]["ViewerCertificate"]["MinimumProtocolVersion"] = "TLSv1.2_2025"
+        newer["DistributionConfig"]["HttpVersion"] = "http4"
+        cli.expect("current API output", ["validate", cli.write("newer.json", {"ETag": "E1", **newer})], 0,
+                   stderr="/DistributionConfig/HttpVersion: warning")
+        cli.expect("not a known document", ["validate", cli.write("other.json", {"Foo": 1})], 2,
+                   stderr="not a document sparc-cdn knows")
+        for path in sorted(out.glob("*.json")):
+            cli.expect(f"validate {path.name}", ["validate", str(path)], 0, stdout=": ok")
+        cf_out = pathlib.Path(tmp, "cf")
+        cli.expect("render cloudformation", ["render", "--format", "cloudformation", "--vars",
+                   cli.write("v.json", VARS), "--out", str(cf_out)], 0)
+        cli.expect("validate template", ["validate", str(cf_out / "template.json")], 0,
+                   stdout="CloudFormation template")
+        template = json.loads((cf_out / "template.json").read_text())
+        template["Resources"]["Distribution"]["Properties"]["WebACLId"] = {"Ref": "Nowhere"}
+        cli.expect("template with a dangling Ref", ["validate", cli.write("t.json", template)], 1,
+                   stdout="Nowhere")
         quantity = json.loads(json.dumps(rendered["DistributionConfig"]))
         quantity["Aliases"]["Quantity"] = 3
         cli.expect("quantity mismatch", ["validate", cli.write("q.json", quantity)], 2,

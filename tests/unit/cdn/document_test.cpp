@@ -1,0 +1,55 @@
+// check_document(): every kind of document render writes, and what newer APIs added.
+
+#include "support.hpp"
+
+namespace cdn = sparc::cdn;
+using nlohmann::json;
+using sparc::cdn::test::has_problem;
+using sparc::cdn::test::video_params;
+
+TEST_CASE("check_document recognises every document render writes", "[cdn][document]") {
+    const auto stack = cdn::presets::video_platform(video_params());
+    for (const auto& call : cdn::deployment_calls(stack)) {
+        INFO(call.operation);
+        const auto report = cdn::check_document(json::parse(call.input));
+        CHECK(report.problems.empty());
+        CHECK(report.newer.empty());
+        CHECK_FALSE(report.kind.empty());
+    }
+    const auto t = cdn::check_document(cdn::cloudformation::stack_template(stack));
+    CHECK(t.kind == "CloudFormation template");
+    CHECK(t.problems.empty());
+    CHECK_THROWS_AS(cdn::check_document(json{{"Foo", 1}}), cdn::JsonError);
+}
+
+TEST_CASE("members and values newer than the library are warnings", "[cdn][document]") {
+    const auto stack = cdn::presets::video_platform(video_params());
+    json doc{{"ETag", "E2QWRUHEXAMPLE"}, {"DistributionConfig", stack.distribution}};
+    auto& d = doc["DistributionConfig"];
+    d["CacheBehaviors"]["Items"][0]["GrpcConfig"] = {{"Enabled", false}};
+    d["HttpVersion"] = "http4";
+    d["CacheBehaviors"]["Items"][1]["AllowedMethods"]["CachedMethods"]["Items"].push_back("QUERY");
+    d["CacheBehaviors"]["Items"][1]["AllowedMethods"]["CachedMethods"]["Quantity"] = 3;
+
+    const auto report = cdn::check_document(doc);
+    CHECK(report.kind == "DistributionConfig");
+    CHECK(report.problems.empty());
+    CHECK(has_problem(report.newer, "/DistributionConfig/CacheBehaviors/Items/0/GrpcConfig",
+                      "unknown member"));
+    CHECK(has_problem(report.newer, "/DistributionConfig/HttpVersion", "http4"));
+    CHECK(has_problem(report.newer,
+                      "/DistributionConfig/CacheBehaviors/Items/1/AllowedMethods/CachedMethods/"
+                      "Items/2",
+                      "QUERY"));
+    CHECK(cdn::check_document(doc, true).problems.size() == 3);
+
+    // A rule problem is still found next to the newer members.
+    d["Comment"] = std::string(200, 'x');
+    CHECK(has_problem(cdn::check_document(doc).problems, "/DistributionConfig/Comment"));
+
+    // An unknown value in a required member cannot be ignored.
+    json policy{{"CachePolicyConfig", stack.video_cache_policy}};
+    policy["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]["HeadersConfig"]
+          ["HeaderBehavior"] = "someFutureBehavior";
+    CHECK_THROWS_WITH(cdn::check_document(policy), Catch::Contains("required here"));
+}
