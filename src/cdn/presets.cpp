@@ -126,7 +126,7 @@ VideoPlatformStack video_platform(const VideoPlatformParams& input) {
     sqli.name = "aws-managed-sqli";
     sqli.priority = 1;
     sqli.statement.managed_rule_group_statement =
-        waf::ManagedRuleGroupStatement{"AWS", "AWSManagedRulesSQLiRuleSet", std::nullopt, {}};
+        waf::ManagedRuleGroupStatement{"AWS", "AWSManagedRulesSQLiRuleSet", std::nullopt, {}, {}};
     sqli.override_action = waf::OverrideAction::none;
     sqli.visibility_config = {true, true, prefix + "-sqli"};
     s.web_acl.rules = {rate, sqli};

@@ -1064,6 +1064,25 @@ std::vector<Problem> validate(const waf::WebAcl& acl) {
             report.add(pointer_append(path, "Statement"), "set exactly one statement per rule");
         }
         if (st.managed_rule_group_statement) {
+            const auto& group = *st.managed_rule_group_statement;
+            const auto group_path = path + "/Statement/ManagedRuleGroupStatement";
+            if (!group.excluded_rules.empty()) {
+                report.add(group_path + "/ExcludedRules",
+                           "ExcludedRules is deprecated; use RuleActionOverrides with ActionToUse "
+                           "Count for each rule to exclude");
+            }
+            std::set<std::string> overridden;
+            for (std::size_t o = 0; o < group.rule_action_overrides.size(); ++o) {
+                const auto& name = group.rule_action_overrides[o].name;
+                if (name.empty() || !overridden.insert(name).second) {
+                    report.add(pointer_append(group_path + "/RuleActionOverrides", o) + "/Name",
+                               "each override names a different rule of the group");
+                }
+            }
+            if (group.rule_action_overrides.size() > 100) {
+                report.add(group_path + "/RuleActionOverrides",
+                           "at most 100 rule action overrides");
+            }
             if (rule.action || !rule.override_action) {
                 report.add(path,
                            "a rule group statement takes OverrideAction (None to keep the "

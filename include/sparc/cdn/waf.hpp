@@ -45,7 +45,16 @@ struct RateBasedStatement {
     bool operator==(const RateBasedStatement&) const = default;
 };
 
-/// A rule of a managed rule group left out of evaluation (`ExcludedRule`).
+/// A rule of a managed rule group whose action is replaced (`RuleActionOverride`); AWS's
+/// replacement for ExcludedRules (exclude a rule: override it with Count).
+struct RuleActionOverride {
+    std::string name;                      ///< `Name` of a rule in the group
+    Action action_to_use = Action::count;  ///< `ActionToUse`
+    bool operator==(const RuleActionOverride&) const = default;
+};
+
+/// A rule of a managed rule group left out of evaluation (`ExcludedRule`). Deprecated by AWS:
+/// validate() asks for RuleActionOverrides instead.
 struct ExcludedRule {
     std::string name;  ///< `Name`
     bool operator==(const ExcludedRule&) const = default;
@@ -56,7 +65,8 @@ struct ManagedRuleGroupStatement {
     std::string vendor_name = "AWS";           ///< `VendorName`
     std::string name;                          ///< `Name`, e.g. "AWSManagedRulesSQLiRuleSet"
     std::optional<std::string> version;        ///< `Version`
-    std::vector<ExcludedRule> excluded_rules;  ///< `ExcludedRules`
+    std::vector<ExcludedRule> excluded_rules;  ///< `ExcludedRules` (deprecated by AWS)
+    std::vector<RuleActionOverride> rule_action_overrides;  ///< `RuleActionOverrides`
     bool operator==(const ManagedRuleGroupStatement&) const = default;
 };
 
@@ -108,6 +118,7 @@ SPARC_CDN_DECLARE_ENUM(AggregateKeyType)
 SPARC_CDN_DECLARE_JSON(VisibilityConfig)
 SPARC_CDN_DECLARE_JSON(RateBasedStatement)
 SPARC_CDN_DECLARE_JSON(ExcludedRule)
+SPARC_CDN_DECLARE_JSON(RuleActionOverride)
 SPARC_CDN_DECLARE_JSON(ManagedRuleGroupStatement)
 SPARC_CDN_DECLARE_JSON(Statement)
 SPARC_CDN_DECLARE_JSON(Rule)

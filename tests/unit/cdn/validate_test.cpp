@@ -698,6 +698,20 @@ TEST_CASE("web ACL validation", "[cdn][validate][waf]") {
         acl.rules[0].statement.rate_based_statement->limit = 2000000001;
         CHECK_FALSE(cdn::validate(acl).empty());
     }
+    SECTION("RuleActionOverrides, not the deprecated ExcludedRules") {
+        auto& group = *acl.rules[1].statement.managed_rule_group_statement;
+        group.rule_action_overrides = {{"SQLi_BODY", waf::Action::count}};
+        CHECK(cdn::validate(acl).empty());
+        group.rule_action_overrides.push_back({"SQLi_BODY", waf::Action::block});
+        CHECK(
+            has_problem(cdn::validate(acl),
+                        "/Rules/1/Statement/ManagedRuleGroupStatement/RuleActionOverrides/1/Name"));
+        group.rule_action_overrides.pop_back();
+        group.excluded_rules = {{"SQLi_QUERY"}};
+        CHECK(has_problem(cdn::validate(acl),
+                          "/Rules/1/Statement/ManagedRuleGroupStatement/ExcludedRules",
+                          "RuleActionOverrides"));
+    }
     SECTION("rule groups take OverrideAction") {
         acl.rules[1].override_action.reset();
         acl.rules[1].action = waf::Action::block;
