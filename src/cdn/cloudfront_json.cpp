@@ -140,9 +140,11 @@ void describe_behavior(Io& io, Self& v) {
     io.optional("MinTTL", v.min_ttl);
     io.optional("DefaultTTL", v.default_ttl);
     io.optional("MaxTTL", v.max_ttl);
+    io.optional("GrpcConfig", v.grpc_config);
 }
 }  // namespace
 
+SPARC_CDN_DESCRIBE(GrpcConfig) { io.required("Enabled", v.enabled); }
 SPARC_CDN_DESCRIBE(DefaultCacheBehavior) { describe_behavior(io, v); }
 SPARC_CDN_DESCRIBE(CacheBehavior) { describe_behavior(io, v); }
 
@@ -488,6 +490,7 @@ SPARC_CDN_DEFINE_JSON(TrustedList)
 SPARC_CDN_DEFINE_JSON(LambdaFunctionAssociation)
 SPARC_CDN_DEFINE_JSON(FunctionAssociation)
 SPARC_CDN_DEFINE_JSON(CookiePreference)
+SPARC_CDN_DEFINE_JSON(GrpcConfig)
 SPARC_CDN_DEFINE_JSON(ForwardedValues)
 SPARC_CDN_DEFINE_JSON(DefaultCacheBehavior)
 SPARC_CDN_DEFINE_JSON(CacheBehavior)

@@ -26,7 +26,8 @@ TEST_CASE("members and values newer than the library are warnings", "[cdn][docum
     const auto stack = cdn::presets::video_platform(video_params());
     json doc{{"ETag", "E2QWRUHEXAMPLE"}, {"DistributionConfig", stack.distribution}};
     auto& d = doc["DistributionConfig"];
-    d["CacheBehaviors"]["Items"][0]["GrpcConfig"] = {{"Enabled", false}};
+    d["CacheBehaviors"]["Items"][0]["GrpcConfig"] = {{"Enabled", false}};  // known since 2025
+    d["CacheBehaviors"]["Items"][0]["TelepathyConfig"] = {{"Enabled", true}};
     d["HttpVersion"] = "http4";
     d["CacheBehaviors"]["Items"][1]["AllowedMethods"]["CachedMethods"]["Items"].push_back("QUERY");
     d["CacheBehaviors"]["Items"][1]["AllowedMethods"]["CachedMethods"]["Quantity"] = 3;
@@ -34,8 +35,9 @@ TEST_CASE("members and values newer than the library are warnings", "[cdn][docum
     const auto report = cdn::check_document(doc);
     CHECK(report.kind == "DistributionConfig");
     CHECK(report.problems.empty());
-    CHECK(has_problem(report.newer, "/DistributionConfig/CacheBehaviors/Items/0/GrpcConfig",
+    CHECK(has_problem(report.newer, "/DistributionConfig/CacheBehaviors/Items/0/TelepathyConfig",
                       "unknown member"));
+    CHECK_FALSE(has_problem(report.newer, "/DistributionConfig/CacheBehaviors/Items/0/GrpcConfig"));
     CHECK(has_problem(report.newer, "/DistributionConfig/HttpVersion", "http4"));
     CHECK(has_problem(report.newer,
                       "/DistributionConfig/CacheBehaviors/Items/1/AllowedMethods/CachedMethods/"
@@ -52,4 +54,14 @@ TEST_CASE("members and values newer than the library are warnings", "[cdn][docum
     policy["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]["HeadersConfig"]
           ["HeaderBehavior"] = "someFutureBehavior";
     CHECK_THROWS_WITH(cdn::check_document(policy), Catch::Contains("required here"));
+}
+
+TEST_CASE("GrpcConfig on cache behaviours", "[cdn][document][json]") {
+    cdn::CacheBehavior b;
+    b.path_pattern = "/grpc/*";
+    b.target_origin_id = "api";
+    b.grpc_config = cdn::GrpcConfig{true};
+    const json j = b;
+    CHECK(j.at("GrpcConfig") == json{{"Enabled", true}});
+    CHECK(j.get<cdn::CacheBehavior>() == b);
 }
