@@ -46,18 +46,23 @@ T read_tolerant(json doc, const std::string& base, std::vector<Problem>& newer) 
             if (e.kind() == JsonError::Kind::shape || attempt > 1000 || e.pointer().empty()) {
                 throw JsonError(base + e.pointer(), message_of(e));
             }
-            const json::json_pointer at(e.pointer());
-            json& parent = doc.at(at.parent_pointer());
-            const auto& last = at.back();
-            if (parent.is_object()) {
-                parent.erase(last);
-            } else {
-                parent.erase(std::stoul(last));
-                // A CloudFront list: keep Quantity equal to the items left.
-                const auto wrapper = at.parent_pointer().parent_pointer();
-                if (auto& w = doc.at(wrapper); w.is_object() && w.contains("Quantity")) {
-                    w["Quantity"] = parent.size();
+            try {
+                const json::json_pointer at(e.pointer());
+                json& parent = doc.at(at.parent_pointer());
+                const auto& last = at.back();
+                if (parent.is_object()) {
+                    parent.erase(last);
+                } else {
+                    parent.erase(std::stoul(last));
+                    // A CloudFront list: keep Quantity equal to the items left.
+                    const auto wrapper = at.parent_pointer().parent_pointer();
+                    if (auto& w = doc.at(wrapper); w.is_object() && w.contains("Quantity")) {
+                        w["Quantity"] = parent.size();
+                    }
                 }
+            } catch (const std::exception&) {
+                // The pointer does not name a removable value: report the error as it is.
+                throw JsonError(base + e.pointer(), message_of(e));
             }
             newer.push_back({base + e.pointer(),
                              fmt::format("{} (newer than this library? ignored)", message_of(e))});
