@@ -24,6 +24,7 @@ SPARC_CDN_DESCRIBE(OriginCustomHeader) {
 
 SPARC_CDN_DESCRIBE(S3OriginConfig) {
     io.required("OriginAccessIdentity", v.origin_access_identity);
+    io.optional("OriginReadTimeout", v.origin_read_timeout);
 }
 
 SPARC_CDN_DESCRIBE(CustomOriginConfig) {
@@ -51,6 +52,7 @@ SPARC_CDN_DESCRIBE(Origin) {
     io.optional("ConnectionTimeout", v.connection_timeout);
     io.optional("OriginShield", v.origin_shield);
     io.optional("OriginAccessControlId", v.origin_access_control_id);
+    io.optional("ResponseCompletionTimeout", v.response_completion_timeout);
 }
 
 namespace {
@@ -201,6 +203,7 @@ SPARC_CDN_DESCRIBE(DistributionConfig) {
     io.optional("IsIPV6Enabled", v.is_ipv6_enabled);
     io.optional("ContinuousDeploymentPolicyId", v.continuous_deployment_policy_id);
     io.optional("Staging", v.staging);
+    io.optional("AnycastIpListId", v.anycast_ip_list_id);
 }
 
 // ---- policies ------------------------------------------------------------------------------

@@ -126,6 +126,7 @@ struct DistributionConfig {
     std::optional<bool> is_ipv6_enabled;                  ///< `IsIPV6Enabled`
     std::optional<std::string> continuous_deployment_policy_id;  ///< `ContinuousDeploymentPolicyId`
     std::optional<bool> staging;                                 ///< `Staging`
+    std::optional<std::string> anycast_ip_list_id = std::nullopt;  ///< `AnycastIpListId`
     bool operator==(const DistributionConfig&) const = default;
 };
 

@@ -66,7 +66,7 @@ struct ManagedRuleGroupStatement {
     std::string name;                          ///< `Name`, e.g. "AWSManagedRulesSQLiRuleSet"
     std::optional<std::string> version;        ///< `Version`
     std::vector<ExcludedRule> excluded_rules;  ///< `ExcludedRules` (deprecated by AWS)
-    std::vector<RuleActionOverride> rule_action_overrides;  ///< `RuleActionOverrides`
+    std::vector<RuleActionOverride> rule_action_overrides{};  ///< `RuleActionOverrides`
     bool operator==(const ManagedRuleGroupStatement&) const = default;
 };
 

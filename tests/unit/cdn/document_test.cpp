@@ -65,3 +65,17 @@ TEST_CASE("GrpcConfig on cache behaviours", "[cdn][document][json]") {
     CHECK(j.at("GrpcConfig") == json{{"Enabled", true}});
     CHECK(j.get<cdn::CacheBehavior>() == b);
 }
+
+TEST_CASE("members of the current API round-trip", "[cdn][document][json]") {
+    auto d = cdn::presets::video_platform(video_params()).distribution;
+    d.anycast_ip_list_id = "aip_123";
+    d.origins[0].s3_origin_config->origin_read_timeout = 60;
+    d.origins[2].response_completion_timeout = 90;
+    const json j = d;
+    CHECK(j.at("AnycastIpListId") == "aip_123");
+    CHECK(j.at("/Origins/Items/0/S3OriginConfig/OriginReadTimeout"_json_pointer) == 60);
+    CHECK(j.at("/Origins/Items/2/ResponseCompletionTimeout"_json_pointer) == 90);
+    CHECK(j.get<cdn::DistributionConfig>() == d);
+    const auto cf = cdn::cloudformation::distribution_config(j);
+    CHECK(cf.at("/Origins/2/ResponseCompletionTimeout"_json_pointer) == 90);
+}
