@@ -7,8 +7,10 @@
 
 #include <sparc/cdn/alarms.hpp>
 #include <sparc/cdn/cache_behavior.hpp>
+#include <sparc/cdn/cloudformation.hpp>
 #include <sparc/cdn/deploy.hpp>
 #include <sparc/cdn/distribution.hpp>
+#include <sparc/cdn/document.hpp>
 #include <sparc/cdn/edge_function.hpp>
 #include <sparc/cdn/field_level_encryption.hpp>
 #include <sparc/cdn/json.hpp>

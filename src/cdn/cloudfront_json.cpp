@@ -24,6 +24,7 @@ SPARC_CDN_DESCRIBE(OriginCustomHeader) {
 
 SPARC_CDN_DESCRIBE(S3OriginConfig) {
     io.required("OriginAccessIdentity", v.origin_access_identity);
+    io.optional("OriginReadTimeout", v.origin_read_timeout);
 }
 
 SPARC_CDN_DESCRIBE(CustomOriginConfig) {
@@ -51,6 +52,7 @@ SPARC_CDN_DESCRIBE(Origin) {
     io.optional("ConnectionTimeout", v.connection_timeout);
     io.optional("OriginShield", v.origin_shield);
     io.optional("OriginAccessControlId", v.origin_access_control_id);
+    io.optional("ResponseCompletionTimeout", v.response_completion_timeout);
 }
 
 namespace {
@@ -140,9 +142,11 @@ void describe_behavior(Io& io, Self& v) {
     io.optional("MinTTL", v.min_ttl);
     io.optional("DefaultTTL", v.default_ttl);
     io.optional("MaxTTL", v.max_ttl);
+    io.optional("GrpcConfig", v.grpc_config);
 }
 }  // namespace
 
+SPARC_CDN_DESCRIBE(GrpcConfig) { io.required("Enabled", v.enabled); }
 SPARC_CDN_DESCRIBE(DefaultCacheBehavior) { describe_behavior(io, v); }
 SPARC_CDN_DESCRIBE(CacheBehavior) { describe_behavior(io, v); }
 
@@ -199,6 +203,7 @@ SPARC_CDN_DESCRIBE(DistributionConfig) {
     io.optional("IsIPV6Enabled", v.is_ipv6_enabled);
     io.optional("ContinuousDeploymentPolicyId", v.continuous_deployment_policy_id);
     io.optional("Staging", v.staging);
+    io.optional("AnycastIpListId", v.anycast_ip_list_id);
 }
 
 // ---- policies ------------------------------------------------------------------------------
@@ -488,6 +493,7 @@ SPARC_CDN_DEFINE_JSON(TrustedList)
 SPARC_CDN_DEFINE_JSON(LambdaFunctionAssociation)
 SPARC_CDN_DEFINE_JSON(FunctionAssociation)
 SPARC_CDN_DEFINE_JSON(CookiePreference)
+SPARC_CDN_DEFINE_JSON(GrpcConfig)
 SPARC_CDN_DEFINE_JSON(ForwardedValues)
 SPARC_CDN_DEFINE_JSON(DefaultCacheBehavior)
 SPARC_CDN_DEFINE_JSON(CacheBehavior)

@@ -63,6 +63,10 @@ constexpr std::string_view kScriptHead = R"sh(#!/bin/sh
 # or ARN it creates replaces the matching {{{{Name}}}} reference in the documents after it.
 # The documents here are left untouched: the calls use substituted copies in a temporary
 # directory. Every call is made in us-east-1, where CloudFront's global resources live.
+#
+# Create-only: it cannot update what it created (a second run fails at its first call, and a
+# failure half-way leaves the resources created so far). To deploy, update and delete the stack
+# as a whole, use `sparc-cdn render --format cloudformation` (docs/cdn.md).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -160,6 +164,9 @@ std::vector<ApiCall> deployment_calls(const presets::VideoPlatformStack& stack) 
     calls.push_back(make_call("cloudfront", "create-cache-policy",
                               {{"CachePolicyConfig", stack.api_cache_policy}}, "CachePolicy.Id",
                               refs::kApiCachePolicyId));
+    calls.push_back(make_call("cloudfront", "create-cache-policy",
+                              {{"CachePolicyConfig", stack.static_cache_policy}}, "CachePolicy.Id",
+                              refs::kStaticCachePolicyId));
     calls.push_back(
         make_call("cloudfront", "create-origin-request-policy",
                   {{"OriginRequestPolicyConfig", stack.websocket_origin_request_policy}},

@@ -10,9 +10,10 @@
 
 namespace sparc::cdn {
 
-JsonError::JsonError(std::string pointer, const std::string& message)
+JsonError::JsonError(std::string pointer, const std::string& message, Kind kind)
     : std::runtime_error(pointer.empty() ? message : fmt::format("{}: {}", pointer, message)),
-      pointer_(std::move(pointer)) {}
+      pointer_(std::move(pointer)),
+      kind_(kind) {}
 
 nlohmann::json parse_json(std::string_view text, const ParseLimits& limits) {
     if (text.size() > limits.max_bytes) {
@@ -106,7 +107,8 @@ void Reader::finish() const {
         }
         throw JsonError(pointer_append(path_, key),
                         fmt::format("unknown member \"{}\"; this object takes: {}", key,
-                                    expected.empty() ? "no members" : expected));
+                                    expected.empty() ? "no members" : expected),
+                        JsonError::Kind::unknown_member);
     }
 }
 

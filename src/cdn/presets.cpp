@@ -3,14 +3,13 @@
 #include <sparc/cdn/presets.hpp>
 
 #include <algorithm>
-#include <functional>
-#include <map>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "detail/enums.hpp"
 #include "detail/json_io.hpp"
+#include "detail/preset_params.hpp"
 #include "edge_auth_source.hpp"
 
 namespace sparc::cdn::presets {
@@ -18,81 +17,6 @@ namespace sparc::cdn::presets {
 namespace {
 
 std::string ref(std::string_view name) { return placeholder(name); }
-
-void require(const std::string& value, std::string_view name) {
-    if (value.empty()) {
-        throw std::invalid_argument(fmt::format("video_platform: {} is required", name));
-    }
-}
-
-VideoPlatformParams with_defaults(VideoPlatformParams p) {
-    require(p.environment, "environment");
-    require(p.api_gateway_domain, "api_gateway_domain");
-    require(p.video_streaming_domain, "video_streaming_domain");
-    require(p.cdn_domain_name, "cdn_domain_name");
-    require(p.jwt_public_key, "jwt_public_key");
-    require(p.field_encryption_public_key, "field_encryption_public_key");
-    require(p.sns_alert_topic_arn, "sns_alert_topic_arn");
-    // The environment is part of bucket, policy and alarm names, which accept little else.
-    const auto ok = [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-    };
-    if (!std::all_of(p.environment.begin(), p.environment.end(), ok) || p.environment.size() > 20) {
-        throw std::invalid_argument(fmt::format(
-            "video_platform: environment \"{}\" must be 1-20 characters of a-z, 0-9 and -",
-            p.environment));
-    }
-    const auto hostname = [](const std::string& value, std::string_view name) {
-        const auto label_ok = [](char c) {
-            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c == '-' || c == '.';
-        };
-        if (value.size() > 253 || !std::all_of(value.begin(), value.end(), label_ok) ||
-            value.front() == '.' || value.back() == '.' || value.find("..") != std::string::npos) {
-            throw std::invalid_argument(
-                fmt::format("video_platform: {} \"{}\" is not a domain name", name, value));
-        }
-    };
-    hostname(p.api_gateway_domain, "api_gateway_domain");
-    hostname(p.video_streaming_domain, "video_streaming_domain");
-    hostname(p.cdn_domain_name, "cdn_domain_name");
-    const auto bucket = [](const std::string& value, std::string_view name) {
-        const auto bucket_ok = [](char c) {
-            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
-        };
-        if (!value.empty() && (value.size() < 3 || value.size() > 63 ||
-                               !std::all_of(value.begin(), value.end(), bucket_ok))) {
-            throw std::invalid_argument(fmt::format(
-                "video_platform: {} \"{}\" is not an S3 bucket name (3-63 of a-z 0-9 . -)", name,
-                value));
-        }
-    };
-    bucket(p.video_bucket, "video_bucket");
-    bucket(p.static_assets_bucket, "static_assets_bucket");
-    bucket(p.logs_bucket, "logs_bucket");
-    bucket(p.artifacts_bucket, "artifacts_bucket");
-    const auto& env = p.environment;
-    const std::string account = p.aws_account_id.empty() ? ref(refs::kAccountId) : p.aws_account_id;
-    p.aws_account_id = account;
-    auto fill = [](std::string& value, std::string fallback) {
-        if (value.empty()) {
-            value = std::move(fallback);
-        }
-    };
-    fill(p.video_bucket, fmt::format("sparc-{}-videos", env));
-    fill(p.static_assets_bucket, fmt::format("sparc-{}-static-assets", env));
-    fill(p.logs_bucket, fmt::format("sparc-{}-cdn-logs", env));
-    fill(p.artifacts_bucket, fmt::format("sparc-{}-deploy-artifacts", env));
-    fill(p.certificate_arn, ref(refs::kCertificateArn));
-    fill(p.kinesis_stream_arn,
-         fmt::format("arn:aws:kinesis:us-east-1:{}:stream/sparc-{}-cdn-realtime-logs", account,
-                     env));
-    fill(p.realtime_logs_role_arn,
-         fmt::format("arn:aws:iam::{}:role/sparc-{}-cdn-realtime-logs", account, env));
-    fill(p.edge_function_role_arn,
-         fmt::format("arn:aws:iam::{}:role/sparc-{}-edge-auth", account, env));
-    return p;
-}
 
 CustomOriginConfig https_origin() {
     CustomOriginConfig c;
@@ -139,9 +63,10 @@ AllowedMethods all_methods() {
     return m;
 }
 
-constexpr std::int64_t kOneDay = 86400;
 constexpr std::int64_t kOneYear = 31536000;
-constexpr std::int64_t kFiveMinutes = 300;
+constexpr std::int64_t kApiDefaultTtl = 60;
+// Lambda@Edge supports it; nodejs18.x is past its end of support.
+constexpr std::string_view kEdgeRuntime = "nodejs22.x";
 
 std::string json_text(const nlohmann::json& value) { return value.dump(2) + "\n"; }
 
@@ -149,7 +74,7 @@ std::string json_text(const nlohmann::json& value) { return value.dump(2) + "\n"
 
 VideoPlatformStack video_platform(const VideoPlatformParams& input) {
     VideoPlatformStack s;
-    s.params = with_defaults(input);
+    s.params = detail::complete_params(input, s.derived);
     const auto& p = s.params;
     const auto& env = p.environment;
     const auto prefix = fmt::format("sparc-{}", env);
@@ -163,9 +88,20 @@ VideoPlatformStack video_platform(const VideoPlatformParams& input) {
     s.edge_auth_function.description = fmt::format("SPARC {} viewer JWT authentication", env);
     s.edge_auth_function.timeout = 5;
     s.edge_auth_function.memory_size = 128;
-    nlohmann::json edge_config{{"jwtPublicKey", p.jwt_public_key}, {"publicPaths", p.public_paths}};
+    s.edge_auth_function.runtime = std::string(kEdgeRuntime);
+    nlohmann::json keys = nlohmann::json::object();
+    for (const auto& [kid, pem] : p.jwt_public_keys) {
+        keys[kid] = pem;
+    }
+    nlohmann::json edge_config{{"publicKeys", keys}, {"publicPaths", p.public_paths}};
+    if (!p.jwt_public_key.empty()) {
+        edge_config["defaultPublicKey"] = p.jwt_public_key;
+    }
     if (!p.jwt_issuer.empty()) {
         edge_config["issuer"] = p.jwt_issuer;
+    }
+    if (!p.jwt_audience.empty()) {
+        edge_config["audience"] = p.jwt_audience;
     }
     s.edge_auth_bundle = {{"index.js", std::string(detail::kEdgeAuthIndexJs)},
                           {"config.json", json_text(edge_config)}};
@@ -190,12 +126,14 @@ VideoPlatformStack video_platform(const VideoPlatformParams& input) {
     sqli.name = "aws-managed-sqli";
     sqli.priority = 1;
     sqli.statement.managed_rule_group_statement =
-        waf::ManagedRuleGroupStatement{"AWS", "AWSManagedRulesSQLiRuleSet", std::nullopt, {}};
+        waf::ManagedRuleGroupStatement{"AWS", "AWSManagedRulesSQLiRuleSet", std::nullopt, {}, {}};
     sqli.override_action = waf::OverrideAction::none;
     sqli.visibility_config = {true, true, prefix + "-sqli"};
     s.web_acl.rules = {rate, sqli};
     s.web_acl.visibility_config = {true, true, prefix + "-cdn-waf"};
-    s.web_acl.tags = {{"Environment", env}, {"Service", "sparc-cdn"}};
+    for (const auto& [key, value] : p.tags) {
+        s.web_acl.tags.push_back({key, value});
+    }
 
     // Access to the private buckets.
     if (p.bucket_access == S3Access::origin_access_control) {
@@ -230,24 +168,34 @@ VideoPlatformStack video_platform(const VideoPlatformParams& input) {
     // Cache policies.
     auto& video = s.video_cache_policy;
     video.name = prefix + "-video";
-    video.comment = "Video segments: 1 day default, 1 year max, served uncompressed";
+    video.comment = "Video segments, served uncompressed";
     video.min_ttl = 0;
-    video.default_ttl = kOneDay;
-    video.max_ttl = kOneYear;
+    video.default_ttl = p.video_default_ttl;
+    video.max_ttl = p.video_max_ttl;
     video.parameters_in_cache_key_and_forwarded_to_origin =
         CacheKeyParameters{false, false, {}, {}, {}};
     auto& api = s.api_cache_policy;
     api.name = prefix + "-api";
-    api.comment = "API: at most 5 minutes, cached per Authorization header";
+    api.comment = "API: short-lived, cached per Authorization header";
     api.min_ttl = 0;
-    api.default_ttl = 60;
-    api.max_ttl = kFiveMinutes;
+    api.default_ttl = std::min(kApiDefaultTtl, p.api_max_ttl);
+    api.max_ttl = p.api_max_ttl;
     api.parameters_in_cache_key_and_forwarded_to_origin =
         CacheKeyParameters{true,
                            true,
                            {CachePolicyHeaderBehavior::whitelist, {"Authorization"}},
                            {CachePolicyCookieBehavior::none, {}},
                            {CachePolicyQueryStringBehavior::all, {}}};
+
+    // Static assets: what the managed CachingOptimized policy does, with our own default TTL.
+    auto& statics = s.static_cache_policy;
+    statics.name = prefix + "-static";
+    statics.comment = "Static assets: compressed, nothing but the path in the cache key";
+    statics.min_ttl = 1;
+    statics.default_ttl = p.static_default_ttl;
+    statics.max_ttl = kOneYear;
+    statics.parameters_in_cache_key_and_forwarded_to_origin =
+        CacheKeyParameters{true, true, {}, {}, {}};
 
     // WebSocket handshakes need their Sec-WebSocket-* headers at the origin.
     auto& ws = s.websocket_origin_request_policy;
@@ -306,6 +254,16 @@ VideoPlatformStack video_platform(const VideoPlatformParams& input) {
     api_origin.connection_attempts = 3;
     api_origin.connection_timeout = 10;
     d.origins.push_back(api_origin);
+    // WebSockets may be served by their own API (API Gateway WebSocket APIs have a domain of
+    // their own); by default they share the HTTP API's origin.
+    std::string ws_origin_id = api_origin.id;
+    if (p.websocket_api_domain != p.api_gateway_domain) {
+        Origin ws_origin = api_origin;
+        ws_origin.id = "websocket-api";
+        ws_origin.domain_name = p.websocket_api_domain;
+        d.origins.push_back(ws_origin);
+        ws_origin_id = ws_origin.id;
+    }
     Origin streaming;
     streaming.id = "video-streaming";
     streaming.domain_name = p.video_streaming_domain;
@@ -353,7 +311,7 @@ VideoPlatformStack video_platform(const VideoPlatformParams& input) {
 
     CacheBehavior ws_behavior;
     ws_behavior.path_pattern = "/ws/*";
-    ws_behavior.target_origin_id = "api-gateway";
+    ws_behavior.target_origin_id = ws_origin_id;
     ws_behavior.viewer_protocol_policy = ViewerProtocolPolicy::https_only;
     ws_behavior.allowed_methods = all_methods();
     ws_behavior.smooth_streaming = false;
@@ -371,7 +329,7 @@ VideoPlatformStack video_platform(const VideoPlatformParams& input) {
     def.smooth_streaming = false;
     def.compress = true;
     def.realtime_log_config_arn = realtime_arn;
-    def.cache_policy_id = std::string(managed_cache_policy::kCachingOptimized);
+    def.cache_policy_id = ref(refs::kStaticCachePolicyId);
     def.response_headers_policy_id = security_id;
 
     // Errors are cached briefly so a recovering origin is retried soon.
@@ -417,7 +375,9 @@ VideoPlatformStack video_platform(const VideoPlatformParams& input) {
         a.threshold = threshold;
         a.comparison_operator = ComparisonOperator::greater_than_threshold;
         a.treat_missing_data = TreatMissingData::not_breaching;
-        a.tags = {{"Environment", env}, {"Service", "sparc-cdn"}};
+        for (const auto& [key, value] : p.tags) {
+            a.tags.push_back({key, value});
+        }
         return a;
     };
     auto e4 = alarm(
@@ -437,101 +397,6 @@ VideoPlatformStack video_platform(const VideoPlatformParams& input) {
     latency.extended_statistic = "p90";
     s.alarms = {e4, e5, latency};
     return s;
-}
-
-// ---- parameters from JSON ------------------------------------------------------------------
-
-namespace {
-
-using Setter = std::function<void(VideoPlatformParams&, const nlohmann::json&, const std::string&)>;
-
-template <class T>
-Setter field(T VideoPlatformParams::*member) {
-    return [member](VideoPlatformParams& p, const nlohmann::json& j, const std::string& path) {
-        detail::read_value(j, path, p.*member);
-    };
-}
-
-const std::map<std::string, Setter, std::less<>>& setters() {
-    static const std::map<std::string, Setter, std::less<>> table{
-        {"environment", field(&VideoPlatformParams::environment)},
-        {"api_gateway_domain", field(&VideoPlatformParams::api_gateway_domain)},
-        {"video_streaming_domain", field(&VideoPlatformParams::video_streaming_domain)},
-        {"cdn_domain_name", field(&VideoPlatformParams::cdn_domain_name)},
-        {"jwt_public_key", field(&VideoPlatformParams::jwt_public_key)},
-        {"field_encryption_public_key", field(&VideoPlatformParams::field_encryption_public_key)},
-        {"sns_alert_topic_arn", field(&VideoPlatformParams::sns_alert_topic_arn)},
-        {"aws_account_id", field(&VideoPlatformParams::aws_account_id)},
-        {"video_bucket", field(&VideoPlatformParams::video_bucket)},
-        {"static_assets_bucket", field(&VideoPlatformParams::static_assets_bucket)},
-        {"logs_bucket", field(&VideoPlatformParams::logs_bucket)},
-        {"artifacts_bucket", field(&VideoPlatformParams::artifacts_bucket)},
-        {"bucket_region", field(&VideoPlatformParams::bucket_region)},
-        {"bucket_access",
-         [](VideoPlatformParams& p, const nlohmann::json& j, const std::string& path) {
-             if (j == "origin-access-control") {
-                 p.bucket_access = S3Access::origin_access_control;
-             } else if (j == "origin-access-identity") {
-                 p.bucket_access = S3Access::origin_access_identity;
-             } else {
-                 throw JsonError(path,
-                                 "expected \"origin-access-control\" or "
-                                 "\"origin-access-identity\"");
-             }
-         }},
-        {"certificate_arn", field(&VideoPlatformParams::certificate_arn)},
-        {"origin_shield_region", field(&VideoPlatformParams::origin_shield_region)},
-        {"kinesis_stream_arn", field(&VideoPlatformParams::kinesis_stream_arn)},
-        {"realtime_logs_role_arn", field(&VideoPlatformParams::realtime_logs_role_arn)},
-        {"edge_function_role_arn", field(&VideoPlatformParams::edge_function_role_arn)},
-        {"price_class", field(&VideoPlatformParams::price_class)},
-        {"rate_limit", field(&VideoPlatformParams::rate_limit)},
-        {"encrypted_fields", field(&VideoPlatformParams::encrypted_fields)},
-        {"public_paths", field(&VideoPlatformParams::public_paths)},
-        {"jwt_issuer", field(&VideoPlatformParams::jwt_issuer)},
-        {"realtime_log_sampling_rate", field(&VideoPlatformParams::realtime_log_sampling_rate)},
-        {"error_rate_4xx_threshold", field(&VideoPlatformParams::error_rate_4xx_threshold)},
-        {"error_rate_5xx_threshold", field(&VideoPlatformParams::error_rate_5xx_threshold)},
-        {"origin_latency_threshold_ms", field(&VideoPlatformParams::origin_latency_threshold_ms)},
-    };
-    return table;
-}
-
-}  // namespace
-
-VideoPlatformParams video_platform_params_from_json(const nlohmann::json& vars) {
-    if (!vars.is_object()) {
-        detail::throw_type_error("", "an object of variables", vars);
-    }
-    VideoPlatformParams params;
-    const auto& table = setters();
-    for (const auto& [key, value] : vars.items()) {
-        const auto path = detail::pointer_append("", key);
-        auto it = table.find(key);
-        if (it == table.end()) {
-            std::string known;
-            for (const auto& [name, setter] : table) {
-                known += (known.empty() ? "" : ", ") + name;
-            }
-            throw JsonError(
-                path, fmt::format("unknown variable \"{}\"; known variables: {}", key, known));
-        }
-        it->second(params, value, path);
-    }
-    for (const char* name :
-         {"environment", "api_gateway_domain", "video_streaming_domain", "cdn_domain_name",
-          "jwt_public_key", "field_encryption_public_key", "sns_alert_topic_arn"}) {
-        const auto it = vars.find(name);
-        if (it == vars.end()) {
-            throw JsonError(detail::pointer_append("", name),
-                            fmt::format("required variable \"{}\" is missing", name));
-        }
-        if (it->get_ref<const std::string&>().empty()) {
-            throw JsonError(detail::pointer_append("", name),
-                            fmt::format("required variable \"{}\" is empty", name));
-        }
-    }
-    return params;
 }
 
 }  // namespace sparc::cdn::presets

@@ -225,9 +225,19 @@ void check_origin(Report& report, const std::string& path, const Origin& origin)
                        oai);
         }
     }
-    if (custom && has_oac) {
+    // Besides S3, OACs sign requests to MediaStore, MediaPackage v2 and Lambda function URL
+    // origins, which are custom origins; any other custom origin cannot use one.
+    const auto signable_custom = [](std::string_view domain) {
+        const auto has = [&](std::string_view part) {
+            return domain.find(part) != std::string_view::npos;
+        };
+        return (has(".lambda-url.") && domain.ends_with(".on.aws")) || has(".mediapackagev2.") ||
+               has(".mediastore.");
+    };
+    if (custom && has_oac && !signable_custom(origin.domain_name)) {
         report.add(pointer_append(path, "OriginAccessControlId"),
-                   "origin access controls of type s3 apply to S3OriginConfig origins only");
+                   "origin access controls apply to S3OriginConfig origins and to MediaStore, "
+                   "MediaPackage v2 and Lambda function URL origins only");
     }
     if (custom) {
         const auto& c = *origin.custom_origin_config;
@@ -1054,6 +1064,25 @@ std::vector<Problem> validate(const waf::WebAcl& acl) {
             report.add(pointer_append(path, "Statement"), "set exactly one statement per rule");
         }
         if (st.managed_rule_group_statement) {
+            const auto& group = *st.managed_rule_group_statement;
+            const auto group_path = path + "/Statement/ManagedRuleGroupStatement";
+            if (!group.excluded_rules.empty()) {
+                report.add(group_path + "/ExcludedRules",
+                           "ExcludedRules is deprecated; use RuleActionOverrides with ActionToUse "
+                           "Count for each rule to exclude");
+            }
+            std::set<std::string> overridden;
+            for (std::size_t o = 0; o < group.rule_action_overrides.size(); ++o) {
+                const auto& name = group.rule_action_overrides[o].name;
+                if (name.empty() || !overridden.insert(name).second) {
+                    report.add(pointer_append(group_path + "/RuleActionOverrides", o) + "/Name",
+                               "each override names a different rule of the group");
+                }
+            }
+            if (group.rule_action_overrides.size() > 100) {
+                report.add(group_path + "/RuleActionOverrides",
+                           "at most 100 rule action overrides");
+            }
             if (rule.action || !rule.override_action) {
                 report.add(path,
                            "a rule group statement takes OverrideAction (None to keep the "
@@ -1070,11 +1099,11 @@ std::vector<Problem> validate(const waf::WebAcl& acl) {
                        "a plain statement takes Action (Block, Allow, Count, Captcha or "
                        "Challenge), not OverrideAction");
         }
-        if (st.rate_based_statement &&
-            (st.rate_based_statement->limit < 100 || st.rate_based_statement->limit > 2000000000)) {
+        if (st.rate_based_statement && (st.rate_based_statement->limit < waf::kMinRateLimit ||
+                                        st.rate_based_statement->limit > waf::kMaxRateLimit)) {
             report.add(path + "/Statement/RateBasedStatement/Limit",
-                       "Limit {} is outside 100-2,000,000,000 requests per 5 minutes",
-                       st.rate_based_statement->limit);
+                       "Limit {} is outside {}-{} requests per 5 minutes",
+                       st.rate_based_statement->limit, waf::kMinRateLimit, waf::kMaxRateLimit);
         }
         check_visibility(report, pointer_append(path, "VisibilityConfig"), rule.visibility_config);
     }

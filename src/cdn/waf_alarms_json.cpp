@@ -68,11 +68,23 @@ SPARC_CDN_DESCRIBE(RateBasedStatement) {
     io.required("AggregateKeyType", v.aggregate_key_type);
 }
 SPARC_CDN_DESCRIBE(ExcludedRule) { io.required("Name", v.name); }
+SPARC_CDN_DESCRIBE(RuleActionOverride) {
+    io.required("Name", v.name);
+    std::optional<Action> action = v.action_to_use;
+    action_member(io, "ActionToUse", action);
+    if constexpr (Io::kReading) {
+        if (!action) {
+            io.missing("ActionToUse");
+        }
+        v.action_to_use = *action;
+    }
+}
 SPARC_CDN_DESCRIBE(ManagedRuleGroupStatement) {
     io.required("VendorName", v.vendor_name);
     io.required("Name", v.name);
     io.optional("Version", v.version);
     io.array("ExcludedRules", v.excluded_rules, Presence::optional);
+    io.array("RuleActionOverrides", v.rule_action_overrides, Presence::optional);
 }
 SPARC_CDN_DESCRIBE(Statement) {
     io.optional("RateBasedStatement", v.rate_based_statement);
@@ -121,6 +133,7 @@ SPARC_CDN_DEFINE_ENUM(AggregateKeyType)
 SPARC_CDN_DEFINE_JSON(VisibilityConfig)
 SPARC_CDN_DEFINE_JSON(RateBasedStatement)
 SPARC_CDN_DEFINE_JSON(ExcludedRule)
+SPARC_CDN_DEFINE_JSON(RuleActionOverride)
 SPARC_CDN_DEFINE_JSON(ManagedRuleGroupStatement)
 SPARC_CDN_DEFINE_JSON(Statement)
 SPARC_CDN_DEFINE_JSON(Rule)

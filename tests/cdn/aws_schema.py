@@ -34,6 +34,13 @@ def load_model(service):
         return json.load(f)
 
 
+# Enumeration values AWS added after the models of older botocore releases (Debian 12 ships
+# botocore 1.29, from 2022). A value listed here is accepted only when the model on the machine
+# predates it, i.e. does not list it; a newer model that lists the enumeration judges as usual.
+NEWER_ENUM_VALUES = {
+    ("lambda", "Runtime"): {"nodejs20.x", "nodejs22.x", "python3.12"},
+}
+
 _models = {}
 
 
@@ -67,6 +74,7 @@ def _compiled(pattern):
 
 class Checker:
     def __init__(self, service):
+        self.service = service
         self.shapes = model(service)["shapes"]
         self.errors = []
 
@@ -76,6 +84,9 @@ class Checker:
     def check(self, value, shape_name, path=""):
         shape = self.shapes[shape_name]
         kind = shape["type"]
+        if kind == "string" and value in NEWER_ENUM_VALUES.get((self.service, shape_name), ()):
+            if value not in shape.get("enum", [value]):
+                shape = {k: v for k, v in shape.items() if k != "enum"}  # model too old
         getattr(self, "_" + kind)(value, shape, path)
 
     def _range(self, number, shape, path, what):

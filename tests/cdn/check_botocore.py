@@ -19,14 +19,15 @@ import tempfile
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import aws_schema  # noqa: E402
+from sample_vars import public_key_pem  # noqa: E402
 
 VARS = {
     "environment": "production",
     "api_gateway_domain": "api.sparc.io",
     "video_streaming_domain": "video.sparc.io",
     "cdn_domain_name": "cdn.sparc.io",
-    "jwt_public_key": "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----\n",
-    "field_encryption_public_key": "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----\n",
+    "jwt_public_key": public_key_pem("jwt"),
+    "field_encryption_public_key": public_key_pem("fle"),
     "sns_alert_topic_arn": "arn:aws:sns:us-east-1:123456789012:sparc-alerts",
 }
 
@@ -125,9 +126,10 @@ def self_test():
     if aws_schema.check_document("cloudfront", "OriginShield", good):
         print("self-test: a valid document was rejected")
         failed += 1
-    wafv2 = aws_schema.check_document("wafv2", "RateBasedStatement", {"Limit": 10, "AggregateKeyType": "IP"})
+    # Below the minimum of every model (100 until botocore 1.34's 2024 models, 10 since).
+    wafv2 = aws_schema.check_document("wafv2", "RateBasedStatement", {"Limit": 5, "AggregateKeyType": "IP"})
     if not wafv2:
-        print("self-test: a WAF rate limit below 100 was not detected")
+        print("self-test: a WAF rate limit below the minimum was not detected")
         failed += 1
     print(f"self-test: {len(cases) + 2} case(s), {failed} failure(s)")
     return 1 if failed else 0

@@ -5,18 +5,23 @@
 """
 
 import json
+import os
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sample_vars import public_key_pem  # noqa: E402
 
 VARS = {
     "environment": "dev",
     "api_gateway_domain": "api.dev.sparc.io",
     "video_streaming_domain": "video.dev.sparc.io",
     "cdn_domain_name": "cdn.dev.sparc.io",
-    "jwt_public_key": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
-    "field_encryption_public_key": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+    "jwt_public_key": public_key_pem("jwt"),
+    "field_encryption_public_key": public_key_pem("fle"),
     "sns_alert_topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts",
 }
 
@@ -76,12 +81,50 @@ def main(argv):
         cli.expect("vars not JSON", ["render", "--vars", cli.write("n.json", "{"), "--out", str(out)],
                    2, stderr="not valid JSON")
         cli.expect("render", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0,
-                   stdout="12-cloudfront-create-distribution.json")
+                   stdout="13-cloudfront-create-distribution.json")
 
-        rendered = json.loads((out / "12-cloudfront-create-distribution.json").read_text())
+        # --help everywhere, --version.
+        cli.expect("--help", ["--help"], 0, stdout="sparc-cdn render")
+        for command in ("render", "validate", "match"):
+            cli.expect(f"{command} --help", [command, "--help"], 0, stdout=f"usage: sparc-cdn {command}")
+        version = cli.expect("--version", ["--version"], 0, stdout="sparc-cdn ")
+        if not re.fullmatch(r"sparc-cdn \d+\.\d+\.\d+\n", version.stdout):
+            cli.failures.append(f"--version prints {version.stdout!r}")
+        cli.expect("bad format", ["render", "--format", "yaml", "--vars", "x.json", "--out", str(out)],
+                   2, stderr="cloudformation")
+
+        # render lists what it wrote, and nothing else is left from an earlier render.
+        listed = cli.expect("render lists files", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)],
+                            0).stdout.split()
+        on_disk = sorted(str(p) for p in out.rglob("*") if p.is_file())
+        if sorted(listed) != on_disk:
+            cli.failures.append(f"render listed {listed}, wrote {on_disk}")
+        (out / "notes.txt").write_text("mine")
+        cf = cli.expect("render cloudformation over cli", ["render", "--format", "cloudformation", "--vars",
+                        cli.write("v.json", VARS), "--out", str(out)], 0, stdout="template.json").stdout.split()
+        left = sorted(str(p) for p in out.rglob("*") if p.is_file())
+        if left != sorted(cf + [str(out / "notes.txt")]):
+            cli.failures.append(f"after a cloudformation render over a cli one, {out} holds {left}, listed {cf}")
+        cli.expect("render cli again", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0)
+        if (out / "template.json").exists() or (out / "field-encryption-provider").exists():
+            cli.failures.append("a cli render left the template of an earlier render behind")
+        bad_key = {**VARS, "jwt_public_key": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n"}
+        cli.expect("bad PEM", ["render", "--vars", cli.write("k.json", bad_key), "--out", str(out)], 2,
+                   stderr="jwt_public_key")
+        cli.expect("rate limit below AWS's minimum", ["render", "--vars", cli.write("r.json", {**VARS, "waf_rate_limit": 5}),
+                   "--out", str(out)], 2, stderr="waf_rate_limit")
+        cli.expect("rate limit at AWS's minimum", ["render", "--vars", cli.write("r10.json", {**VARS, "waf_rate_limit": 10}),
+                   "--out", str(pathlib.Path(tmp, "out10"))], 0)
+        cli.expect("topic outside us-east-1", ["render", "--vars", cli.write("s.json", {
+            **VARS, "sns_alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts"}), "--out", str(out)], 2,
+            stderr="us-east-1")
+        cli.expect("render", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0,
+                   stdout="13-cloudfront-create-distribution.json")
+
+        rendered = json.loads((out / "13-cloudfront-create-distribution.json").read_text())
         wrapped = cli.write("wrapped.json", rendered)
         bare = cli.write("bare.json", rendered["DistributionConfig"])
-        cli.expect("validate wrapped", ["validate", wrapped], 0)
+        cli.expect("validate wrapped", ["validate", wrapped], 0, stdout=": ok")
         cli.expect("validate bare", ["validate", bare], 0)
         with_etag = cli.write("etag.json", {**rendered, "ETag": "E2QWRUHEXAMPLE"})
         cli.expect("validate get-distribution-config output", ["validate", with_etag], 0)
@@ -96,8 +139,29 @@ def main(argv):
 
         unknown = json.loads(json.dumps(rendered["DistributionConfig"]))
         unknown["Origins"]["Items"][1]["Colour"] = "blue"
-        cli.expect("unknown member", ["validate", cli.write("unknown.json", unknown)], 2,
-                   stderr="/Origins/Items/1/Colour")
+        cli.expect("unknown member is a warning", ["validate", cli.write("unknown.json", unknown)], 0,
+                   stderr="/Origins/Items/1/Colour: warning")
+        cli.expect("unknown member with --strict", ["validate", "--strict", cli.write("unknown.json", unknown)], 1,
+                   stdout="/Origins/Items/1/Colour")
+        newer = json.loads(json.dumps(rendered))
+        newer["DistributionConfig"]["CacheBehaviors"]["Items"][0]["GrpcConfig"] = {"Enabled": False}
+        newer["DistributionConfig"]["ViewerCertificate"]["MinimumProtocolVersion"] = "TLSv1.2_2025"
+        newer["DistributionConfig"]["HttpVersion"] = "http4"
+        cli.expect("current API output", ["validate", cli.write("newer.json", {"ETag": "E1", **newer})], 0,
+                   stderr="/DistributionConfig/HttpVersion: warning")
+        cli.expect("not a known document", ["validate", cli.write("other.json", {"Foo": 1})], 2,
+                   stderr="not a document sparc-cdn knows")
+        for path in sorted(out.glob("*.json")):
+            cli.expect(f"validate {path.name}", ["validate", str(path)], 0, stdout=": ok")
+        cf_out = pathlib.Path(tmp, "cf")
+        cli.expect("render cloudformation", ["render", "--format", "cloudformation", "--vars",
+                   cli.write("v.json", VARS), "--out", str(cf_out)], 0)
+        cli.expect("validate template", ["validate", str(cf_out / "template.json")], 0,
+                   stdout="CloudFormation template")
+        template = json.loads((cf_out / "template.json").read_text())
+        template["Resources"]["Distribution"]["Properties"]["WebACLId"] = {"Ref": "Nowhere"}
+        cli.expect("template with a dangling Ref", ["validate", cli.write("t.json", template)], 1,
+                   stdout="Nowhere")
         quantity = json.loads(json.dumps(rendered["DistributionConfig"]))
         quantity["Aliases"]["Quantity"] = 3
         cli.expect("quantity mismatch", ["validate", cli.write("q.json", quantity)], 2,

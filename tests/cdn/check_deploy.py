@@ -18,13 +18,16 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sample_vars import public_key_pem  # noqa: E402
+
 VARS = {
     "environment": "staging",
     "api_gateway_domain": "api.staging.sparc.io",
     "video_streaming_domain": "video.staging.sparc.io",
     "cdn_domain_name": "cdn.staging.sparc.io",
-    "jwt_public_key": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
-    "field_encryption_public_key": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+    "jwt_public_key": public_key_pem("jwt"),
+    "field_encryption_public_key": public_key_pem("fle"),
     "sns_alert_topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts",
 }
 

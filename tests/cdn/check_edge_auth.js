@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs the edge authentication function that `sparc-cdn render` packages against
-// CloudFront viewer-request events: valid JWTs pass, everything else gets 401.
+// Runs the edge authentication function that `sparc-cdn render` packages against CloudFront
+// viewer-request events, with keys generated for this run: valid JWTs pass, every malformed or
+// wrongly signed token gets 401, unsafe paths get 400, nothing throws.
 //
 //   node check_edge_auth.js SPARC_CDN
 'use strict';
@@ -17,70 +18,171 @@ if (!tool) {
   process.exit(2);
 }
 
-const keys = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const otherKeys = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const pem = keys.publicKey.export({ type: 'spki', format: 'pem' });
+const rsa = () => crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const pemOf = (pair) => pair.publicKey.export({ type: 'spki', format: 'pem' });
+const keys = rsa(); // the one-key form (jwt_public_key)
+const oldKey = rsa(); // key set, kid "2025-01"
+const newKey = rsa(); // key set, kid "2025-06"
+const otherKeys = rsa(); // never configured
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparc-edge-auth-'));
-const vars = {
+const baseVars = {
   environment: 'test',
   api_gateway_domain: 'api.example.com',
   video_streaming_domain: 'video.example.com',
   cdn_domain_name: 'cdn.example.com',
-  jwt_public_key: pem,
-  field_encryption_public_key: pem,
+  field_encryption_public_key: pemOf(keys),
   sns_alert_topic_arn: 'arn:aws:sns:us-east-1:123456789012:alerts',
   jwt_issuer: 'https://auth.example.com',
+  jwt_audience: 'sparc-api',
 };
-fs.writeFileSync(path.join(dir, 'vars.json'), JSON.stringify(vars));
-childProcess.execFileSync(tool, ['render', '--vars', path.join(dir, 'vars.json'), '--out', path.join(dir, 'out')]);
-const { handler } = require(path.join(dir, 'out', 'edge-auth', 'index.js'));
+let renders = 0;
+function renderHandler(vars) {
+  const out = path.join(dir, `out${renders}`);
+  const varsPath = path.join(dir, `vars${renders}.json`);
+  renders += 1;
+  fs.writeFileSync(varsPath, JSON.stringify({ ...baseVars, ...vars }));
+  childProcess.execFileSync(tool, ['render', '--format', 'cloudformation', '--vars', varsPath, '--out', out]);
+  return { out, handler: require(path.join(out, 'edge-auth', 'index.js')).handler };
+}
+const single = renderHandler({ jwt_public_key: pemOf(keys) });
+const rotated = renderHandler({ jwt_public_keys: { '2025-01': pemOf(oldKey), '2025-06': pemOf(newKey) } });
 
 const b64url = (data) => Buffer.from(data).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
-function jwt(claims, { key = keys.privateKey, alg = 'RS256' } = {}) {
-  const head = b64url(JSON.stringify({ alg, typ: 'JWT' }));
-  const body = b64url(JSON.stringify(claims));
+function jwt(claims, { key = keys.privateKey, alg = 'RS256', header } = {}) {
+  const head = b64url(header !== undefined ? header : JSON.stringify({ alg, typ: 'JWT' }));
+  const body = b64url(typeof claims === 'string' ? claims : JSON.stringify(claims));
   const signature = crypto.sign('RSA-SHA256', Buffer.from(`${head}.${body}`), key);
   return `${head}.${body}.${b64url(signature)}`;
 }
-function event({ uri = '/api/v1/videos', method = 'GET', token, query = '' } = {}) {
-  const headers = {};
-  if (token) headers.authorization = [{ key: 'Authorization', value: `Bearer ${token}` }];
-  return { Records: [{ cf: { request: { uri, method, querystring: query, headers } } }] };
+function hs256WithPublicKey(claims) {
+  const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+  const body = b64url(JSON.stringify(claims));
+  const mac = crypto.createHmac('sha256', pemOf(keys)).update(`${head}.${body}`).digest();
+  return `${head}.${body}.${b64url(mac)}`;
+}
+function event({ uri = '/api/v1/videos', method = 'GET', token, query = '', headers } = {}) {
+  const h = headers || {};
+  if (token !== undefined) h.authorization = [{ key: 'Authorization', value: `Bearer ${token}` }];
+  return { Records: [{ cf: { request: { uri, method, querystring: query, headers: h } } }] };
+}
+function tamper(token) {
+  const [h, c, s] = token.split('.');
+  const claims = JSON.parse(Buffer.from(c, 'base64').toString());
+  claims.sub = 'admin';
+  return `${h}.${b64url(JSON.stringify(claims))}.${s}`;
 }
 
 const now = Math.floor(Date.now() / 1000);
-const good = { sub: 'user-1', iss: 'https://auth.example.com', exp: now + 600 };
+const good = { sub: 'user-1', iss: 'https://auth.example.com', aud: 'sparc-api', exp: now + 600 };
+const withKid = (kid, key, claims = good) =>
+  jwt(claims, { key, header: JSON.stringify({ alg: 'RS256', typ: 'JWT', kid }) });
+
+const PASS = 'pass';
+// [label, handler, event, expected: PASS or a status]
 const cases = [
-  ['valid token', event({ token: jwt(good) }), true],
-  ['token in the query string', event({ uri: '/ws/live', query: `token=${jwt(good)}` }), true],
-  ['no token', event(), false],
-  ['expired', event({ token: jwt({ ...good, exp: now - 3600 }) }), false],
-  ['no expiry', event({ token: jwt({ sub: 'user-1', iss: good.iss }) }), false],
-  ['not yet valid', event({ token: jwt({ ...good, nbf: now + 3600 }) }), false],
-  ['wrong issuer', event({ token: jwt({ ...good, iss: 'https://evil.example.com' }) }), false],
-  ['signed by another key', event({ token: jwt(good, { key: otherKeys.privateKey }) }), false],
-  ['alg none', event({ token: jwt(good, { alg: 'none' }).split('.').slice(0, 2).join('.') + '.' }), false],
-  ['garbage', event({ token: 'a.b.c' }), false],
-  ['CORS preflight', event({ method: 'OPTIONS' }), true],
-  ['public path', event({ uri: '/api/auth/login' }), true],
-  ['public path prefix only', event({ uri: '/api/authx' }), false],
+  ['valid token', single, event({ token: jwt(good) }), PASS],
+  ['token in the query string', single, event({ uri: '/ws/live', query: `token=${jwt(good)}` }), PASS],
+  ['audience in an array', single, event({ token: jwt({ ...good, aud: ['other', 'sparc-api'] }) }), PASS],
+  ['no token', single, event(), '401'],
+  ['expired', single, event({ token: jwt({ ...good, exp: now - 3600 }) }), '401'],
+  ['no expiry', single, event({ token: jwt({ sub: 'u', iss: good.iss, aud: good.aud }) }), '401'],
+  ['expiry not a number', single, event({ token: jwt({ ...good, exp: String(now + 600) }) }), '401'],
+  ['not yet valid', single, event({ token: jwt({ ...good, nbf: now + 3600 }) }), '401'],
+  ['wrong issuer', single, event({ token: jwt({ ...good, iss: 'https://evil.example.com' }) }), '401'],
+  ['wrong audience', single, event({ token: jwt({ ...good, aud: 'other-api' }) }), '401'],
+  ['no audience', single, event({ token: jwt({ ...good, aud: undefined }) }), '401'],
+  ['tampered claims', single, event({ token: tamper(jwt(good)) }), '401'],
+  ['signed by another key', single, event({ token: jwt(good, { key: otherKeys.privateKey }) }), '401'],
+  ['alg none', single, event({ token: jwt(good, { alg: 'none' }).split('.').slice(0, 2).join('.') + '.' }), '401'],
+  ['alg none with a signature', single, event({ token: jwt(good, { alg: 'none' }) }), '401'],
+  ['HS256 keyed with the public key', single, event({ token: hs256WithPublicKey(good) }), '401'],
+  ['header is JSON null', single, event({ token: jwt(good, { header: 'null' }) }), '401'],
+  ['header is an array', single, event({ token: jwt(good, { header: '["RS256"]' }) }), '401'],
+  ['header is a number', single, event({ token: jwt(good, { header: '42' }) }), '401'],
+  ['claims are JSON null', single, event({ token: jwt('null') }), '401'],
+  ['claims are not JSON', single, event({ token: jwt('{"exp":') }), '401'],
+  ['crit header', single, event({ token: jwt(good, { header: JSON.stringify({ alg: 'RS256', crit: ['x'], x: 1 }) }) }), '401'],
+  ['garbage', single, event({ token: 'a.b.c' }), '401'],
+  ['not base64url', single, event({ token: jwt(good).replace(/\./, '!.') }), '401'],
+  ['two parts', single, event({ token: jwt(good).split('.').slice(0, 2).join('.') }), '401'],
+  ['empty signature', single, event({ token: jwt(good).split('.').slice(0, 2).join('.') + '.' }), '401'],
+  ['huge token', single, event({ token: 'a'.repeat(100000) }), '401'],
+  ['authorization header not an array', single, event({ headers: { authorization: 'Bearer x' } }), '401'],
+  ['authorization value missing', single, event({ headers: { authorization: [{}] } }), '401'],
+  ['not Bearer', single, event({ headers: { authorization: [{ key: 'Authorization', value: `Basic ${jwt(good)}` }] } }), '401'],
+  ['event without records', single, {}, '401'],
+  ['request without headers', single, { Records: [{ cf: { request: { uri: '/api/x', method: 'GET' } } }] }, '401'],
+  ['CORS preflight', single, event({ method: 'OPTIONS' }), PASS],
+  ['public path', single, event({ uri: '/api/auth/login' }), PASS],
+  ['public path, encoded letters', single, event({ uri: '/api/publi%63/feed' }), PASS],
+  ['public path prefix only', single, event({ uri: '/api/authx' }), '401'],
+  ['dot segments', single, event({ uri: '/api/public/../admin' }), '400'],
+  ['single dot segment', single, event({ uri: '/api/public/./x' }), '400'],
+  ['encoded dot segments', single, event({ uri: '/api/public/%2e%2e/admin' }), '400'],
+  ['mixed-case encoded dots', single, event({ uri: '/api/public/%2E./admin' }), '400'],
+  ['double-encoded dots', single, event({ uri: '/api/public/%252e%252e/admin' }), '400'],
+  ['encoded slash', single, event({ uri: '/api/public/..%2fadmin' }), '400'],
+  ['backslash', single, event({ uri: '/api/public/..\\admin' }), '400'],
+  ['path parameter dot segment', single, event({ uri: '/api/public/..;/admin' }), '400'],
+  ['malformed percent-encoding', single, event({ uri: '/api/public/%zz' }), '400'],
+  ['dot segments even with a token', single, event({ uri: '/video/../api/x', token: jwt(good) }), '400'],
+  ['dots inside a name are fine', single, event({ uri: '/video/a..b/seg.ts', token: jwt(good) }), PASS],
+  // Key rotation: the key is chosen by kid.
+  ['rotated: new key, its kid', rotated, event({ token: withKid('2025-06', newKey.privateKey) }), PASS],
+  ['rotated: old key, its kid', rotated, event({ token: withKid('2025-01', oldKey.privateKey) }), PASS],
+  ['rotated: new key, old kid', rotated, event({ token: withKid('2025-01', newKey.privateKey) }), '401'],
+  ['rotated: unknown kid', rotated, event({ token: withKid('2024-01', newKey.privateKey) }), '401'],
+  ['rotated: no kid', rotated, event({ token: jwt(good, { key: newKey.privateKey }) }), '401'],
+  ['rotated: kid not a string', rotated, event({ token: withKid(7, newKey.privateKey) }), '401'],
+  ['single key: any kid', single, event({ token: withKid('whatever', keys.privateKey) }), PASS],
 ];
 
 (async () => {
   let failures = 0;
-  for (const [label, input, allowed] of cases) {
-    const result = await handler(input);
-    const passed = result === input.Records[0].cf.request;
+  for (const [label, { handler }, input, expected] of cases) {
+    let result;
     try {
-      assert.strictEqual(passed, allowed);
-      if (!allowed) assert.strictEqual(result.status, '401');
+      result = await handler(input);
+    } catch (error) {
+      result = `threw ${error}`;
+    }
+    const request = input.Records && input.Records[0] && input.Records[0].cf.request;
+    const got = result === request ? PASS : result && result.status;
+    try {
+      assert.strictEqual(got, expected);
     } catch (error) {
       failures += 1;
-      console.log(`${label}: expected ${allowed ? 'pass' : '401'}, got ${JSON.stringify(result)}`);
+      console.log(`${label}: expected ${expected}, got ${JSON.stringify(result)}`);
     }
   }
+
+  // A package whose key does not parse still loads, and denies instead of crashing.
+  const broken = path.join(dir, 'broken');
+  fs.cpSync(path.join(single.out, 'edge-auth'), broken, { recursive: true });
+  const config = JSON.parse(fs.readFileSync(path.join(broken, 'config.json')));
+  config.defaultPublicKey = '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n';
+  fs.writeFileSync(path.join(broken, 'config.json'), JSON.stringify(config));
+  try {
+    const { handler } = require(path.join(broken, 'index.js'));
+    const result = await handler(event({ token: jwt(good) }));
+    assert.strictEqual(result.status, '401');
+  } catch (error) {
+    failures += 1;
+    console.log(`malformed PEM in the package: ${error}`);
+  }
+
+  // The runtime Lambda@Edge runs it on.
+  const template = JSON.parse(fs.readFileSync(path.join(single.out, 'template.json')));
+  const runtime = template.Resources.EdgeAuthFunction.Properties.Runtime;
+  const major = /^nodejs(\d+)\.x$/.exec(runtime);
+  if (!major || Number(major[1]) < 20) {
+    failures += 1;
+    console.log(`runtime ${runtime}: expected nodejs20.x or newer`);
+  }
+
   fs.rmSync(dir, { recursive: true, force: true });
-  console.log(`${cases.length} case(s), ${failures} failure(s)`);
+  const total = cases.length + 2;
+  console.log(`${total} case(s), ${failures} failure(s)`);
   process.exit(failures ? 1 : 0);
 })();

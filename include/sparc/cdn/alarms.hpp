@@ -29,7 +29,35 @@ enum class ComparisonOperator {
 enum class TreatMissingData { breaching, not_breaching, ignore, missing };
 
 /// Unit of a metric (`StandardUnit`), the subset CloudFront metrics use.
-enum class StandardUnit { none, percent, count, milliseconds, seconds, bytes };
+enum class StandardUnit {
+    none,
+    percent,
+    count,
+    milliseconds,
+    seconds,
+    bytes,
+    microseconds,
+    kilobytes,
+    megabytes,
+    gigabytes,
+    terabytes,
+    bits,
+    kilobits,
+    megabits,
+    gigabits,
+    terabits,
+    bytes_per_second,
+    kilobytes_per_second,
+    megabytes_per_second,
+    gigabytes_per_second,
+    terabytes_per_second,
+    bits_per_second,
+    kilobits_per_second,
+    megabits_per_second,
+    gigabits_per_second,
+    terabits_per_second,
+    count_per_second
+};
 
 /// A metric dimension (`Dimension`).
 struct Dimension {

@@ -73,6 +73,12 @@ struct ForwardedValues {
     bool operator==(const ForwardedValues&) const = default;
 };
 
+/// gRPC to the origin (`GrpcConfig`); needs all seven methods and HTTP/2.
+struct GrpcConfig {
+    bool enabled = false;  ///< `Enabled`
+    bool operator==(const GrpcConfig&) const = default;
+};
+
 /// The behaviour for requests no ordered behaviour matches (`DefaultCacheBehavior`).
 ///
 /// Set exactly one of `cache_policy_id` and `forwarded_values`; the legacy TTL members go with
@@ -98,6 +104,7 @@ struct DefaultCacheBehavior {
     std::optional<std::int64_t> min_ttl;                     ///< `MinTTL`, seconds (legacy)
     std::optional<std::int64_t> default_ttl;                 ///< `DefaultTTL`, seconds (legacy)
     std::optional<std::int64_t> max_ttl;                     ///< `MaxTTL`, seconds (legacy)
+    std::optional<GrpcConfig> grpc_config;                   ///< `GrpcConfig`
     bool operator==(const DefaultCacheBehavior&) const = default;
 };
 
@@ -124,6 +131,7 @@ struct CacheBehavior {
     std::optional<std::int64_t> min_ttl;                     ///< `MinTTL`, seconds (legacy)
     std::optional<std::int64_t> default_ttl;                 ///< `DefaultTTL`, seconds (legacy)
     std::optional<std::int64_t> max_ttl;                     ///< `MaxTTL`, seconds (legacy)
+    std::optional<GrpcConfig> grpc_config;                   ///< `GrpcConfig`
     bool operator==(const CacheBehavior&) const = default;
 };
 
@@ -138,6 +146,7 @@ SPARC_CDN_DECLARE_JSON(TrustedList)
 SPARC_CDN_DECLARE_JSON(LambdaFunctionAssociation)
 SPARC_CDN_DECLARE_JSON(FunctionAssociation)
 SPARC_CDN_DECLARE_JSON(CookiePreference)
+SPARC_CDN_DECLARE_JSON(GrpcConfig)
 SPARC_CDN_DECLARE_JSON(ForwardedValues)
 SPARC_CDN_DECLARE_JSON(DefaultCacheBehavior)
 SPARC_CDN_DECLARE_JSON(CacheBehavior)

@@ -17,7 +17,12 @@
 namespace sparc::cdn {
 
 /// Edge locations a distribution uses (`PriceClass`).
-enum class PriceClass { price_class_100, price_class_200, price_class_all };
+enum class PriceClass {
+    price_class_100,
+    price_class_200,
+    price_class_all,
+    none  ///< `None`: for distributions on flat-rate pricing plans
+};
 
 /// HTTP versions offered to viewers (`HttpVersion`).
 enum class HttpVersion { http1_1, http2, http3, http2and3 };
@@ -33,7 +38,9 @@ enum class MinimumProtocolVersion {
     tlsv1_1_2016,
     tlsv1_2_2018,
     tlsv1_2_2019,
-    tlsv1_2_2021
+    tlsv1_2_2021,
+    tlsv1_2_2025,  ///< `TLSv1.2_2025`: TLS 1.2 and 1.3, fewer ciphers
+    tlsv1_3_2025   ///< `TLSv1.3_2025`: TLS 1.3 only
 };
 
 /// Where the viewer certificate comes from (`CertificateSource`, deprecated by AWS).
@@ -119,6 +126,7 @@ struct DistributionConfig {
     std::optional<bool> is_ipv6_enabled;                  ///< `IsIPV6Enabled`
     std::optional<std::string> continuous_deployment_policy_id;  ///< `ContinuousDeploymentPolicyId`
     std::optional<bool> staging;                                 ///< `Staging`
+    std::optional<std::string> anycast_ip_list_id = std::nullopt;  ///< `AnycastIpListId`
     bool operator==(const DistributionConfig&) const = default;
 };
 

@@ -24,7 +24,7 @@ struct FunctionCode {
 /// key travels inside the deployment package.
 struct EdgeFunction {
     std::string function_name;               ///< `FunctionName`
-    std::string runtime = "nodejs18.x";      ///< `Runtime`
+    std::string runtime = "nodejs22.x";      ///< `Runtime`
     std::string role;                        ///< `Role`: trusted by edgelambda.amazonaws.com
     std::string handler = "index.handler";   ///< `Handler`
     FunctionCode code;                       ///< `Code`

@@ -19,13 +19,19 @@ namespace sparc::cdn {
 /// A JSON document does not have the shape of the AWS type it is read as.
 class JsonError : public std::runtime_error {
   public:
+    /// What is wrong: the shape, or a member or enumeration value this library does not know
+    /// (which a newer AWS API may have added).
+    enum class Kind { shape, unknown_member, unknown_value };
     /// `pointer` is the RFC 6901 JSON pointer of the offending value ("" for the root).
-    JsonError(std::string pointer, const std::string& message);
+    JsonError(std::string pointer, const std::string& message, Kind kind = Kind::shape);
+    /// What is wrong with the value at pointer().
+    Kind kind() const noexcept { return kind_; }
     /// JSON pointer of the offending value, relative to the document being read.
     const std::string& pointer() const noexcept { return pointer_; }
 
   private:
     std::string pointer_;
+    Kind kind_;
 };
 
 /// Limits applied by parse_json to untrusted input.

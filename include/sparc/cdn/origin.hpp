@@ -29,6 +29,8 @@ struct S3OriginConfig {
     /// `OriginAccessIdentity`: `origin-access-identity/cloudfront/ID`, or empty when the origin
     /// uses an origin access control or is public.
     std::string origin_access_identity;
+    // A default initialiser, so that `S3OriginConfig{oai}` stays warning-free (-Wextra).
+    std::optional<int> origin_read_timeout = std::nullopt;  ///< `OriginReadTimeout`, seconds
     bool operator==(const S3OriginConfig&) const = default;
 };
 
@@ -68,6 +70,8 @@ struct Origin {
     std::optional<int> connection_timeout;      ///< `ConnectionTimeout`, seconds (1-10, default 10)
     std::optional<OriginShield> origin_shield;  ///< `OriginShield`
     std::optional<std::string> origin_access_control_id;  ///< `OriginAccessControlId`
+    /// `ResponseCompletionTimeout`, seconds: how long a whole response may take.
+    std::optional<int> response_completion_timeout = std::nullopt;
     bool operator==(const Origin&) const = default;
 };
 

@@ -24,7 +24,12 @@ enum class SigningProtocol { sigv4 };
 /// When CloudFront signs origin requests (`OriginAccessControlSigningBehaviors`).
 enum class SigningBehavior { never, always, no_override };
 /// Kind of origin an origin access control is for (`OriginAccessControlOriginTypes`).
-enum class OriginAccessControlOriginType { s3 };
+enum class OriginAccessControlOriginType {
+    s3,
+    mediastore,
+    mediapackagev2,
+    lambda  ///< Lambda function URLs
+};
 
 /// An origin access control (`OriginAccessControlConfig`; input of CreateOriginAccessControl).
 struct OriginAccessControlConfig {

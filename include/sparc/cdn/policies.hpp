@@ -123,13 +123,14 @@ enum class OriginRequestPolicyHeaderBehavior {
     none,
     whitelist,
     all_viewer,
-    all_viewer_and_whitelist_cloudfront
+    all_viewer_and_whitelist_cloudfront,
+    all_except  ///< `allExcept`: every viewer header but the listed ones
 };
 /// Which cookies an origin request policy forwards (`OriginRequestPolicyCookieBehavior`).
-enum class OriginRequestPolicyCookieBehavior { none, whitelist, all };
+enum class OriginRequestPolicyCookieBehavior { none, whitelist, all, all_except };
 /// Which query strings an origin request policy forwards
 /// (`OriginRequestPolicyQueryStringBehavior`).
-enum class OriginRequestPolicyQueryStringBehavior { none, whitelist, all };
+enum class OriginRequestPolicyQueryStringBehavior { none, whitelist, all, all_except };
 
 /// Headers forwarded to the origin (`OriginRequestPolicyHeadersConfig`).
 struct OriginRequestPolicyHeadersConfig {

@@ -3,6 +3,7 @@
 /// Complete, ready-to-deploy stacks built from a few parameters.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,7 +26,8 @@ enum class S3Access {
     origin_access_identity  ///< OAI; legacy, for buckets whose policy already names an OAI
 };
 
-/// Parameters of video_platform(). The first seven are required; every other member has the
+/// Parameters of video_platform(). The first seven are required (jwt_public_key may be
+/// replaced by jwt_public_keys); every other member has the
 /// default documented on it, where `{{AccountId}}` is filled in at deploy time and `ENV`
 /// stands for `environment`.
 struct VideoPlatformParams {
@@ -67,7 +69,8 @@ struct VideoPlatformParams {
     std::string edge_function_role_arn;
     /// Edge locations used.
     PriceClass price_class = PriceClass::price_class_all;
-    /// Requests per five minutes per client IP before WAF blocks.
+    /// Requests per five minutes per client IP before WAF blocks (variable `waf_rate_limit`,
+    /// or its older name `rate_limit`; AWS accepts 10 - 2,000,000,000).
     std::int64_t rate_limit = 2000;
     /// Form fields of API requests encrypted at the edge.
     std::vector<std::string> encrypted_fields{"uploader_email", "uploader_phone", "geo_location",
@@ -76,6 +79,22 @@ struct VideoPlatformParams {
     std::vector<std::string> public_paths{"/api/auth/*", "/api/health", "/api/public/*"};
     /// Required `iss` claim of viewer JWTs; empty: not checked.
     std::string jwt_issuer;
+    /// Required `aud` claim (a string, or one of an array's strings); empty: not checked.
+    std::string jwt_audience;
+    /// Verification keys by key id (`kid` header of a token), PEM; used with or instead of
+    /// jwt_public_key, which verifies tokens without a `kid` (and is then not required).
+    std::map<std::string, std::string> jwt_public_keys;
+    /// Domain of the WebSocket API behind `/ws/*`; empty: api_gateway_domain.
+    std::string websocket_api_domain;
+    /// Default and maximum TTL (seconds) of `/video/*`.
+    std::int64_t video_default_ttl = 86400;
+    std::int64_t video_max_ttl = 31536000;  ///< see video_default_ttl
+    /// Maximum TTL (seconds) of `/api/*` (its default TTL is 60 s, or this if lower).
+    std::int64_t api_max_ttl = 300;
+    /// Default TTL (seconds) of static assets (the default behaviour; maximum one year).
+    std::int64_t static_default_ttl = 86400;
+    /// Tags on every taggable resource; empty: Environment=ENV, Service=sparc-cdn.
+    std::map<std::string, std::string> tags;
     /// Percentage of requests sent to real-time logs.
     std::int64_t realtime_log_sampling_rate = 100;
     /// Alarm when the 4xx error rate exceeds this percentage.
@@ -106,14 +125,23 @@ struct VideoPlatformStack {
     PublicKeyConfig field_encryption_public_key;  ///< Key for field-level encryption
     FieldLevelEncryptionProfileConfig field_encryption_profile;  ///< Encrypted fields
     FieldLevelEncryptionConfig field_encryption_config;          ///< Profile by content type
-    CachePolicyConfig video_cache_policy;  ///< 1 day default, 1 year max, no compression
-    CachePolicyConfig api_cache_policy;    ///< 5 minutes max, Authorization in the key
+    CachePolicyConfig video_cache_policy;   ///< 1 day default, 1 year max, no compression
+    CachePolicyConfig api_cache_policy;     ///< 5 minutes max, Authorization in the key
+    CachePolicyConfig static_cache_policy;  ///< static assets: as CachingOptimized, own TTL
     OriginRequestPolicyConfig websocket_origin_request_policy;  ///< WebSocket handshake headers
     ResponseHeadersPolicyConfig security_headers_policy;        ///< HSTS, CSP, X-Frame-Options, ...
     RealtimeLogConfig realtime_log_config;                      ///< Real-time logs to Kinesis
     DistributionConfig distribution;                            ///< The distribution itself
     MonitoringSubscription monitoring_subscription;  ///< Additional metrics (origin latency)
     std::vector<MetricAlarm> alarms;                 ///< 4xx rate, 5xx rate, origin latency
+    /// Which of the optional ARN parameters were left empty: the CloudFormation template then
+    /// creates the resource itself (deploy.sh expects it to exist under the default name).
+    struct Derived {
+        bool kinesis_stream = false;      ///< kinesis_stream_arn
+        bool realtime_logs_role = false;  ///< realtime_logs_role_arn
+        bool edge_function_role = false;  ///< edge_function_role_arn
+        bool operator==(const Derived&) const = default;
+    } derived;
 };
 
 /// Names of the deploy-time references used in a VideoPlatformStack (see has_placeholder()).
@@ -138,6 +166,8 @@ inline constexpr std::string_view kFieldEncryptionProfileId = "FieldLevelEncrypt
 inline constexpr std::string_view kFieldEncryptionConfigId = "FieldLevelEncryptionConfigId";
 /// The created video cache policy's id.
 inline constexpr std::string_view kVideoCachePolicyId = "VideoCachePolicyId";
+/// The created static assets cache policy's id.
+inline constexpr std::string_view kStaticCachePolicyId = "StaticCachePolicyId";
 /// The created API cache policy's id.
 inline constexpr std::string_view kApiCachePolicyId = "ApiCachePolicyId";
 /// The created WebSocket origin request policy's id.

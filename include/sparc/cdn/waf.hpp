@@ -12,6 +12,12 @@
 
 namespace sparc::cdn::waf {
 
+/// Smallest `Limit` of a rate-based rule (requests per evaluation window); AWS lowered it from
+/// 100 to 10 in 2024.
+inline constexpr std::int64_t kMinRateLimit = 10;
+/// Largest `Limit` of a rate-based rule.
+inline constexpr std::int64_t kMaxRateLimit = 2'000'000'000;
+
 /// Where a web ACL applies (`Scope`); CloudFront needs `cloudfront`, created in us-east-1.
 enum class Scope { cloudfront, regional };
 
@@ -34,12 +40,21 @@ struct VisibilityConfig {
 
 /// Blocks a client that sends more than `limit` requests in five minutes (`RateBasedStatement`).
 struct RateBasedStatement {
-    std::int64_t limit = 2000;                                   ///< `Limit` (100 - 2,000,000,000)
+    std::int64_t limit = 2000;  ///< `Limit` (kMinRateLimit - kMaxRateLimit)
     AggregateKeyType aggregate_key_type = AggregateKeyType::ip;  ///< `AggregateKeyType`
     bool operator==(const RateBasedStatement&) const = default;
 };
 
-/// A rule of a managed rule group left out of evaluation (`ExcludedRule`).
+/// A rule of a managed rule group whose action is replaced (`RuleActionOverride`); AWS's
+/// replacement for ExcludedRules (exclude a rule: override it with Count).
+struct RuleActionOverride {
+    std::string name;                      ///< `Name` of a rule in the group
+    Action action_to_use = Action::count;  ///< `ActionToUse`
+    bool operator==(const RuleActionOverride&) const = default;
+};
+
+/// A rule of a managed rule group left out of evaluation (`ExcludedRule`). Deprecated by AWS:
+/// validate() asks for RuleActionOverrides instead.
 struct ExcludedRule {
     std::string name;  ///< `Name`
     bool operator==(const ExcludedRule&) const = default;
@@ -50,7 +65,8 @@ struct ManagedRuleGroupStatement {
     std::string vendor_name = "AWS";           ///< `VendorName`
     std::string name;                          ///< `Name`, e.g. "AWSManagedRulesSQLiRuleSet"
     std::optional<std::string> version;        ///< `Version`
-    std::vector<ExcludedRule> excluded_rules;  ///< `ExcludedRules`
+    std::vector<ExcludedRule> excluded_rules;  ///< `ExcludedRules` (deprecated by AWS)
+    std::vector<RuleActionOverride> rule_action_overrides{};  ///< `RuleActionOverrides`
     bool operator==(const ManagedRuleGroupStatement&) const = default;
 };
 
@@ -102,6 +118,7 @@ SPARC_CDN_DECLARE_ENUM(AggregateKeyType)
 SPARC_CDN_DECLARE_JSON(VisibilityConfig)
 SPARC_CDN_DECLARE_JSON(RateBasedStatement)
 SPARC_CDN_DECLARE_JSON(ExcludedRule)
+SPARC_CDN_DECLARE_JSON(RuleActionOverride)
 SPARC_CDN_DECLARE_JSON(ManagedRuleGroupStatement)
 SPARC_CDN_DECLARE_JSON(Statement)
 SPARC_CDN_DECLARE_JSON(Rule)

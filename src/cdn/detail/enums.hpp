@@ -40,7 +40,8 @@ SPARC_CDN_ENUM_NAMES(EventType, {E::viewer_request, "viewer-request"},
                      {E::origin_response, "origin-response"})
 SPARC_CDN_ENUM_NAMES(ItemSelection, {E::none, "none"}, {E::whitelist, "whitelist"}, {E::all, "all"})
 SPARC_CDN_ENUM_NAMES(PriceClass, {E::price_class_100, "PriceClass_100"},
-                     {E::price_class_200, "PriceClass_200"}, {E::price_class_all, "PriceClass_All"})
+                     {E::price_class_200, "PriceClass_200"}, {E::price_class_all, "PriceClass_All"},
+                     {E::none, "None"})
 SPARC_CDN_ENUM_NAMES(HttpVersion, {E::http1_1, "http1.1"}, {E::http2, "http2"}, {E::http3, "http3"},
                      {E::http2and3, "http2and3"})
 SPARC_CDN_ENUM_NAMES(SslSupportMethod, {E::sni_only, "sni-only"}, {E::vip, "vip"},
@@ -48,7 +49,8 @@ SPARC_CDN_ENUM_NAMES(SslSupportMethod, {E::sni_only, "sni-only"}, {E::vip, "vip"
 SPARC_CDN_ENUM_NAMES(MinimumProtocolVersion, {E::sslv3, "SSLv3"}, {E::tlsv1, "TLSv1"},
                      {E::tlsv1_2016, "TLSv1_2016"}, {E::tlsv1_1_2016, "TLSv1.1_2016"},
                      {E::tlsv1_2_2018, "TLSv1.2_2018"}, {E::tlsv1_2_2019, "TLSv1.2_2019"},
-                     {E::tlsv1_2_2021, "TLSv1.2_2021"})
+                     {E::tlsv1_2_2021, "TLSv1.2_2021"}, {E::tlsv1_2_2025, "TLSv1.2_2025"},
+                     {E::tlsv1_3_2025, "TLSv1.3_2025"})
 SPARC_CDN_ENUM_NAMES(CertificateSource, {E::cloudfront, "cloudfront"}, {E::iam, "iam"},
                      {E::acm, "acm"})
 SPARC_CDN_ENUM_NAMES(GeoRestrictionType, {E::blacklist, "blacklist"}, {E::whitelist, "whitelist"},
@@ -60,11 +62,12 @@ SPARC_CDN_ENUM_NAMES(CachePolicyQueryStringBehavior, {E::none, "none"}, {E::whit
                      {E::all_except, "allExcept"}, {E::all, "all"})
 SPARC_CDN_ENUM_NAMES(OriginRequestPolicyHeaderBehavior, {E::none, "none"},
                      {E::whitelist, "whitelist"}, {E::all_viewer, "allViewer"},
-                     {E::all_viewer_and_whitelist_cloudfront, "allViewerAndWhitelistCloudFront"})
+                     {E::all_viewer_and_whitelist_cloudfront, "allViewerAndWhitelistCloudFront"},
+                     {E::all_except, "allExcept"})
 SPARC_CDN_ENUM_NAMES(OriginRequestPolicyCookieBehavior, {E::none, "none"},
-                     {E::whitelist, "whitelist"}, {E::all, "all"})
+                     {E::whitelist, "whitelist"}, {E::all, "all"}, {E::all_except, "allExcept"})
 SPARC_CDN_ENUM_NAMES(OriginRequestPolicyQueryStringBehavior, {E::none, "none"},
-                     {E::whitelist, "whitelist"}, {E::all, "all"})
+                     {E::whitelist, "whitelist"}, {E::all, "all"}, {E::all_except, "allExcept"})
 SPARC_CDN_ENUM_NAMES(CorsMethod, {E::get, "GET"}, {E::post, "POST"}, {E::options, "OPTIONS"},
                      {E::put, "PUT"}, {E::del, "DELETE"}, {E::patch, "PATCH"}, {E::head, "HEAD"},
                      {E::all, "ALL"})
@@ -79,7 +82,8 @@ SPARC_CDN_ENUM_NAMES(ReferrerPolicyValue, {E::no_referrer, "no-referrer"},
 SPARC_CDN_ENUM_NAMES(SigningProtocol, {E::sigv4, "sigv4"})
 SPARC_CDN_ENUM_NAMES(SigningBehavior, {E::never, "never"}, {E::always, "always"},
                      {E::no_override, "no-override"})
-SPARC_CDN_ENUM_NAMES(OriginAccessControlOriginType, {E::s3, "s3"})
+SPARC_CDN_ENUM_NAMES(OriginAccessControlOriginType, {E::s3, "s3"}, {E::mediastore, "mediastore"},
+                     {E::mediapackagev2, "mediapackagev2"}, {E::lambda, "lambda"})
 SPARC_CDN_ENUM_NAMES(FieldLevelEncryptionFormat, {E::url_encoded, "URLEncoded"})
 SPARC_CDN_ENUM_NAMES(RealtimeMetricsSubscriptionStatus, {E::enabled, "Enabled"},
                      {E::disabled, "Disabled"})
@@ -102,9 +106,18 @@ SPARC_CDN_ENUM_NAMES(ComparisonOperator,
 SPARC_CDN_ENUM_NAMES(TreatMissingData, {E::breaching, "breaching"},
                      {E::not_breaching, "notBreaching"}, {E::ignore, "ignore"},
                      {E::missing, "missing"})
-SPARC_CDN_ENUM_NAMES(StandardUnit, {E::none, "None"}, {E::percent, "Percent"}, {E::count, "Count"},
-                     {E::milliseconds, "Milliseconds"}, {E::seconds, "Seconds"},
-                     {E::bytes, "Bytes"})
+SPARC_CDN_ENUM_NAMES(
+    StandardUnit, {E::none, "None"}, {E::percent, "Percent"}, {E::count, "Count"},
+    {E::milliseconds, "Milliseconds"}, {E::seconds, "Seconds"}, {E::bytes, "Bytes"},
+    {E::microseconds, "Microseconds"}, {E::kilobytes, "Kilobytes"}, {E::megabytes, "Megabytes"},
+    {E::gigabytes, "Gigabytes"}, {E::terabytes, "Terabytes"}, {E::bits, "Bits"},
+    {E::kilobits, "Kilobits"}, {E::megabits, "Megabits"}, {E::gigabits, "Gigabits"},
+    {E::terabits, "Terabits"}, {E::bytes_per_second, "Bytes/Second"},
+    {E::kilobytes_per_second, "Kilobytes/Second"}, {E::megabytes_per_second, "Megabytes/Second"},
+    {E::gigabytes_per_second, "Gigabytes/Second"}, {E::terabytes_per_second, "Terabytes/Second"},
+    {E::bits_per_second, "Bits/Second"}, {E::kilobits_per_second, "Kilobits/Second"},
+    {E::megabits_per_second, "Megabits/Second"}, {E::gigabits_per_second, "Gigabits/Second"},
+    {E::terabits_per_second, "Terabits/Second"}, {E::count_per_second, "Count/Second"})
 
 }  // namespace sparc::cdn::detail
 

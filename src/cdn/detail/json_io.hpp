@@ -334,8 +334,10 @@ void read_value(const json& j, const std::string& path, T& out) {
         const auto& text = j.get_ref<const std::string&>();
         auto parsed = enum_parse<T>(text);
         if (!parsed) {
-            throw JsonError(path, fmt::format("unknown value \"{}\"; expected one of: {}", text,
-                                              enum_choices<T>()));
+            throw JsonError(
+                path,
+                fmt::format("unknown value \"{}\"; expected one of: {}", text, enum_choices<T>()),
+                JsonError::Kind::unknown_value);
         }
         out = *parsed;
     } else if constexpr (std::is_same_v<T, json>) {

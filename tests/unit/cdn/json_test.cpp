@@ -204,8 +204,12 @@ TEST_CASE("WAF, alarm and edge function inputs round-trip", "[cdn][json]") {
         waf::RateBasedStatement{500, waf::AggregateKeyType::forwarded_ip};
     waf::Rule managed{
         "sqli", 1, {}, std::nullopt, waf::OverrideAction::count, {false, true, "sqli"}};
-    managed.statement.managed_rule_group_statement = waf::ManagedRuleGroupStatement{
-        "AWS", "AWSManagedRulesSQLiRuleSet", "Version_1.0", {{"SQLi_BODY"}}};
+    managed.statement.managed_rule_group_statement =
+        waf::ManagedRuleGroupStatement{"AWS",
+                                       "AWSManagedRulesSQLiRuleSet",
+                                       "Version_1.0",
+                                       {},
+                                       {{"SQLi_BODY", waf::Action::count}}};
     acl.rules = {rate, managed};
     acl.visibility_config = {true, true, "acl"};
     acl.tags = {{"team", "video"}};
@@ -213,6 +217,12 @@ TEST_CASE("WAF, alarm and edge function inputs round-trip", "[cdn][json]") {
     CHECK(wj.at("DefaultAction") == json::parse(R"({"Block":{}})"));
     CHECK(wj.at("Rules").at(1).at("OverrideAction") == json::parse(R"({"Count":{}})"));
     CHECK(wj.at("Scope") == "CLOUDFRONT");
+    CHECK(
+        wj.at("/Rules/1/Statement/ManagedRuleGroupStatement/RuleActionOverrides/0"_json_pointer) ==
+        json::parse(R"({"Name":"SQLi_BODY","ActionToUse":{"Count":{}}})"));
+    auto legacy = acl;
+    legacy.rules[1].statement.managed_rule_group_statement->excluded_rules = {{"SQLi_QUERY"}};
+    round_trip(legacy, "wafv2", "CreateWebACLRequest", "acl-excluded-rules");
 
     cdn::MetricAlarm alarm;
     alarm.alarm_name = "5xx";

@@ -108,7 +108,7 @@ TEST_CASE("the video platform has the design's cache behaviours", "[cdn][presets
     const auto& def = d.default_cache_behavior;
     CHECK(def.target_origin_id == "static-s3");
     CHECK(def.compress == true);
-    CHECK(def.cache_policy_id == std::string(cdn::managed_cache_policy::kCachingOptimized));
+    CHECK(def.cache_policy_id == cdn::placeholder(presets::refs::kStaticCachePolicyId));
 
     for (const auto* b : {&video, &api, &ws}) {
         REQUIRE(b->lambda_function_associations.size() == 1);
@@ -139,7 +139,7 @@ TEST_CASE("the video platform's security and monitoring", "[cdn][presets]") {
     const auto config = std::find_if(stack.edge_auth_bundle.begin(), stack.edge_auth_bundle.end(),
                                      [](const auto& f) { return f.name == "config.json"; });
     REQUIRE(config != stack.edge_auth_bundle.end());
-    CHECK(json::parse(config->contents).at("jwtPublicKey") == video_params().jwt_public_key);
+    CHECK(json::parse(config->contents).at("defaultPublicKey") == video_params().jwt_public_key);
     CHECK(stack.field_encryption_public_key.encoded_key ==
           video_params().field_encryption_public_key);
 
@@ -287,7 +287,7 @@ TEST_CASE("write_deployment writes every document and deploy.sh", "[cdn][presets
     CHECK((perms & std::filesystem::perms::owner_exec) != std::filesystem::perms::none);
     // The distribution document round-trips to the stack's distribution.
     const auto distribution = cdn::distribution_config_from_document(
-        cdn::read_json_file((dir / "12-cloudfront-create-distribution.json").string()));
+        cdn::read_json_file((dir / "13-cloudfront-create-distribution.json").string()));
     CHECK(distribution == stack.distribution);
     std::filesystem::remove_all(dir);
 }

@@ -424,7 +424,9 @@ TEST_CASE("origin access: OAI xor OAC", "[cdn][validate]") {
     }
     SECTION("OAC on a custom origin") {
         d.origins[1].origin_access_control_id = "E1OAC";
-        rejects(d, "/Origins/Items/1/OriginAccessControlId", "S3OriginConfig origins only");
+        rejects(d, "/Origins/Items/1/OriginAccessControlId", "Lambda function URL origins only");
+        d.origins[1].domain_name = "abcdefgh.lambda-url.us-east-1.on.aws";
+        CHECK_FALSE(has_problem(cdn::validate(d), "/Origins/Items/1/OriginAccessControlId"));
     }
 }
 
@@ -688,9 +690,27 @@ TEST_CASE("web ACL validation", "[cdn][validate][waf]") {
         CHECK(has_problem(cdn::validate(acl), "/Rules/1/Priority", "used twice"));
     }
     SECTION("rate limit range") {
-        acl.rules[0].statement.rate_based_statement->limit = 99;
+        acl.rules[0].statement.rate_based_statement->limit = 9;
         CHECK(has_problem(cdn::validate(acl), "/Rules/0/Statement/RateBasedStatement/Limit",
-                          "100-2,000,000,000"));
+                          "10-2000000000"));
+        acl.rules[0].statement.rate_based_statement->limit = 10;  // AWS's minimum since 2024
+        CHECK(cdn::validate(acl).empty());
+        acl.rules[0].statement.rate_based_statement->limit = 2000000001;
+        CHECK_FALSE(cdn::validate(acl).empty());
+    }
+    SECTION("RuleActionOverrides, not the deprecated ExcludedRules") {
+        auto& group = *acl.rules[1].statement.managed_rule_group_statement;
+        group.rule_action_overrides = {{"SQLi_BODY", waf::Action::count}};
+        CHECK(cdn::validate(acl).empty());
+        group.rule_action_overrides.push_back({"SQLi_BODY", waf::Action::block});
+        CHECK(
+            has_problem(cdn::validate(acl),
+                        "/Rules/1/Statement/ManagedRuleGroupStatement/RuleActionOverrides/1/Name"));
+        group.rule_action_overrides.pop_back();
+        group.excluded_rules = {{"SQLi_QUERY"}};
+        CHECK(has_problem(cdn::validate(acl),
+                          "/Rules/1/Statement/ManagedRuleGroupStatement/ExcludedRules",
+                          "RuleActionOverrides"));
     }
     SECTION("rule groups take OverrideAction") {
         acl.rules[1].override_action.reset();
