@@ -225,15 +225,16 @@ TEST_CASE("matrix row 7: stalled network while the statement runs", "[matrix]") 
     for (const Kind kind : kAllKinds) {
         DYNAMIC_SECTION(to_string(kind)) {
             auto cfg = matrix_config(app);
-            set_query_timeout(cfg, 3s);
+            set_query_timeout(cfg, 8s);
             cfg.connection_timeout = 3s;
             ProxiedMatrixPool p(cfg);
             const auto marker = table.marker();
             // The server finishes the statement (a sleep shorter than the client deadline), but
-            // its answer is held.
+            // its answer is held. The sleep is long enough for the staller, which polls the
+            // server with psql, to see it running on a loaded machine.
             WhenRunning staller(app, [&](int) { p.proxy.stall(true); });
             const auto cell =
-                run_cell(kind, *p, p.counters, table, marker, {.sleep = 1, .tx_timeout = 10s});
+                run_cell(kind, *p, p.counters, table, marker, {.sleep = 4, .tx_timeout = 20s});
             const int pid = staller.join();
             p.proxy.stall(false);
             wait_quiet(app);
