@@ -289,8 +289,9 @@ struct PqxxBackend::Connection::Impl {
     std::uint32_t cancels_settled = 0;
     std::string password;  // only for masking server messages
     bool broken = false;
-    bool server_closing = false;  // a FATAL message arrived while idle: the session is ending
-    bool committing = false;      // the statement in flight is COMMIT
+    bool server_closing = false;     // a FATAL message arrived while idle: the session is ending
+    bool committing = false;         // the statement in flight is COMMIT
+    bool read_only_at_send = false;  // the server reported the session read-only at the send
     bool pgbouncer_mode = false;
     std::size_t cache_capacity = 0;
 
@@ -399,7 +400,7 @@ struct PqxxBackend::Connection::Impl {
         mark_broken();
         throw ConnectionError(fmt::format("connection lost {}: {}", what,
                                           msg.empty() ? "server closed the connection" : msg),
-                              sent);
+                              sent, {}, sent && read_only_at_send);
     }
 
     // Collects the statement's results; handles the client-side deadline. The deadline cancels
@@ -461,7 +462,7 @@ struct PqxxBackend::Connection::Impl {
                 // have committed inside), so it counts as sent.
                 mark_broken();
                 throw ConnectionError(fmt::format("connection lost: {}", message), true,
-                                      std::move(sqlstate));
+                                      std::move(sqlstate), read_only_at_send);
             }
             if (sqlstate == "57014") {
                 settle_cancels();
@@ -557,6 +558,10 @@ struct PqxxBackend::Connection::Impl {
                             msg.empty() ? "" : ": ", msg),
                 false);
         }
+        // A fact for safety::try_another_host(): the server reports the session's default
+        // (PostgreSQL 14 and later), so a statement sent now runs in a read-only transaction.
+        const char* read_only = PQparameterStatus(raw, "default_transaction_read_only");
+        read_only_at_send = read_only != nullptr && std::string_view(read_only) == "on";
         values.clear();
         for (const auto& p : params) values.push_back(p.c_str());
         const int n = static_cast<int>(values.size());
@@ -629,10 +634,17 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& en
         const auto left = std::chrono::ceil<std::chrono::seconds>(settings.deadline - Clock::now());
         ep.set_option("connect_timeout", std::to_string(std::max<std::int64_t>(left.count(), 2)));
     }
-    if (!settings.pgbouncer_mode && settings.statement_timeout.count() > 0) {
+    if (!settings.pgbouncer_mode &&
+        (settings.statement_timeout.count() > 0 || settings.read_only)) {
         std::string options = ep.option("options").value_or("");
-        if (!options.empty()) options += ' ';
-        options += fmt::format("-c statement_timeout={}", settings.statement_timeout.count());
+        auto add = [&](const std::string& o) {
+            if (!options.empty()) options += ' ';
+            options += o;
+        };
+        if (settings.statement_timeout.count() > 0) {
+            add(fmt::format("-c statement_timeout={}", settings.statement_timeout.count()));
+        }
+        if (settings.read_only) add("-c default_transaction_read_only=on");
         ep.set_option("options", options);
     }
     const std::string password = ep.option("password").value_or("");

@@ -25,6 +25,9 @@ struct ConnectSettings {
     std::string application_name{};                         ///< When the endpoint sets none.
     bool pgbouncer_mode = false;           ///< No startup options, no named prepared statements.
     std::size_t statement_cache_size = 0;  ///< Prepared statements kept per connection.
+    /// Open the session with default_transaction_read_only on (not in pgbouncer_mode, which
+    /// allows no startup options).
+    bool read_only = false;
 };
 
 /// Per-statement execution settings.

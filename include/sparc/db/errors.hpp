@@ -52,18 +52,25 @@ class PoolClosed : public Error {
 class ConnectionError : public Error {
   public:
     explicit ConnectionError(const std::string& message, bool statement_sent = false,
-                             std::string sqlstate = {})
-        : Error(message), statement_sent_(statement_sent), sqlstate_(std::move(sqlstate)) {}
+                             std::string sqlstate = {}, bool read_only_session = false)
+        : Error(message),
+          statement_sent_(statement_sent),
+          sqlstate_(std::move(sqlstate)),
+          read_only_session_(read_only_session) {}
     /// True when some bytes of the statement may have reached the server: from then on the
     /// server may have applied it, so it is never run again automatically.
     bool statement_sent() const noexcept { return statement_sent_; }
     /// The SQLSTATE the server ended the session or refused the connection with ("57P01",
     /// "53300", ...), or empty when it sent none (a reset, a timeout, a refused TCP connect).
     const std::string& sqlstate() const noexcept { return sqlstate_; }
+    /// True when the server had reported the session read-only by default
+    /// (default_transaction_read_only on) when the statement was sent: it cannot have written.
+    bool read_only_session() const noexcept { return read_only_session_; }
 
   private:
     bool statement_sent_;
     std::string sqlstate_;
+    bool read_only_session_;
 };
 
 /// The fields of a server error beyond its SQLSTATE (PostgreSQL's ErrorResponse fields); each

@@ -14,7 +14,7 @@ namespace sparc::db {
 /// Where a call was made: std::source_location's interface, on the compiler builtins that
 /// GCC and Clang share (Clang 14 with libstdc++ 12 has no std::source_location).
 class SourceLocation {
-public:
+  public:
     /// The caller's location when used as a default argument.
     static constexpr SourceLocation current(const char* file = __builtin_FILE(),
                                             const char* function = __builtin_FUNCTION(),
@@ -29,7 +29,7 @@ public:
     constexpr const char* function_name() const noexcept { return function_; }
     constexpr unsigned line() const noexcept { return line_; }
 
-private:
+  private:
     const char* file_ = "";
     const char* function_ = "";
     unsigned line_ = 0;

@@ -289,10 +289,15 @@ class PoolCore {
             replica_limits.max = config_.max_replica_connections;
             replica_limits.min = std::min(replica_limits.min, replica_limits.max);
         }
+        // Replica sessions are read-only by default: even a host promoted behind the pool's back
+        // applies no write sent there as a read, so a read lost on one may go elsewhere
+        // (safety::try_another_host()).
+        auto replica_settings = settings;
+        replica_settings.read_only = !config_.pgbouncer_mode;  // no startup options there
         for (const auto& r : config_.replicas) {
-            hosts_.push_back(
-                std::make_unique<detail::HostPool<B>>(backend_, r.endpoint, HostRole::replica,
-                                                      replica_limits, settings, hooks_, metrics_));
+            hosts_.push_back(std::make_unique<detail::HostPool<B>>(
+                backend_, r.endpoint, HostRole::replica, replica_limits, replica_settings, hooks_,
+                metrics_));
         }
         housekeeper_ = std::thread([this] { housekeeping_loop(); });
     }

@@ -149,12 +149,16 @@ inline RetryDecision classify(const Error& e, TransactionPhase phase,
 /// | failure                                  | another host | why                               |
 /// |------------------------------------------|--------------|-----------------------------------|
 /// | ConnectionError, statement_sent() false  | yes          | it never reached the replica      |
+/// | ConnectionError, statement_sent() true,  | yes          | the server had reported the       |
+/// | read_only_session()                      |              | session read-only: no write ran   |
 /// | ConnectionError, statement_sent() true   | no           | it may have run there             |
 /// | SqlError 25006, 40001, 57P04 (what a hot | yes          | the standby refused or cancelled  |
 /// | standby raises for what it cannot run)   |              | it; a standby applies no write    |
 /// | anything else                            | no           | an answer, or it may have run     |
 inline bool try_another_host(const Error& e) noexcept {
-    if (const auto* c = dynamic_cast<const ConnectionError*>(&e)) return !c->statement_sent();
+    if (const auto* c = dynamic_cast<const ConnectionError*>(&e)) {
+        return !c->statement_sent() || c->read_only_session();
+    }
     if (dynamic_cast<const QueryTimeout*>(&e) != nullptr) return false;
     if (const auto* s = dynamic_cast<const SqlError*>(&e)) {
         const std::string_view state = s->sqlstate();

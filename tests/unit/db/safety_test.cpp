@@ -301,6 +301,7 @@ TEST_CASE("try_another_host: a replica read moves on only when the replica appli
           "[db][safety]") {
     REQUIRE(safety::try_another_host(db::ConnectionError("x", false)));
     REQUIRE_FALSE(safety::try_another_host(db::ConnectionError("x", true)));
+    REQUIRE(safety::try_another_host(db::ConnectionError("x", true, "57P01", true)));
     REQUIRE_FALSE(safety::try_another_host(db::ConnectionError("x", true, "57P01")));
     REQUIRE(safety::try_another_host(db::SqlError("x", "25006")));
     REQUIRE(safety::try_another_host(db::SqlError("x", "40001")));
@@ -310,20 +311,43 @@ TEST_CASE("try_another_host: a replica read moves on only when the replica appli
     REQUIRE_FALSE(safety::try_another_host(db::UsageError("x")));
 }
 
-TEST_CASE("a replica read lost after it was sent is not run again on another host",
+TEST_CASE("a replica read lost after it was sent moves on only from a read-only session",
           "[db][safety][router]") {
     db::testing::FakeBackend fake;
-    FakePool pool(fake_config({"replica1", "replica2"}), fake);
-    // A host listed as a replica may have been promoted and take writes: the pool cannot tell.
-    const std::string sql = "INSERT INTO views (video_id) VALUES ($1) RETURNING id";
-    fake.on(sql).drops_connection(true);
-    try {
-        pool.query(sql, {7}, {.use_read_replica = true});
-        FAIL("no ConnectionError");
-    } catch (const db::ConnectionError& e) {
-        REQUIRE(e.statement_sent());
+    // The fake's "replicas" here are writable hosts: replicas promoted behind the pool's back.
+    const std::string sql = "UPDATE counters SET n = n + 1 RETURNING n";
+    SECTION("sessions opened read-only: the write is refused there, never applied twice") {
+        FakePool pool(fake_config({"replica1", "replica2"}), fake);
+        fake.on(sql).on_host("primary").affects(1);
+        REQUIRE(pool.query(sql, {}, {.use_read_replica = true}).affected_rows() == 1);
+        for (const auto& call : fake.calls()) {
+            if (call.sql != sql) continue;
+            REQUIRE((call.host == "primary" || call.sqlstate == "25006"));
+        }
     }
-    REQUIRE(fake.count(sql) == 1);
+    SECTION("a lost read on a read-only session goes to another host") {
+        FakePool pool(fake_config({"replica1", "replica2"}), fake);
+        fake.on("SELECT n FROM counters").on_host("replica1").drops_connection(true);
+        fake.on("SELECT n FROM counters").on_host("replica2").returns({"n"}, {{"1"}});
+        fake.on("SELECT n FROM counters").on_host("primary").returns({"n"}, {{"1"}});
+        REQUIRE(pool.query("SELECT n FROM counters", {}, {.use_read_replica = true}).size() == 1);
+    }
+    SECTION(
+        "behind PgBouncer (no read-only sessions) a statement lost after it was sent stays "
+        "lost") {
+        auto cfg = fake_config({"replica1", "replica2"});
+        cfg.pgbouncer_mode = true;
+        FakePool pool(cfg, fake);
+        fake.on(sql).drops_connection(true);
+        try {
+            pool.query(sql, {}, {.use_read_replica = true});
+            FAIL("no ConnectionError");
+        } catch (const db::ConnectionError& e) {
+            REQUIRE(e.statement_sent());
+            REQUIRE_FALSE(e.read_only_session());
+        }
+        REQUIRE(fake.count(sql) == 1);
+    }
 }
 
 TEST_CASE("a lease that holds no connection throws UsageError instead of crashing",

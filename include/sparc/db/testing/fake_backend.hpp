@@ -500,6 +500,7 @@ class FakeBackend::Connection {
         std::string sqlstate;
         std::string message;
         bool statement_sent = false;
+        bool read_only_session = false;  // the session was opened read-only
     };
 
     Result run(std::string_view sql, ParamsRef params, const ExecSettings& exec);
@@ -1141,9 +1142,11 @@ inline void FakeBackend::Connection::throw_failure(const Failure& failure) {
         case Failure::client_timeout:
             throw QueryTimeout(failure.message, true);
         case Failure::dropped:
-            throw ConnectionError(failure.message, failure.statement_sent, failure.sqlstate);
+            throw ConnectionError(failure.message, failure.statement_sent, failure.sqlstate,
+                                  failure.statement_sent && failure.read_only_session);
     }
-    throw ConnectionError(failure.message, failure.statement_sent, failure.sqlstate);
+    throw ConnectionError(failure.message, failure.statement_sent, failure.sqlstate,
+                          failure.statement_sent && failure.read_only_session);
 }
 
 inline std::optional<Result> FakeBackend::Connection::builtin(std::string_view sql,
@@ -1287,8 +1290,9 @@ inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef param
 
     const auto rule = find_rule(call, kind);
     const bool write = rule && rule->writes ? *rule->writes : detail::is_write(sql);
-    auto fail = [&](const Failure& failure) {
+    auto fail = [&](Failure failure) {
         apply_failure(failure, kind, write, seq);
+        failure.read_only_session = c.settings.read_only;
         throw_failure(failure);
     };
 
@@ -1299,7 +1303,7 @@ inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef param
               false});
     }
     if (st.enforce_read_only && write && kind == StatementKind::other &&
-        (h.role == HostRole::replica || (c.in_tx && c.read_only))) {
+        (h.role == HostRole::replica || (c.in_tx && c.read_only) || c.settings.read_only)) {
         auto verb = std::string_view(call.sql);
         fail({Failure::sql, "25006",
               "cannot execute " + detail::upper_word(verb) + " in a read-only transaction", false});
