@@ -101,6 +101,7 @@ void PoolConfig::validate() const {
     check_duration(*this, "max_lifetime", max_lifetime);
     check_duration(*this, "health_check_period", health_check_period);
     check_duration(*this, "max_replica_lag", max_replica_lag);
+    check_duration(*this, "reconnect_backoff_max", reconnect_backoff_max);
     check_duration(*this, "leak_detection_threshold", leak_detection_threshold, true);
 
     if (query_timeout <= statement_timeout) {
@@ -136,6 +137,7 @@ void to_json(nlohmann::json& j, const PoolConfig& c) {
         {"health_check_period_ms", c.health_check_period.count()},
         {"max_replica_lag_ms", c.max_replica_lag.count()},
         {"leak_detection_threshold_ms", c.leak_detection_threshold.count()},
+        {"reconnect_backoff_max_ms", c.reconnect_backoff_max.count()},
         {"fallback_to_primary", c.fallback_to_primary},
         {"prefer_replica_reads", c.prefer_replica_reads},
         {"pgbouncer_mode", c.pgbouncer_mode},

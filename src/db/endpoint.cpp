@@ -920,6 +920,56 @@ std::string Endpoint::label() const {
     return out;
 }
 
+std::vector<Endpoint> split_hosts(const Endpoint& endpoint) {
+    const auto host_list = endpoint.option("host");
+    const auto addr_list = endpoint.option("hostaddr");
+    const auto port_list = endpoint.option("port");
+    const auto hosts = list_items(host_list.value_or(""));
+    const auto addrs = list_items(addr_list.value_or(""));
+    const auto ports = list_items(port_list.value_or(""));
+    const std::size_t n = std::max(host_list ? hosts.size() : 0, addr_list ? addrs.size() : 0);
+    if (n <= 1) {
+        return {endpoint};
+    }
+    if ((host_list && hosts.size() != n) || (addr_list && addrs.size() != n)) {
+        throw ConfigError(fmt::format("host lists name {} hosts but hostaddr lists {} addresses",
+                                      host_list ? hosts.size() : 0, addr_list ? addrs.size() : 0));
+    }
+    if (ports.size() != 1 && ports.size() != n) {
+        throw ConfigError(
+            fmt::format("{} hosts but {} ports: give one port, or one per host", n, ports.size()));
+    }
+    std::vector<Endpoint> out;
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        Endpoint one = endpoint;
+        if (host_list) {
+            if (hosts[i].empty()) {
+                one.erase_option("host");
+            } else {
+                one.set_option("host", std::string(hosts[i]));
+            }
+        }
+        if (addr_list) {
+            if (addrs[i].empty()) {
+                one.erase_option("hostaddr");
+            } else {
+                one.set_option("hostaddr", std::string(addrs[i]));
+            }
+        }
+        if (port_list) {
+            const auto port = ports.size() == 1 ? ports.front() : ports[i];
+            if (port.empty()) {
+                one.erase_option("port");
+            } else {
+                one.set_option("port", std::string(port));
+            }
+        }
+        out.push_back(std::move(one));
+    }
+    return out;
+}
+
 void to_json(nlohmann::json& j, const Endpoint& endpoint) {
     nlohmann::json options = nlohmann::json::object();
     for (const auto& [k, v] : endpoint.options()) {

@@ -34,9 +34,11 @@ std::string HealthReport::to_json() const {
             o["replication_lag_ms"] = h.replication_lag.count();
             o["lagging"] = h.lagging;
         }
+        o["busy"] = h.busy;
         if (!h.error.empty()) o["error"] = h.error;
         hs.push_back(std::move(o));
     }
+    j["reasons"] = reasons;
     // Host labels and server messages are bytes, not necessarily UTF-8: replace what JSON
     // cannot carry rather than throw from a /health endpoint.
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -201,6 +201,8 @@ std::string render_prometheus(std::string_view service, const std::vector<HostSn
             [](const HostMetrics& m) { return m.connections_closed.value(); });
     counter(names::kConnectionErrors,
             [](const HostMetrics& m) { return m.connection_errors.value(); });
+    counter(names::kConnectAttempts,
+            [](const HostMetrics& m) { return m.connect_attempts.value(); });
     counter(names::kPoolTimeouts, [](const HostMetrics& m) { return m.pool_timeouts.value(); });
     counter(names::kLeakedLeases, [](const HostMetrics& m) { return m.leaks.value(); });
 

@@ -48,6 +48,8 @@ const char* to_string(RetryReason reason) noexcept {
             return "user";
         case RetryReason::stale_statement:
             return "stale_statement";
+        case RetryReason::read_only_host:
+            return "read_only_host";
     }
     return "unknown";
 }

@@ -1,16 +1,22 @@
 #include <sparc/db/pqxx_backend.hpp>
 
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <list>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -130,7 +136,41 @@ struct ConnectContext {
     PGconn* raw = nullptr;
     bool timed_out = false;
     std::string error;
+    std::string sqlstate;  // of the server's refusal (53300, 28P01, 57P03...), if it sent one
 };
+
+bool is_sqlstate(std::string_view s) {
+    return s.size() == 5 && std::all_of(s.begin(), s.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+           });
+}
+
+/// A connect failure as libpq reports it with verbose errors, turned back into the default
+/// form: the server's "FATAL:  53300: sorry, ..." loses its code (returned through `sqlstate`)
+/// and the "LOCATION:" line naming the server's source file goes.
+std::string plain_connect_error(std::string_view verbose, std::string& sqlstate) {
+    std::string out;
+    while (!verbose.empty()) {
+        const auto nl = verbose.find('\n');
+        std::string_view line = verbose.substr(0, nl);
+        verbose.remove_prefix(nl == std::string_view::npos ? verbose.size() : nl + 1);
+        if (line.starts_with("LOCATION:")) continue;
+        for (const std::string_view severity : {"FATAL:  ", "ERROR:  ", "PANIC:  "}) {
+            const auto at = line.find(severity);
+            if (at == std::string_view::npos) continue;
+            const auto code = line.substr(at + severity.size(), 5);
+            if (is_sqlstate(code) && line.substr(at + severity.size() + 5).starts_with(": ")) {
+                if (sqlstate.empty()) sqlstate = std::string(code);
+                out += line.substr(0, at + severity.size());
+                line.remove_prefix(at + severity.size() + 7);
+            }
+            break;
+        }
+        out += line;
+        out += '\n';
+    }
+    return out;
+}
 thread_local ConnectContext* t_connect_context = nullptr;
 
 /// A libpqxx connection policy that connects with libpq's non-blocking calls, so the attempt
@@ -144,6 +184,9 @@ class DeadlineConnect : public pqxx::connectionpolicy {
         ConnectContext* ctx = t_connect_context;
         PGconn* conn = PQconnectStart(options().c_str());
         if (conn == nullptr) throw std::bad_alloc();
+        // Verbose errors carry the server's SQLSTATE of a refusal (53300 "too many clients");
+        // plain_connect_error() gives the message its usual form back.
+        PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
         PostgresPollingStatusType state = PGRES_POLLING_WRITING;
         while (state != PGRES_POLLING_OK && state != PGRES_POLLING_FAILED) {
             if (PQstatus(conn) == CONNECTION_BAD) break;
@@ -168,11 +211,14 @@ class DeadlineConnect : public pqxx::connectionpolicy {
             // Report the failure through the context and hand libpqxx no handle, so that it
             // neither retries nor has to free a half-open connection.
             if (ctx != nullptr) {
-                ctx->error = ctx->timed_out ? "timeout expired" : trim(PQerrorMessage(conn));
+                ctx->error = ctx->timed_out
+                                 ? "timeout expired"
+                                 : trim(plain_connect_error(PQerrorMessage(conn), ctx->sqlstate));
             }
             PQfinish(conn);
             return nullptr;
         }
+        PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
         if (ctx != nullptr) ctx->raw = conn;
         return conn;
     }
@@ -243,35 +289,66 @@ struct CancelCore {
     }
 };
 
-/// State shared by a backend and its connections: the canceller thread. PQcancel blocks until
-/// the server closes the cancel connection, so it runs here, never on a caller's thread.
+/// State shared by a backend and its connections: one canceller thread per server, and which
+/// host of each multi-host endpoint accepted last. PQcancel blocks until the server closes the
+/// cancel connection, so it runs on a canceller, never on a caller's thread; one thread per
+/// server, so a cancel stuck on a frozen host holds up no cancel to another.
 struct PqxxBackend::Shared {
-    std::shared_ptr<CancelCore> core = std::make_shared<CancelCore>();
-    std::thread thread;  // started on first use, under core->mutex
+    struct Canceller {
+        std::shared_ptr<CancelCore> core = std::make_shared<CancelCore>();
+        std::thread thread;  // started on first use
+    };
+    std::mutex mutex;
+    std::map<std::string, Canceller, std::less<>> cancellers;   // by "host:port"
+    std::map<std::string, std::size_t, std::less<>> preferred;  // by endpoint label
 
-    void cancel(CancelJob job) {
-        std::lock_guard lock(core->mutex);
-        if (core->stopping) return;
-        core->queue.push_back(std::move(job));
-        if (!thread.joinable()) {
-            thread = std::thread([c = core] { c->run(); });
+    void cancel(std::string_view server, CancelJob job) {
+        std::lock_guard lock(mutex);
+        auto it = cancellers.find(server);
+        if (it == cancellers.end()) it = cancellers.emplace(std::string(server), Canceller{}).first;
+        Canceller& c = it->second;
+        std::lock_guard core_lock(c.core->mutex);
+        if (c.core->stopping) return;
+        c.core->queue.push_back(std::move(job));
+        if (!c.thread.joinable()) {
+            c.thread = std::thread([core = c.core] { core->run(); });
         }
-        core->cv.notify_one();
+        c.core->cv.notify_one();
+    }
+
+    std::size_t preferred_host(std::string_view endpoint) {
+        std::lock_guard lock(mutex);
+        const auto it = preferred.find(endpoint);
+        return it == preferred.end() ? 0 : it->second;
+    }
+
+    void accepted(std::string_view endpoint, std::size_t host) {
+        std::lock_guard lock(mutex);
+        const auto it = preferred.find(endpoint);
+        if (it == preferred.end()) {
+            preferred.emplace(std::string(endpoint), host);
+        } else {
+            it->second = host;
+        }
     }
 
     ~Shared() {
-        std::unique_lock lock(core->mutex);
-        core->stopping = true;
-        core->cv.notify_all();
         // A cancel request to a server behind a stalled network can block indefinitely; give
-        // it a moment, then let the thread finish on its own (it co-owns what it touches).
-        const bool idle = core->cv.wait_for(lock, 2s, [&] { return !core->busy; });
-        lock.unlock();
-        if (!thread.joinable()) return;
-        if (idle) {
-            thread.join();
-        } else {
-            thread.detach();
+        // them all a moment, then let such a thread finish on its own (it co-owns what it
+        // touches).
+        const auto until = Clock::now() + 2s;
+        for (auto& [server, c] : cancellers) {
+            std::unique_lock lock(c.core->mutex);
+            c.core->stopping = true;
+            c.core->cv.notify_all();
+            const bool idle = c.core->cv.wait_until(lock, until, [&] { return !c.core->busy; });
+            lock.unlock();
+            if (!c.thread.joinable()) continue;
+            if (idle) {
+                c.thread.join();
+            } else {
+                c.thread.detach();
+            }
         }
     }
 };
@@ -288,12 +365,14 @@ struct PqxxBackend::Connection::Impl {
     std::shared_ptr<CancelTicket> cancels = std::make_shared<CancelTicket>();
     std::uint32_t cancels_settled = 0;
     std::string password;  // only for masking server messages
+    std::string server;    // "host:port" the session reached, for its canceller
     bool broken = false;
     bool server_closing = false;     // a FATAL message arrived while idle: the session is ending
     bool committing = false;         // the statement in flight is COMMIT
     bool read_only_at_send = false;  // the server reported the session read-only at the send
     bool pgbouncer_mode = false;
     std::size_t cache_capacity = 0;
+    std::chrono::milliseconds cancel_grace = kCancelGrace;  // of the statement in flight
 
     // Prepared statements, least recently used at the front.
     struct Prepared {
@@ -321,7 +400,7 @@ struct PqxxBackend::Connection::Impl {
     void request_cancel() {
         if (!cancel_handle) return;
         cancels->queued.fetch_add(1, std::memory_order_acq_rel);
-        shared->cancel(CancelJob{cancel_handle, cancels});
+        shared->cancel(server, CancelJob{cancel_handle, cancels});
     }
 
     bool cancel_outstanding() const noexcept {
@@ -417,7 +496,7 @@ struct PqxxBackend::Connection::Impl {
                 if (!cancelled && !committing) {
                     cancelled = true;
                     request_cancel();
-                    hard_deadline = Clock::now() + kCancelGrace;
+                    hard_deadline = Clock::now() + cancel_grace;
                     continue;
                 }
                 mark_broken();
@@ -544,6 +623,7 @@ struct PqxxBackend::Connection::Impl {
     }
 
     Result execute(std::string_view sql, ParamsRef params, const ExecSettings& settings) {
+        cancel_grace = settings.cancel_grace;
         ResultPtr result = execute_raw(sql, params, settings);
         if (!result) return Result{};
         return Result(std::make_shared<const PgResultData>(std::move(result)));
@@ -624,15 +704,138 @@ extern "C" void sparc_pqxx_notice_receiver(void* arg, const PGresult* result) {
 
 PqxxBackend::PqxxBackend() : shared_(std::make_shared<Shared>()) {}
 
+namespace {
+
+/// libpq's connect_timeout of an endpoint, per host: none when unset or not positive, and at
+/// least 2 s, as libpq counts it.
+std::optional<Clock::duration> per_host_timeout(const Endpoint& ep) {
+    const auto v = ep.option("connect_timeout");
+    if (!v) return std::nullopt;
+    long long seconds = 0;
+    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), seconds);
+    if (ec != std::errc{} || seconds <= 0) return std::nullopt;
+    return std::chrono::seconds(std::max<long long>(seconds, 2));
+}
+
+bool is_numeric_address(const std::string& host) {
+    in6_addr buf{};
+    return ::inet_pton(AF_INET, host.c_str(), &buf) == 1 ||
+           ::inet_pton(AF_INET6, host.c_str(), &buf) == 1;
+}
+
+/// The addresses of a host name, looked up on a thread of its own so that the lookup ends at
+/// `deadline` (libpq resolves inside PQconnectStart, which no deadline bounds). A lookup still
+/// running at the deadline finishes in the background and is forgotten.
+std::vector<std::string> resolve(const std::string& host, const std::string& port,
+                                 Clock::time_point deadline) {
+    struct Lookup {
+        std::mutex mutex;
+        std::condition_variable cv;
+        bool done = false;
+        std::vector<std::string> addresses;
+        std::string error;
+    };
+    auto lookup = std::make_shared<Lookup>();
+    std::thread([lookup, host, port] {
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+        std::vector<std::string> found;
+        std::string error;
+        if (rc != 0) {
+            error = ::gai_strerror(rc);
+        } else {
+            for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+                char text[INET6_ADDRSTRLEN] = {};
+                const void* where =
+                    a->ai_family == AF_INET
+                        ? static_cast<const void*>(
+                              &reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr)
+                        : static_cast<const void*>(
+                              &reinterpret_cast<const sockaddr_in6*>(a->ai_addr)->sin6_addr);
+                if (::inet_ntop(a->ai_family, where, text, sizeof text) != nullptr &&
+                    std::find(found.begin(), found.end(), text) == found.end()) {
+                    found.emplace_back(text);
+                }
+            }
+            ::freeaddrinfo(res);
+        }
+        std::lock_guard lock(lookup->mutex);
+        lookup->addresses = std::move(found);
+        lookup->error = std::move(error);
+        lookup->done = true;
+        lookup->cv.notify_all();
+    }).detach();
+    std::unique_lock lock(lookup->mutex);
+    if (!lookup->cv.wait_until(lock, deadline, [&] { return lookup->done; })) {
+        throw ConnectionError(
+            fmt::format("could not translate host name \"{}\" to address in time", host));
+    }
+    if (lookup->addresses.empty()) {
+        throw ConnectionError(fmt::format("could not translate host name \"{}\" to address: {}",
+                                          host,
+                                          lookup->error.empty() ? "no address" : lookup->error));
+    }
+    return lookup->addresses;
+}
+
+}  // namespace
+
+std::unique_ptr<PqxxBackend::Connection> PqxxBackend::open_host(const Endpoint& ep,
+                                                                Clock::time_point deadline,
+                                                                const ConnectSettings& settings) {
+    const std::string password = ep.option("password").value_or("");
+    auto impl = std::make_unique<Connection::Impl>();
+    impl->shared = shared_;
+    impl->password = password;
+    impl->pgbouncer_mode = settings.pgbouncer_mode;
+    impl->cache_capacity = settings.statement_cache_size;
+    ConnectContext ctx;
+    ctx.deadline = deadline;
+    t_connect_context = &ctx;
+    try {
+        impl->conn = std::make_unique<PqxxConnection>(ep.conninfo());
+        t_connect_context = nullptr;
+    } catch (const std::exception& e) {
+        t_connect_context = nullptr;
+        throw ConnectionError(mask_password(trim(e.what()), password), false, ctx.sqlstate);
+    }
+#if PQXX_VERSION_MAJOR < 7
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    // A pool must see a broken connection, not have libpqxx silently open a new session.
+    impl->conn->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+#endif
+    impl->raw = ctx.raw;
+    if (impl->raw == nullptr || PQstatus(impl->raw) != CONNECTION_OK) {
+        impl->raw = nullptr;
+        throw ConnectionError(mask_password(ctx.error, password), false, ctx.sqlstate);
+    }
+    if (PQsetnonblocking(impl->raw, 1) != 0) {
+        throw ConnectionError("could not configure the connection");
+    }
+    const char* host = PQhost(impl->raw);
+    const char* port = PQport(impl->raw);
+    impl->server = fmt::format("{}:{}", host != nullptr ? host : "", port != nullptr ? port : "");
+    impl->cancel_handle = CancelHandle(PQgetCancel(impl->raw), CancelFree{});
+    PQsetNoticeReceiver(impl->raw, sparc_pqxx_notice_receiver, &impl->server_closing);
+    return std::make_unique<Connection>(std::move(impl));
+}
+
+// Connects host by host (and address by address), each attempt ending at the endpoint's
+// connect_timeout or the caller's deadline, whichever comes first: libpq moves on to the next
+// host after connect_timeout only in its blocking connect, and a non-blocking connect to a
+// host that hangs would otherwise use up the whole deadline on it. Without connect_timeout
+// each host gets an equal share of what is left. The host that accepted last is tried first
+// next time, so after a failover new connections go straight to the new primary.
 std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& endpoint,
                                                               const ConnectSettings& settings) {
     Endpoint ep = endpoint;
     if (!ep.option("application_name") && !settings.application_name.empty()) {
         ep.set_option("application_name", settings.application_name);
-    }
-    if (!ep.option("connect_timeout") && settings.deadline != Clock::time_point::max()) {
-        const auto left = std::chrono::ceil<std::chrono::seconds>(settings.deadline - Clock::now());
-        ep.set_option("connect_timeout", std::to_string(std::max<std::int64_t>(left.count(), 2)));
     }
     if (!settings.pgbouncer_mode &&
         (settings.statement_timeout.count() > 0 || settings.read_only)) {
@@ -647,43 +850,82 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& en
         if (settings.read_only) add("-c default_transaction_read_only=on");
         ep.set_option("options", options);
     }
-    const std::string password = ep.option("password").value_or("");
-    auto impl = std::make_unique<Connection::Impl>();
-    impl->shared = shared_;
-    impl->password = password;
-    impl->pgbouncer_mode = settings.pgbouncer_mode;
-    impl->cache_capacity = settings.statement_cache_size;
-    ConnectContext ctx;
-    ctx.deadline = settings.deadline;
-    t_connect_context = &ctx;
+    const auto timeout = per_host_timeout(ep);
+    ep.erase_option("connect_timeout");  // enforced here, per attempt
+    std::vector<Endpoint> hosts;
     try {
-        impl->conn = std::make_unique<PqxxConnection>(ep.conninfo());
-        t_connect_context = nullptr;
-    } catch (const std::exception& e) {
-        t_connect_context = nullptr;
-        throw ConnectionError(fmt::format("could not connect to {}: {}", endpoint.label(),
-                                          mask_password(trim(e.what()), password)));
-    }
-#if PQXX_VERSION_MAJOR < 7
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    // A pool must see a broken connection, not have libpqxx silently open a new session.
-    impl->conn->inhibit_reactivation(true);
-#pragma GCC diagnostic pop
-#endif
-    impl->raw = ctx.raw;
-    if (impl->raw == nullptr || PQstatus(impl->raw) != CONNECTION_OK) {
-        impl->raw = nullptr;
-        throw ConnectionError(fmt::format("could not connect to {}: {}", endpoint.label(),
-                                          mask_password(ctx.error, password)));
-    }
-    if (PQsetnonblocking(impl->raw, 1) != 0) {
+        hosts = split_hosts(ep);
+    } catch (const ConfigError& e) {
         throw ConnectionError(
-            fmt::format("could not configure the connection to {}", endpoint.label()));
+            fmt::format("could not connect to {}: {}", endpoint.label(), e.what()));
     }
-    impl->cancel_handle = CancelHandle(PQgetCancel(impl->raw), CancelFree{});
-    PQsetNoticeReceiver(impl->raw, sparc_pqxx_notice_receiver, &impl->server_closing);
-    return std::make_unique<Connection>(std::move(impl));
+    // libpq's prefer-standby tries every host for a standby, then every host for anything.
+    std::vector<std::string> passes{""};
+    if (hosts.size() > 1 && ep.option("target_session_attrs") == "prefer-standby") {
+        passes = {"standby", "any"};
+    }
+    const std::string key = endpoint.label();
+    const std::size_t first = hosts.size() > 1 ? shared_->preferred_host(key) % hosts.size() : 0;
+    const std::string password = ep.option("password").value_or("");
+    std::string failures;
+    std::string sqlstate;
+    auto failed = [&](const Endpoint& host, std::string_view why, const std::string& code) {
+        if (!failures.empty()) failures += "; ";
+        failures += hosts.size() > 1 ? fmt::format("{}: {}", host.label(), why) : std::string(why);
+        if (!code.empty()) sqlstate = code;
+    };
+    for (const auto& attrs : passes) {
+        for (std::size_t k = 0; k < hosts.size(); ++k) {
+            const std::size_t i = (first + k) % hosts.size();
+            Endpoint host = hosts[i];
+            if (!attrs.empty()) host.set_option("target_session_attrs", attrs);
+            const auto now = Clock::now();
+            if (now >= settings.deadline) {
+                failed(host, "timeout expired", {});
+                break;
+            }
+            auto until = settings.deadline;
+            if (timeout) {
+                until = std::min(until, now + *timeout);
+            } else if (hosts.size() > 1 && settings.deadline != Clock::time_point::max()) {
+                until = now + (settings.deadline - now) / static_cast<long>(hosts.size() - k);
+            }
+            // A host name is looked up here, within the attempt's time; each of its addresses
+            // is an attempt of its own, as libpq makes it.
+            std::vector<Endpoint> attempts{host};
+            const std::string name = host.option("host").value_or("");
+            if (!name.empty() && name.front() != '/' && !host.option("hostaddr") &&
+                !is_numeric_address(name)) {
+                try {
+                    const auto addresses = resolve(name, host.port(), until);
+                    attempts.clear();
+                    for (const auto& a : addresses) {
+                        Endpoint one = host;
+                        one.set_option("hostaddr", a);
+                        attempts.push_back(std::move(one));
+                    }
+                } catch (const ConnectionError& e) {
+                    failed(host, e.what(), {});
+                    continue;
+                }
+            }
+            for (const auto& attempt : attempts) {
+                try {
+                    auto conn = open_host(
+                        attempt,
+                        timeout ? std::min(settings.deadline, Clock::now() + *timeout) : until,
+                        settings);
+                    if (hosts.size() > 1) shared_->accepted(key, i);
+                    return conn;
+                } catch (const ConnectionError& e) {
+                    failed(host, e.what(), e.sqlstate());
+                }
+            }
+        }
+    }
+    throw ConnectionError(fmt::format("could not connect to {}: {}", endpoint.label(),
+                                      mask_password(failures, password)),
+                          false, sqlstate);
 }
 
 PqxxBackend::Connection::Connection(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
@@ -703,12 +945,14 @@ void PqxxBackend::Connection::begin(const TransactionOptions& options,
         sql += fmt::format("; SET LOCAL statement_timeout = {}",
                            settings.local_statement_timeout.count());
     }
+    impl_->cancel_grace = settings.cancel_grace;
     impl_->execute_simple(sql, settings.deadline);
 }
 
 void PqxxBackend::Connection::commit(const ExecSettings& settings) {
     ExecSettings s = settings;
     s.prepare = false;
+    impl_->cancel_grace = settings.cancel_grace;
     impl_->committing = true;
     ResultPtr r;
     try {
@@ -740,6 +984,13 @@ void PqxxBackend::Connection::cancel() noexcept {
 
 bool PqxxBackend::Connection::cancel_outstanding() const noexcept {
     return impl_->cancel_outstanding();
+}
+
+std::optional<bool> PqxxBackend::Connection::in_recovery() const noexcept {
+    if (impl_->raw == nullptr) return std::nullopt;
+    const char* v = PQparameterStatus(impl_->raw, "in_hot_standby");
+    if (v == nullptr) return std::nullopt;
+    return std::string_view(v) == "on";
 }
 
 bool PqxxBackend::Connection::is_alive() {

@@ -26,11 +26,11 @@ ReplicaRouter::ReplicaRouter(std::vector<unsigned> weights, std::chrono::millise
 bool ReplicaRouter::eligible_locked(std::size_t i,
                                     const std::optional<CommitPosition>& after) const {
     const auto& s = states_[i];
-    if (!s.up) return false;
-    if (s.observed_role == HostRole::replica && s.lag > max_lag_) return false;
-    if (after && s.observed_role == HostRole::replica && (!s.position || *s.position < *after)) {
-        return false;
-    }
+    // A "replica" that is not in recovery was promoted: in a split brain it serves another
+    // history than the primary's, so it takes no reads at all until it is a standby again.
+    if (!s.up || s.observed_role != HostRole::replica) return false;
+    if (s.lag > max_lag_) return false;
+    if (after && (!s.position || *s.position < *after)) return false;
     return true;
 }
 
@@ -78,6 +78,15 @@ bool ReplicaRouter::mark_up(std::size_t replica, HostRole observed_role,
     s.checked_at = Clock::now();
     s.failures = 0;
     return was_down;
+}
+
+bool ReplicaRouter::mark_not_standby(std::size_t replica, std::string reason) {
+    std::lock_guard lock(mutex_);
+    auto& s = states_.at(replica);
+    const bool was_standby = s.observed_role == HostRole::replica;
+    s.observed_role = HostRole::primary;
+    s.last_error = std::move(reason);
+    return was_standby;
 }
 
 void ReplicaRouter::advance_position(std::size_t replica, CommitPosition position) {

@@ -91,7 +91,17 @@ inline std::string percent_encode(std::string_view v) {
 /// way. A message that is only built from the string's structure is the same for both.
 inline std::string other_secret(std::string_view secret) {
     std::string out(secret);
-    for (auto& ch : out) {
+    auto is_hex = [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    };
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        auto& ch = out[i];
+        // A percent escape stays as it is: changed, it may no longer be one, and the input
+        // around the other secret would no longer parse the same way.
+        if (ch == '%' && i + 2 < out.size() && is_hex(out[i + 1]) && is_hex(out[i + 2])) {
+            i += 2;
+            continue;
+        }
         if (ch >= 'a' && ch <= 'z') {
             ch = static_cast<char>('a' + (ch - 'a' + 13) % 26);
         } else if (ch >= 'A' && ch <= 'Z') {

@@ -39,6 +39,9 @@ struct ExecSettings {
     /// For begin(): `SET LOCAL statement_timeout` to this (0 = leave the session's), sent with
     /// BEGIN in one round trip.
     std::chrono::milliseconds local_statement_timeout{0};
+    /// How long a statement cancelled at the deadline may take to answer before the connection
+    /// is broken off instead. Health checks use 0: they end at their deadline.
+    std::chrono::milliseconds cancel_grace{500};
 };
 
 /// The connection's transaction state, as libpq reports it.
@@ -55,7 +58,9 @@ enum class TxStatus { idle, in_transaction, in_error, active, unknown };
 /// ERROR (SQLSTATE and the server's fields), QueryTimeout for 57014 or the client deadline
 /// (client_side()), UsageError when the driver itself refused the call. transaction_status()
 /// is `unknown` once the session is broken; cancel_outstanding() says whether a cancel request
-/// was sent that the server has not been seen to act on.
+/// was sent that the server has not been seen to act on. in_recovery() is what the server
+/// last reported of itself without a round trip: whether it is a hot standby (PostgreSQL 14+
+/// reports in_hot_standby, and a promotion at the next statement), nullopt when it does not say.
 template <typename B>
 concept Backend = std::copy_constructible<B> &&
     requires(B& backend, const Endpoint& endpoint, const ConnectSettings& settings) {
@@ -73,6 +78,7 @@ concept Backend = std::copy_constructible<B> &&
     noexcept;
     { c.cancel_outstanding() } -> std::same_as<bool>;
     { c.is_alive() } -> std::same_as<bool>;
+    { c.in_recovery() } -> std::same_as<std::optional<bool>>;
     { c.transaction_status() } -> std::same_as<TxStatus>;
     { c.close() }
     noexcept;

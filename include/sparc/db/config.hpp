@@ -26,6 +26,7 @@ inline constexpr milliseconds kDefaultMaxLifetime{30 * 60'000};
 inline constexpr milliseconds kDefaultHealthCheckPeriod{5'000};
 inline constexpr milliseconds kDefaultMaxReplicaLag{10'000};
 inline constexpr milliseconds kDefaultLeakDetectionThreshold{60'000};
+inline constexpr milliseconds kDefaultReconnectBackoffMax{10'000};
 inline constexpr std::size_t kDefaultStatementCacheSize = 128;
 
 /// Upper bound validate() accepts for min/max connections: a PostgreSQL backend is a process,
@@ -65,6 +66,10 @@ struct PoolConfig {
     milliseconds health_check_period = kDefaultHealthCheckPeriod;  ///< Replica health checks.
     milliseconds max_replica_lag = kDefaultMaxReplicaLag;  ///< Laggier replicas take no reads.
     milliseconds leak_detection_threshold = kDefaultLeakDetectionThreshold;  ///< 0 disables.
+    /// Longest wait between two attempts to reach a host that refuses or does not answer (the
+    /// opener's connects and the health checks of a host that is down): the waits start at
+    /// 50-100 ms and double, jittered, up to this.
+    milliseconds reconnect_backoff_max = kDefaultReconnectBackoffMax;
 
     bool fallback_to_primary = true;  ///< Serve reads on the primary when no replica can.
     /// Default for QueryOptions::use_read_replica: route reads to replicas unless a query says

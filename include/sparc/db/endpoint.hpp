@@ -86,6 +86,14 @@ class Endpoint {
     std::vector<Option> options_;
 };
 
+/// The hosts of an endpoint, one endpoint each, in the order libpq would try them: libpq's
+/// `host`, `hostaddr` and `port` lists split by position (a single port applies to every host;
+/// an empty item is libpq's default), every other option kept. An endpoint with one host gives
+/// a list holding itself. The pool connects host by host with these, so that each host gets
+/// its own `connect_timeout` even on non-blocking connects.
+/// @throws ConfigError when the lists' lengths do not match (as libpq refuses them).
+std::vector<Endpoint> split_hosts(const Endpoint& endpoint);
+
 /// Whether a libpq keyword holds a secret that must never be displayed (`password`,
 /// `sslpassword`).
 bool is_secret_option(std::string_view key) noexcept;

@@ -80,6 +80,7 @@ struct HostMetrics {
     Counter connections_opened;
     Counter connections_closed;
     Counter connection_errors;
+    Counter connect_attempts;  ///< by the opener, health checks and probes
     Counter acquires;
     Counter pool_timeouts;
     Counter leaks;
@@ -99,7 +100,7 @@ struct HostMetrics {
 
 /// Counters kept per pool.
 struct PoolMetrics {
-    std::array<Counter, 6> retries;       ///< Indexed by RetryReason.
+    std::array<Counter, 7> retries;       ///< Indexed by RetryReason.
     std::array<Counter, 4> transactions;  ///< Indexed by TransactionOutcome.
     Histogram transaction_duration;
     Counter hook_errors;
@@ -146,6 +147,7 @@ inline constexpr std::string_view kReplicationLag = "sparc_db_replication_lag_se
 inline constexpr std::string_view kConnectionsOpened = "sparc_db_connections_opened_total";
 inline constexpr std::string_view kConnectionsClosed = "sparc_db_connections_closed_total";
 inline constexpr std::string_view kConnectionErrors = "sparc_db_connection_errors_total";
+inline constexpr std::string_view kConnectAttempts = "sparc_db_connect_attempts_total";
 inline constexpr std::string_view kPoolTimeouts = "sparc_db_pool_timeouts_total";
 inline constexpr std::string_view kLeakedLeases = "sparc_db_leaked_leases_total";
 inline constexpr std::string_view kQueries = "sparc_db_queries_total";
@@ -161,7 +163,7 @@ inline constexpr std::string_view kHookErrors = "sparc_db_hook_errors_total";
 /// Every metric family metrics_text() exports, in exposition order. Per-host families carry
 /// `service`, `role` (configured role: primary or replica) and `host` (host:port/db, never
 /// credentials); pool-wide ones carry `service`.
-inline constexpr std::array<MetricFamily, 20> kMetricFamilies = {{
+inline constexpr std::array<MetricFamily, 21> kMetricFamilies = {{
     {metric_names::kConnections, MetricType::gauge, "service,role,host,state",
      "Open connections by state (idle or in_use); their sum is the open total."},
     {metric_names::kConnectionsMax, MetricType::gauge, "service,role,host",
@@ -182,6 +184,8 @@ inline constexpr std::array<MetricFamily, 20> kMetricFamilies = {{
      "Connections closed."},
     {metric_names::kConnectionErrors, MetricType::counter, "service,role,host",
      "Failed connection attempts and sessions found broken."},
+    {metric_names::kConnectAttempts, MetricType::counter, "service,role,host",
+     "Connection attempts, by the pool's opener and its health checks, failed ones included."},
     {metric_names::kPoolTimeouts, MetricType::counter, "service,role,host",
      "Acquires that gave up after connection_timeout."},
     {metric_names::kLeakedLeases, MetricType::counter, "service,role,host",

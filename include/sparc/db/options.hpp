@@ -57,6 +57,7 @@ enum class RetryReason {
     aborted_commit,
     user,
     stale_statement,  ///< A cached prepared statement went stale (schema change, DISCARD ALL).
+    read_only_host,   ///< The primary refused a write (25006): fenced or demoted; reconnected.
 };
 
 /// What ended a transaction() call.

@@ -150,6 +150,13 @@ inline const ActiveTransaction* active_transaction(const void* pool) noexcept {
 /// A leased connection, returned to the pool when the lease is destroyed. Move-only.
 /// A lease dropped inside a transaction rolls it back; a connection in an unknown state is
 /// discarded rather than returned. Not thread-safe: one thread uses a lease at a time.
+namespace detail {
+/// A replica read found its server promoted (run_on); carries the read's result.
+struct NotAStandby {
+    Result result;
+};
+}  // namespace detail
+
 template <Backend B>
 class Lease {
   public:
@@ -279,9 +286,10 @@ class PoolCore {
             config_.application_name.empty() ? config_.service_name : config_.application_name;
         settings.pgbouncer_mode = config_.pgbouncer_mode;
         settings.statement_cache_size = config_.pgbouncer_mode ? 0 : config_.statement_cache_size;
-        detail::HostLimits limits{config_.min_connections, config_.max_connections,
-                                  config_.idle_timeout,    config_.connection_timeout,
-                                  config_.max_lifetime,    config_.leak_detection_threshold};
+        detail::HostLimits limits{config_.min_connections,      config_.max_connections,
+                                  config_.idle_timeout,         config_.connection_timeout,
+                                  config_.max_lifetime,         config_.leak_detection_threshold,
+                                  config_.reconnect_backoff_max};
         hosts_.push_back(std::make_unique<detail::HostPool<B>>(
             backend_, config_.primary, HostRole::primary, limits, settings, hooks_, metrics_));
         auto replica_limits = limits;
@@ -522,14 +530,32 @@ class PoolCore {
 
     // Runs an autocommit statement on `host`, running it again only when safety::
     // rerun_statement() allows: never once a byte of it may have reached the server.
+    //
+    // On the primary, a write refused with 25006 (a fenced or demoted primary) drops the
+    // host's connections and runs once more on a new one: with a host list it reaches the
+    // writable host; the refused statement changed nothing. A replica read (`replica_read`)
+    // whose server reports it is no longer a standby throws NotAStandby with the result.
     Result run_on(detail::HostPool<B>& host, std::string_view sql, ParamsRef params,
                   const QueryOptions& options, detail::AcquireDeadline& acquire_deadline,
-                  const SourceLocation& where) {
+                  const SourceLocation& where, bool replica_read = false) {
+        bool refused_write = false;
         for (int attempt = 0;; ++attempt) {
             Lease<B> lease(this, &host, acquire_on(host, acquire_deadline, where));
             try {
-                return lease.query(sql, params, options);
+                Result r = lease.query(sql, params, options);
+                if (replica_read && lease.connection().in_recovery() == false) {
+                    lease.discard();
+                    throw detail::NotAStandby{std::move(r)};
+                }
+                return r;
             } catch (const Error& e) {
+                if (&host == hosts_.front().get() && safety::read_only_refusal(e) &&
+                    !refused_write && refused_by_host(lease.connection())) {
+                    refused_write = true;
+                    lease.discard();
+                    primary_refused_write();
+                    continue;
+                }
                 // Other idle connections may be just as dead (a restart ends every session),
                 // or hold the same stale statement: as many attempts as the host has
                 // connections, plus a new one.
@@ -555,6 +581,7 @@ class PoolCore {
         auto deadline = detail::AcquireDeadline::at(Clock::now() + config_.connection_timeout);
         std::uint64_t tried = 0;
         std::string failures;
+        bool write_refused = false;
         while (true) {
             const int i = router_->pick(tried, options.after);
             if (i < 0) break;
@@ -562,12 +589,30 @@ class PoolCore {
             tried |= std::uint64_t{1} << idx;
             auto& host = *hosts_[idx + 1];
             try {
-                return run_on(host, sql, params, options, deadline, where);
+                return run_on(host, sql, params, options, deadline, where, true);
+            } catch (const detail::NotAStandby& e) {
+                // Promoted: in a split brain its data is another history. Out of rotation; a
+                // read-only session wrote nothing, so the read goes elsewhere.
+                const auto why = "no longer a standby (promoted?): out of rotation";
+                if (router_->mark_not_standby(idx, why)) {
+                    detail::call_hook(hooks_.on_host_state, HostStateEvent{host.ref(), false, why},
+                                      metrics_);
+                }
+                wake_housekeeper();
+                if (config_.pgbouncer_mode) return e.result;  // not read-only: it may have written
+                failures +=
+                    fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), why);
             } catch (const PoolTimeout& e) {
                 failures +=
                     fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), e.what());
                 if (deadline.passed()) break;
             } catch (const Error& e) {
+                if (safety::read_only_refusal(e)) {
+                    // A write: it belongs on the primary, whichever replica is asked.
+                    if (!config_.fallback_to_primary) throw;
+                    write_refused = true;
+                    break;
+                }
                 if (safety::marks_host_down(e)) replica_failed(idx, e.what());
                 if (!safety::try_another_host(e)) throw;
                 failures +=
@@ -575,10 +620,12 @@ class PoolCore {
             }
         }
         // Replicas not tried were ruled out by what the router knows: say why.
-        for (std::size_t i = 0; i < router_->size(); ++i) {
+        for (std::size_t i = 0; i < router_->size() && !write_refused; ++i) {
             if ((tried >> i) & 1U) continue;
             const auto st = router_->state(i);
             std::string why = !st.up ? fmt::format("down ({})", st.last_error)
+                              : st.observed_role != HostRole::replica
+                                  ? std::string("not a standby (promoted?): out of rotation")
                               : st.lag > config_.max_replica_lag
                                   ? fmt::format("lagging {} ms", st.lag.count())
                                   : std::string("has not replayed the requested position");
@@ -663,10 +710,24 @@ class PoolCore {
         return std::clamp(t, milliseconds{25}, milliseconds{1000});
     }
 
-    // Probes a host on one of its pooled connections (or a new one when none is idle and
-    // there is room): role, WAL position, lag, round trip. A host whose connections are all
-    // busy is evidently up and is not disturbed.
-    void probe(std::size_t i) {
+    // Jittered backoff between checks of a host that is down: 100 ms doubling up to
+    // reconnect_backoff_max, each wait drawn from the upper half.
+    Clock::duration probe_backoff(int failures) {
+        const std::int64_t ceiling =
+            std::min<std::int64_t>(std::max<std::int64_t>(config_.reconnect_backoff_max.count(), 1),
+                                   std::int64_t{100} << std::min(failures - 1, 16));
+        std::lock_guard lock(rng_mutex_);
+        std::uniform_int_distribution<std::int64_t> dist(ceiling / 2, ceiling);
+        return std::chrono::milliseconds(dist(rng_));
+    }
+
+    // Probes a host: role, WAL position, lag, whether it takes writes, round trip. On an idle
+    // pooled connection when there is one; on a new connection adopted by the pool when the
+    // host has none; otherwise (every connection busy, callers waiting) on the next connection
+    // released, ahead of the waiting callers, so a saturated host is checked too without
+    // opening more than max_connections. Returns whether the host answered; a host whose
+    // connections stay busy through the whole check is left as it was.
+    bool probe(std::size_t i) {
         auto& host = *hosts_[i];
         const auto limit =
             std::min(config_.connection_timeout,
@@ -681,24 +742,33 @@ class PoolCore {
             }
             if (slot == nullptr) {
                 reserved = host.reserve_if_empty();
-                if (!reserved) return;
-                fresh = host.open_reserved(started + limit);
+                if (reserved) {
+                    fresh = host.open_reserved(started + limit);
+                } else {
+                    slot = host.acquire_for_check(started + limit);
+                    if (slot == nullptr) return true;  // busy throughout: no news
+                    if (!slot->conn->is_alive()) {
+                        host.release(std::exchange(slot, nullptr), false);
+                        return true;
+                    }
+                }
             }
             connection_type& conn = slot != nullptr ? *slot->conn : *fresh;
             ExecSettings x;
             x.deadline = Clock::now() + limit;
             x.prepare = false;
+            x.cancel_grace = std::chrono::milliseconds(0);
             const Result r = conn.execute(detail::kProbeSql, {}, x);
             const auto rtt = Clock::now() - started;
+            auto clean = [](connection_type& c) {
+                return safety::reuse(c.transaction_status(), c.cancel_outstanding()) ==
+                       safety::Reuse::keep;
+            };
             if (slot != nullptr) {
-                const bool clean =
-                    safety::reuse(slot->conn->transaction_status(),
-                                  slot->conn->cancel_outstanding()) == safety::Reuse::keep;
-                host.release(std::exchange(slot, nullptr), clean);
-            }
-            if (reserved) {
-                if (safety::reuse(fresh->transaction_status(), fresh->cancel_outstanding()) !=
-                    safety::Reuse::keep) {
+                const bool keep = clean(*slot->conn);
+                host.release(std::exchange(slot, nullptr), keep);
+            } else if (reserved) {
+                if (!clean(*fresh)) {
                     fresh->close();
                     fresh.reset();
                 }
@@ -712,38 +782,90 @@ class PoolCore {
                 pos = CommitPosition::parse(row[1].template as<std::string_view>());
             }
             const auto lag = std::chrono::milliseconds(row[2].template as<std::int64_t>(0));
+            const bool read_only = r.columns() > 3 && row[3].template as<bool>(false);
             const HostRole observed = in_recovery ? HostRole::replica : HostRole::primary;
             if (i == 0) {
-                const bool was_down = !primary_up_.exchange(true);
-                primary_in_recovery_.store(in_recovery);
+                primary_checked(true, in_recovery, read_only, "");
+            } else {
+                const bool was_down = router_->mark_up(i - 1, observed, lag, pos, rtt);
                 if (was_down) {
                     detail::call_hook(hooks_.on_host_state, HostStateEvent{host.ref(), true, ""},
                                       metrics_);
                 }
-            } else if (router_->mark_up(i - 1, observed, lag, pos, rtt)) {
-                detail::call_hook(hooks_.on_host_state, HostStateEvent{host.ref(), true, ""},
-                                  metrics_);
             }
+            return true;
         } catch (const std::exception& e) {
             if (slot != nullptr) host.release(slot, false);
             if (reserved) {
                 if (fresh) fresh->close();
                 host.adopt(nullptr);
             }
+            // A server that refuses a session only because it is full answered: it is up.
+            if (const auto* c = dynamic_cast<const ConnectionError*>(&e);
+                c != nullptr && safety::server_busy(c->sqlstate())) {
+                return true;
+            }
             if (i == 0) {
-                if (primary_up_.exchange(false)) {
-                    detail::call_hook(hooks_.on_host_state,
-                                      HostStateEvent{host.ref(), false, e.what()}, metrics_);
-                }
-                host.discard_idle();
+                primary_checked(false, false, false, e.what());
             } else {
                 replica_failed(i - 1, e.what());
             }
+            return false;
         }
     }
 
+    // Records what a check found of the primary. When it stops taking writes (down, in
+    // recovery, or read-only: fenced, demoted) its connections go: with a host list new ones
+    // look for the writable host.
+    void primary_checked(bool reachable, bool in_recovery, bool read_only, std::string_view error) {
+        auto& host = *hosts_.front();
+        primary_in_recovery_.store(in_recovery);
+        primary_read_only_.store(read_only);
+        const bool writable = reachable && !in_recovery && !read_only;
+        const bool was_writable = primary_writable_.exchange(writable);
+        const bool was_up = primary_up_.exchange(reachable);
+        if (was_up != reachable) {
+            detail::call_hook(hooks_.on_host_state, HostStateEvent{host.ref(), reachable, error},
+                              metrics_);
+        }
+        if (!reachable) {
+            host.discard_idle();
+        } else if (was_writable && !writable) {
+            host.evict_all();
+        }
+    }
+
+    // Whether the primary's session `conn`, which refused a write with 25006, is on a host
+    // that takes no writes (in recovery, or read-only by default: fenced, demoted) rather than
+    // in a read-only transaction of the caller's own. One round trip, on this rare error only.
+    bool refused_by_host(connection_type& conn) noexcept {
+        try {
+            ExecSettings x;
+            x.deadline = Clock::now() +
+                         std::min(config_.connection_timeout, std::chrono::milliseconds(2000));
+            x.prepare = false;
+            x.cancel_grace = std::chrono::milliseconds(0);
+            if (conn.transaction_status() != TxStatus::idle) conn.rollback(x);
+            const Result r = conn.execute(detail::kProbeSql, {}, x);
+            const auto row = r.front();
+            return row[0].template as<bool>() || (r.columns() > 3 && row[3].template as<bool>());
+        } catch (...) {
+            return true;  // the session broke: whatever the host is, start over on a new one
+        }
+    }
+
+    // The primary refused a write with 25006: it is not the primary any more (fenced,
+    // demoted). Drops its connections once per change, so new ones find the writable host.
+    void primary_refused_write() {
+        if (primary_writable_.exchange(false)) hosts_.front()->evict_all();
+        primary_read_only_.store(true);
+        check_primary_now_.store(true);
+        wake_housekeeper();
+    }
+
     void housekeeping_loop() {
-        std::vector<Clock::time_point> next_probe(hosts_.size(), Clock::time_point{});
+        std::vector<Clock::time_point> due(hosts_.size(), Clock::time_point{});
+        std::vector<int> failures(hosts_.size(), 0);
         std::unique_lock lock(housekeeper_mutex_);
         while (!housekeeper_stop_) {
             lock.unlock();
@@ -751,17 +873,13 @@ class PoolCore {
             for (auto& h : hosts_) h->maintain(now);
             for (std::size_t i = 0; i < hosts_.size(); ++i) {
                 if (housekeeper_stop_) break;
-                const auto due = i == 0 ? next_probe[0]
-                                        : router_->next_check(i - 1, config_.health_check_period);
-                if (Clock::now() >= due) {
-                    probe(i);
-                    if (i == 0) {
-                        next_probe[0] =
-                            Clock::now() + (primary_up_ ? config_.health_check_period
-                                                        : std::min(config_.health_check_period,
-                                                                   std::chrono::milliseconds(500)));
-                    }
-                }
+                // A read or write that found the host changed asks for a check now.
+                if (i == 0 && check_primary_now_.exchange(false)) due[0] = {};
+                if (Clock::now() < due[i]) continue;
+                const bool answered = probe(i);
+                failures[i] = answered ? 0 : failures[i] + 1;
+                due[i] = Clock::now() + (answered ? Clock::duration(config_.health_check_period)
+                                                  : probe_backoff(failures[i]));
             }
             lock.lock();
             housekeeper_cv_.wait_for(lock, tick());
@@ -781,6 +899,12 @@ class PoolCore {
     bool shutdown_done_ = false;     // guarded by shutdown_mutex_
     std::atomic<bool> primary_up_{true};
     std::atomic<bool> primary_in_recovery_{false};
+    std::atomic<bool> primary_read_only_{false};
+    std::atomic<bool> primary_writable_{true};
+    std::atomic<bool> check_primary_now_{false};
+    // health()'s connection to the primary when no pooled one is idle.
+    std::timed_mutex health_mutex_;
+    std::unique_ptr<connection_type> health_conn_;
     std::mutex housekeeper_mutex_;
     std::condition_variable housekeeper_cv_;
     std::atomic<bool> housekeeper_stop_{false};
@@ -895,6 +1019,7 @@ class ConnectionPool {
 template <Backend B>
 HealthReport detail::PoolCore<B>::health(HealthOptions options) {
     const auto start = Clock::now();
+    const auto deadline = start + options.timeout;
     HealthReport report;
     report.service = config_.service_name;
     {
@@ -903,29 +1028,74 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
         h.host = primary.label();
         h.role = HostRole::primary;
         h.observed_role = primary_in_recovery_.load() ? HostRole::replica : HostRole::primary;
+        const auto counts = primary.counts();
+        h.busy = counts.waiting > 0;
+        // On an idle pooled connection, or on health's own: a busy pool is checked without
+        // waiting for a connection, and every wait ends at the deadline.
+        detail::Slot<B>* slot = primary.try_acquire();
+        std::unique_lock<std::timed_mutex> own(health_mutex_, std::defer_lock);
         try {
-            const auto deadline = start + options.timeout;
-            auto acquire_deadline = detail::AcquireDeadline::at(deadline);
-            Lease<B> lease(this, &primary,
-                           primary.acquire(acquire_deadline, SourceLocation::current()));
+            if (slot != nullptr && !slot->conn->is_alive()) {
+                primary.release(std::exchange(slot, nullptr), false);
+            }
+            if (slot == nullptr) {
+                if (!own.try_lock_until(deadline)) {
+                    throw QueryTimeout("another health check is still running", true);
+                }
+                if (health_conn_ && !health_conn_->is_alive()) health_conn_.reset();
+                if (!health_conn_) health_conn_ = primary.open_unpooled(deadline);
+            }
+            connection_type& conn = slot != nullptr ? *slot->conn : *health_conn_;
             ExecSettings x;
             x.deadline = deadline;
             x.prepare = false;
+            x.cancel_grace = std::chrono::milliseconds(0);
             const auto t0 = Clock::now();
-            detail::timed_call(primary, metrics_, hooks_,
-                               [&] { return lease.slot_->conn->execute(detail::kPingSql, {}, x); });
+            const Result r = detail::timed_call(
+                primary, metrics_, hooks_, [&] { return conn.execute(detail::kProbeSql, {}, x); });
             h.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
             h.reachable = true;
+            const auto row = r.front();
+            const bool in_recovery = row[0].template as<bool>();
+            const bool read_only = r.columns() > 3 && row[3].template as<bool>(false);
+            h.observed_role = in_recovery ? HostRole::replica : HostRole::primary;
+            if (in_recovery) {
+                report.reasons.push_back(fmt::format("primary {} is in recovery", h.host));
+            } else if (read_only) {
+                h.error = "read-only (default_transaction_read_only is on): takes no writes";
+                report.reasons.push_back(fmt::format("primary {} is {}", h.host, h.error));
+            }
+            const bool clean = safety::reuse(conn.transaction_status(),
+                                             conn.cancel_outstanding()) == safety::Reuse::keep;
+            if (slot != nullptr) {
+                primary.release(std::exchange(slot, nullptr), clean);
+            } else if (!clean) {
+                health_conn_->close();
+                health_conn_.reset();
+            }
+            report.healthy = !in_recovery && !read_only;
         } catch (const std::exception& e) {
+            if (slot != nullptr) primary.release(slot, false);
+            if (own.owns_lock() && health_conn_) {
+                health_conn_->close();
+                health_conn_.reset();
+            }
             h.error = e.what();
+            report.reasons.push_back(fmt::format("primary {}: {}", h.host, h.error));
+        }
+        if (h.busy) {
+            report.reasons.push_back(
+                fmt::format("primary {} is busy: {} callers waiting for its {} connections", h.host,
+                            counts.waiting, config_.max_connections));
         }
         report.hosts.push_back(std::move(h));
     }
     bool replicas_ok = true;
     for (std::size_t i = 0; i < router_->size(); ++i) {
         const auto st = router_->state(i);
+        auto& host = *hosts_[i + 1];
         HostHealth h;
-        h.host = hosts_[i + 1]->label();
+        h.host = host.label();
         h.role = HostRole::replica;
         h.observed_role = st.observed_role;
         h.reachable = st.up;
@@ -933,15 +1103,23 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
         h.replication_lag = st.lag;
         h.lagging = st.lag > config_.max_replica_lag;
         h.error = st.last_error;
-        if (!h.reachable || h.lagging) replicas_ok = false;
+        h.busy = host.counts().waiting > 0;
+        if (!h.reachable) {
+            report.reasons.push_back(fmt::format("replica {} is down: {}", h.host, h.error));
+        } else if (h.observed_role != HostRole::replica) {
+            report.reasons.push_back(
+                fmt::format("replica {} is not in recovery (promoted?): out of rotation", h.host));
+        } else if (h.lagging) {
+            report.reasons.push_back(fmt::format("replica {} lags {} ms (more than {} ms)", h.host,
+                                                 h.replication_lag.count(),
+                                                 config_.max_replica_lag.count()));
+        }
+        if (!h.reachable || h.lagging || h.observed_role != HostRole::replica) replicas_ok = false;
         report.hosts.push_back(std::move(h));
     }
-    const bool primary_ok =
-        report.hosts.front().reachable && report.hosts.front().observed_role == HostRole::primary;
-    report.healthy = primary_ok;
-    report.status = !primary_ok    ? HealthStatus::unhealthy
-                    : !replicas_ok ? HealthStatus::degraded
-                                   : HealthStatus::healthy;
+    report.status = !report.healthy ? HealthStatus::unhealthy
+                    : !replicas_ok  ? HealthStatus::degraded
+                                    : HealthStatus::healthy;
     report.took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
     return report;
 }
@@ -1132,6 +1310,14 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                                     : fmt::format(" (server says: {})", status)),
                             txid);
                     }
+                } else if (decision.action == Action::fail && phase == TransactionPhase::body &&
+                           safety::read_only_refusal(e) && &host == hosts_.front().get() &&
+                           !options.read_only && refused_by_host(conn)) {
+                    // The primary took no write: fenced or demoted. Nothing was committed;
+                    // again on a new connection, which looks for the writable host.
+                    lease.discard();
+                    primary_refused_write();
+                    retry = RetryReason::read_only_host;
                 } else if (decision.action == Action::fail && options.retry_if &&
                            options.retry_if(e)) {
                     // Only where the pool knows nothing was committed: never in the commit

@@ -3,6 +3,7 @@
 /// The production backend: PostgreSQL through libpqxx and libpq.
 
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include <sparc/db/backend.hpp>
@@ -22,12 +23,19 @@ class PqxxBackend {
 
     PqxxBackend();
 
-    /// Opens a connection. @throws ConnectionError (message without the password).
+    /// Opens a connection. A host list (`h1:5432,h2:5432`) is tried host by host, each with
+    /// its own `connect_timeout` (or an equal share of the deadline without one), starting
+    /// with the host that accepted last; host names are looked up within the attempt's time.
+    /// @throws ConnectionError (message without the password; sqlstate() of the server's
+    /// refusal, e.g. "53300").
     std::unique_ptr<Connection> connect(const Endpoint& endpoint, const ConnectSettings& settings);
 
     struct Shared;
 
   private:
+    std::unique_ptr<Connection> open_host(const Endpoint& endpoint, Clock::time_point deadline,
+                                          const ConnectSettings& settings);
+
     std::shared_ptr<Shared> shared_;
 };
 
@@ -56,6 +64,8 @@ class PqxxBackend::Connection {
     /// Whether the session still looks usable, without a round trip (the socket tells when the
     /// server closed it).
     bool is_alive();
+    /// The server's in_hot_standby as last reported (PostgreSQL 14+; nullopt before).
+    std::optional<bool> in_recovery() const noexcept;
     /// Transaction state as libpq reports it.
     TxStatus transaction_status() const noexcept;
     /// Server process id of the session (for pg_terminate_backend in tests and logs).

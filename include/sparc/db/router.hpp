@@ -42,8 +42,9 @@ class ReplicaRouter {
     /// Number of replicas.
     std::size_t size() const noexcept { return weights_.size(); }
 
-    /// Picks a replica that is up, within max_lag, has replayed `after` when given, and is not
-    /// in `exclude` (bit i = replica i). Smooth weighted round-robin: over any window the
+    /// Picks a replica that is up, observed in recovery (a promoted one takes no reads),
+    /// within max_lag, has replayed `after` when given, and is not in `exclude` (bit i =
+    /// replica i). Smooth weighted round-robin: over any window the
     /// picks follow the weights with the least possible clustering. Returns -1 when none fits.
     int pick(std::uint64_t exclude = 0, std::optional<CommitPosition> after = std::nullopt);
 
@@ -52,6 +53,10 @@ class ReplicaRouter {
     /// Records a successful check. True if the replica was down before.
     bool mark_up(std::size_t replica, HostRole observed_role, std::chrono::milliseconds lag,
                  std::optional<CommitPosition> position, std::chrono::nanoseconds round_trip);
+    /// Takes a replica out of rotation at once because a read found it is no longer a standby
+    /// (promoted: a split brain, or a failover the pool was not told of). The next check that
+    /// finds it in recovery again brings it back. True if it was taken out now.
+    bool mark_not_standby(std::size_t replica, std::string reason);
     /// Raises the known replayed position (a read found the replica further along).
     void advance_position(std::size_t replica, CommitPosition position);
     /// A copy of a replica's state.

@@ -167,14 +167,32 @@ inline bool try_another_host(const Error& e) noexcept {
     return false;
 }
 
+/// Did a server refuse a new session only because it is up but cannot take one now? 53300
+/// (too many connections), 53400 (a role's or database's connection limit) and 57P03 (starting
+/// up): a connection released elsewhere, or a moment, may be all it takes.
+inline bool server_busy(std::string_view sqlstate) noexcept {
+    return sqlstate == "53300" || sqlstate == "53400" || sqlstate == "57P03";
+}
+
 /// Does `e`, from a statement or a connection attempt, say the host is unreachable?
 ///
-/// | failure                            | host down | why                                   |
-/// |------------------------------------|-----------|---------------------------------------|
-/// | ConnectionError                    | yes       | the session broke or never opened     |
-/// | UsageError, SqlError, QueryTimeout | no        | the server answered: it is up         |
+/// | failure                              | host down | why                                 |
+/// |--------------------------------------|-----------|-------------------------------------|
+/// | ConnectionError, server_busy() state | no        | the server answered: up, but full   |
+/// | ConnectionError otherwise            | yes       | the session broke or never opened   |
+/// | UsageError, SqlError, QueryTimeout   | no        | the server answered: it is up       |
 inline bool marks_host_down(const Error& e) noexcept {
-    return dynamic_cast<const ConnectionError*>(&e) != nullptr;
+    const auto* c = dynamic_cast<const ConnectionError*>(&e);
+    return c != nullptr && !server_busy(c->sqlstate());
+}
+
+/// Did a host refuse a statement because it takes no writes (SQLSTATE 25006)? On a replica the
+/// statement is a write meant for the primary: it goes straight there, trying no other replica
+/// and marking none down. On the primary the host is no longer the primary (fenced, demoted):
+/// its connections are dropped and new ones look for the writable host the URL names.
+inline bool read_only_refusal(const Error& e) noexcept {
+    const auto* s = dynamic_cast<const SqlError*>(&e);
+    return s != nullptr && s->sqlstate() == "25006";
 }
 
 /// What to do with a connection when its lease ends.

@@ -386,20 +386,33 @@ TEST_CASE("the probe reports role, WAL position and lag", "[db][fake]") {
         bool in_recovery;
         db::CommitPosition lsn;
         std::int64_t lag_ms;
+        bool read_only;
     };
     auto probe = [](FakeBackend::Connection& c) {
         const auto r = exec(c, db::detail::kProbeSql);
         REQUIRE(r.size() == 1);
-        REQUIRE(r.columns() == 3);
+        REQUIRE(r.columns() == 4);
         return Probe{r.front().at(0).as<bool>(),
                      db::CommitPosition::parse(r.front().at(1).as<std::string>()),
-                     r.front().at(2).as<std::int64_t>()};
+                     r.front().at(2).as<std::int64_t>(), r.front().at(3).as<bool>()};
     };
 
     CHECK_FALSE(probe(*p).in_recovery);
     CHECK(probe(*p).lag_ms == 0);
+    CHECK_FALSE(probe(*p).read_only);
     CHECK(probe(*r1).in_recovery);
     CHECK(probe(*r1).lag_ms == 250);
+    CHECK(probe(*r1).read_only);
+    CHECK(p->in_recovery() == false);
+    CHECK(r1->in_recovery() == true);
+
+    // Fenced: still a primary, but it takes no writes.
+    fake.host("primary").fence();
+    CHECK(probe(*p).read_only);
+    CHECK_FALSE(probe(*p).in_recovery);
+    CHECK(sqlstate_of([&] { exec(*p, "INSERT INTO t VALUES (0)"); }) == "25006");
+    fake.host("primary").fence(false);
+    CHECK_FALSE(probe(*p).read_only);
     CHECK(probe(*p).lsn.to_string() == "0/1000000");
     CHECK(probe(*r1).lsn == fake.wal_position());
 

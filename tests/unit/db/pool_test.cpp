@@ -222,7 +222,8 @@ TEST_CASE("timeouts: server statement_timeout and client query_timeout", "[db][p
             REQUIRE(e.sqlstate() == "57014");
         }
         REQUIRE_NOTHROW(pool.query("SELECT 1"));
-        REQUIRE(fake.connections_opened() == 1);
+        // None closed (a health probe may have opened a second one meanwhile).
+        REQUIRE(fake.open_connections() == fake.connections_opened());
     }
     SECTION("the client's query timeout discards the connection") {
         cfg.statement_timeout = 1s;
@@ -235,8 +236,8 @@ TEST_CASE("timeouts: server statement_timeout and client query_timeout", "[db][p
             REQUIRE(e.client_side());
         }
         REQUIRE_NOTHROW(pool.query("SELECT 1"));
-        REQUIRE(fake.connections_opened() == 2);
-        REQUIRE(fake.open_connections() == 1);
+        // Exactly the timed-out one closed (a health probe may have opened another meanwhile).
+        REQUIRE(fake.connections_opened() - fake.open_connections() == 1);
     }
 }
 

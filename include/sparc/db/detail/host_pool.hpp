@@ -64,6 +64,7 @@
 #include <sparc/db/errors.hpp>
 #include <sparc/db/hooks.hpp>
 #include <sparc/db/metrics.hpp>
+#include <sparc/db/safety.hpp>
 
 namespace sparc::db::detail {
 
@@ -86,6 +87,7 @@ struct HostLimits {
     std::chrono::milliseconds connection_timeout{0};
     std::chrono::milliseconds max_lifetime{0};
     std::chrono::milliseconds leak_threshold{0};
+    std::chrono::milliseconds reconnect_backoff_max{10'000};
 };
 
 /// How long the head of the wait queue lets running threads take released connections before
@@ -280,6 +282,15 @@ class HostPool {
         return acquire_slow(deadline, where, hook_start);
     }
 
+    /// Leases a connection for a health check of a host whose connections are all busy: at
+    /// the head of the wait queue, so it is served by the next release, and never opening one
+    /// beyond max_connections. nullptr at `until` (no release came: every connection has been
+    /// busy that long); counts in no caller-facing metric. @throws PoolClosed.
+    SlotT* acquire_for_check(Clock::time_point until) {
+        AcquireDeadline deadline = AcquireDeadline::at(until);
+        return acquire_slow(deadline, SourceLocation::current(), Clock::time_point{}, true);
+    }
+
     /// Returns a leased connection; `reusable` false discards it.
     void release(SlotT* s, bool reusable) noexcept {
         const Clock::duration held =
@@ -391,6 +402,40 @@ class HostPool {
         close_all(to_close);
     }
 
+    /// Drops every connection: idle ones now, leased ones when released. For a host that is no
+    /// longer what it was (a fenced or demoted primary, a hung one): with a host list, new
+    /// connections look for the right host again.
+    void evict_all() {
+        std::vector<std::unique_ptr<typename B::Connection>> to_close;
+        {
+            std::lock_guard lock(mutex_);
+            const std::uint32_t n = high_.load(std::memory_order_relaxed);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                SlotT& s = slots_[i];
+                if (!take_for_removal_locked(s, to_close) &&
+                    s.state.load(std::memory_order_acquire) == SlotT::kLeased) {
+                    s.retire.store(true, std::memory_order_relaxed);
+                }
+            }
+            open_cv_.notify_one();
+        }
+        close_all(to_close);
+    }
+
+    /// Opens a connection that is not the pool's (a health check's own). Counts the attempt.
+    /// @throws ConnectionError.
+    std::unique_ptr<typename B::Connection> open_unpooled(Clock::time_point deadline) {
+        metrics_.connect_attempts.add();
+        ConnectSettings s = settings_;
+        s.deadline = deadline;
+        try {
+            return backend_.connect(endpoint_, s);
+        } catch (...) {
+            metrics_.connection_errors.add();
+            throw;
+        }
+    }
+
     /// Refuses new acquires and fails current waiters with PoolClosed.
     void stop_accepting() {
         std::lock_guard lock(mutex_);
@@ -450,7 +495,7 @@ class HostPool {
         std::lock_guard lock(mutex_);
         // Slots become empty or non-empty only under the mutex, so open_ is exact here.
         const std::size_t in_use = leased_locked();
-        return {open_, open_ - in_use, in_use, waiters_.size(), opening_};
+        return {open_, open_ - in_use, in_use, callers_waiting_locked(), opening_};
     }
 
     /// Text of the last failed connection attempt (redacted), empty if the last one worked.
@@ -479,9 +524,7 @@ class HostPool {
 
     /// Opens a connection for a reserve()d place. @throws ConnectionError.
     std::unique_ptr<typename B::Connection> open_reserved(Clock::time_point deadline) {
-        ConnectSettings s = settings_;
-        s.deadline = deadline;
-        return backend_.connect(endpoint_, s);
+        return open_unpooled(deadline);
     }
 
     /// Ends a reserve(): adds `conn` to the pool as an idle (or handed-off) connection, or
@@ -639,7 +682,7 @@ class HostPool {
     }
 
     [[gnu::noinline]] SlotT* acquire_slow(AcquireDeadline& deadline, const SourceLocation& where,
-                                          Clock::time_point hook_start) {
+                                          Clock::time_point hook_start, bool check = false) {
         const auto start = Clock::now();
         const auto until = deadline.get();
         // Counts this caller as inside until its very last touch of the pool (the unlock in the
@@ -664,7 +707,16 @@ class HostPool {
         Waiter w;
         w.where = where;
         w.since = start;
-        enqueue_locked(w, false);
+        // A health check waits only for a release: it is no caller, and no reason to open.
+        struct Checking {
+            std::atomic<std::size_t>& n;
+            bool on;
+            ~Checking() {
+                if (on) n.fetch_sub(1, std::memory_order_relaxed);
+            }
+        } checking{checks_waiting_, check};
+        if (check) checks_waiting_.fetch_add(1, std::memory_order_relaxed);
+        enqueue_locked(w, check);
         open_cv_.notify_one();  // there may be room for another connection
         while (!w.done) {
             const bool head = waiters_.front() == &w;
@@ -676,7 +728,7 @@ class HostPool {
                     lock.unlock();
                     // is_alive() may be a system call: not under the mutex.
                     if (checkout(s, where)) {
-                        record_acquire(Clock::now() - start, hook_start);
+                        if (!check) record_acquire(Clock::now() - start, hook_start);
                         return s;
                     }
                     lock.lock();
@@ -699,15 +751,26 @@ class HostPool {
             w.cv.wait_until(lock, wake_at);
             if (!w.done && Clock::now() >= until) {
                 dequeue_locked(w, start, false);
+                if (check) return nullptr;
                 const auto waited = Clock::now() - start;
                 const std::size_t size = open_ + opening_;
-                const std::size_t waiting = waiters_.size() + 1;
+                const std::size_t waiting = callers_waiting_locked() + 1;
                 const std::string last_error = last_connect_error_;
+                const std::string last_sqlstate = last_connect_sqlstate_;
                 lock.unlock();
                 metrics_.pool_timeouts.add();
                 call_hook(hooks_.on_pool_timeout, PoolTimeoutEvent{ref(), waited, size, waiting},
                           pool_metrics_);
                 const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(waited);
+                if (!last_error.empty()) {
+                    // The last attempt to open a connection failed: that is the cause.
+                    throw ConnectionError(
+                        fmt::format("no connection to {} within {} ms ({} of {} connections "
+                                    "open or opening, {} callers waiting); last connection "
+                                    "error: {}",
+                                    label_, ms.count(), size, limits_.max, waiting, last_error),
+                        false, last_sqlstate);
+                }
                 throw PoolTimeout(
                     fmt::format("no connection to {} within {} ms ({} of {} connections open or "
                                 "opening, {} callers waiting){}{}",
@@ -716,9 +779,12 @@ class HostPool {
                     ms, size, waiting);
             }
         }
-        if (w.error) std::rethrow_exception(w.error);
+        if (w.error) {
+            if (check) return nullptr;  // the connection opened for it failed: the probe says so
+            std::rethrow_exception(w.error);
+        }
         lock.unlock();
-        record_acquire(Clock::now() - start, hook_start);
+        if (!check) record_acquire(Clock::now() - start, hook_start);
         return w.slot;
     }
 
@@ -897,11 +963,17 @@ class HostPool {
         conns.clear();
     }
 
+    // Waiters that are callers (health checks waiting for a release are not).
+    std::size_t callers_waiting_locked() const noexcept {
+        const std::size_t checks = checks_waiting_.load(std::memory_order_relaxed);
+        return waiters_.size() > checks ? waiters_.size() - checks : 0;
+    }
+
     bool should_open_locked() const {
         if (closed_locked()) return false;
         const std::size_t total = open_ + opening_;
         if (total >= limits_.max) return false;
-        return total < limits_.min || waiters_.size() > opening_;
+        return total < limits_.min || callers_waiting_locked() > opening_;
     }
 
     // Puts a new connection in an empty slot: handed to the head of the queue, or idle.
@@ -927,6 +999,17 @@ class HostPool {
         } else {
             s.state.store(SlotT::kIdle, std::memory_order_seq_cst);
         }
+    }
+
+    // How long the opener waits after `failures` failed connects in a row: 50 ms doubling to
+    // reconnect_backoff_max, each wait drawn from its upper half, so that many pools facing one
+    // refusing server neither hammer it nor reconnect in step.
+    Clock::duration connect_backoff(int failures) {
+        const std::int64_t ceiling =
+            std::min<std::int64_t>(std::max<std::int64_t>(limits_.reconnect_backoff_max.count(), 1),
+                                   std::int64_t{50} << std::min(failures - 1, 16));
+        std::uniform_int_distribution<std::int64_t> dist(ceiling / 2, ceiling);
+        return std::chrono::milliseconds(dist(rng_));
     }
 
     std::chrono::milliseconds lifetime_with_jitter() {
@@ -956,10 +1039,15 @@ class HostPool {
             const auto started = Clock::now();
             std::unique_ptr<typename B::Connection> conn;
             std::string error;
+            std::string sqlstate;
+            metrics_.connect_attempts.add();
             try {
                 ConnectSettings s = settings_;
                 s.deadline = started + limits_.connection_timeout;
                 conn = backend_.connect(endpoint_, s);
+            } catch (const ConnectionError& e) {
+                error = e.what();
+                sqlstate = e.sqlstate();
             } catch (const std::exception& e) {
                 error = e.what();
             }
@@ -971,14 +1059,16 @@ class HostPool {
             if (!conn) {
                 metrics_.connection_errors.add();
                 last_connect_error_ = error;
+                last_connect_sqlstate_ = sqlstate;
                 ++failures;
-                // Back off (10 ms doubling to 1 s) so a dead host is not hammered.
-                retry_at = Clock::now() +
-                           std::chrono::milliseconds(std::min(1000, 10 << std::min(failures, 7)));
-                if (!waiters_.empty()) {
-                    // The caller this connection was for learns at once why there is none.
+                retry_at = Clock::now() + connect_backoff(failures);
+                // With no connection open, nothing will be released to the caller this
+                // connection was for: it learns at once why there is none. A server that is
+                // up but full (53300) or starting (57P03), or a host with connections in use,
+                // may free one before the caller's deadline: the caller waits for it.
+                if (!waiters_.empty() && open_ == 0 && !safety::server_busy(sqlstate)) {
                     Waiter* w = waiters_.front();
-                    w->error = std::make_exception_ptr(ConnectionError(error));
+                    w->error = std::make_exception_ptr(ConnectionError(error, false, sqlstate));
                     w->done = true;
                     w->cv.notify_one();
                     dequeue_locked(*w, w->since, false);
@@ -987,6 +1077,7 @@ class HostPool {
             }
             failures = 0;
             last_connect_error_.clear();
+            last_connect_sqlstate_.clear();
             if (closed_locked()) {
                 lock.unlock();
                 conn->close();
@@ -1029,8 +1120,10 @@ class HostPool {
     std::uint64_t folded_ = 0;  // fast-path acquires already in metrics_
     std::size_t opening_ = 0;
     bool stopping_ = false;
-    std::size_t inside_slow_ = 0;  // callers inside acquire_slow()
+    std::size_t inside_slow_ = 0;                 // callers inside acquire_slow()
+    std::atomic<std::size_t> checks_waiting_{0};  // health checks among the waiters
     std::string last_connect_error_;
+    std::string last_connect_sqlstate_;
     std::mt19937_64 rng_;
     std::thread opener_;
 };

@@ -155,6 +155,7 @@ struct RuleData {
 struct HostData {
     HostRole role = HostRole::primary;
     bool down = false;
+    bool fenced = false;     // default_transaction_read_only on: writes fail with 25006
     std::uint64_t runs = 1;  // Server runs: down() ends one (pg_postmaster_start_time changes).
     bool refuse = false;
     std::size_t refuse_next = 0;
@@ -480,6 +481,8 @@ class FakeBackend::Connection {
     bool cancel_outstanding() const noexcept { return false; }
     /// Whether the session is open and not broken.
     bool is_alive() const;
+    /// Whether the host is a standby now (its role; in_hot_standby on a real server).
+    std::optional<bool> in_recovery() const;
     /// idle, in_transaction, in_error, or unknown once closed or broken.
     TxStatus transaction_status() const;
     /// Closes the session; idempotent.
@@ -654,6 +657,12 @@ class FakeBackend::Host {
     bool is_down() const {
         return get([](const detail::HostData& h) { return h.down; });
     }
+    /// Fences the host (as `ALTER SYSTEM SET default_transaction_read_only = on` and a reload
+    /// would): every write fails with SqlError 25006 and the probe reports it read-only; it
+    /// stays a primary (not in recovery).
+    Host& fence(bool fenced = true) {
+        return set([&](detail::HostData& h) { h.fenced = fenced; });
+    }
     /// Refuses new connections while leaving open ones working.
     Host& refuse_connections(bool refuse = true) {
         return set([&](detail::HostData& h) { h.refuse = refuse; });
@@ -771,7 +780,8 @@ inline std::unique_ptr<FakeBackend::Connection> FakeBackend::connect(
         }
         if (h.max_connections != 0 && state_->open_on(key) >= h.max_connections) {
             throw ConnectionError("connection to server at \"" + key +
-                                  "\" failed: FATAL:  sorry, too many clients already");
+                                      "\" failed: FATAL:  sorry, too many clients already",
+                                  false, "53300");
         }
     };
     {
@@ -994,6 +1004,11 @@ inline bool FakeBackend::Connection::is_alive() const {
     return !c.closed.load(std::memory_order_acquire) && !c.broken.load(std::memory_order_acquire);
 }
 
+inline std::optional<bool> FakeBackend::Connection::in_recovery() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->host(conn_->host).role == HostRole::replica;
+}
+
 inline TxStatus FakeBackend::Connection::transaction_status() const {
     const auto& c = *conn_;
     if (c.closed.load(std::memory_order_acquire) || c.broken.load(std::memory_order_acquire)) {
@@ -1158,9 +1173,11 @@ inline std::optional<Result> FakeBackend::Connection::builtin(std::string_view s
     if (sql == sql_text::kProbeSql) {
         const bool replica = h.role == HostRole::replica;
         const auto lag = replica ? h.lag.count() : 0;
+        const bool read_only = replica || h.fenced || c.settings.read_only;
         return detail::text_result(
-            {"pg_is_in_recovery", "pg_current_wal_lsn", "coalesce"},
-            {{replica ? "t" : "f", detail::lsn_text(st.replayed(h)), std::to_string(lag)}});
+            {"pg_is_in_recovery", "pg_current_wal_lsn", "coalesce", "read_only"},
+            {{replica ? "t" : "f", detail::lsn_text(st.replayed(h)), std::to_string(lag),
+              read_only ? "t" : "f"}});
     }
     if (sql == sql_text::kPingSql) {
         return detail::text_result({"?column?"}, {{"1"}});
@@ -1303,7 +1320,8 @@ inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef param
               false});
     }
     if (st.enforce_read_only && write && kind == StatementKind::other &&
-        (h.role == HostRole::replica || (c.in_tx && c.read_only) || c.settings.read_only)) {
+        (h.role == HostRole::replica || h.fenced || (c.in_tx && c.read_only) ||
+         c.settings.read_only)) {
         auto verb = std::string_view(call.sql);
         fail({Failure::sql, "25006",
               "cannot execute " + detail::upper_word(verb) + " in a read-only transaction", false});

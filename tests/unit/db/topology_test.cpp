@@ -1,0 +1,245 @@
+// Topology changes under a pool, on the fake backend: a server at its connection limit, a
+// refusing server, a fenced primary, a promoted replica, a busy pool's health.
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <sparc/db/pool.hpp>
+#include <sparc/db/testing/fake_backend.hpp>
+
+#include "unit/db/test_util.hpp"
+
+namespace db = sparc::db;
+using db::test::eventually;
+using db::test::fake_config;
+using db::test::FakePool;
+using namespace std::chrono_literals;
+
+TEST_CASE("a caller waits through 53300 for a connection released before its deadline",
+          "[db][topology]") {
+    db::testing::FakeBackend fake;
+    fake.host("primary").max_connections(1);  // the server's limit, below the pool's
+    auto cfg = fake_config();
+    cfg.max_connections = 4;
+    cfg.connection_timeout = 2s;
+    FakePool pool(cfg, fake);
+    auto held = pool.acquire();
+    std::thread releaser([&] {
+        // Released once the second caller's connect has been refused.
+        eventually([&] { return fake.host("primary").connection_attempts() >= 2; });
+        held.release();
+    });
+    std::optional<std::string> error;
+    try {
+        pool.query("SELECT 1");
+    } catch (const db::Error& e) {
+        error = e.what();
+    }
+    releaser.join();
+    CHECK_FALSE(error);
+    CHECK(fake.host("primary").connection_attempts() >= 2);
+}
+
+TEST_CASE("without a release, the 53300 reaches the caller at its deadline with its SQLSTATE",
+          "[db][topology]") {
+    db::testing::FakeBackend fake;
+    fake.host("primary").max_connections(1);
+    auto cfg = fake_config();
+    cfg.max_connections = 4;
+    cfg.connection_timeout = 300ms;
+    FakePool pool(cfg, fake);
+    auto held = pool.acquire();
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        pool.query("SELECT 1");
+        FAIL("expected ConnectionError");
+    } catch (const db::ConnectionError& e) {
+        CHECK(e.sqlstate() == "53300");
+        CHECK_FALSE(e.statement_sent());
+        CHECK_THAT(e.what(), Catch::Contains("too many clients"));
+    }
+    CHECK(std::chrono::steady_clock::now() - start >= 300ms);
+}
+
+TEST_CASE("a refusing server sees backed-off, jittered attempts, all counted", "[db][topology]") {
+    db::testing::FakeBackend fake;
+    fake.host("primary").refuse_connections();
+    auto cfg = fake_config();
+    cfg.min_connections = 2;
+    cfg.reconnect_backoff_max = 400ms;
+    std::vector<std::unique_ptr<FakePool>> pools;
+    for (int i = 0; i < 10; ++i) pools.push_back(std::make_unique<FakePool>(cfg, fake));
+    // The opener waits 25-50 ms, 50-100, 100-200, 200-400, then 200-400 ms: about 6 attempts
+    // in the first 1.5 s, and the probe as many. Without backoff (a retry every 10-50 ms, a
+    // probe every 50 ms) it would be more than 30 per pool.
+    REQUIRE(eventually([&] { return fake.host("primary").connection_attempts() >= 100; }, 3s));
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto before = fake.host("primary").connection_attempts();
+    std::this_thread::sleep_for(1s);  // a measurement window, not a wait for a condition
+    const auto during = fake.host("primary").connection_attempts() - before;
+    const auto window = std::chrono::steady_clock::now() - t0;
+    // Steady state: each pool's opener and probe try at most every 200 ms each (the upper
+    // half of the 400 ms cap): 10 per pool per second, 100 in all, plus a little slack.
+    CHECK(during <= static_cast<std::size_t>(110 * window / 1s + 20));
+    const auto text = pools.front()->metrics_text();
+    CHECK_THAT(text, Catch::Contains("sparc_db_connect_attempts_total"));
+    pools.clear();
+    fake.host("primary").refuse_connections(false);
+}
+
+TEST_CASE("a fenced primary refuses writes with 25006: its connections go, health says why",
+          "[db][topology]") {
+    db::testing::FakeBackend fake;
+    auto cfg = fake_config();
+    cfg.min_connections = 2;
+    FakePool pool(cfg, fake);
+    REQUIRE(eventually([&] { return pool.stats().idle == 2; }));
+    pool.query("INSERT INTO t VALUES (1)");
+    const auto opened = fake.connections_opened();
+    fake.host("primary").fence();
+    try {
+        pool.query("INSERT INTO t VALUES (2)");
+        FAIL("expected 25006");
+    } catch (const db::SqlError& e) {
+        CHECK(e.sqlstate() == "25006");
+    }
+    // Run once more on a new connection (which, with a host list, would be the writable host);
+    // the fenced host's pooled connections were dropped, not kept until max_lifetime.
+    CHECK(fake.count("INSERT INTO t VALUES (2)") == 2);
+    CHECK(fake.connections_opened() > opened);
+    auto report = pool.health({.timeout = 1s});
+    CHECK(report.status == db::HealthStatus::unhealthy);
+    CHECK_FALSE(report.healthy);
+    REQUIRE_FALSE(report.reasons.empty());
+    CHECK_THAT(report.reasons.front(), Catch::Contains("read-only"));
+    // A transaction is retried on a new connection once, then fails with the refusal.
+    CHECK_THROWS_AS(
+        pool.transaction([](auto& tx) { tx.query("INSERT INTO t VALUES (3)"); }, {.retries = 1}),
+        db::SqlError);
+    CHECK(fake.count("INSERT INTO t VALUES (3)") == 2);
+    // A read-only transaction of the caller's own is not the host's doing: no retry.
+    fake.host("primary").fence(false);
+    CHECK_THROWS_AS(pool.transaction([](auto& tx) { tx.query("INSERT INTO t VALUES (4)"); },
+                                     {.retries = 3, .read_only = true}),
+                    db::SqlError);
+    CHECK(fake.count("INSERT INTO t VALUES (4)") == 1);
+    REQUIRE_NOTHROW(pool.query("INSERT INTO t VALUES (5)"));
+    CHECK(eventually([&] { return pool.health({.timeout = 1s}).healthy; }));
+}
+
+TEST_CASE("a replica promoted behind the pool's back takes no reads at once; health degrades",
+          "[db][topology]") {
+    db::testing::FakeBackend fake;
+    fake.replica("replica1");
+    fake.replica("replica2");
+    auto cfg = fake_config({"replica1", "replica2"});
+    cfg.health_check_period = 10s;  // the reads must find out, not the next check
+    FakePool pool(cfg, fake);
+    REQUIRE(eventually([&] {
+        const auto r = pool.health({.timeout = 1s});
+        return r.status == db::HealthStatus::healthy;
+    }));
+    fake.host("replica1").role(db::HostRole::primary);  // split brain
+    fake.clear_calls();
+    for (int i = 0; i < 20; ++i) {
+        pool.query("SELECT v FROM t", {}, {.use_read_replica = true});
+    }
+    // The first read that reached replica1 found it promoted and went elsewhere; none after it
+    // was sent there.
+    CHECK(fake.count_on("replica1", "SELECT v FROM t") <= 1);
+    CHECK(fake.count_on("replica2", "SELECT v FROM t") +
+              fake.count_on("primary", "SELECT v FROM t") ==
+          20);
+    const auto report = pool.health({.timeout = 1s});
+    CHECK(report.status == db::HealthStatus::degraded);
+    CHECK(report.healthy);
+    bool said = false;
+    for (const auto& r : report.reasons) said = said || r.find("replica1") != std::string::npos;
+    CHECK(said);
+    const auto j = nlohmann::json::parse(report.to_json());
+    CHECK(j["status"] == "degraded");
+    CHECK(j["reasons"].size() >= 1);
+}
+
+TEST_CASE("a write sent to a replica goes straight to the primary, marking no replica down",
+          "[db][topology]") {
+    db::testing::FakeBackend fake;
+    fake.replica("replica1");
+    fake.replica("replica2");
+    auto cfg = fake_config({"replica1", "replica2"});
+    cfg.prefer_replica_reads = true;
+    FakePool pool(cfg, fake);
+    fake.clear_calls();
+    pool.query("INSERT INTO t VALUES (1)");
+    CHECK(fake.count_on("primary", "INSERT INTO t VALUES (1)") == 1);
+    CHECK(fake.count_on("replica1", "INSERT INTO t VALUES (1)") +
+              fake.count_on("replica2", "INSERT INTO t VALUES (1)") ==
+          1);
+    const auto report = pool.health({.timeout = 1s});
+    CHECK(report.status == db::HealthStatus::healthy);
+}
+
+TEST_CASE("health answers on a busy pool, within its timeout, and calls it busy",
+          "[db][topology]") {
+    db::testing::FakeBackend fake;
+    auto cfg = fake_config();
+    cfg.max_connections = 1;
+    cfg.connection_timeout = 2s;
+    FakePool pool(cfg, fake);
+    auto held = pool.acquire();
+    std::thread waiter([&] {
+        try {
+            pool.query("SELECT 1");
+        } catch (const db::Error&) {
+        }
+    });
+    REQUIRE(eventually([&] { return pool.stats().waiting == 1; }));
+    const auto start = std::chrono::steady_clock::now();
+    const auto report = pool.health({.timeout = 500ms});
+    CHECK(std::chrono::steady_clock::now() - start < 1500ms);
+    CHECK(report.healthy);
+    CHECK(report.status == db::HealthStatus::healthy);
+    REQUIRE_FALSE(report.hosts.empty());
+    CHECK(report.hosts.front().busy);
+    held.release();
+    waiter.join();
+}
+
+TEST_CASE("a busy replica's lag is still checked", "[db][topology]") {
+    db::testing::FakeBackend fake;
+    fake.replica("replica1");
+    auto cfg = fake_config({"replica1"});
+    cfg.max_connections = 1;
+    cfg.max_replica_lag = 1s;
+    FakePool pool(cfg, fake);
+    // Keep the replica's only connection busy with a stream of callers.
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> readers;
+    for (int i = 0; i < 3; ++i) {
+        readers.emplace_back([&] {
+            while (!stop) {
+                try {
+                    pool.query("SELECT pg_sleep(0.01)", {}, {.use_read_replica = true});
+                } catch (const db::Error&) {
+                }
+            }
+        });
+    }
+    fake.on("SELECT pg_sleep(0.01)").delays(10ms);
+    REQUIRE(eventually([&] { return fake.count_on("replica1", "SELECT pg_sleep(0.01)") > 5; }));
+    fake.host("replica1").lag(5s);
+    const bool seen = eventually([&] {
+        const auto r = pool.health({.timeout = 1s});
+        return r.hosts.size() == 2 && r.hosts[1].lagging;
+    });
+    stop = true;
+    for (auto& t : readers) t.join();
+    CHECK(seen);
+}
