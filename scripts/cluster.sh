@@ -43,7 +43,7 @@ Topology changes (each waits until it has taken effect and fails with a message 
   freeze DIR NODE               SIGSTOP every process of NODE (postmaster, backends, walsender
                                 and walreceiver): the host hangs, TCP connects still complete
                                 in the kernel but nothing answers. stop, stop-node, start-node,
-                                restart-node and cleanup thaw a frozen node first.
+                                restart-node and cleanup-stale thaw a frozen node first.
   thaw DIR NODE                 SIGCONT them; returns when NODE answers queries again.
   fence DIR NODE                ALTER SYSTEM SET default_transaction_read_only = on + reload:
                                 writes fail with SQLSTATE 25006. Returns when a new session

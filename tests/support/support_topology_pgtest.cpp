@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <functional>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -184,7 +185,8 @@ TEST_CASE("fence makes writes fail with 25006; unfence restores them", "[support
     CHECK_THROWS_AS(env.fence(ClusterNode::pgbouncer, true), ClusterError);
 }
 
-TEST_CASE("set_synchronous shows a quorum standby, and none when off", "[support][topology]") {
+TEST_CASE("set_synchronous: a quorum standby, commits wait for one; none when off",
+          "[support][topology]") {
     const auto& env = cluster();
     TopologyGuard guard(env);
     env.psql(ClusterNode::primary,
@@ -199,6 +201,25 @@ TEST_CASE("set_synchronous shows a quorum standby, and none when off", "[support
     CHECK(sync_standbys() != "0");
     CHECK(env.psql(ClusterNode::primary, "SHOW synchronous_commit") == "on");
     CHECK(psql_node(ClusterNode::primary, "INSERT INTO topology_sync VALUES (1)").exit_code == 0);
+
+    {
+        // With both standbys hung, a commit waits for one of them; thawing one lets it finish.
+        FrozenNode r1(env, ClusterNode::replica1);
+        FrozenNode r2(env, ClusterNode::replica2);
+        auto insert = std::async(std::launch::async, [] {
+            return psql_node(ClusterNode::primary,
+                             "SET application_name = 'topology_sync_waiter'; "
+                             "INSERT INTO topology_sync VALUES (2)");
+        });
+        CHECK(eventually([&] {
+            return env.psql(ClusterNode::primary,
+                            "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                            "'topology_sync_waiter' AND wait_event = 'SyncRep'") == "1";
+        }));
+        CHECK(insert.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
+        r2.thaw();
+        CHECK(insert.get().exit_code == 0);
+    }
 
     env.set_synchronous(false);
     CHECK(sync_standbys() == "0");
