@@ -35,6 +35,30 @@ Commands:
                                 streams again, when the primary is up).
   restart-node DIR NODE [immediate]
   psql DIR NODE [PSQL-ARGS...]  psql to NODE as the test superuser (-X -A -t, stops on error).
+
+Topology changes (each waits until it has taken effect and fails with a message otherwise;
+'reset' undoes all of them):
+  promote DIR NODE              pg_ctl promote a replica; returns when it accepts writes
+                                (pg_is_in_recovery() is false). Its old primary keeps running.
+  freeze DIR NODE               SIGSTOP every process of NODE (postmaster, backends, walsender
+                                and walreceiver): the host hangs, TCP connects still complete
+                                in the kernel but nothing answers. stop, stop-node, start-node,
+                                restart-node and cleanup-stale thaw a frozen node first.
+  thaw DIR NODE                 SIGCONT them; returns when NODE answers queries again.
+  fence DIR NODE                ALTER SYSTEM SET default_transaction_read_only = on + reload:
+                                writes fail with SQLSTATE 25006. Returns when a new session
+                                sees the setting.
+  unfence DIR NODE              ALTER SYSTEM RESET of the same + reload.
+  sync DIR on|off               Synchronous replication on the primary: synchronous_standby_names
+                                = 'ANY 1 (replica1, replica2)' and synchronous_commit = on (the
+                                cluster's default is off). Returns when pg_stat_replication
+                                shows a quorum standby (on) or none (off).
+  reset DIR                     The original shape again: thaws every node, starts stopped
+                                ones, unfences, sync off, rebuilds every replica that no longer
+                                streams from the original primary (e.g. a promoted one: its
+                                writes are lost) with pg_basebackup on the same port and
+                                configuration. Returns when both replicas stream and PgBouncer
+                                reaches the primary.
   status DIR                    One line per node.
   cleanup-stale [--all]         Remove clusters whose owner is gone (--all: every cluster of
                                 this user, also live ones).
@@ -242,6 +266,61 @@ kill_by_cwd() { # DATA
     return 0
 }
 
+# Every process of NODE: a postmaster and all its children share the data directory as their
+# working directory; PgBouncer is a single process.
+node_pids() { # DIR NODE
+    local link
+    if ! is_pg_node "$2"; then
+        pgbouncer_pid "$1" || true
+        return 0
+    fi
+    while IFS= read -r link; do
+        link=${link#/proc/}
+        printf '%s\n' "${link%%/*}"
+    done < <(find /proc/[0-9]*/cwd -maxdepth 0 -lname "$1/$2" 2>/dev/null)
+    return 0
+}
+
+proc_state() { # PID -> R, S, D, T, Z, ...
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    printf '%s\n' "${stat%% *}"
+}
+
+# NODE has processes and every one is stopped (or already dead, waiting for its parent).
+node_frozen() { # DIR NODE
+    local pid st any=0
+    for pid in $(node_pids "$1" "$2"); do
+        st=$(proc_state "$pid") || continue
+        [[ $st == [TZX] ]] || return 1
+        any=1
+    done
+    (( any ))
+}
+
+node_not_frozen() { # DIR NODE
+    local pid
+    for pid in $(node_pids "$1" "$2"); do
+        [[ $(proc_state "$pid" || true) != T ]] || return 1
+    done
+    return 0
+}
+
+# Sends SIGSTOP to every process of NODE not yet stopped; true once all are.
+stop_processes() { # DIR NODE
+    local pid
+    for pid in $(node_pids "$1" "$2"); do kill -STOP "$pid" 2>/dev/null || true; done
+    node_frozen "$1" "$2"
+}
+
+# SIGCONT to every process of NODE (a no-op for processes that are not stopped).
+thaw_processes() { # DIR NODE
+    local pid
+    for pid in $(node_pids "$1" "$2"); do kill -CONT "$pid" 2>/dev/null || true; done
+    return 0
+}
+
 wait_gone() { # PID SECONDS
     local i
     for ((i = 0; i < $2 * 10; i++)); do
@@ -254,6 +333,7 @@ wait_gone() { # PID SECONDS
 stop_pg_node() { # DIR NODE MODE
     local dir=$1 node=$2 mode=$3 pid
     pid=$(postmaster_pid "$dir" "$node") || return 0
+    thaw_processes "$dir" "$node" # a frozen postmaster would never act on pg_ctl's signal
     if as_server "$PG_BINDIR/pg_ctl" stop -D "$dir/$node" -m "$mode" -w -t 20 -s >/dev/null 2>&1; then
         return 0 # the postmaster waits for all its children before it exits
     fi
@@ -269,6 +349,7 @@ stop_pg_node() { # DIR NODE MODE
 stop_pgbouncer() { # DIR MODE
     local pid
     pid=$(pgbouncer_pid "$1") || return 0
+    kill -CONT "$pid" 2>/dev/null || true # a frozen PgBouncer would never act on SIGTERM
     if [[ $2 == immediate ]]; then kill -KILL "$pid" 2>/dev/null || true; else kill -TERM "$pid" 2>/dev/null || true; fi
     wait_gone "$pid" 10 || { kill -KILL "$pid" 2>/dev/null || true; wait_gone "$pid" 5 || true; }
     rm -f "$1/pgbouncer/pgbouncer.pid"
@@ -332,6 +413,7 @@ start_pgbouncer() { # DIR
 
 start_node() { # DIR NODE
     local dir=$1 node=$2
+    thaw_processes "$dir" "$node"
     case $node in
         pgbouncer) start_pgbouncer "$dir" ;;
         primary)
@@ -351,6 +433,16 @@ start_node() { # DIR NODE
             fi
             ;;
     esac
+}
+
+# A replica's data directory from a base backup of the primary, with standby.signal and a
+# primary_conninfo whose application_name is the node's name (synchronous_standby_names
+# refers to it). SLOT_OPTION -C creates the replication slot NODE, empty reuses it.
+basebackup_replica() { # DIR NODE PRIMARY_PORT [SLOT_OPTION]
+    local dir=$1 node=$2
+    as_server env PGPASSFILE="$dir/pgpass" PGSSLMODE=disable "$PG_BINDIR/pg_basebackup" \
+        -d "application_name=$node" -h 127.0.0.1 -p "$3" -U "$DB_USER" -w -D "$dir/$node" \
+        -R -X stream -c fast ${4:+"$4"} -S "$node" --no-sync >"$dir/log/basebackup-$node.log" 2>&1
 }
 
 show_log() {
@@ -703,10 +795,7 @@ cmd_start() {
 
     local n i bpids=()
     for i in 1 2; do
-        n=replica$i
-        as_server env PGPASSFILE="$dir/pgpass" PGSSLMODE=disable "$PG_BINDIR/pg_basebackup" \
-            -h 127.0.0.1 -p "${ports[0]}" -U "$DB_USER" -w -D "$dir/$n" \
-            -R -X stream -c fast -C -S "$n" --no-sync >"$dir/log/basebackup-$n.log" 2>&1 &
+        basebackup_replica "$dir" "replica$i" "${ports[0]}" -C &
         bpids+=($!)
     done
     for i in 0 1; do
@@ -798,6 +887,185 @@ cmd_psql() {
     node_psql "$dir" "$node" "$@"
 }
 
+# ---------------------------------------------------------------------------------------------
+# Topology changes: promote, freeze/thaw, fence, synchronous replication, and reset.
+
+in_recovery_is() { # DIR NODE t|f
+    [[ $(node_psql "$1" "$2" -c "SELECT pg_is_in_recovery()") == "$3" ]]
+}
+
+setting_is() { # DIR NODE NAME VALUE: as a new session sees it
+    [[ $(node_psql "$1" "$2" -c "SHOW $3") == "$4" ]]
+}
+
+sync_standby_count_is() { # DIR N
+    [[ $(node_psql "$1" primary -c "SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')") == "$2" ]]
+}
+
+sync_standby_present() { ! sync_standby_count_is "$1" 0 && node_psql "$1" primary -c "SELECT 1" >/dev/null; }
+
+require_running() { # DIR NODE
+    if is_pg_node "$2"; then
+        postmaster_pid "$1" "$2" >/dev/null || die "$2 is not running"
+    else
+        pgbouncer_pid "$1" >/dev/null || die "$2 is not running"
+    fi
+}
+
+promote_node() { # DIR NODE
+    local dir=$1 node=$2
+    is_pg_node "$node" || die "promote: $node is not a PostgreSQL server"
+    require_running "$dir" "$node"
+    node_frozen "$dir" "$node" && die "promote: $node is frozen (thaw it first)"
+    in_recovery_is "$dir" "$node" t || die "promote: $node is not a standby"
+    as_server "$PG_BINDIR/pg_ctl" promote -D "$dir/$node" -w -t "$WAIT_SECONDS" -s >/dev/null 2>&1 ||
+        { show_log "$dir/log/$node.log"; die "pg_ctl promote of $node failed"; }
+    wait_until "$node to accept writes (pg_is_in_recovery() = false)" "$WAIT_SECONDS" \
+        in_recovery_is "$dir" "$node" f || { show_log "$dir/log/$node.log"; die "$node was not promoted"; }
+}
+
+freeze_node() { # DIR NODE
+    local dir=$1 node=$2 main
+    require_running "$dir" "$node"
+    if is_pg_node "$node"; then main=$(postmaster_pid "$dir" "$node"); else main=$(pgbouncer_pid "$dir"); fi
+    # The postmaster first: once it is stopped it forks no new children.
+    kill -STOP "$main" || die "could not stop process $main of $node"
+    wait_until "every process of $node to stop" "$WAIT_SECONDS" stop_processes "$dir" "$node" ||
+        { thaw_processes "$dir" "$node"; die "could not freeze $node"; }
+}
+
+thaw_node() { # DIR NODE
+    local dir=$1 node=$2 db=postgres
+    require_running "$dir" "$node"
+    thaw_processes "$dir" "$node"
+    wait_until "every process of $node to resume" "$WAIT_SECONDS" node_not_frozen "$dir" "$node" ||
+        die "could not thaw $node"
+    wait_until "$node to answer queries" "$WAIT_SECONDS" accepts_queries "$dir" "$node" ||
+        { show_log "$dir/log/$node.log"; die "$node does not answer after thawing"; }
+}
+
+fence_node() { # DIR NODE on|off
+    local dir=$1 node=$2 want=$3 sql
+    is_pg_node "$node" || die "fence: $node is not a PostgreSQL server"
+    require_running "$dir" "$node"
+    if [[ $want == on ]]; then
+        sql="ALTER SYSTEM SET default_transaction_read_only = on"
+    else
+        sql="ALTER SYSTEM RESET default_transaction_read_only"
+    fi
+    # This session itself must be able to write, whatever the node's current default.
+    PSQL_DB=postgres node_psql "$dir" "$node" -c "SET default_transaction_read_only = off" \
+        -c "$sql" -c "SELECT pg_reload_conf()" >/dev/null || die "could not change the fence of $node"
+    wait_until "a new session on $node to see default_transaction_read_only = $want" "$WAIT_SECONDS" \
+        setting_is "$dir" "$node" default_transaction_read_only "$want" ||
+        die "the fence of $node did not take effect"
+}
+
+sync_replication() { # DIR on|off
+    local dir=$1 want=$2
+    require_running "$dir" primary
+    if [[ $want == on ]]; then
+        PSQL_DB=postgres node_psql "$dir" primary -c "SET default_transaction_read_only = off" \
+            -c "ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (replica1, replica2)'" \
+            -c "ALTER SYSTEM SET synchronous_commit = on" -c "SELECT pg_reload_conf()" >/dev/null ||
+            die "could not turn synchronous replication on"
+        wait_until "a synchronous standby in pg_stat_replication" "$WAIT_SECONDS" sync_standby_present "$dir" ||
+            die "no replica became a synchronous standby (is one streaming?)"
+    else
+        PSQL_DB=postgres node_psql "$dir" primary -c "SET default_transaction_read_only = off" \
+            -c "ALTER SYSTEM RESET synchronous_standby_names" \
+            -c "ALTER SYSTEM RESET synchronous_commit" -c "SELECT pg_reload_conf()" >/dev/null ||
+            die "could not turn synchronous replication off"
+        wait_until "no synchronous standby in pg_stat_replication" "$WAIT_SECONDS" sync_standby_count_is "$dir" 0 ||
+            die "pg_stat_replication still shows a synchronous standby"
+    fi
+}
+
+# NODE runs as a standby of the original primary and streams from it.
+streams_from_primary() { # DIR NODE
+    local dir=$1 node=$2 port
+    port=$(node_port "$dir" primary)
+    postmaster_pid "$dir" "$node" >/dev/null || return 1
+    in_recovery_is "$dir" "$node" t || return 1
+    [[ " $(node_psql "$dir" "$node" -c "SHOW primary_conninfo") " == *" port=$port "* ]] || return 1
+    wait_until "$node to stream from the primary" "$WAIT_SECONDS" replica_streaming "$dir" "$node"
+}
+
+slot_exists() { # DIR SLOT
+    [[ $(node_psql "$1" primary -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$2'") == 1 ]]
+}
+
+slot_inactive() { # DIR SLOT
+    [[ $(node_psql "$1" primary -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$2' AND active") == 0 ]]
+}
+
+# Replaces NODE's data directory with a fresh base backup of the primary, as 'start' made it.
+rebuild_replica() { # DIR NODE
+    local dir=$1 node=$2 slot_option=""
+    note "rebuilding $node as a replica of the primary (its data is discarded)"
+    stop_pg_node "$dir" "$node" immediate
+    if slot_exists "$dir" "$node"; then
+        wait_until "replication slot $node to be released" "$WAIT_SECONDS" slot_inactive "$dir" "$node" ||
+            die "replication slot $node is still in use"
+    else
+        slot_option=-C
+    fi
+    rm -rf -- "${dir:?}/$node"
+    basebackup_replica "$dir" "$node" "$(node_port "$dir" primary)" $slot_option ||
+        { show_log "$dir/log/basebackup-$node.log"; die "pg_basebackup for $node failed"; }
+    write_node_conf "$dir" "$node" "$(node_port "$dir" "$node")"
+    [[ -z $SERVER_USER ]] || chown "$SERVER_USER": "$dir/$node/node.conf"
+    start_pg_node "$dir" "$node"
+    wait_until "$node to stream from the primary" "$WAIT_SECONDS" replica_streaming "$dir" "$node" ||
+        { show_log "$dir/log/$node.log"; die "rebuilt $node does not stream"; }
+}
+
+reset_cluster() { # DIR
+    local dir=$1 n
+    for n in "${ALL_NODES[@]}"; do thaw_processes "$dir" "$n"; done
+    start_pg_node "$dir" primary
+    in_recovery_is "$dir" primary f ||
+        die "reset: the original primary is a standby; recreate the cluster (stop, start)"
+    fence_node "$dir" primary off
+    sync_replication "$dir" off
+    for n in replica1 replica2; do
+        # A replica that does not start (e.g. a broken data directory) is rebuilt too.
+        if ! postmaster_pid "$dir" "$n" >/dev/null; then (start_pg_node "$dir" "$n") || true; fi
+        if postmaster_pid "$dir" "$n" >/dev/null && streams_from_primary "$dir" "$n"; then
+            fence_node "$dir" "$n" off
+        else
+            rebuild_replica "$dir" "$n"
+        fi
+    done
+    start_pgbouncer "$dir"
+    wait_until "pgbouncer to reach the primary" "$WAIT_SECONDS" accepts_queries "$dir" pgbouncer ||
+        { show_log "$dir/log/pgbouncer.log"; die "pgbouncer does not reach the primary"; }
+    wait_until "both replicas to stream" "$WAIT_SECONDS" primary_streaming_count_is "$dir" 2 ||
+        die "replicas are not streaming"
+}
+
+cmd_topology() { # ACTION DIR [NODE|on|off]
+    local action=$1 dir arg=${3:-}
+    case $action in
+        reset) (( $# == 2 )) || die "usage: $PROG reset DIR" ;;
+        sync) [[ $# -eq 3 && ($arg == on || $arg == off) ]] || die "usage: $PROG sync DIR on|off" ;;
+        *) (( $# == 3 )) || die "usage: $PROG $action DIR NODE"; check_node "$arg" ;;
+    esac
+    dir=$(resolve_cluster "$2")
+    with_cluster_lock "$dir" "$@"
+    PG_BINDIR=$(find_pg_bindir)
+    cd "$dir"
+    case $action in
+        promote) promote_node "$dir" "$arg" ;;
+        freeze) freeze_node "$dir" "$arg" ;;
+        thaw) thaw_node "$dir" "$arg" ;;
+        fence) fence_node "$dir" "$arg" on ;;
+        unfence) fence_node "$dir" "$arg" off ;;
+        sync) sync_replication "$dir" "$arg" ;;
+        reset) reset_cluster "$dir" ;;
+    esac
+}
+
 cmd_status() {
     (( $# == 1 )) || die "usage: $PROG status DIR"
     local dir n port pid role state
@@ -813,7 +1081,9 @@ cmd_status() {
             continue
         fi
         role=""
-        if is_pg_node "$n"; then
+        if node_frozen "$dir" "$n"; then
+            role="frozen"
+        elif is_pg_node "$n"; then
             role=$(node_psql "$dir" "$n" -c "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby, wal receiver ' || coalesce((SELECT status FROM pg_stat_wal_receiver), 'not running') ELSE 'primary, ' || (SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming') || ' streaming replicas' END" 2>/dev/null || echo "not answering")
         else
             role=$(accepts_queries "$dir" pgbouncer 2>/dev/null && echo "transaction pooling" || echo "not answering")
@@ -830,6 +1100,7 @@ main() {
         stop) cmd_stop "$@" ;;
         stop-node | start-node | restart-node) cmd_node "$cmd" "$@" ;;
         psql) cmd_psql "$@" ;;
+        promote | freeze | thaw | fence | unfence | sync | reset) cmd_topology "$cmd" "$@" ;;
         status) cmd_status "$@" ;;
         cleanup-stale)
             [[ $# -eq 0 || ${1:-} == --all ]] || die "usage: $PROG cleanup-stale [--all]"

@@ -83,3 +83,19 @@ TEST_CASE("run_command captures output and exit status", "[support][cluster_env]
     CHECK(r.err == "err\n");
     CHECK_THROWS_AS(sparc::testing::run_command({"/nonexistent/program"}), ClusterError);
 }
+
+TEST_CASE("ClusterEnv::multi_host_url lists the nodes in order", "[support][cluster_env]") {
+    TempFile file(kEnv);
+    const auto env = ClusterEnv::load(file.path);
+    CHECK(env.multi_host_url({ClusterNode::replica1, ClusterNode::primary}) ==
+          "postgresql://sparc:sparc-test-secret-00@127.0.0.1:20002,127.0.0.1:20001/sparc"
+          "?target_session_attrs=read-write");
+    CHECK(env.multi_host_url({ClusterNode::primary}, "connect_timeout=2") ==
+          "postgresql://sparc:sparc-test-secret-00@127.0.0.1:20001/sparc"
+          "?target_session_attrs=read-write&connect_timeout=2");
+    CHECK(env.multi_host_url({ClusterNode::replica1, ClusterNode::replica2},
+                             "target_session_attrs=standby") ==
+          "postgresql://sparc:sparc-test-secret-00@127.0.0.1:20002,127.0.0.1:20003/sparc"
+          "?target_session_attrs=standby");
+    CHECK_THROWS_AS(env.multi_host_url({}), ClusterError);
+}

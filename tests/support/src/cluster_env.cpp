@@ -71,6 +71,21 @@ std::string describe(const std::vector<std::string>& argv) {
     return text;
 }
 
+/// Percent-encodes everything but RFC 3986 unreserved characters, for a URL's userinfo.
+std::string percent_encode(std::string_view text) {
+    std::string out;
+    for (const char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            out += c;
+        } else {
+            out += fmt::format("%{:02X}", u);
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string_view to_string(ClusterNode node) noexcept {
@@ -273,6 +288,48 @@ std::string ClusterEnv::psql(ClusterNode node, std::string_view sql) const {
     return std::move(r.out);
 }
 
+void ClusterEnv::promote(ClusterNode node) const {
+    checked({"promote", dir.string(), std::string(to_string(node))});
+}
+
+void ClusterEnv::freeze(ClusterNode node) const {
+    checked({"freeze", dir.string(), std::string(to_string(node))});
+}
+
+void ClusterEnv::thaw(ClusterNode node) const {
+    checked({"thaw", dir.string(), std::string(to_string(node))});
+}
+
+void ClusterEnv::fence(ClusterNode node, bool on) const {
+    checked({on ? "fence" : "unfence", dir.string(), std::string(to_string(node))});
+}
+
+void ClusterEnv::set_synchronous(bool on) const {
+    checked({"sync", dir.string(), on ? "on" : "off"});
+}
+
+void ClusterEnv::reset() const { checked({"reset", dir.string()}); }
+
+std::string ClusterEnv::multi_host_url(const std::vector<ClusterNode>& nodes,
+                                       std::string_view extra_query) const {
+    if (nodes.empty()) throw ClusterError("multi_host_url: no nodes");
+    std::string hosts;
+    for (const auto node : nodes) {
+        if (!hosts.empty()) hosts += ',';
+        hosts += fmt::format("127.0.0.1:{}", port(node));
+    }
+    std::string query;
+    if (extra_query.find("target_session_attrs=") == std::string_view::npos) {
+        query = "target_session_attrs=read-write";
+    }
+    if (!extra_query.empty()) {
+        if (!query.empty()) query += '&';
+        query += extra_query;
+    }
+    return fmt::format("postgresql://{}:{}@{}/{}?{}", percent_encode(user),
+                       percent_encode(password), hosts, percent_encode(database), query);
+}
+
 StoppedNode::StoppedNode(const ClusterEnv& env, ClusterNode node, bool immediate)
     : env_(env), node_(node) {
     env_.stop_node(node_, immediate);
@@ -293,6 +350,35 @@ void StoppedNode::restart() {
     if (!stopped_) return;
     env_.start_node(node_);
     stopped_ = false;
+}
+
+FrozenNode::FrozenNode(const ClusterEnv& env, ClusterNode node) : env_(env), node_(node) {
+    env_.freeze(node_);
+}
+
+FrozenNode::~FrozenNode() {
+    if (!frozen_) return;
+    try {
+        env_.thaw(node_);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "sparc::testing::FrozenNode: could not thaw {}: {}\n", to_string(node_),
+                   e.what());
+    }
+}
+
+void FrozenNode::thaw() {
+    if (!frozen_) return;
+    env_.thaw(node_);
+    frozen_ = false;
+}
+
+TopologyGuard::~TopologyGuard() {
+    try {
+        env_.reset();
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "sparc::testing::TopologyGuard: could not reset the cluster: {}\n",
+                   e.what());
+    }
 }
 
 }  // namespace sparc::testing

@@ -83,6 +83,38 @@ class ClusterEnv {
     /// Runs `cluster.sh ARGS...`; does not throw on a non-zero exit.
     CommandResult cluster_command(const std::vector<std::string>& args) const;
 
+    // Topology changes. Each returns once the change has taken effect and throws ClusterError
+    // with cluster.sh's output otherwise. Only for clusters a test may reshape: the pg_topology
+    // fixture's (sparc_add_topology_test), never the shared pg_cluster. reset() undoes them all.
+
+    /// Promotes a replica (pg_ctl promote); returns when it accepts writes. The old primary
+    /// keeps running as a primary too.
+    void promote(ClusterNode node) const;
+    /// SIGSTOPs every process of the node (postmaster, backends, walsender/walreceiver): TCP
+    /// connects to it still complete in the kernel, but nothing answers.
+    void freeze(ClusterNode node) const;
+    /// Resumes a frozen node; returns when it answers queries.
+    void thaw(ClusterNode node) const;
+    /// Sets (on) or resets (off) default_transaction_read_only on a PostgreSQL node through
+    /// ALTER SYSTEM and a reload: writes fail with SQLSTATE 25006. Returns when a new session
+    /// sees the setting.
+    void fence(ClusterNode node, bool on) const;
+    /// Synchronous replication on the primary (synchronous_standby_names = 'ANY 1 (replica1,
+    /// replica2)', synchronous_commit = on), or back to asynchronous; returns when
+    /// pg_stat_replication shows a quorum standby (on) or none (off).
+    void set_synchronous(bool on) const;
+    /// Back to the shape the cluster started with: every node thawed and running, unfenced,
+    /// asynchronous, the original primary as primary, every replica that no longer streams
+    /// from it (a promoted one: its data is lost) rebuilt. Returns when both replicas stream.
+    void reset() const;
+
+    /// A libpq multi-host URL over the nodes, in order, as the test superuser:
+    /// postgresql://user:password@127.0.0.1:P1,127.0.0.1:P2/db?target_session_attrs=read-write
+    /// with `&extra_query` appended. If extra_query sets target_session_attrs itself, that
+    /// one replaces read-write. @throws ClusterError for an empty list.
+    std::string multi_host_url(const std::vector<ClusterNode>& nodes,
+                               std::string_view extra_query = {}) const;
+
   private:
     void checked(const std::vector<std::string>& args) const;
 };
@@ -102,6 +134,36 @@ class StoppedNode {
     const ClusterEnv& env_;
     ClusterNode node_;
     bool stopped_ = true;
+};
+
+/// Freezes a node (ClusterEnv::freeze) for the life of a scope and thaws it on exit, so a
+/// failing test does not leave a hung node behind.
+class FrozenNode {
+  public:
+    FrozenNode(const ClusterEnv& env, ClusterNode node);
+    ~FrozenNode();
+    FrozenNode(const FrozenNode&) = delete;
+    FrozenNode& operator=(const FrozenNode&) = delete;
+    /// Thaws the node now (waiting as ClusterEnv::thaw does) instead of at scope exit.
+    void thaw();
+
+  private:
+    const ClusterEnv& env_;
+    ClusterNode node_;
+    bool frozen_ = true;
+};
+
+/// Calls ClusterEnv::reset() on scope exit, also when the test failed or threw, so the next
+/// topology test starts from a primary and two streaming replicas.
+class TopologyGuard {
+  public:
+    explicit TopologyGuard(const ClusterEnv& env) noexcept : env_(env) {}
+    ~TopologyGuard();
+    TopologyGuard(const TopologyGuard&) = delete;
+    TopologyGuard& operator=(const TopologyGuard&) = delete;
+
+  private:
+    const ClusterEnv& env_;
 };
 
 }  // namespace sparc::testing
