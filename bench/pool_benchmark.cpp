@@ -28,6 +28,7 @@
 #include <deque>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -65,6 +66,7 @@ class NullBackend {
         void rollback(const db::ExecSettings& /*exec*/) {}
         void cancel() noexcept {}
         bool cancel_outstanding() const noexcept { return false; }
+        std::optional<bool> in_recovery() const noexcept { return false; }
         bool is_alive() const { return true; }
         db::TxStatus transaction_status() const { return db::TxStatus::idle; }
         void close() noexcept {}
