@@ -135,6 +135,26 @@ void check_params(const VideoPlatformParams& p) {
         }
     }
 
+    // Origins as browsers send them: scheme://host[:port], no path; or * for any.
+    static const std::regex kOrigin(
+        R"(\*|https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?)");
+    for (const auto& origin : p.cors_allowed_origins) {
+        if (!std::regex_match(origin, kOrigin)) {
+            invalid("cors_allowed_origins",
+                    fmt::format("\"{}\" is not an origin (https://host or https://host:port, "
+                                "no path; or *)",
+                                origin));
+        }
+    }
+    // HTTP header names (RFC 9110 tokens).
+    static const std::regex kHeaderName(R"([A-Za-z0-9!#$%&'*+.^_`|~-]{1,256})");
+    for (const auto& header : p.cors_allowed_headers) {
+        if (!std::regex_match(header, kHeaderName)) {
+            invalid("cors_allowed_headers",
+                    fmt::format("\"{}\" is not an HTTP header name", header));
+        }
+    }
+
     check_range(p.video_default_ttl, 0, kMaxTtl, "video_default_ttl", " seconds");
     check_range(p.video_max_ttl, 0, kMaxTtl, "video_max_ttl", " seconds");
     check_range(p.api_max_ttl, 0, kMaxTtl, "api_max_ttl", " seconds");
@@ -284,6 +304,8 @@ const std::map<std::string, Setter, std::less<>>& setters() {
         {"rate_limit", field(&VideoPlatformParams::rate_limit)},
         {"encrypted_fields", field(&VideoPlatformParams::encrypted_fields)},
         {"public_paths", field(&VideoPlatformParams::public_paths)},
+        {"cors_allowed_origins", field(&VideoPlatformParams::cors_allowed_origins)},
+        {"cors_allowed_headers", field(&VideoPlatformParams::cors_allowed_headers)},
         {"jwt_issuer", field(&VideoPlatformParams::jwt_issuer)},
         {"jwt_audience", field(&VideoPlatformParams::jwt_audience)},
         {"websocket_api_domain", field(&VideoPlatformParams::websocket_api_domain)},

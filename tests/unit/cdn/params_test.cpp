@@ -118,6 +118,19 @@ TEST_CASE("every variable is checked at render", "[cdn][presets][params]") {
         CHECK_THAT(with([](auto& p) { p.public_paths = {"api/public/*"}; }),
                    Catch::Contains("public_paths"));
     }
+    SECTION("CORS") {
+        CHECK(
+            with([](auto& p) {
+                p.cors_allowed_origins = {"https://app.example.com", "http://localhost:3000", "*"};
+            }).empty());
+        for (const auto* bad : {"https://app.example.com/", "app.example.com", "ftp://x.io", ""}) {
+            INFO(bad);
+            CHECK_THAT(with([&](auto& p) { p.cors_allowed_origins = {bad}; }),
+                       Catch::Contains("cors_allowed_origins"));
+        }
+        CHECK_THAT(with([](auto& p) { p.cors_allowed_headers = {"X Token"}; }),
+                   Catch::Contains("cors_allowed_headers"));
+    }
 }
 
 TEST_CASE("new variables reach the documents", "[cdn][presets][params]") {
