@@ -129,10 +129,18 @@ void check_params(const VideoPlatformParams& p) {
             invalid("encrypted_fields", "entries must be 1-128 characters");
         }
     }
+    // The edge function matches every request against every pattern, in time proportional to
+    // the path's length times the patterns'.
+    std::size_t public_path_chars = 0;
     for (const auto& path : p.public_paths) {
         if (path.empty() || path.front() != '/') {
             invalid("public_paths", fmt::format("\"{}\" must start with /", path));
         }
+        public_path_chars += path.size();
+    }
+    if (public_path_chars > 4096) {
+        invalid("public_paths", fmt::format("hold {} characters in all; at most 4096 are allowed",
+                                            public_path_chars));
     }
 
     // Origins as browsers send them: scheme://host[:port], no path; or * for any.

@@ -48,6 +48,10 @@ function renderHandler(vars) {
 }
 const appOrigin = 'https://app.example.com';
 const single = renderHandler({ jwt_public_key: pemOf(keys), cors_allowed_origins: [appOrigin] });
+const globs = renderHandler({
+  jwt_public_key: pemOf(keys),
+  public_paths: ['/api/*/*/*/health', '/api/v?/status', '/api/*a*a*a*a*a*a*b', '/api/exact', '/api/file.json'],
+});
 const rotated = renderHandler({ jwt_public_keys: { '2025-01': pemOf(oldKey), '2025-06': pemOf(newKey) } });
 
 const b64url = (data) => Buffer.from(data).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
@@ -153,6 +157,18 @@ const cases = [
   ['malformed percent-encoding', single, event({ uri: '/api/public/%zz' }), '400'],
   ['dot segments even with a token', single, event({ uri: '/video/../api/x', token: jwt(good) }), '400'],
   ['dots inside a name are fine', single, event({ uri: '/video/a..b/seg.ts', token: jwt(good) }), PASS],
+  // Public path patterns: `*` is any run of characters (slashes too), `?` one character.
+  ['glob: stars', globs, event({ uri: '/api/a/b/c/health' }), PASS],
+  ['glob: star spans slashes', globs, event({ uri: '/api/a/b/c/d/e/health' }), PASS],
+  ['glob: too few segments', globs, event({ uri: '/api/a/health' }), '401'],
+  ['glob: suffix must match', globs, event({ uri: '/api/a/b/c/healthz' }), '401'],
+  ['glob: question mark', globs, event({ uri: '/api/v2/status' }), PASS],
+  ['glob: question mark is one character', globs, event({ uri: '/api/v10/status' }), '401'],
+  ['glob: exact', globs, event({ uri: '/api/exact' }), PASS],
+  ['glob: exact, longer', globs, event({ uri: '/api/exact/x' }), '401'],
+  ['glob: a dot is a dot', globs, event({ uri: '/api/file.json' }), PASS],
+  ['glob: a dot is not any character', globs, event({ uri: '/api/fileXjson' }), '401'],
+  ['glob: many stars', globs, event({ uri: '/api/xaxaxaxaxaxayb' }), PASS],
   // Key rotation: the key is chosen by kid.
   ['rotated: new key, its kid', rotated, event({ token: withKid('2025-06', newKey.privateKey) }), PASS],
   ['rotated: old key, its kid', rotated, event({ token: withKid('2025-01', oldKey.privateKey) }), PASS],
@@ -214,6 +230,23 @@ const cases = [
     }
   }
 
+  // Paths crafted against the public path patterns are answered at once (a backtracking
+  // matcher took seconds on the first of these). The bound is generous: the matcher needs
+  // well under a millisecond.
+  const slow = [
+    ['segments against /api/*/*/*/health', '/api/' + 'a/'.repeat(2000)],
+    ['a run of one letter against /api/*a*a*a*a*a*a*b', '/api/' + 'a'.repeat(8000)],
+  ];
+  for (const [label, uri] of slow) {
+    const started = process.hrtime.bigint();
+    const result = await globs.handler(event({ uri }));
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    if (result.status !== '401' || ms > 1000) {
+      failures += 1;
+      console.log(`pathological path, ${label}: status ${result.status} after ${ms.toFixed(0)} ms`);
+    }
+  }
+
   // A package whose key does not parse still loads, and denies instead of crashing.
   const broken = path.join(dir, 'broken');
   fs.cpSync(path.join(single.out, 'edge-auth'), broken, { recursive: true });
@@ -239,7 +272,7 @@ const cases = [
   }
 
   fs.rmSync(dir, { recursive: true, force: true });
-  const total = cases.length + preflightChecks.length + 2;
+  const total = cases.length + preflightChecks.length + slow.length + 2;
   console.log(`${total} case(s), ${failures} failure(s)`);
   process.exit(failures ? 1 : 0);
 })();

@@ -117,6 +117,8 @@ TEST_CASE("every variable is checked at render", "[cdn][presets][params]") {
                    Catch::Contains("websocket_api_domain"));
         CHECK_THAT(with([](auto& p) { p.public_paths = {"api/public/*"}; }),
                    Catch::Contains("public_paths"));
+        CHECK_THAT(with([](auto& p) { p.public_paths = {"/" + std::string(4096, '*')}; }),
+                   Catch::Contains("public_paths"));
     }
     SECTION("CORS") {
         CHECK(
