@@ -8,6 +8,8 @@ import json
 import os
 import pathlib
 import re
+import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,18 @@ VARS = {
 }
 
 
+def small_files():
+    """Makes writes beyond 4 KiB fail (EFBIG), as a full disk would."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+def snapshot(directory):
+    """Every file under `directory` with its contents."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*"))
+            if p.is_file()}
+
+
 class Cli:
     def __init__(self, tool, tmp):
         self.tool = tool
@@ -38,9 +52,10 @@ class Cli:
         path.write_text(content if isinstance(content, str) else json.dumps(content))
         return str(path)
 
-    def expect(self, label, args, code, stdout=None, stderr=None):
+    def expect(self, label, args, code, stdout=None, stderr=None, preexec_fn=None):
         self.count += 1
-        result = subprocess.run([self.tool, *args], capture_output=True, text=True, timeout=60)
+        result = subprocess.run([self.tool, *args], capture_output=True, text=True, timeout=60,
+                                preexec_fn=preexec_fn)
         problems = []
         if result.returncode != code:
             problems.append(f"exit {result.returncode}, expected {code}")
@@ -121,6 +136,23 @@ def main(argv):
         cli.expect("render", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0,
                    stdout="13-cloudfront-create-distribution.json")
 
+        # A render that fails while writing (here: files limited to 4 KiB, as on a full disk)
+        # leaves the earlier render as it was, and nothing beside it.
+        (out / "notes.txt").write_text("mine")
+        for form in ("cli", "cloudformation"):
+            before = snapshot(out)
+            cli.expect(f"{form} render that cannot write", ["render", "--format", form, "--vars",
+                       cli.write("ttl.json", {**VARS, "video_default_ttl": 3600}), "--out", str(out)], 2,
+                       stderr="cannot write", preexec_fn=small_files)
+            if snapshot(out) != before:
+                cli.failures.append(f"a failed {form} render changed {out}")
+            strays = [p.name for p in pathlib.Path(tmp).iterdir() if p.name.startswith(".out.")]
+            if strays:
+                cli.failures.append(f"a failed {form} render left {strays} behind")
+        cli.expect("render after a failed one", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0)
+        if (out / "notes.txt").read_text() != "mine":
+            cli.failures.append("render lost a file it did not write")
+
         rendered = json.loads((out / "13-cloudfront-create-distribution.json").read_text())
         wrapped = cli.write("wrapped.json", rendered)
         bare = cli.write("bare.json", rendered["DistributionConfig"])
@@ -149,6 +181,10 @@ def main(argv):
         newer["DistributionConfig"]["HttpVersion"] = "http4"
         cli.expect("current API output", ["validate", cli.write("newer.json", {"ETag": "E1", **newer})], 0,
                    stderr="/DistributionConfig/HttpVersion: warning")
+        result = cli.expect("unknown enum values with --strict", ["validate", "--strict", tls13_file], 1,
+                            stdout="TLSv1.3")
+        if "static-ip-v2" not in result.stdout or "2 problem(s)" not in result.stderr:
+            cli.failures.append(f"unknown enum values with --strict: {result.stdout} {result.stderr}")
         cli.expect("not a known document", ["validate", cli.write("other.json", {"Foo": 1})], 2,
                    stderr="not a document sparc-cdn knows")
         for path in sorted(out.glob("*.json")):
