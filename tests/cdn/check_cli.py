@@ -40,6 +40,53 @@ def snapshot(directory):
             if p.is_file()}
 
 
+# Variables AWS would refuse, each with the variable the error must name (exit 2).
+BAD_VARIABLES = [
+    ("tag value with braces", {"tags": {"Team": "k{x}"}}, "tags"),
+    ("tag key with a comma", {"tags": {"a,b": "x"}}, "tags"),
+    ("tag value with a control character", {"tags": {"Team": "a\tb"}}, "tags"),
+    ("tag key of 129 characters", {"tags": {"k" * 129: "x"}}, "tags"),
+    ("tag value of 256 characters", {"tags": {"k": "é" * 256}}, "tags"),
+    ("tag key aws:", {"tags": {"aws:x": "y"}}, "tags"),
+    ("account id of 5 digits", {"aws_account_id": "12345"}, "aws_account_id"),
+    ("account id with letters", {"aws_account_id": "12345678901a"}, "aws_account_id"),
+    ("role ARN with a short account", {"edge_function_role_arn": "arn:aws:iam::123:role/x"},
+     "edge_function_role_arn"),
+    ("role ARN of a user", {"realtime_logs_role_arn": "arn:aws:iam::123456789012:user/x"},
+     "realtime_logs_role_arn"),
+    ("kinesis ARN of another service", {"kinesis_stream_arn": "arn:aws:sqs:us-east-1:123456789012:x"},
+     "kinesis_stream_arn"),
+    ("bucket like an IP address", {"video_bucket": "192.168.1.1"}, "video_bucket"),
+    ("bucket ending in -", {"logs_bucket": "logs-"}, "logs_bucket"),
+    ("bucket with adjacent dots", {"static_assets_bucket": "a..b"}, "static_assets_bucket"),
+    ("bucket with a reserved suffix", {"artifacts_bucket": "x-s3alias"}, "artifacts_bucket"),
+    ("bucket region mars-1", {"bucket_region": "mars-1"}, "bucket_region"),
+    ("origin shield region without Origin Shield", {"origin_shield_region": "af-south-1"},
+     "origin_shield_region"),
+    ("certificate outside us-east-1",
+     {"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"}, "certificate_arn"),
+    ("domain label of 64 characters", {"api_gateway_domain": "a" * 64 + ".io"}, "api_gateway_domain"),
+    ("api_max_ttl 0", {"api_max_ttl": 0}, "api_max_ttl"),
+    ("video_default_ttl above video_max_ttl", {"video_default_ttl": 100, "video_max_ttl": 50},
+     "video_default_ttl"),
+    ("CORS origin with a path", {"cors_allowed_origins": ["https://app.example.com/"]},
+     "cors_allowed_origins"),
+    ("CORS header with a space", {"cors_allowed_headers": ["X Token"]}, "cors_allowed_headers"),
+]
+
+# Variables at the edge of what AWS accepts, which must render.
+GOOD_VARIABLES = [
+    ("tags with every allowed character", {"tags": {"Team_1 .:/=+-@": "Vidéo équipe 2 _.:/=+-@"}}),
+    ("tag of the longest lengths", {"tags": {"k" * 128: "é" * 255}}),
+    ("account id", {"aws_account_id": "123456789012"}),
+    ("role ARN with a path", {"edge_function_role_arn": "arn:aws:iam::123456789012:role/service/edge-auth"}),
+    ("bucket region", {"bucket_region": "ap-southeast-2"}),
+    ("api_max_ttl 1", {"api_max_ttl": 1}),
+    ("video TTLs 0", {"video_default_ttl": 0, "video_max_ttl": 0}),
+    ("CORS origins", {"cors_allowed_origins": ["https://app.example.com", "http://localhost:3000", "*"]}),
+]
+
+
 class Cli:
     def __init__(self, tool, tmp):
         self.tool = tool
@@ -133,6 +180,12 @@ def main(argv):
         cli.expect("topic outside us-east-1", ["render", "--vars", cli.write("s.json", {
             **VARS, "sns_alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts"}), "--out", str(out)], 2,
             stderr="us-east-1")
+        for label, extra, name in BAD_VARIABLES:
+            cli.expect(label, ["render", "--vars", cli.write("bad.json", {**VARS, **extra}), "--out",
+                       str(pathlib.Path(tmp, "bad"))], 2, stderr=name)
+        for label, extra in GOOD_VARIABLES:
+            cli.expect(label, ["render", "--format", "cloudformation", "--vars",
+                       cli.write("good.json", {**VARS, **extra}), "--out", str(pathlib.Path(tmp, "good"))], 0)
         cli.expect("render", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0,
                    stdout="13-cloudfront-create-distribution.json")
 
