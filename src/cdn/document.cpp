@@ -121,6 +121,28 @@ void check_template(const json& t, std::vector<Problem>& problems) {
     }
 }
 
+// Whether `problem_path` is where a removed value was, or the list it was an item of: a
+// problem there (a required member missing, a list left empty) is only the removal's
+// consequence, and the unknown value is reported as itself instead.
+bool caused_by_removal(const std::string& problem_path, const std::vector<Problem>& removed) {
+    for (const auto& r : removed) {
+        if (r.path == problem_path) {
+            return true;
+        }
+        if (!r.path.starts_with(problem_path + "/")) {
+            continue;
+        }
+        std::string_view rest = std::string_view(r.path).substr(problem_path.size() + 1);
+        if (rest.starts_with("Items/")) {
+            rest.remove_prefix(6);
+        }
+        if (!rest.empty() && rest.find_first_not_of("0123456789") == std::string_view::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
 template <class T>
 void check_as(const json& doc, const std::string& base, DocumentReport& report, bool validated) {
     const auto value = read_tolerant<T>(doc, base, report.newer);
@@ -128,7 +150,9 @@ void check_as(const json& doc, const std::string& base, DocumentReport& report, 
         if constexpr (requires { validate(value); }) {
             for (auto p : validate(value)) {
                 p.path = base + p.path;
-                report.problems.push_back(std::move(p));
+                if (!caused_by_removal(p.path, report.newer)) {
+                    report.problems.push_back(std::move(p));
+                }
             }
         }
     }

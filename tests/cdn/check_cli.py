@@ -234,6 +234,16 @@ def main(argv):
         newer["DistributionConfig"]["HttpVersion"] = "http4"
         cli.expect("current API output", ["validate", cli.write("newer.json", {"ETag": "E1", **newer})], 0,
                    stderr="/DistributionConfig/HttpVersion: warning")
+        # An unknown value is reported as itself, not as the required member it leaves out.
+        tls13 = json.loads(json.dumps(rendered))
+        tls13["DistributionConfig"]["Origins"]["Items"][2]["CustomOriginConfig"]["OriginSslProtocols"] = {
+            "Quantity": 1, "Items": ["TLSv1.3"]}
+        tls13["DistributionConfig"]["ViewerCertificate"]["SSLSupportMethod"] = "static-ip-v2"
+        tls13_file = cli.write("tls13.json", tls13)
+        result = cli.expect("unknown enum values are warnings", ["validate", tls13_file], 0,
+                            stderr="TLSv1.3")
+        if "static-ip-v2" not in result.stderr or "required" in result.stdout + result.stderr:
+            cli.failures.append(f"unknown enum values: {result.stdout} {result.stderr}")
         result = cli.expect("unknown enum values with --strict", ["validate", "--strict", tls13_file], 1,
                             stdout="TLSv1.3")
         if "static-ip-v2" not in result.stdout or "2 problem(s)" not in result.stderr:
