@@ -261,6 +261,19 @@ def main(argv):
         template["Resources"]["Distribution"]["Properties"]["WebACLId"] = {"Ref": "Nowhere"}
         cli.expect("template with a dangling Ref", ["validate", cli.write("t.json", template)], 1,
                    stdout="Nowhere")
+        template = json.loads((cf_out / "template.json").read_text())
+        template["Resources"]["Distribution"]["DependsOn"] = ["WebAcl", "Elsewhere"]
+        cli.expect("template with a dangling DependsOn", ["validate", cli.write("t.json", template)], 1,
+                   stdout="Elsewhere")
+        template = json.loads((cf_out / "template.json").read_text())
+        template["Outputs"]["Dangling"] = {"Value": {"Fn::Sub": "arn:aws:s3:::${Missing}/${AWS::Region}"}}
+        cli.expect("template with a dangling Fn::Sub", ["validate", cli.write("t.json", template)], 1,
+                   stdout="Missing")
+        template["Outputs"]["Dangling"] = {"Value": {"Fn::Sub": ["${Bucket}-${Nope.Arn}", {"Bucket": "x"}]}}
+        cli.expect("template with a dangling Fn::Sub attribute", ["validate", cli.write("t.json", template)], 1,
+                   stdout="Nope")
+        template["Outputs"]["Dangling"] = {"Value": {"Fn::Sub": ["${Bucket}-${!Literal}-${WebAcl.Arn}", {"Bucket": "x"}]}}
+        cli.expect("template with Fn::Sub variables", ["validate", cli.write("t.json", template)], 0)
         quantity = json.loads(json.dumps(rendered["DistributionConfig"]))
         quantity["Aliases"]["Quantity"] = 3
         cli.expect("quantity mismatch", ["validate", cli.write("q.json", quantity)], 2,
