@@ -295,6 +295,10 @@ int main(int argc, char** argv) {
         return kExitOk;
     }
     if (args[0] == "--version") {
+        if (args.size() > 1) {
+            fmt::print(stderr, "sparc-cdn: --version takes no arguments\n\n{}", usage());
+            return kExitUsage;
+        }
         fmt::print("sparc-cdn {}\n", SPARC_VERSION);
         return kExitOk;
     }

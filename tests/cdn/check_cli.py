@@ -152,6 +152,7 @@ def main(argv):
         version = cli.expect("--version", ["--version"], 0, stdout="sparc-cdn ")
         if not re.fullmatch(r"sparc-cdn \d+\.\d+\.\d+\n", version.stdout):
             cli.failures.append(f"--version prints {version.stdout!r}")
+        cli.expect("--version with an argument", ["--version", "extra"], 2, stderr="usage")
         cli.expect("bad format", ["render", "--format", "yaml", "--vars", "x.json", "--out", str(out)],
                    2, stderr="cloudformation")
 
