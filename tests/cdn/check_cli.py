@@ -15,17 +15,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sample_vars import public_key_pem  # noqa: E402
+from sample_vars import sample_vars  # noqa: E402
 
-VARS = {
-    "environment": "dev",
-    "api_gateway_domain": "api.dev.sparc.io",
-    "video_streaming_domain": "video.dev.sparc.io",
-    "cdn_domain_name": "cdn.dev.sparc.io",
-    "jwt_public_key": public_key_pem("jwt"),
-    "field_encryption_public_key": public_key_pem("fle"),
-    "sns_alert_topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts",
-}
+VARS = sample_vars()
 
 
 def small_files():
