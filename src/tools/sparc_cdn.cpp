@@ -118,7 +118,8 @@ fs::path directory_beside(const fs::path& target, std::string_view purpose) {
 // If anything fails before the swap, `dir` is left exactly as it was.
 template <class Write>
 void render_into(const fs::path& dir, Write&& write) {
-    auto target = fs::absolute(dir).lexically_normal();
+    // A symbolic link stays: the directory it points to is the one replaced.
+    auto target = fs::weakly_canonical(fs::absolute(dir));
     if (target.filename().empty()) {
         target = target.parent_path();
     }

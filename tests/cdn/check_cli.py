@@ -198,6 +198,14 @@ def main(argv):
         cli.expect("render after a failed one", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0)
         if (out / "notes.txt").read_text() != "mine":
             cli.failures.append("render lost a file it did not write")
+        # DIR given as a symbolic link: the link stays, the directory it names gets the render.
+        real, link = pathlib.Path(tmp, "real"), pathlib.Path(tmp, "link")
+        cli.expect("render cli", ["render", "--vars", cli.write("v.json", VARS), "--out", str(real)], 0)
+        link.symlink_to(real, target_is_directory=True)
+        cli.expect("render through a symbolic link", ["render", "--format", "cloudformation", "--vars",
+                   cli.write("v.json", VARS), "--out", str(link)], 0)
+        if not link.is_symlink() or not (real / "template.json").is_file() or (real / "deploy.sh").exists():
+            cli.failures.append("a render through a symbolic link did not replace the directory it names")
 
         rendered = json.loads((out / "13-cloudfront-create-distribution.json").read_text())
         wrapped = cli.write("wrapped.json", rendered)
