@@ -147,6 +147,21 @@ void render_into(const fs::path& dir, Write&& write) {
         fs::rename(staging, target);
         return;
     }
+    // The working directory (or one it is in) is not moved away from under the shell that
+    // ran render: the complete render replaces the earlier one's files inside it instead.
+    const auto cwd = fs::current_path();
+    if (const auto rel = cwd.lexically_relative(target); !rel.empty() && *rel.begin() != "..") {
+        for (const auto& entry : fs::directory_iterator(target)) {
+            if (written_by_render(entry)) {
+                fs::remove_all(entry.path());
+            }
+        }
+        for (const auto& entry : fs::directory_iterator(staging)) {
+            fs::rename(entry.path(), target / entry.path().filename());
+        }
+        fs::remove(staging);
+        return;
+    }
     // One atomic exchange where the system has it (Linux); else two renames, between which
     // DIR is briefly absent.
     fs::path previous = staging;

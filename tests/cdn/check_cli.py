@@ -81,7 +81,7 @@ GOOD_VARIABLES = [
 
 class Cli:
     def __init__(self, tool, tmp):
-        self.tool = tool
+        self.tool = os.path.abspath(tool)
         self.tmp = pathlib.Path(tmp)
         self.failures = []
         self.count = 0
@@ -206,6 +206,17 @@ def main(argv):
                    cli.write("v.json", VARS), "--out", str(link)], 0)
         if not link.is_symlink() or not (real / "template.json").is_file() or (real / "deploy.sh").exists():
             cli.failures.append("a render through a symbolic link did not replace the directory it names")
+        # DIR is the working directory: it stays the same directory (the shell is in it).
+        inode = real.stat().st_ino
+        cwd = os.getcwd()
+        os.chdir(real)
+        try:
+            cli.expect("render into the working directory", ["render", "--vars", cli.write("v.json", VARS),
+                       "--out", "."], 0)
+        finally:
+            os.chdir(cwd)
+        if real.stat().st_ino != inode or (real / "template.json").exists() or not (real / "deploy.sh").is_file():
+            cli.failures.append("a render into the working directory did not render there")
 
         rendered = json.loads((out / "13-cloudfront-create-distribution.json").read_text())
         wrapped = cli.write("wrapped.json", rendered)
