@@ -10,33 +10,13 @@
 
 #include <sparc/cdn.hpp>
 
+#include "../tests/unit/cdn/sample_params.hpp"
+
 namespace cdn = sparc::cdn;
 
 namespace {
 
-// An RSA 2048 public key (render checks that the keys are real ones).
-constexpr const char* kPublicKey = R"(-----BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAp5uGafX+de76ranXpOF8
-7mcUJrSrZ+F2eIUA3PUFv9kaxwMgBH60LgD8pp5M/3WhXMwnVpjOTjTRIBo4Vl9r
-3SAh6kCRLxAR2/VLNSwp8mIFuS1hSwlcpZSJiK4IuwHyVB1kDxtoqChP2bFLJalI
-NbsUF1Gw+aW6nsIDz/W+iA3zcxd9NQwYs8TtCBu2zs0t1ZZs4YgnCzl98Ryhvjtf
-SiJFpPnxqO4dP5NmjHwSeajrB6lKXpi4uU0l1fasi+07q22bldAnmHD8bv42TtIy
-+BUxCFBlWPeHDo555Mz1M/dRNawjGg4NMpWmHCXJJi63JVLVxvi5YUnXu3DmaGYy
-nwIDAQAB
------END PUBLIC KEY-----
-)";
-
-cdn::presets::VideoPlatformParams video_params() {
-    cdn::presets::VideoPlatformParams p;
-    p.environment = "production";
-    p.api_gateway_domain = "api.sparc.io";
-    p.video_streaming_domain = "video.sparc.io";
-    p.cdn_domain_name = "cdn.sparc.io";
-    p.jwt_public_key = kPublicKey;
-    p.field_encryption_public_key = kPublicKey;
-    p.sns_alert_topic_arn = "arn:aws:sns:us-east-1:123456789012:alerts";
-    return p;
-}
+using sparc::cdn::test::video_params;
 
 const cdn::presets::VideoPlatformStack& stack() {
     static const cdn::presets::VideoPlatformStack s = cdn::presets::video_platform(video_params());

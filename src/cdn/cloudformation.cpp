@@ -179,6 +179,7 @@ std::string fingerprint(const std::vector<presets::BundleFile>& files) {
 void write_file(const std::filesystem::path& path, std::string_view contents) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+    out.close();  // a full disk may only show when the buffer is flushed
     if (!out) {
         throw std::runtime_error(fmt::format("cannot write {}", path.string()));
     }

@@ -37,6 +37,7 @@ void write_file(const std::filesystem::path& path, std::string_view contents) {
         throw std::runtime_error(fmt::format("cannot write {}", path.string()));
     }
     out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+    out.close();  // a full disk may only show when the buffer is flushed
     if (!out) {
         throw std::runtime_error(fmt::format("cannot write {}", path.string()));
     }

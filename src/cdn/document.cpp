@@ -71,8 +71,27 @@ T read_tolerant(json doc, const std::string& base, std::vector<Problem>& newer) 
     }
 }
 
-// Every Ref / Fn::GetAtt target of a template names a resource, a parameter or a pseudo
-// parameter.
+// The names `${Name}` and `${Name.Attribute}` of an Fn::Sub string refers to (`${!Literal}`
+// is text).
+std::vector<std::string> sub_references(std::string_view text) {
+    std::vector<std::string> names;
+    for (auto start = text.find("${"); start != std::string_view::npos;
+         start = text.find("${", start)) {
+        const auto end = text.find('}', start + 2);
+        if (end == std::string_view::npos) {
+            break;
+        }
+        const auto inside = text.substr(start + 2, end - start - 2);
+        if (!inside.empty() && inside.front() != '!') {
+            names.emplace_back(inside.substr(0, inside.find('.')));
+        }
+        start = end + 1;
+    }
+    return names;
+}
+
+// Every Ref / Fn::GetAtt / Fn::Sub / DependsOn target of a template names a resource, a
+// parameter or a pseudo parameter (or, in Fn::Sub, one of its own variables).
 void check_template(const json& t, std::vector<Problem>& problems) {
     if (!t.contains("Resources") || !t.at("Resources").is_object() || t.at("Resources").empty()) {
         problems.push_back({"/Resources", "a template needs at least one resource"});
@@ -90,24 +109,40 @@ void check_template(const json& t, std::vector<Problem>& problems) {
             known.insert(id);
         }
     }
+    const auto check = [&](const std::string& target, const std::string& at,
+                           const json* variables = nullptr) {
+        if (!target.empty() && !target.starts_with("AWS::") && !known.contains(target) &&
+            (variables == nullptr || !variables->contains(target))) {
+            problems.push_back(
+                {at, fmt::format("refers to \"{}\", which the template does not define", target)});
+        }
+    };
     std::function<void(const json&, const std::string&)> walk = [&](const json& node,
                                                                     const std::string& path) {
         if (node.is_object()) {
             for (const auto& [key, value] : node.items()) {
-                std::string target;
+                const auto at = path + "/" + key;
                 if (key == "Ref" && value.is_string()) {
-                    target = value.get<std::string>();
+                    check(value.get<std::string>(), at);
                 } else if (key == "Fn::GetAtt" && value.is_array() && !value.empty() &&
                            value.at(0).is_string()) {
-                    target = value.at(0).get<std::string>();
+                    check(value.at(0).get<std::string>(), at);
+                } else if (key == "Fn::GetAtt" && value.is_string()) {
+                    const auto& text = value.get_ref<const std::string&>();
+                    check(text.substr(0, text.find('.')), at);
+                } else if (key == "Fn::Sub" && value.is_string()) {
+                    for (const auto& name : sub_references(value.get<std::string>())) {
+                        check(name, at);
+                    }
+                } else if (key == "Fn::Sub" && value.is_array() && !value.empty() &&
+                           value.at(0).is_string()) {
+                    const auto* variables =
+                        value.size() > 1 && value.at(1).is_object() ? &value.at(1) : nullptr;
+                    for (const auto& name : sub_references(value.at(0).get<std::string>())) {
+                        check(name, at, variables);
+                    }
                 }
-                if (!target.empty() && !target.starts_with("AWS::") && !known.contains(target)) {
-                    problems.push_back(
-                        {path + "/" + key, fmt::format("refers to \"{}\", which the template "
-                                                       "does not define",
-                                                       target)});
-                }
-                walk(value, path + "/" + key);
+                walk(value, at);
             }
         } else if (node.is_array()) {
             for (std::size_t i = 0; i < node.size(); ++i) {
@@ -115,10 +150,53 @@ void check_template(const json& t, std::vector<Problem>& problems) {
             }
         }
     };
+    for (const auto& [id, r] : t.at("Resources").items()) {
+        if (!r.is_object() || !r.contains("DependsOn")) {
+            continue;
+        }
+        const auto& on = r.at("DependsOn");
+        const auto at = "/Resources/" + id + "/DependsOn";
+        const auto depends_on = [&](const json& name, const std::string& where) {
+            if (name.is_string() && !t.at("Resources").contains(name.get<std::string>())) {
+                problems.push_back({where, fmt::format("depends on \"{}\", which is not a resource "
+                                                       "of the template",
+                                                       name.get<std::string>())});
+            }
+        };
+        if (on.is_array()) {
+            for (std::size_t i = 0; i < on.size(); ++i) {
+                depends_on(on.at(i), fmt::format("{}/{}", at, i));
+            }
+        } else {
+            depends_on(on, at);
+        }
+    }
     walk(t.at("Resources"), "/Resources");
     if (t.contains("Outputs")) {
         walk(t.at("Outputs"), "/Outputs");
     }
+}
+
+// Whether `problem_path` is where a removed value was, or the list it was an item of: a
+// problem there (a required member missing, a list left empty) is only the removal's
+// consequence, and the unknown value is reported as itself instead.
+bool caused_by_removal(const std::string& problem_path, const std::vector<Problem>& removed) {
+    for (const auto& r : removed) {
+        if (r.path == problem_path) {
+            return true;
+        }
+        if (!r.path.starts_with(problem_path + "/")) {
+            continue;
+        }
+        std::string_view rest = std::string_view(r.path).substr(problem_path.size() + 1);
+        if (rest.starts_with("Items/")) {
+            rest.remove_prefix(6);
+        }
+        if (!rest.empty() && rest.find_first_not_of("0123456789") == std::string_view::npos) {
+            return true;
+        }
+    }
+    return false;
 }
 
 template <class T>
@@ -128,7 +206,9 @@ void check_as(const json& doc, const std::string& base, DocumentReport& report, 
         if constexpr (requires { validate(value); }) {
             for (auto p : validate(value)) {
                 p.path = base + p.path;
-                report.problems.push_back(std::move(p));
+                if (!caused_by_removal(p.path, report.newer)) {
+                    report.problems.push_back(std::move(p));
+                }
             }
         }
     }

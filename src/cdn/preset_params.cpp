@@ -1,17 +1,20 @@
 // The video platform's parameters: checks, defaults, and reading them from JSON variables.
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <functional>
 #include <map>
 #include <regex>
 #include <stdexcept>
+#include <string_view>
 
 #include <fmt/format.h>
 
 #include "detail/enums.hpp"
 #include "detail/json_io.hpp"
 #include "detail/preset_params.hpp"
+#include "detail/regions.hpp"
 
 namespace sparc::cdn::detail {
 
@@ -41,6 +44,17 @@ void check_hostname(const std::string& value, std::string_view name) {
         value.front() == '.' || value.back() == '.' || value.find("..") != std::string::npos) {
         invalid(name, fmt::format("\"{}\" is not a domain name", value));
     }
+    std::size_t start = 0;
+    while (start <= value.size()) {
+        const auto end = std::min(value.find('.', start), value.size());
+        const auto label = std::string_view(value).substr(start, end - start);
+        if (label.size() > 63 || label.front() == '-' || label.back() == '-') {
+            invalid(name, fmt::format("\"{}\" is not a domain name: label \"{}\" must be 1-63 "
+                                      "characters, not starting or ending with -",
+                                      value, label));
+        }
+        start = end + 1;
+    }
 }
 
 void check_bucket(const std::string& value, std::string_view name) {
@@ -50,6 +64,93 @@ void check_bucket(const std::string& value, std::string_view name) {
     if (!value.empty() && (value.size() < 3 || value.size() > 63 ||
                            !std::all_of(value.begin(), value.end(), bucket_ok))) {
         invalid(name, fmt::format("\"{}\" is not an S3 bucket name (3-63 of a-z 0-9 . -)", value));
+    }
+    if (value.empty()) {
+        return;
+    }
+    // S3's other naming rules.
+    static const std::regex kIpAddress(R"(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})");
+    const auto edge_ok = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    if (!edge_ok(value.front()) || !edge_ok(value.back())) {
+        invalid(name, fmt::format("\"{}\" is not an S3 bucket name: it must begin and end with a "
+                                  "letter or digit",
+                                  value));
+    }
+    if (value.find("..") != std::string::npos || value.find(".-") != std::string::npos ||
+        value.find("-.") != std::string::npos) {
+        invalid(name, fmt::format("\"{}\" is not an S3 bucket name: no two periods, or a period "
+                                  "and a hyphen, may be adjacent",
+                                  value));
+    }
+    if (std::regex_match(value, kIpAddress)) {
+        invalid(name, fmt::format("\"{}\" is not an S3 bucket name: it must not look like an IP "
+                                  "address",
+                                  value));
+    }
+    if (value.starts_with("xn--") || value.starts_with("sthree-") || value.ends_with("-s3alias") ||
+        value.ends_with("--ol-s3")) {
+        invalid(name, fmt::format("\"{}\" is not an S3 bucket name: the prefixes xn-- and sthree- "
+                                  "and the suffixes -s3alias and --ol-s3 are reserved",
+                                  value));
+    }
+}
+
+// Number of Unicode characters of UTF-8 text, or npos if it is not UTF-8.
+std::size_t utf8_length(std::string_view text) {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < text.size(); ++count) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        const std::size_t n = c < 0x80           ? 1
+                              : (c >> 5) == 0x6  ? 2
+                              : (c >> 4) == 0xe  ? 3
+                              : (c >> 3) == 0x1e ? 4
+                                                 : 0;
+        if (n == 0 || i + n > text.size()) {
+            return std::string_view::npos;
+        }
+        for (std::size_t k = 1; k < n; ++k) {
+            if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) {
+                return std::string_view::npos;
+            }
+        }
+        i += n;
+    }
+    return count;
+}
+
+// Tag keys and values AWS accepts: letters, digits, whitespace and _ . : / = + - @
+// (`[\p{L}\p{Z}\p{N}_.:/=+\-@]*`). Characters beyond ASCII are taken to be letters.
+void check_tag_text(std::string_view text, std::size_t max, std::string_view what,
+                    std::string_view key) {
+    const auto length = utf8_length(text);
+    if (length == std::string_view::npos) {
+        invalid("tags", fmt::format("{} of \"{}\" is not UTF-8", what, key));
+    }
+    if (length > max) {
+        invalid("tags", fmt::format("{} of \"{}\" is longer than {} characters", what, key, max));
+    }
+    static constexpr std::string_view kPunctuation = "_.:/=+-@ ";
+    for (char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x80 || std::isalnum(c) != 0 || kPunctuation.find(ch) != std::string_view::npos) {
+            continue;
+        }
+        invalid("tags", fmt::format("{} of \"{}\" has the character '{}'; AWS accepts only "
+                                    "letters, digits, spaces and _ . : / = + - @",
+                                    what, key,
+                                    std::isprint(c) != 0 ? std::string(1, ch)
+                                                         : fmt::format("\\x{:02x}", c)));
+    }
+}
+
+// An IAM role ARN (the account may be the {{AccountId}} placeholder).
+void check_role_arn(const std::string& value, std::string_view name) {
+    static const std::regex kRole(
+        R"(arn:aws:iam::(\d{12}|\{\{AccountId\}\}):role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64})");
+    if (!value.empty() && !std::regex_match(value, kRole)) {
+        invalid(name, fmt::format("\"{}\" is not an IAM role ARN "
+                                  "(arn:aws:iam::ACCOUNT:role/NAME, ACCOUNT 12 digits)",
+                                  value));
     }
 }
 
@@ -114,6 +215,46 @@ void check_params(const VideoPlatformParams& p) {
                             "created in us-east-1 and can only notify topics there",
                             p.sns_alert_topic_arn));
     }
+    static const std::regex kAccount(R"(\d{12})");
+    if (!p.aws_account_id.empty() && !std::regex_match(p.aws_account_id, kAccount)) {
+        invalid("aws_account_id",
+                fmt::format("\"{}\" is not an AWS account id (12 digits)", p.aws_account_id));
+    }
+    check_role_arn(p.realtime_logs_role_arn, "realtime_logs_role_arn");
+    check_role_arn(p.edge_function_role_arn, "edge_function_role_arn");
+    static const std::regex kStream(
+        R"(arn:aws:kinesis:[a-z]{2}(-gov)?-[a-z]+-\d{1,2}:(\d{12}|\{\{AccountId\}\}):stream/[\w.-]{1,128})");
+    if (!p.kinesis_stream_arn.empty() && !std::regex_match(p.kinesis_stream_arn, kStream)) {
+        invalid("kinesis_stream_arn", fmt::format("\"{}\" is not a Kinesis stream ARN "
+                                                  "(arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)",
+                                                  p.kinesis_stream_arn));
+    }
+    static const std::regex kCertificate(
+        R"(arn:aws:acm:us-east-1:(\d{12}|\{\{AccountId\}\}):certificate/[0-9a-f-]{1,64})");
+    if (!p.certificate_arn.empty() && !std::regex_match(p.certificate_arn, kCertificate)) {
+        invalid("certificate_arn",
+                fmt::format("\"{}\" is not an ACM certificate ARN in us-east-1 "
+                            "(arn:aws:acm:us-east-1:ACCOUNT:certificate/ID); CloudFront uses "
+                            "certificates from us-east-1 only",
+                            p.certificate_arn));
+    }
+    // Region names: us-east-1, eu-central-2, us-gov-west-1, ap-southeast-7, ...
+    static const std::regex kRegion(
+        R"([a-z]{2}(-gov)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-\d{1,2})");
+    if (!std::regex_match(p.bucket_region, kRegion)) {
+        invalid("bucket_region",
+                fmt::format("\"{}\" is not an AWS region (e.g. us-east-1)", p.bucket_region));
+    }
+    if (std::find(kOriginShieldRegions.begin(), kOriginShieldRegions.end(),
+                  p.origin_shield_region) == kOriginShieldRegions.end()) {
+        std::string regions;
+        for (auto r : kOriginShieldRegions) {
+            regions += fmt::format("{}{}", regions.empty() ? "" : ", ", r);
+        }
+        invalid("origin_shield_region",
+                fmt::format("\"{}\" is not an Origin Shield region; use one of {}",
+                            p.origin_shield_region, regions));
+    }
     check_range(p.rate_limit, waf::kMinRateLimit, waf::kMaxRateLimit, "waf_rate_limit",
                 " requests per 5 minutes");
     check_range(p.realtime_log_sampling_rate, 1, 100, "realtime_log_sampling_rate", " percent");
@@ -129,9 +270,37 @@ void check_params(const VideoPlatformParams& p) {
             invalid("encrypted_fields", "entries must be 1-128 characters");
         }
     }
+    // The edge function matches every request against every pattern, in time proportional to
+    // the path's length times the patterns'.
+    std::size_t public_path_chars = 0;
     for (const auto& path : p.public_paths) {
         if (path.empty() || path.front() != '/') {
             invalid("public_paths", fmt::format("\"{}\" must start with /", path));
+        }
+        public_path_chars += path.size();
+    }
+    if (public_path_chars > 4096) {
+        invalid("public_paths", fmt::format("hold {} characters in all; at most 4096 are allowed",
+                                            public_path_chars));
+    }
+
+    // Origins as browsers send them: scheme://host[:port], no path; or * for any.
+    static const std::regex kOrigin(
+        R"(\*|https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?)");
+    for (const auto& origin : p.cors_allowed_origins) {
+        if (!std::regex_match(origin, kOrigin)) {
+            invalid("cors_allowed_origins",
+                    fmt::format("\"{}\" is not an origin (https://host or https://host:port, "
+                                "no path; or *)",
+                                origin));
+        }
+    }
+    // HTTP header names (RFC 9110 tokens).
+    static const std::regex kHeaderName(R"([A-Za-z0-9!#$%&'*+.^_`|~-]{1,256})");
+    for (const auto& header : p.cors_allowed_headers) {
+        if (!std::regex_match(header, kHeaderName)) {
+            invalid("cors_allowed_headers",
+                    fmt::format("\"{}\" is not an HTTP header name", header));
         }
     }
 
@@ -143,6 +312,14 @@ void check_params(const VideoPlatformParams& p) {
         invalid("video_default_ttl", fmt::format("({}) must not exceed video_max_ttl ({})",
                                                  p.video_default_ttl, p.video_max_ttl));
     }
+    // The API policy keys the cache on Authorization and compresses, which needs caching.
+    if (p.api_max_ttl < 1) {
+        invalid("api_max_ttl",
+                fmt::format("is {}; it must be at least 1 second: the API cache policy keys on "
+                            "the Authorization header and compresses, which CloudFront allows "
+                            "only when responses may be cached",
+                            p.api_max_ttl));
+    }
     if (p.static_default_ttl > 31536000) {
         invalid("static_default_ttl",
                 fmt::format("({}) must not exceed the static assets' maximum TTL (31536000)",
@@ -153,14 +330,14 @@ void check_params(const VideoPlatformParams& p) {
         invalid("tags", "may hold at most 50 tags");
     }
     for (const auto& [key, value] : p.tags) {
-        if (key.empty() || key.size() > 128 || key.rfind("aws:", 0) == 0) {
+        if (key.empty() || key.rfind("aws:", 0) == 0) {
             invalid("tags", fmt::format("key \"{}\" must be 1-128 characters, not starting with "
                                         "aws:",
                                         key));
         }
-        if (value.size() > 256) {
-            invalid("tags", fmt::format("value of \"{}\" is longer than 256 characters", key));
-        }
+        check_tag_text(key, 128, "key", key);
+        // AWS allows values of 256 characters, but CloudFormation's AWS::Kinesis::Stream only 255.
+        check_tag_text(value, 255, "value", key);
     }
     if (!std::isfinite(p.error_rate_4xx_threshold) || p.error_rate_4xx_threshold <= 0 ||
         p.error_rate_4xx_threshold > 100) {
@@ -284,6 +461,8 @@ const std::map<std::string, Setter, std::less<>>& setters() {
         {"rate_limit", field(&VideoPlatformParams::rate_limit)},
         {"encrypted_fields", field(&VideoPlatformParams::encrypted_fields)},
         {"public_paths", field(&VideoPlatformParams::public_paths)},
+        {"cors_allowed_origins", field(&VideoPlatformParams::cors_allowed_origins)},
+        {"cors_allowed_headers", field(&VideoPlatformParams::cors_allowed_headers)},
         {"jwt_issuer", field(&VideoPlatformParams::jwt_issuer)},
         {"jwt_audience", field(&VideoPlatformParams::jwt_audience)},
         {"websocket_api_domain", field(&VideoPlatformParams::websocket_api_domain)},

@@ -68,6 +68,10 @@ constexpr std::int64_t kApiDefaultTtl = 60;
 // Lambda@Edge supports it; nodejs18.x is past its end of support.
 constexpr std::string_view kEdgeRuntime = "nodejs22.x";
 
+// What a cross-origin request may use: the methods the API and WebSocket behaviours allow.
+const std::vector<std::string> kCorsMethods{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
+constexpr std::int64_t kCorsMaxAge = 600;  // seconds a browser may cache a preflight answer
+
 std::string json_text(const nlohmann::json& value) { return value.dump(2) + "\n"; }
 
 }  // namespace
@@ -94,6 +98,11 @@ VideoPlatformStack video_platform(const VideoPlatformParams& input) {
         keys[kid] = pem;
     }
     nlohmann::json edge_config{{"publicKeys", keys}, {"publicPaths", p.public_paths}};
+    // CORS preflights are answered at the edge, never forwarded unauthenticated.
+    edge_config["cors"] = {{"allowOrigins", p.cors_allowed_origins},
+                           {"allowMethods", kCorsMethods},
+                           {"allowHeaders", p.cors_allowed_headers},
+                           {"maxAge", kCorsMaxAge}};
     if (!p.jwt_public_key.empty()) {
         edge_config["defaultPublicKey"] = p.jwt_public_key;
     }

@@ -12,6 +12,7 @@
 
 #include "detail/enums.hpp"
 #include "detail/json_io.hpp"
+#include "detail/regions.hpp"
 
 namespace sparc::cdn {
 
@@ -118,11 +119,6 @@ const std::set<Method> kGetHead{Method::get, Method::head};
 const std::set<Method> kGetHeadOptions{Method::get, Method::head, Method::options};
 const std::set<Method> kAllMethods{Method::get,   Method::head,    Method::post, Method::put,
                                    Method::patch, Method::options, Method::del};
-
-constexpr std::array<std::string_view, 12> kOriginShieldRegions{
-    "us-east-1",      "us-east-2",      "us-west-2",      "ap-south-1",
-    "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2",
-    "eu-central-1",   "eu-west-1",      "eu-west-2",      "sa-east-1"};
 
 constexpr std::array<int, 8> kFailoverStatusCodes{400, 403, 404, 416, 500, 502, 503, 504};
 constexpr std::array<int, 11> kCustomErrorCodes{400, 403, 404, 405, 414, 416,
@@ -285,7 +281,7 @@ void check_origin(Report& report, const std::string& path, const Origin& origin)
                        "Origin Shield is enabled without OriginShieldRegion; pick the Origin "
                        "Shield region closest to the origin, e.g. us-east-1");
         } else if (!has_placeholder(*region) &&
-                   !contains(kOriginShieldRegions, std::string_view(*region))) {
+                   !contains(detail::kOriginShieldRegions, std::string_view(*region))) {
             report.add(pointer_append(spath, "OriginShieldRegion"),
                        "\"{}\" is not an Origin Shield region; use one of us-east-1, us-east-2, "
                        "us-west-2, ap-south-1, ap-northeast-1, ap-northeast-2, ap-southeast-1, "

@@ -1,12 +1,18 @@
 // sparc-cdn: render the video-platform CDN stack, validate documents, match paths.
 
+#include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <regex>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
+
+#include <fcntl.h>   // AT_FDCWD
+#include <stdio.h>   // renameat2
+#include <stdlib.h>  // mkdtemp
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -33,8 +39,9 @@ constexpr std::string_view kRenderUsage =
                            beside it for `aws cloudformation package`. Deploys and updates.
   --format cli (default)   one NN-SERVICE-OPERATION.json per AWS API call and deploy.sh,
                            which creates the stack once (create-only: it cannot update).
-  Files an earlier render left in DIR that this one does not write are removed. Prints the
-  files written, one a line.
+  Files an earlier render left in DIR that this one does not write are removed; other files
+  in DIR are kept. The render is written beside DIR and takes its place only once complete,
+  so a failed render leaves DIR as it was. Prints the files written, one a line.
 )";
 constexpr std::string_view kMatchUsage = R"(usage: sparc-cdn match FILE.json PATH
   Print the path pattern of the cache behaviour serving PATH ("*" for the default), using
@@ -81,22 +88,122 @@ auto in_file(std::string_view path, F&& read) {
     }
 }
 
-// Removes what an earlier render may have written to `dir` (and only that): call documents,
-// deploy.sh, template.json and the code directories. Other files are left alone.
-void remove_earlier_render(const fs::path& dir) {
-    if (!fs::is_directory(dir)) {
+// Whether `entry` is something a render writes: call documents, deploy.sh, template.json and
+// the code directories.
+bool written_by_render(const fs::directory_entry& entry) {
+    static const std::regex kCallDocument(R"(\d\d-[a-z0-9]+-[a-z0-9-]+\.json)");
+    const auto name = entry.path().filename().string();
+    if (entry.is_directory()) {
+        return name == "edge-auth" || name == "field-encryption-provider";
+    }
+    return entry.is_regular_file() && (name == "deploy.sh" || name == "template.json" ||
+                                       std::regex_match(name, kCallDocument));
+}
+
+// A new, empty directory beside `target` (same file system, so it can be renamed onto it).
+fs::path directory_beside(const fs::path& target, std::string_view purpose) {
+    auto name =
+        (target.parent_path() / fmt::format(".{}.{}-XXXXXX", target.filename().string(), purpose))
+            .string();
+    if (::mkdtemp(name.data()) == nullptr) {
+        throw std::system_error(
+            errno, std::generic_category(),
+            fmt::format("cannot create a directory beside {}", target.string()));
+    }
+    return name;
+}
+
+// Writes a render with `write` into a directory beside `dir`, then puts it in the place of
+// `dir`: files an earlier render left there are replaced or removed, other files are kept.
+// If anything fails before the swap, `dir` is left exactly as it was.
+template <class Write>
+void render_into(const fs::path& dir, Write&& write) {
+    // A symbolic link stays: the directory it points to is the one replaced.
+    auto target = fs::weakly_canonical(fs::absolute(dir));
+    if (target.filename().empty()) {
+        target = target.parent_path();
+    }
+    const bool existed = fs::exists(target);
+    if (existed && !fs::is_directory(target)) {
+        throw std::runtime_error(fmt::format("{} is not a directory", dir.string()));
+    }
+    fs::create_directories(target.parent_path());
+    const auto staging = directory_beside(target, "render");
+    try {
+        fs::permissions(staging, existed ? fs::status(target).permissions()
+                                         : fs::perms::owner_all | fs::perms::group_read |
+                                               fs::perms::group_exec | fs::perms::others_read |
+                                               fs::perms::others_exec);
+        write(staging);
+    } catch (const std::exception& e) {
+        std::error_code ignored;
+        fs::remove_all(staging, ignored);
+        throw std::runtime_error(fmt::format("{}; {}", e.what(),
+                                             existed
+                                                 ? fmt::format("{} is left as it was", dir.string())
+                                                 : fmt::format("{} is not created", dir.string())));
+    }
+    if (!existed) {
+        fs::rename(staging, target);
         return;
     }
-    static const std::regex kCallDocument(R"(\d\d-[a-z0-9]+-[a-z0-9-]+\.json)");
-    for (const auto& entry : fs::directory_iterator(dir)) {
-        const auto name = entry.path().filename().string();
-        if (entry.is_directory() && (name == "edge-auth" || name == "field-encryption-provider")) {
-            fs::remove_all(entry.path());
-        } else if (entry.is_regular_file() && (name == "deploy.sh" || name == "template.json" ||
-                                               std::regex_match(name, kCallDocument))) {
-            fs::remove(entry.path());
+    // The working directory (or one it is in) is not moved away from under the shell that
+    // ran render: the complete render replaces the earlier one's files inside it instead.
+    const auto cwd = fs::current_path();
+    if (const auto rel = cwd.lexically_relative(target); !rel.empty() && *rel.begin() != "..") {
+        for (const auto& entry : fs::directory_iterator(target)) {
+            if (written_by_render(entry)) {
+                fs::remove_all(entry.path());
+            }
+        }
+        for (const auto& entry : fs::directory_iterator(staging)) {
+            fs::rename(entry.path(), target / entry.path().filename());
+        }
+        fs::remove(staging);
+        return;
+    }
+    // One atomic exchange where the system has it (Linux); else two renames, between which
+    // DIR is briefly absent.
+    fs::path previous = staging;
+#ifdef RENAME_EXCHANGE
+    const bool exchanged =
+        ::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0;
+#else
+    const bool exchanged = false;
+#endif
+    if (!exchanged) {
+        previous = directory_beside(target, "previous");
+        try {
+            fs::rename(target, previous);
+        } catch (...) {
+            std::error_code ignored;
+            fs::remove_all(staging, ignored);
+            fs::remove(previous, ignored);
+            throw;
+        }
+        try {
+            fs::rename(staging, target);
+        } catch (...) {
+            fs::rename(previous, target);
+            std::error_code ignored;
+            fs::remove_all(staging, ignored);
+            throw;
         }
     }
+    // Keep what is not ours: it moves (same file system, no copying) into the new directory.
+    try {
+        for (const auto& entry : fs::directory_iterator(previous)) {
+            if (!written_by_render(entry)) {
+                fs::rename(entry.path(), target / entry.path().filename());
+            }
+        }
+    } catch (const std::exception& e) {
+        throw std::runtime_error(
+            fmt::format("{}; the files of {} that render did not write are "
+                        "in {}",
+                        e.what(), dir.string(), previous.string()));
+    }
+    fs::remove_all(previous);
 }
 
 // Every document of the stack must pass its validator before anything is written.
@@ -154,12 +261,13 @@ int render(const std::vector<std::string_view>& args) {
         return kExitProblems;
     }
     const fs::path dir(out_dir);
-    remove_earlier_render(dir);
     std::vector<std::string> written;
-    if (format == "cloudformation") {
-        written = cdn::cloudformation::write_template(stack, dir);
-    } else {
-        cdn::write_deployment(stack, dir);
+    render_into(dir, [&](const fs::path& staging) {
+        if (format == "cloudformation") {
+            written = cdn::cloudformation::write_template(stack, staging);
+            return;
+        }
+        cdn::write_deployment(stack, staging);
         const auto calls = cdn::deployment_calls(stack);
         for (std::size_t i = 0; i < calls.size(); ++i) {
             written.push_back(cdn::call_file_name(i, calls[i]));
@@ -168,7 +276,7 @@ int render(const std::vector<std::string_view>& args) {
             written.push_back("edge-auth/" + file.name);
         }
         written.emplace_back("deploy.sh");
-    }
+    });
     for (const auto& name : written) {
         fmt::print("{}\n", (dir / name).string());
     }
@@ -203,6 +311,10 @@ int main(int argc, char** argv) {
         return kExitOk;
     }
     if (args[0] == "--version") {
+        if (args.size() > 1) {
+            fmt::print(stderr, "sparc-cdn: --version takes no arguments\n\n{}", usage());
+            return kExitUsage;
+        }
         fmt::print("sparc-cdn {}\n", SPARC_VERSION);
         return kExitOk;
     }

@@ -8,27 +8,80 @@ import json
 import os
 import pathlib
 import re
+import resource
+import signal
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sample_vars import public_key_pem  # noqa: E402
+from sample_vars import sample_vars  # noqa: E402
 
-VARS = {
-    "environment": "dev",
-    "api_gateway_domain": "api.dev.sparc.io",
-    "video_streaming_domain": "video.dev.sparc.io",
-    "cdn_domain_name": "cdn.dev.sparc.io",
-    "jwt_public_key": public_key_pem("jwt"),
-    "field_encryption_public_key": public_key_pem("fle"),
-    "sns_alert_topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts",
-}
+VARS = sample_vars()
+
+
+def small_files():
+    """Makes writes beyond 4 KiB fail (EFBIG), as a full disk would."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+def snapshot(directory):
+    """Every file under `directory` with its contents."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*"))
+            if p.is_file()}
+
+
+# Variables AWS would refuse, each with the variable the error must name (exit 2).
+BAD_VARIABLES = [
+    ("tag value with braces", {"tags": {"Team": "k{x}"}}, "tags"),
+    ("tag key with a comma", {"tags": {"a,b": "x"}}, "tags"),
+    ("tag value with a control character", {"tags": {"Team": "a\tb"}}, "tags"),
+    ("tag key of 129 characters", {"tags": {"k" * 129: "x"}}, "tags"),
+    ("tag value of 256 characters", {"tags": {"k": "é" * 256}}, "tags"),
+    ("tag key aws:", {"tags": {"aws:x": "y"}}, "tags"),
+    ("account id of 5 digits", {"aws_account_id": "12345"}, "aws_account_id"),
+    ("account id with letters", {"aws_account_id": "12345678901a"}, "aws_account_id"),
+    ("role ARN with a short account", {"edge_function_role_arn": "arn:aws:iam::123:role/x"},
+     "edge_function_role_arn"),
+    ("role ARN of a user", {"realtime_logs_role_arn": "arn:aws:iam::123456789012:user/x"},
+     "realtime_logs_role_arn"),
+    ("kinesis ARN of another service", {"kinesis_stream_arn": "arn:aws:sqs:us-east-1:123456789012:x"},
+     "kinesis_stream_arn"),
+    ("bucket like an IP address", {"video_bucket": "192.168.1.1"}, "video_bucket"),
+    ("bucket ending in -", {"logs_bucket": "logs-"}, "logs_bucket"),
+    ("bucket with adjacent dots", {"static_assets_bucket": "a..b"}, "static_assets_bucket"),
+    ("bucket with a reserved suffix", {"artifacts_bucket": "x-s3alias"}, "artifacts_bucket"),
+    ("bucket region mars-1", {"bucket_region": "mars-1"}, "bucket_region"),
+    ("origin shield region without Origin Shield", {"origin_shield_region": "af-south-1"},
+     "origin_shield_region"),
+    ("certificate outside us-east-1",
+     {"certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"}, "certificate_arn"),
+    ("domain label of 64 characters", {"api_gateway_domain": "a" * 64 + ".io"}, "api_gateway_domain"),
+    ("api_max_ttl 0", {"api_max_ttl": 0}, "api_max_ttl"),
+    ("video_default_ttl above video_max_ttl", {"video_default_ttl": 100, "video_max_ttl": 50},
+     "video_default_ttl"),
+    ("CORS origin with a path", {"cors_allowed_origins": ["https://app.example.com/"]},
+     "cors_allowed_origins"),
+    ("CORS header with a space", {"cors_allowed_headers": ["X Token"]}, "cors_allowed_headers"),
+]
+
+# Variables at the edge of what AWS accepts, which must render.
+GOOD_VARIABLES = [
+    ("tags with every allowed character", {"tags": {"Team_1 .:/=+-@": "Vidéo équipe 2 _.:/=+-@"}}),
+    ("tag of the longest lengths", {"tags": {"k" * 128: "é" * 255}}),
+    ("account id", {"aws_account_id": "123456789012"}),
+    ("role ARN with a path", {"edge_function_role_arn": "arn:aws:iam::123456789012:role/service/edge-auth"}),
+    ("bucket region", {"bucket_region": "ap-southeast-2"}),
+    ("api_max_ttl 1", {"api_max_ttl": 1}),
+    ("video TTLs 0", {"video_default_ttl": 0, "video_max_ttl": 0}),
+    ("CORS origins", {"cors_allowed_origins": ["https://app.example.com", "http://localhost:3000", "*"]}),
+]
 
 
 class Cli:
     def __init__(self, tool, tmp):
-        self.tool = tool
+        self.tool = os.path.abspath(tool)
         self.tmp = pathlib.Path(tmp)
         self.failures = []
         self.count = 0
@@ -38,9 +91,10 @@ class Cli:
         path.write_text(content if isinstance(content, str) else json.dumps(content))
         return str(path)
 
-    def expect(self, label, args, code, stdout=None, stderr=None):
+    def expect(self, label, args, code, stdout=None, stderr=None, preexec_fn=None):
         self.count += 1
-        result = subprocess.run([self.tool, *args], capture_output=True, text=True, timeout=60)
+        result = subprocess.run([self.tool, *args], capture_output=True, text=True, timeout=60,
+                                preexec_fn=preexec_fn)
         problems = []
         if result.returncode != code:
             problems.append(f"exit {result.returncode}, expected {code}")
@@ -90,6 +144,7 @@ def main(argv):
         version = cli.expect("--version", ["--version"], 0, stdout="sparc-cdn ")
         if not re.fullmatch(r"sparc-cdn \d+\.\d+\.\d+\n", version.stdout):
             cli.failures.append(f"--version prints {version.stdout!r}")
+        cli.expect("--version with an argument", ["--version", "extra"], 2, stderr="usage")
         cli.expect("bad format", ["render", "--format", "yaml", "--vars", "x.json", "--out", str(out)],
                    2, stderr="cloudformation")
 
@@ -118,8 +173,50 @@ def main(argv):
         cli.expect("topic outside us-east-1", ["render", "--vars", cli.write("s.json", {
             **VARS, "sns_alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts"}), "--out", str(out)], 2,
             stderr="us-east-1")
+        for label, extra, name in BAD_VARIABLES:
+            cli.expect(label, ["render", "--vars", cli.write("bad.json", {**VARS, **extra}), "--out",
+                       str(pathlib.Path(tmp, "bad"))], 2, stderr=name)
+        for label, extra in GOOD_VARIABLES:
+            cli.expect(label, ["render", "--format", "cloudformation", "--vars",
+                       cli.write("good.json", {**VARS, **extra}), "--out", str(pathlib.Path(tmp, "good"))], 0)
         cli.expect("render", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0,
                    stdout="13-cloudfront-create-distribution.json")
+
+        # A render that fails while writing (here: files limited to 4 KiB, as on a full disk)
+        # leaves the earlier render as it was, and nothing beside it.
+        (out / "notes.txt").write_text("mine")
+        for form in ("cli", "cloudformation"):
+            before = snapshot(out)
+            cli.expect(f"{form} render that cannot write", ["render", "--format", form, "--vars",
+                       cli.write("ttl.json", {**VARS, "video_default_ttl": 3600}), "--out", str(out)], 2,
+                       stderr="cannot write", preexec_fn=small_files)
+            if snapshot(out) != before:
+                cli.failures.append(f"a failed {form} render changed {out}")
+            strays = [p.name for p in pathlib.Path(tmp).iterdir() if p.name.startswith(".out.")]
+            if strays:
+                cli.failures.append(f"a failed {form} render left {strays} behind")
+        cli.expect("render after a failed one", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0)
+        if (out / "notes.txt").read_text() != "mine":
+            cli.failures.append("render lost a file it did not write")
+        # DIR given as a symbolic link: the link stays, the directory it names gets the render.
+        real, link = pathlib.Path(tmp, "real"), pathlib.Path(tmp, "link")
+        cli.expect("render cli", ["render", "--vars", cli.write("v.json", VARS), "--out", str(real)], 0)
+        link.symlink_to(real, target_is_directory=True)
+        cli.expect("render through a symbolic link", ["render", "--format", "cloudformation", "--vars",
+                   cli.write("v.json", VARS), "--out", str(link)], 0)
+        if not link.is_symlink() or not (real / "template.json").is_file() or (real / "deploy.sh").exists():
+            cli.failures.append("a render through a symbolic link did not replace the directory it names")
+        # DIR is the working directory: it stays the same directory (the shell is in it).
+        inode = real.stat().st_ino
+        cwd = os.getcwd()
+        os.chdir(real)
+        try:
+            cli.expect("render into the working directory", ["render", "--vars", cli.write("v.json", VARS),
+                       "--out", "."], 0)
+        finally:
+            os.chdir(cwd)
+        if real.stat().st_ino != inode or (real / "template.json").exists() or not (real / "deploy.sh").is_file():
+            cli.failures.append("a render into the working directory did not render there")
 
         rendered = json.loads((out / "13-cloudfront-create-distribution.json").read_text())
         wrapped = cli.write("wrapped.json", rendered)
@@ -149,6 +246,20 @@ def main(argv):
         newer["DistributionConfig"]["HttpVersion"] = "http4"
         cli.expect("current API output", ["validate", cli.write("newer.json", {"ETag": "E1", **newer})], 0,
                    stderr="/DistributionConfig/HttpVersion: warning")
+        # An unknown value is reported as itself, not as the required member it leaves out.
+        tls13 = json.loads(json.dumps(rendered))
+        tls13["DistributionConfig"]["Origins"]["Items"][2]["CustomOriginConfig"]["OriginSslProtocols"] = {
+            "Quantity": 1, "Items": ["TLSv1.3"]}
+        tls13["DistributionConfig"]["ViewerCertificate"]["SSLSupportMethod"] = "static-ip-v2"
+        tls13_file = cli.write("tls13.json", tls13)
+        result = cli.expect("unknown enum values are warnings", ["validate", tls13_file], 0,
+                            stderr="TLSv1.3")
+        if "static-ip-v2" not in result.stderr or "required" in result.stdout + result.stderr:
+            cli.failures.append(f"unknown enum values: {result.stdout} {result.stderr}")
+        result = cli.expect("unknown enum values with --strict", ["validate", "--strict", tls13_file], 1,
+                            stdout="TLSv1.3")
+        if "static-ip-v2" not in result.stdout or "2 problem(s)" not in result.stderr:
+            cli.failures.append(f"unknown enum values with --strict: {result.stdout} {result.stderr}")
         cli.expect("not a known document", ["validate", cli.write("other.json", {"Foo": 1})], 2,
                    stderr="not a document sparc-cdn knows")
         for path in sorted(out.glob("*.json")):
@@ -162,6 +273,19 @@ def main(argv):
         template["Resources"]["Distribution"]["Properties"]["WebACLId"] = {"Ref": "Nowhere"}
         cli.expect("template with a dangling Ref", ["validate", cli.write("t.json", template)], 1,
                    stdout="Nowhere")
+        template = json.loads((cf_out / "template.json").read_text())
+        template["Resources"]["Distribution"]["DependsOn"] = ["WebAcl", "Elsewhere"]
+        cli.expect("template with a dangling DependsOn", ["validate", cli.write("t.json", template)], 1,
+                   stdout="Elsewhere")
+        template = json.loads((cf_out / "template.json").read_text())
+        template["Outputs"]["Dangling"] = {"Value": {"Fn::Sub": "arn:aws:s3:::${Missing}/${AWS::Region}"}}
+        cli.expect("template with a dangling Fn::Sub", ["validate", cli.write("t.json", template)], 1,
+                   stdout="Missing")
+        template["Outputs"]["Dangling"] = {"Value": {"Fn::Sub": ["${Bucket}-${Nope.Arn}", {"Bucket": "x"}]}}
+        cli.expect("template with a dangling Fn::Sub attribute", ["validate", cli.write("t.json", template)], 1,
+                   stdout="Nope")
+        template["Outputs"]["Dangling"] = {"Value": {"Fn::Sub": ["${Bucket}-${!Literal}-${WebAcl.Arn}", {"Bucket": "x"}]}}
+        cli.expect("template with Fn::Sub variables", ["validate", cli.write("t.json", template)], 0)
         quantity = json.loads(json.dumps(rendered["DistributionConfig"]))
         quantity["Aliases"]["Quantity"] = 3
         cli.expect("quantity mismatch", ["validate", cli.write("q.json", quantity)], 2,

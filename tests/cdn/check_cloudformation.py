@@ -41,6 +41,11 @@ VARIANTS = {
         "jwt_audience": "sparc-api",
         "tags": {"Team": "video", "CostCentre": "cdn"},
     },
+    # Tags at the edge of what every taggable resource's schema accepts.
+    "widest-tags": {
+        "tags": {"Team_1 .:/=+-@": "Vidéo équipe 2 _.:/=+-@", "k" * 128: "é" * 255},
+        "cors_allowed_origins": ["https://app.example.com"],
+    },
 }
 
 

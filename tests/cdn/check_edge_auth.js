@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the edge authentication function that `sparc-cdn render` packages against CloudFront
 // viewer-request events, with keys generated for this run: valid JWTs pass, every malformed or
-// wrongly signed token gets 401, unsafe paths get 400, nothing throws.
+// wrongly signed token gets 401, unsafe paths get 400, CORS preflights get 204 at the edge
+// (any other OPTIONS needs a token), nothing throws.
 //
 //   node check_edge_auth.js SPARC_CDN
 'use strict';
@@ -45,7 +46,12 @@ function renderHandler(vars) {
   childProcess.execFileSync(tool, ['render', '--format', 'cloudformation', '--vars', varsPath, '--out', out]);
   return { out, handler: require(path.join(out, 'edge-auth', 'index.js')).handler };
 }
-const single = renderHandler({ jwt_public_key: pemOf(keys) });
+const appOrigin = 'https://app.example.com';
+const single = renderHandler({ jwt_public_key: pemOf(keys), cors_allowed_origins: [appOrigin] });
+const globs = renderHandler({
+  jwt_public_key: pemOf(keys),
+  public_paths: ['/api/*/*/*/health', '/api/v?/status', '/api/*a*a*a*a*a*a*b', '/api/exact', '/api/file.json'],
+});
 const rotated = renderHandler({ jwt_public_keys: { '2025-01': pemOf(oldKey), '2025-06': pemOf(newKey) } });
 
 const b64url = (data) => Buffer.from(data).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
@@ -65,6 +71,17 @@ function event({ uri = '/api/v1/videos', method = 'GET', token, query = '', head
   const h = headers || {};
   if (token !== undefined) h.authorization = [{ key: 'Authorization', value: `Bearer ${token}` }];
   return { Records: [{ cf: { request: { uri, method, querystring: query, headers: h } } }] };
+}
+function preflightEvent(origin, method, uri = '/api/v1/videos') {
+  return event({
+    uri,
+    method: 'OPTIONS',
+    headers: {
+      origin: [{ key: 'Origin', value: origin }],
+      'access-control-request-method': [{ key: 'Access-Control-Request-Method', value: method }],
+      'access-control-request-headers': [{ key: 'Access-Control-Request-Headers', value: 'authorization' }],
+    },
+  });
 }
 function tamper(token) {
   const [h, c, s] = token.split('.');
@@ -113,7 +130,19 @@ const cases = [
   ['not Bearer', single, event({ headers: { authorization: [{ key: 'Authorization', value: `Basic ${jwt(good)}` }] } }), '401'],
   ['event without records', single, {}, '401'],
   ['request without headers', single, { Records: [{ cf: { request: { uri: '/api/x', method: 'GET' } } }] }, '401'],
-  ['CORS preflight', single, event({ method: 'OPTIONS' }), PASS],
+  // Only a CORS preflight skips the token, and it is answered at the edge, not forwarded.
+  ['CORS preflight', single, preflightEvent(appOrigin, 'POST'), '204'],
+  ['CORS preflight from another origin', single, preflightEvent('https://evil.example.com', 'POST'), '204'],
+  ['CORS preflight on a public path', single, preflightEvent(appOrigin, 'GET', '/api/health'), '204'],
+  ['OPTIONS without preflight headers', single, event({ method: 'OPTIONS' }), '401'],
+  ['OPTIONS with Origin only', single, event({ method: 'OPTIONS', headers: { origin: [{ key: 'Origin', value: appOrigin }] } }), '401'],
+  ['OPTIONS with Access-Control-Request-Method only', single,
+    event({ method: 'OPTIONS', headers: { 'access-control-request-method': [{ key: 'Access-Control-Request-Method', value: 'GET' }] } }), '401'],
+  ['OPTIONS with a malformed Origin header', single,
+    event({ method: 'OPTIONS', headers: { origin: 'x', 'access-control-request-method': [{ value: 'GET' }] } }), '401'],
+  ['OPTIONS with a valid token', single, event({ method: 'OPTIONS', token: jwt(good) }), PASS],
+  ['OPTIONS on a public path', single, event({ method: 'OPTIONS', uri: '/api/health' }), PASS],
+  ['CORS preflight with dot segments', single, preflightEvent(appOrigin, 'GET', '/api/public/../admin'), '400'],
   ['public path', single, event({ uri: '/api/auth/login' }), PASS],
   ['public path, encoded letters', single, event({ uri: '/api/publi%63/feed' }), PASS],
   ['public path prefix only', single, event({ uri: '/api/authx' }), '401'],
@@ -128,6 +157,18 @@ const cases = [
   ['malformed percent-encoding', single, event({ uri: '/api/public/%zz' }), '400'],
   ['dot segments even with a token', single, event({ uri: '/video/../api/x', token: jwt(good) }), '400'],
   ['dots inside a name are fine', single, event({ uri: '/video/a..b/seg.ts', token: jwt(good) }), PASS],
+  // Public path patterns: `*` is any run of characters (slashes too), `?` one character.
+  ['glob: stars', globs, event({ uri: '/api/a/b/c/health' }), PASS],
+  ['glob: star spans slashes', globs, event({ uri: '/api/a/b/c/d/e/health' }), PASS],
+  ['glob: too few segments', globs, event({ uri: '/api/a/health' }), '401'],
+  ['glob: suffix must match', globs, event({ uri: '/api/a/b/c/healthz' }), '401'],
+  ['glob: question mark', globs, event({ uri: '/api/v2/status' }), PASS],
+  ['glob: question mark is one character', globs, event({ uri: '/api/v10/status' }), '401'],
+  ['glob: exact', globs, event({ uri: '/api/exact' }), PASS],
+  ['glob: exact, longer', globs, event({ uri: '/api/exact/x' }), '401'],
+  ['glob: a dot is a dot', globs, event({ uri: '/api/file.json' }), PASS],
+  ['glob: a dot is not any character', globs, event({ uri: '/api/fileXjson' }), '401'],
+  ['glob: many stars', globs, event({ uri: '/api/xaxaxaxaxaxayb' }), PASS],
   // Key rotation: the key is chosen by kid.
   ['rotated: new key, its kid', rotated, event({ token: withKid('2025-06', newKey.privateKey) }), PASS],
   ['rotated: old key, its kid', rotated, event({ token: withKid('2025-01', oldKey.privateKey) }), PASS],
@@ -157,6 +198,55 @@ const cases = [
     }
   }
 
+  // What a preflight answer says: the allowed origin gets the Access-Control-Allow-* headers,
+  // any other origin or method gets none (the browser then refuses the request).
+  const headerOf = (result, name) => result.headers[name] && result.headers[name][0].value;
+  const preflightChecks = [
+    ['allowed origin', preflightEvent(appOrigin, 'DELETE'), (r) => {
+      assert.strictEqual(headerOf(r, 'access-control-allow-origin'), appOrigin);
+      assert.match(headerOf(r, 'access-control-allow-methods'), /\bDELETE\b/);
+      assert.match(headerOf(r, 'access-control-allow-headers'), /\bAuthorization\b/);
+      assert.strictEqual(headerOf(r, 'access-control-max-age'), '600');
+      assert.match(headerOf(r, 'vary'), /\bOrigin\b/);
+    }],
+    ['other origin', preflightEvent('https://evil.example.com', 'GET'), (r) => {
+      assert.strictEqual(r.headers['access-control-allow-origin'], undefined);
+    }],
+    ['method not allowed', preflightEvent(appOrigin, 'TRACE'), (r) => {
+      assert.strictEqual(r.headers['access-control-allow-origin'], undefined);
+    }],
+    ['no origins configured', preflightEvent(appOrigin, 'GET'), (r) => {
+      assert.strictEqual(r.headers['access-control-allow-origin'], undefined);
+    }, rotated],
+  ];
+  for (const [label, input, check, { handler } = single] of preflightChecks) {
+    try {
+      const result = await handler(input);
+      assert.strictEqual(result.status, '204');
+      check(result);
+    } catch (error) {
+      failures += 1;
+      console.log(`preflight answer, ${label}: ${error}`);
+    }
+  }
+
+  // Paths crafted against the public path patterns are answered at once (a backtracking
+  // matcher took seconds on the first of these). The bound is generous: the matcher needs
+  // well under a millisecond.
+  const slow = [
+    ['segments against /api/*/*/*/health', '/api/' + 'a/'.repeat(2000)],
+    ['a run of one letter against /api/*a*a*a*a*a*a*b', '/api/' + 'a'.repeat(8000)],
+  ];
+  for (const [label, uri] of slow) {
+    const started = process.hrtime.bigint();
+    const result = await globs.handler(event({ uri }));
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    if (result.status !== '401' || ms > 1000) {
+      failures += 1;
+      console.log(`pathological path, ${label}: status ${result.status} after ${ms.toFixed(0)} ms`);
+    }
+  }
+
   // A package whose key does not parse still loads, and denies instead of crashing.
   const broken = path.join(dir, 'broken');
   fs.cpSync(path.join(single.out, 'edge-auth'), broken, { recursive: true });
@@ -182,7 +272,7 @@ const cases = [
   }
 
   fs.rmSync(dir, { recursive: true, force: true });
-  const total = cases.length + 2;
+  const total = cases.length + preflightChecks.length + slow.length + 2;
   console.log(`${total} case(s), ${failures} failure(s)`);
   process.exit(failures ? 1 : 0);
 })();

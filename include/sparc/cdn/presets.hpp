@@ -77,6 +77,11 @@ struct VideoPlatformParams {
                                               "private_notes"};
     /// Paths the edge function lets through without a token (`*` and `?` wildcards).
     std::vector<std::string> public_paths{"/api/auth/*", "/api/health", "/api/public/*"};
+    /// Origins (`https://app.example.com`, or `*` for any) whose CORS preflight requests the
+    /// edge function answers with the Access-Control-Allow-* headers; empty: none.
+    std::vector<std::string> cors_allowed_origins;
+    /// Request headers a cross-origin request may send (Access-Control-Allow-Headers).
+    std::vector<std::string> cors_allowed_headers{"Authorization", "Content-Type"};
     /// Required `iss` claim of viewer JWTs; empty: not checked.
     std::string jwt_issuer;
     /// Required `aud` claim (a string, or one of an array's strings); empty: not checked.

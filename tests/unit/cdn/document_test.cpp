@@ -56,6 +56,35 @@ TEST_CASE("members and values newer than the library are warnings", "[cdn][docum
     CHECK_THROWS_WITH(cdn::check_document(policy), Catch::Contains("required here"));
 }
 
+TEST_CASE("an unknown value is reported as itself, not as the gap it leaves", "[cdn][document]") {
+    const auto stack = cdn::presets::video_platform(video_params());
+    json doc{{"DistributionConfig", stack.distribution}};
+    auto& d = doc["DistributionConfig"];
+    auto& protocols = d["Origins"]["Items"][2]["CustomOriginConfig"]["OriginSslProtocols"];
+    protocols = {{"Quantity", 1}, {"Items", {"TLSv1.3"}}};
+    d["ViewerCertificate"]["SSLSupportMethod"] = "static-ip-v2";
+
+    const std::string origin = "/DistributionConfig/Origins/Items/2/CustomOriginConfig/";
+    const auto report = cdn::check_document(doc);
+    INFO(sparc::cdn::test::describe(report.problems));
+    CHECK(report.problems.empty());
+    CHECK(has_problem(report.newer, origin + "OriginSslProtocols/Items/0", "TLSv1.3"));
+    CHECK(has_problem(report.newer, "/DistributionConfig/ViewerCertificate/SSLSupportMethod",
+                      "static-ip-v2"));
+
+    // --strict: the two unknown values are the errors, and nothing else.
+    const auto strict = cdn::check_document(doc, true);
+    INFO(sparc::cdn::test::describe(strict.problems));
+    CHECK(strict.problems.size() == 2);
+    CHECK(has_problem(strict.problems, origin + "OriginSslProtocols/Items/0", "TLSv1.3"));
+    CHECK(has_problem(strict.problems, "/DistributionConfig/ViewerCertificate/SSLSupportMethod",
+                      "static-ip-v2"));
+
+    // A problem elsewhere is still found.
+    d["Comment"] = std::string(200, 'x');
+    CHECK(has_problem(cdn::check_document(doc).problems, "/DistributionConfig/Comment"));
+}
+
 TEST_CASE("GrpcConfig on cache behaviours", "[cdn][document][json]") {
     cdn::CacheBehavior b;
     b.path_pattern = "/grpc/*";

@@ -117,6 +117,86 @@ TEST_CASE("every variable is checked at render", "[cdn][presets][params]") {
                    Catch::Contains("websocket_api_domain"));
         CHECK_THAT(with([](auto& p) { p.public_paths = {"api/public/*"}; }),
                    Catch::Contains("public_paths"));
+        CHECK_THAT(with([](auto& p) { p.public_paths = {"/" + std::string(4096, '*')}; }),
+                   Catch::Contains("public_paths"));
+    }
+    SECTION("tags: the characters and lengths AWS accepts") {
+        CHECK(with([](auto& p) {
+                  p.tags = {{"Team_1 .:/=+-@", "Vid\u00e9o 2 _.:/=+-@"}};
+              }).empty());
+        CHECK(with([](auto& p) {
+                  std::string accented;
+                  for (int i = 0; i < 255; ++i) {
+                      accented += "\u00e9";  // two bytes, one character
+                  }
+                  p.tags = {{std::string(128, 'k'), accented}};
+              }).empty());
+        for (const auto* bad : {"k{x}", "a,b", "a\tb", "x;y", "a*", "\xff"}) {
+            INFO(bad);
+            CHECK_THAT(with([&](auto& p) { p.tags = {{"Team", bad}}; }), Catch::Contains("tags"));
+            CHECK_THAT(with([&](auto& p) { p.tags = {{bad, "x"}}; }), Catch::Contains("tags"));
+        }
+        CHECK_THAT(with([](auto& p) {
+                       p.tags = {{std::string(129, 'k'), "x"}};
+                   }),
+                   Catch::Contains("tags"));
+        CHECK_THAT(with([](auto& p) {
+                       p.tags = {{"k", std::string(256, 'v')}};
+                   }),
+                   Catch::Contains("tags"));
+    }
+    SECTION("accounts, ARNs, buckets and regions") {
+        CHECK(with([](auto& p) { p.aws_account_id = "123456789012"; }).empty());
+        CHECK_THAT(with([](auto& p) { p.aws_account_id = "12345"; }),
+                   Catch::Contains("aws_account_id"));
+        CHECK(with([](auto& p) {
+                  p.edge_function_role_arn = "arn:aws:iam::123456789012:role/service/edge";
+              }).empty());
+        CHECK_THAT(with([](auto& p) { p.edge_function_role_arn = "arn:aws:iam::123:role/x"; }),
+                   Catch::Contains("edge_function_role_arn"));
+        CHECK_THAT(
+            with([](auto& p) { p.realtime_logs_role_arn = "arn:aws:iam::123456789012:policy/x"; }),
+            Catch::Contains("realtime_logs_role_arn"));
+        CHECK_THAT(with([](auto& p) { p.kinesis_stream_arn = "stream"; }),
+                   Catch::Contains("kinesis_stream_arn"));
+        CHECK_THAT(with([](auto& p) { p.video_bucket = "192.168.1.1"; }),
+                   Catch::Contains("video_bucket") && Catch::Contains("IP address"));
+        CHECK_THAT(with([](auto& p) { p.logs_bucket = "-logs"; }), Catch::Contains("logs_bucket"));
+        CHECK_THAT(with([](auto& p) { p.static_assets_bucket = "a.-b"; }),
+                   Catch::Contains("static_assets_bucket"));
+        CHECK(with([](auto& p) { p.bucket_region = "eu-central-2"; }).empty());
+        CHECK_THAT(with([](auto& p) { p.bucket_region = "mars-1"; }),
+                   Catch::Contains("bucket_region"));
+        CHECK_THAT(with([](auto& p) { p.origin_shield_region = "af-south-1"; }),
+                   Catch::Contains("origin_shield_region"));
+        CHECK_THAT(with([](auto& p) {
+                       p.certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/ab-1";
+                   }),
+                   Catch::Contains("certificate_arn"));
+        CHECK_THAT(with([](auto& p) { p.cdn_domain_name = std::string(64, 'a') + ".io"; }),
+                   Catch::Contains("cdn_domain_name"));
+        CHECK_THAT(with([](auto& p) { p.cdn_domain_name = "-cdn.io"; }),
+                   Catch::Contains("cdn_domain_name"));
+    }
+    SECTION("API TTL: the API cache policy needs caching") {
+        CHECK_THAT(with([](auto& p) { p.api_max_ttl = 0; }), Catch::Contains("api_max_ttl"));
+        auto p = video_params();
+        p.api_max_ttl = 1;
+        const auto stack = presets::video_platform(p);
+        CHECK(sparc::cdn::validate(stack.api_cache_policy).empty());
+    }
+    SECTION("CORS") {
+        CHECK(
+            with([](auto& p) {
+                p.cors_allowed_origins = {"https://app.example.com", "http://localhost:3000", "*"};
+            }).empty());
+        for (const auto* bad : {"https://app.example.com/", "app.example.com", "ftp://x.io", ""}) {
+            INFO(bad);
+            CHECK_THAT(with([&](auto& p) { p.cors_allowed_origins = {bad}; }),
+                       Catch::Contains("cors_allowed_origins"));
+        }
+        CHECK_THAT(with([](auto& p) { p.cors_allowed_headers = {"X Token"}; }),
+                   Catch::Contains("cors_allowed_headers"));
     }
 }
 
