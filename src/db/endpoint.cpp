@@ -924,9 +924,12 @@ std::vector<Endpoint> split_hosts(const Endpoint& endpoint) {
     const auto host_list = endpoint.option("host");
     const auto addr_list = endpoint.option("hostaddr");
     const auto port_list = endpoint.option("port");
-    const auto hosts = list_items(host_list.value_or(""));
-    const auto addrs = list_items(addr_list.value_or(""));
-    const auto ports = list_items(port_list.value_or(""));
+    const std::string host_text = host_list.value_or("");
+    const std::string addr_text = addr_list.value_or("");
+    const std::string port_text = port_list.value_or("");
+    const auto hosts = list_items(host_text);
+    const auto addrs = list_items(addr_text);
+    const auto ports = list_items(port_text);
     const std::size_t n = std::max(host_list ? hosts.size() : 0, addr_list ? addrs.size() : 0);
     if (n <= 1) {
         return {endpoint};

@@ -487,3 +487,34 @@ TEST_CASE("Endpoint JSON shows the redacted URL and options", "[db][endpoint]") 
     CHECK(j["options"]["password"] == "****");
     CHECK(j["options"]["sslmode"] == "require");
 }
+
+TEST_CASE("split_hosts gives one endpoint per host, ports paired as libpq pairs them",
+          "[db][endpoint]") {
+    const auto e = db::Endpoint::parse(
+        "postgresql://app:pw@h1:5433,h2,h3:5435/app?target_session_attrs=read-write&"
+        "connect_timeout=2");
+    const auto hosts = db::split_hosts(e);
+    REQUIRE(hosts.size() == 3);
+    CHECK(hosts[0].host() == "h1");
+    CHECK(hosts[0].port() == "5433");
+    CHECK(hosts[1].host() == "h2");
+    CHECK(hosts[1].port() == "5432");
+    CHECK(hosts[2].host() == "h3");
+    CHECK(hosts[2].port() == "5435");
+    for (const auto& h : hosts) {
+        CHECK(h.option("password") == "pw");
+        CHECK(h.option("target_session_attrs") == "read-write");
+        CHECK(h.option("connect_timeout") == "2");
+        CHECK(h.dbname() == "app");
+    }
+    // One port for every host.
+    const auto same = db::split_hosts(db::Endpoint::parse("host=a,b port=6000 dbname=x"));
+    REQUIRE(same.size() == 2);
+    CHECK(same[1].host() == "b");
+    CHECK(same[1].port() == "6000");
+    // One host: itself.
+    const auto one = db::Endpoint::parse("postgresql://u@db/app");
+    CHECK(db::split_hosts(one) == std::vector<db::Endpoint>{one});
+    // Lists of different lengths are refused.
+    CHECK_THROWS_AS(db::split_hosts(db::Endpoint::parse("host=a,b port=1,2,3")), db::ConfigError);
+}

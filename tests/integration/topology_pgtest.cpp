@@ -1,0 +1,237 @@
+// Topology changes under a pool, on a cluster of their own (the pg_topology fixture): a hung
+// primary and a promotion, a fenced primary, a split brain, a server at its connection limit.
+// Each case puts the cluster back as it found it (TopologyGuard). The times measured are
+// printed for docs/failover.md; the bounds asserted are far above them, to catch a pool that
+// does not fail over at all (the old behaviour took 20 s and more), not to time it.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <sparc/db.hpp>
+#include <sparc_test/cluster_env.hpp>
+
+namespace db = sparc::db;
+using sparc::testing::ClusterEnv;
+using sparc::testing::ClusterNode;
+using sparc::testing::FrozenNode;
+using sparc::testing::TopologyGuard;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const ClusterEnv& env() {
+    static const auto e = ClusterEnv::load();
+    return e;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 60s) {
+    const auto until = Clock::now() + limit;
+    while (Clock::now() < until) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(20ms);
+    }
+    return condition();
+}
+
+db::PoolConfig base_config(const std::string& name) {
+    db::PoolConfig cfg;
+    cfg.service_name = name;
+    cfg.application_name = name;
+    cfg.min_connections = 1;
+    cfg.max_connections = 4;
+    cfg.connection_timeout = 5s;
+    cfg.statement_timeout = 1s;
+    cfg.query_timeout = 1500ms;
+    cfg.health_check_period = 200ms;
+    cfg.reconnect_backoff_max = 500ms;
+    return cfg;
+}
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+void create_table(const char* name) {
+    env().psql(ClusterNode::primary, std::string("DROP TABLE IF EXISTS ") + name +
+                                         "; CREATE TABLE " + name +
+                                         " (id bigserial PRIMARY KEY, v bigint)");
+    // Both replicas have it before the topology changes.
+    for (auto node : {ClusterNode::replica1, ClusterNode::replica2}) {
+        REQUIRE(eventually([&] {
+            try {
+                env().psql(node, std::string("SELECT count(*) FROM ") + name);
+                return true;
+            } catch (const std::exception&) {
+                return false;
+            }
+        }));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("writes resume after a hung primary fails over, within connect_timeout + 1 s",
+          "[topology][failover]") {
+    TopologyGuard guard(env());
+    create_table("failover_writes");
+    auto cfg = base_config("topo-hung");
+    cfg.primary = db::Endpoint::parse(
+        env().multi_host_url({ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
+    db::Database pool(cfg);
+    pool.query("INSERT INTO failover_writes (v) VALUES (0)");
+
+    std::atomic<bool> stop{false};
+    std::atomic<std::int64_t> last_ok_ns{0};
+    std::atomic<int> ok{0};
+    std::atomic<int> failed{0};
+    std::thread writer([&] {
+        for (std::int64_t i = 1; !stop; ++i) {
+            try {
+                pool.query("INSERT INTO failover_writes (v) VALUES ($1)", {i});
+                ++ok;
+                last_ok_ns = Clock::now().time_since_epoch().count();
+            } catch (const db::Error&) {
+                ++failed;
+                std::this_thread::sleep_for(10ms);
+            }
+        }
+    });
+    REQUIRE(eventually([&] { return ok > 20; }));
+    std::optional<FrozenNode> frozen;
+    frozen.emplace(env(), ClusterNode::primary);
+    // The pool notices: writes stop succeeding.
+    REQUIRE(eventually([&] { return failed > 0; }));
+    env().promote(ClusterNode::replica1);
+    const auto promoted = Clock::now();
+    const auto promoted_ns = promoted.time_since_epoch().count();
+    const bool resumed = eventually([&] { return last_ok_ns.load() > promoted_ns; }, 30s);
+    const auto took = Clock::now() - promoted;
+    stop = true;
+    writer.join();
+    std::printf("hung primary: writes resumed %.2f s after the promotion (connect_timeout=2)\n",
+                seconds(took));
+    REQUIRE(resumed);
+    CHECK(took < 10s);
+    // The new primary has the rows written after the promotion.
+    const auto rows = env().psql(ClusterNode::replica1, "SELECT count(*) FROM failover_writes");
+    CHECK(std::stoll(rows) >= 1);
+    frozen.reset();  // thaw before reset rebuilds the nodes
+}
+
+TEST_CASE("a fenced primary's writes move to the promoted host without a caller error",
+          "[topology][fence]") {
+    TopologyGuard guard(env());
+    create_table("fence_writes");
+    auto cfg = base_config("topo-fence");
+    cfg.primary = db::Endpoint::parse(
+        env().multi_host_url({ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
+    db::Database pool(cfg);
+    for (int i = 0; i < 10; ++i) pool.query("INSERT INTO fence_writes (v) VALUES ($1)", {i});
+    // What a failover manager does: fence the old primary, promote a standby.
+    env().fence(ClusterNode::primary, true);
+    env().promote(ClusterNode::replica1);
+    int errors = 0;
+    std::string first_error;
+    for (int i = 10; i < 60; ++i) {
+        try {
+            pool.query("INSERT INTO fence_writes (v) VALUES ($1)", {i});
+        } catch (const db::Error& e) {
+            if (errors++ == 0) first_error = e.what();
+        }
+    }
+    INFO(first_error);
+    CHECK(errors == 0);
+    // Every write made after the fence is on the new primary, once.
+    CHECK(env().psql(ClusterNode::replica1, "SELECT count(*) FROM fence_writes WHERE v >= 10") ==
+          "50");
+    CHECK(env().psql(ClusterNode::primary, "SELECT count(*) FROM fence_writes WHERE v >= 10") ==
+          "0");
+    // A transaction too.
+    CHECK_NOTHROW(
+        pool.transaction([](auto& tx) { tx.query("INSERT INTO fence_writes (v) VALUES (100)"); }));
+    env().fence(ClusterNode::primary, false);
+}
+
+TEST_CASE("a replica promoted while the primary runs serves no read-your-writes read",
+          "[topology][split-brain]") {
+    TopologyGuard guard(env());
+    create_table("split_reads");
+    auto cfg = base_config("topo-split");
+    cfg.primary = db::Endpoint::parse(env().primary_url);
+    for (const auto& url : env().replica_urls)
+        cfg.replicas.push_back({db::Endpoint::parse(url), 1});
+    cfg.max_replica_lag = 30s;
+    db::Database pool(cfg);
+    REQUIRE(eventually(
+        [&] { return pool.health({.timeout = 2s}).status == db::HealthStatus::healthy; }));
+    env().promote(ClusterNode::replica1);  // split brain: two writable hosts
+    int stale = 0;
+    int reads = 0;
+    for (std::int64_t i = 0; i < 300; ++i) {
+        const auto r = pool.query("INSERT INTO split_reads (v) VALUES ($1) RETURNING id", {i});
+        const auto id = r.front()[0].as<std::int64_t>();
+        const auto pos = pool.current_position();
+        const auto read = pool.query("SELECT v FROM split_reads WHERE id = $1", {id},
+                                     {.use_read_replica = true, .after = pos});
+        ++reads;
+        if (read.empty() || read.front()[0].as<std::int64_t>() != i) ++stale;
+    }
+    CHECK(stale == 0);
+    const auto report = pool.health({.timeout = 2s});
+    CHECK(report.status == db::HealthStatus::degraded);
+    bool named = false;
+    for (const auto& reason : report.reasons) {
+        named = named ||
+                reason.find(std::to_string(env().port(ClusterNode::replica1))) != std::string::npos;
+    }
+    CHECK(named);
+    std::printf("split brain: %d of %d read-your-writes reads stale\n", stale, reads);
+}
+
+TEST_CASE("callers ride out a connection limit (53300) while connections free up in time",
+          "[topology][limit]") {
+    TopologyGuard guard(env());
+    env().psql(ClusterNode::primary,
+               "DROP ROLE IF EXISTS sparc_limited; CREATE ROLE sparc_limited LOGIN PASSWORD '" +
+                   env().password +
+                   "' CONNECTION LIMIT 2");
+    auto cfg = base_config("topo-limit");
+    cfg.primary = db::Endpoint::parse(env().primary_url);
+    cfg.primary.set_option("user", "sparc_limited");
+    cfg.min_connections = 0;
+    cfg.max_connections = 4;  // above the role's limit: connects beyond 2 are refused
+    cfg.connection_timeout = 5s;
+    db::Database pool(cfg);
+    std::atomic<int> errors{0};
+    std::atomic<int> done{0};
+    std::string first_error;
+    std::mutex m;
+    std::vector<std::thread> callers;
+    for (int t = 0; t < 8; ++t) {
+        callers.emplace_back([&] {
+            for (int i = 0; i < 25; ++i) {
+                try {
+                    pool.query("SELECT pg_sleep(0.01)");
+                    ++done;
+                } catch (const db::Error& e) {
+                    std::lock_guard lock(m);
+                    if (errors++ == 0) first_error = e.what();
+                }
+            }
+        });
+    }
+    for (auto& c : callers) c.join();
+    INFO(first_error);
+    CHECK(errors == 0);
+    CHECK(done == 200);
+    // The refusals were real, and counted.
+    CHECK(pool.metrics_text().find("sparc_db_connect_attempts_total") != std::string::npos);
+    env().psql(ClusterNode::primary, "DROP ROLE IF EXISTS sparc_limited");
+}
