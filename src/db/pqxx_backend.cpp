@@ -337,7 +337,8 @@ struct PqxxBackend::Shared {
         // them all a moment, then let such a thread finish on its own (it co-owns what it
         // touches).
         const auto until = Clock::now() + 2s;
-        for (auto& [server, c] : cancellers) {
+        for (auto& entry : cancellers) {
+            Canceller& c = entry.second;  // a structured binding cannot be captured (C++17)
             std::unique_lock lock(c.core->mutex);
             c.core->stopping = true;
             c.core->cv.notify_all();
