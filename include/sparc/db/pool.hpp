@@ -151,6 +151,10 @@ inline const ActiveTransaction* active_transaction(const void* pool) noexcept {
 /// A lease dropped inside a transaction rolls it back; a connection in an unknown state is
 /// discarded rather than returned. Not thread-safe: one thread uses a lease at a time.
 namespace detail {
+/// How long a read-your-writes read asks the replicas whether they have replayed its position
+/// before it goes to the primary.
+inline constexpr std::chrono::milliseconds kReadYourWritesWait{20};
+
 /// A replica read found its server promoted (run_on); carries the read's result.
 struct NotAStandby {
     Result result;
@@ -582,8 +586,17 @@ class PoolCore {
         std::uint64_t tried = 0;
         std::string failures;
         bool write_refused = false;
+        bool asked = false;
         while (true) {
-            const int i = router_->pick(tried, options.after);
+            int i = router_->pick(tried, options.after);
+            if (i < 0 && options.after && !asked && !write_refused) {
+                // Read your writes: what the router knows of the replicas' positions dates from
+                // the last check. Ask them, briefly, before going to the primary.
+                asked = true;
+                if (refresh_positions(*options.after, tried, deadline)) {
+                    i = router_->pick(tried, options.after);
+                }
+            }
             if (i < 0) break;
             const auto idx = static_cast<std::size_t>(i);
             tried |= std::uint64_t{1} << idx;
@@ -647,6 +660,44 @@ class PoolCore {
             throw ConnectionError(fmt::format("no host could serve the read; tried {}; {}: {}",
                                               failures, primary.label(), e.what()),
                                   e.statement_sent());
+        }
+    }
+
+    // Asks each replica that could serve a read but for its known position how far it has
+    // replayed now (on one of its pooled connections), again every 2 ms for up to
+    // kReadYourWritesWait while none has reached `after`. True when one has: the router then
+    // knows it. In a healthy cluster a replica replays a commit within a millisecond or two,
+    // so read-your-writes reads stay on the replicas.
+    bool refresh_positions(CommitPosition after, std::uint64_t exclude,
+                           detail::AcquireDeadline& deadline) {
+        const auto until = std::min(deadline.get(), Clock::now() + detail::kReadYourWritesWait);
+        while (true) {
+            bool candidate = false;
+            for (std::size_t i = 0; i < router_->size(); ++i) {
+                if ((exclude >> i) & 1U) continue;
+                const auto st = router_->state(i);
+                if (!st.up || st.observed_role != HostRole::replica ||
+                    st.lag > config_.max_replica_lag) {
+                    continue;
+                }
+                candidate = true;
+                auto& host = *hosts_[i + 1];
+                try {
+                    auto d = detail::AcquireDeadline::at(until);
+                    Lease<B> lease(this, &host, acquire_on(host, d, SourceLocation::current()));
+                    const Result r =
+                        lease.query(detail::kReplayLsnSql, {}, QueryOptions{.prepare = false});
+                    if (r.empty() || r.front()[0].is_null()) continue;
+                    const auto pos =
+                        CommitPosition::parse(r.front()[0].template as<std::string_view>());
+                    router_->advance_position(i, pos);
+                    if (!(pos < after)) return true;
+                } catch (const Error&) {
+                    // The read itself will find out what is wrong with this replica.
+                }
+            }
+            if (!candidate || Clock::now() + std::chrono::milliseconds(2) >= until) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
     }
 

@@ -243,3 +243,26 @@ TEST_CASE("a busy replica's lag is still checked", "[db][topology]") {
     for (auto& t : readers) t.join();
     CHECK(seen);
 }
+
+TEST_CASE("a read-your-writes read asks the replica instead of waiting for the next check",
+          "[db][topology]") {
+    db::testing::FakeBackend fake;
+    fake.replica("replica1");
+    auto cfg = fake_config({"replica1"});
+    cfg.health_check_period = 60s;  // the router's positions stay as the first check saw them
+    FakePool pool(cfg, fake);
+    REQUIRE(eventually(
+        [&] { return pool.health({.timeout = 1s}).status == db::HealthStatus::healthy; }));
+    pool.query("INSERT INTO t VALUES (1)");
+    const auto pos = pool.current_position();
+    fake.clear_calls();
+    pool.query("SELECT v FROM t", {}, {.use_read_replica = true, .after = pos});
+    CHECK(fake.count_on("replica1", "SELECT v FROM t") == 1);
+    CHECK(fake.count_on("primary", "SELECT v FROM t") == 0);
+    // A replica that has not replayed it: the read waits a moment, then goes to the primary.
+    fake.host("replica1").pause_replay();
+    pool.query("INSERT INTO t VALUES (2)");
+    const auto later = pool.current_position();
+    pool.query("SELECT v FROM t", {}, {.use_read_replica = true, .after = later});
+    CHECK(fake.count_on("primary", "SELECT v FROM t") == 1);
+}

@@ -39,4 +39,9 @@ inline constexpr const char* kTxidStatusSql =
 /// written, and only the insert position is sure to be past it.
 inline constexpr const char* kCurrentLsnSql = "SELECT pg_current_wal_insert_lsn()::text";
 
+/// A replica's replayed position, asked on the connection about to serve a read-your-writes
+/// read when the last health check's figure is older than the position asked for. NULL on a
+/// server that is not in recovery.
+inline constexpr const char* kReplayLsnSql = "SELECT pg_last_wal_replay_lsn()::text";
+
 }  // namespace sparc::db::detail

@@ -1182,6 +1182,13 @@ inline std::optional<Result> FakeBackend::Connection::builtin(std::string_view s
     if (sql == sql_text::kPingSql) {
         return detail::text_result({"?column?"}, {{"1"}});
     }
+    if (sql == sql_text::kReplayLsnSql) {
+        if (h.role != HostRole::replica) {
+            return detail::text_result({"pg_last_wal_replay_lsn"}, {{std::nullopt}});
+        }
+        return detail::text_result({"pg_last_wal_replay_lsn"},
+                                   {{detail::lsn_text(st.replayed(h))}});
+    }
     if (sql == sql_text::kCurrentLsnSql) {
         if (h.role == HostRole::replica) {
             throw Failure{Failure::sql, "55000", "recovery is in progress", false};
