@@ -361,6 +361,11 @@ std::string sanitize_reason(const char* err, std::string_view input, bool quoted
                 }
                 if (piece.size() >= kMinEmbeddedSecret) {
                     find_all(piece, first, last + 1);
+                    // As libpq quotes it when the piece ended up in a URI part it decoded.
+                    if (const auto decoded = percent_decode(piece);
+                        decoded != piece && decoded.size() >= kMinEmbeddedSecret) {
+                        find_all(decoded, first, last + 1);
+                    }
                 }
             }
             i = j;

@@ -185,3 +185,16 @@ TEST_CASE("Refusing an encoded URL in a value does not echo a decoded password",
     CHECK(message.find("S3cretTail") == std::string::npos);
     CHECK(message.find("Blank") == std::string::npos);
 }
+
+// fuzz_endpoint: a percent-encoded password glued to a query parameter's name ends up in
+// libpq's "invalid URI query parameter" message decoded; the masker looked for the piece only
+// as written.
+TEST_CASE("A password piece libpq quotes percent-decoded is masked", "[db][endpoint][fuzz]") {
+    const std::string secret = "Sup1r-Secre\xff\xff\xfftport";
+    const std::string input =
+        "postgresql://a;//:pw:S3cr?t(post//app:gresql://app@p imary/x\n"
+        "postg7resql://app:Sup1r-Secre%FF%FF%FFtport=@db/x";
+    const auto message = parse_error(input);
+    CHECK(message.find("Sup1r-Secre\xff") == std::string::npos);
+    CHECK(message.find("Sup1r-Secre%FF") == std::string::npos);
+}
