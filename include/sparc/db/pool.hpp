@@ -953,9 +953,7 @@ class PoolCore {
     std::atomic<bool> primary_read_only_{false};
     std::atomic<bool> primary_writable_{true};
     std::atomic<bool> check_primary_now_{false};
-    // health()'s connection to the primary when no pooled one is idle.
-    std::timed_mutex health_mutex_;
-    std::unique_ptr<connection_type> health_conn_;
+
     std::mutex housekeeper_mutex_;
     std::condition_variable housekeeper_cv_;
     std::atomic<bool> housekeeper_stop_{false};
@@ -1083,20 +1081,16 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
         h.busy = counts.waiting > 0;
         // On an idle pooled connection, or on health's own: a busy pool is checked without
         // waiting for a connection, and every wait ends at the deadline.
+        // The connection of its own is closed after the check: the pool's sessions stay the
+        // pool's.
         detail::Slot<B>* slot = primary.try_acquire();
-        std::unique_lock<std::timed_mutex> own(health_mutex_, std::defer_lock);
+        std::unique_ptr<connection_type> own;
         try {
             if (slot != nullptr && !slot->conn->is_alive()) {
                 primary.release(std::exchange(slot, nullptr), false);
             }
-            if (slot == nullptr) {
-                if (!own.try_lock_until(deadline)) {
-                    throw QueryTimeout("another health check is still running", true);
-                }
-                if (health_conn_ && !health_conn_->is_alive()) health_conn_.reset();
-                if (!health_conn_) health_conn_ = primary.open_unpooled(deadline);
-            }
-            connection_type& conn = slot != nullptr ? *slot->conn : *health_conn_;
+            if (slot == nullptr) own = primary.open_unpooled(deadline);
+            connection_type& conn = slot != nullptr ? *slot->conn : *own;
             ExecSettings x;
             x.deadline = deadline;
             x.prepare = false;
@@ -1118,19 +1112,12 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
             }
             const bool clean = safety::reuse(conn.transaction_status(),
                                              conn.cancel_outstanding()) == safety::Reuse::keep;
-            if (slot != nullptr) {
-                primary.release(std::exchange(slot, nullptr), clean);
-            } else if (!clean) {
-                health_conn_->close();
-                health_conn_.reset();
-            }
+            if (slot != nullptr) primary.release(std::exchange(slot, nullptr), clean);
+            if (own) own->close();
             report.healthy = !in_recovery && !read_only;
         } catch (const std::exception& e) {
             if (slot != nullptr) primary.release(slot, false);
-            if (own.owns_lock() && health_conn_) {
-                health_conn_->close();
-                health_conn_.reset();
-            }
+            if (own) own->close();
             h.error = e.what();
             report.reasons.push_back(fmt::format("primary {}: {}", h.host, h.error));
         }
