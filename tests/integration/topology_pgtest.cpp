@@ -200,8 +200,7 @@ TEST_CASE("callers ride out a connection limit (53300) while connections free up
     TopologyGuard guard(env());
     env().psql(ClusterNode::primary,
                "DROP ROLE IF EXISTS sparc_limited; CREATE ROLE sparc_limited LOGIN PASSWORD '" +
-                   env().password +
-                   "' CONNECTION LIMIT 2");
+                   env().password + "' CONNECTION LIMIT 2");
     auto cfg = base_config("topo-limit");
     cfg.primary = db::Endpoint::parse(env().primary_url);
     cfg.primary.set_option("user", "sparc_limited");
@@ -234,4 +233,91 @@ TEST_CASE("callers ride out a connection limit (53300) while connections free up
     // The refusals were real, and counted.
     CHECK(pool.metrics_text().find("sparc_db_connect_attempts_total") != std::string::npos);
     env().psql(ClusterNode::primary, "DROP ROLE IF EXISTS sparc_limited");
+}
+
+TEST_CASE("a cancel stuck on a frozen replica does not hold up a cancel on the primary",
+          "[topology][cancel]") {
+    TopologyGuard guard(env());
+    auto cfg = base_config("topo-cancel");
+    cfg.primary = db::Endpoint::parse(env().primary_url);
+    cfg.replicas.push_back({db::Endpoint::parse(env().replica_urls.at(0)), 1});
+    cfg.statement_timeout = 30s;
+    cfg.query_timeout = 40s;
+    cfg.fallback_to_primary = false;
+    db::Database pool(cfg);
+    pool.query("SELECT 1", {}, {.use_read_replica = true});
+    std::thread stuck([&] {
+        try {
+            // Frozen below: the client deadline sends a cancel that cannot complete.
+            pool.query("SELECT pg_sleep(20)", {}, {.use_read_replica = true, .timeout = 500ms});
+        } catch (const db::Error&) {
+        }
+    });
+    REQUIRE(eventually([&] {
+        return env().psql(ClusterNode::replica1,
+                          "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT "
+                          "pg_sleep(20)'") == "1";
+    }));
+    std::optional<FrozenNode> frozen;
+    frozen.emplace(env(), ClusterNode::replica1);
+    std::this_thread::sleep_for(700ms);  // past the replica read's deadline: its cancel is stuck
+    const auto start = Clock::now();
+    try {
+        pool.query("SELECT pg_sleep(10) AS primary_sleep", {}, {.timeout = 300ms});
+    } catch (const db::QueryTimeout&) {
+    }
+    // The primary's statement is cancelled on the server, not left running behind the stuck one.
+    const bool ended = eventually(
+        [&] {
+            return env().psql(ClusterNode::primary,
+                              "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                              "'SELECT pg_sleep(10) AS primary_sleep%'") == "0";
+        },
+        5s);
+    const auto took = Clock::now() - start;
+    frozen.reset();
+    stuck.join();
+    std::printf("cancel on the primary with a replica frozen: statement gone after %.2f s\n",
+                seconds(took));
+    CHECK(ended);
+}
+
+TEST_CASE("read-your-writes reads are served by the replicas in a healthy cluster",
+          "[topology][read-your-writes]") {
+    TopologyGuard guard(env());
+    create_table("ryw_reads");
+    auto cfg = base_config("topo-ryw");
+    cfg.primary = db::Endpoint::parse(env().primary_url);
+    for (const auto& url : env().replica_urls)
+        cfg.replicas.push_back({db::Endpoint::parse(url), 1});
+    cfg.health_check_period = 10s;  // video-management's: the checks alone would be too late
+    int on_replica = 0;
+    int on_primary = 0;
+    db::Database pool(cfg);
+    REQUIRE(eventually(
+        [&] { return pool.health({.timeout = 2s}).status == db::HealthStatus::healthy; }));
+    int stale = 0;
+    for (std::int64_t i = 0; i < 100; ++i) {
+        // The test cluster runs with synchronous_commit off (its WAL reaches the replicas on
+        // the WAL writer's schedule); a service's database flushes at commit, as here.
+        const auto id = pool.transaction([&](auto& tx) {
+            tx.query("SET LOCAL synchronous_commit = on");
+            return tx.query("INSERT INTO ryw_reads (v) VALUES ($1) RETURNING id", {i})
+                .front()[0]
+                .template as<std::int64_t>();
+        });
+        // The server's port says which host served the read.
+        const auto read =
+            pool.query("SELECT v, inet_server_port() FROM ryw_reads WHERE id = $1", {id},
+                       {.use_read_replica = true, .after = pool.current_position()});
+        if (read.empty() || read.front()[0].as<std::int64_t>() != i) ++stale;
+        if (!read.empty()) {
+            ++(read.front()[1].as<int>() == env().port(ClusterNode::primary) ? on_primary
+                                                                             : on_replica);
+        }
+    }
+    std::printf("read-your-writes: %d of 100 reads on a replica, %d on the primary\n", on_replica,
+                on_primary);
+    CHECK(stale == 0);
+    CHECK(on_replica > 50);
 }
