@@ -84,12 +84,13 @@ bash "$ROOT/scripts/cluster.sh" cleanup-stale || true
 # ThreadSanitizer on the concurrent parts: the pool, the router, transactions and topology
 # changes (with the fake backend and the user-code tests that drive them from many threads),
 # then the real PqxxBackend against the test cluster where it is concurrent: a client query
-# timeout or a shutdown cancels a statement with PQcancel on the backend's canceller thread while the caller's thread waits,
-# and connections die under the pool (integration.db.pool and integration.db.faults; the
-# pg_cluster fixture starts the cluster). libpq and libpqxx are not instrumented:
+# timeout or a shutdown cancels a statement with PQcancel on the backend's canceller thread
+# while the caller's thread waits, and connections die under the pool (integration.db.pool and
+# integration.db.faults; the pg_cluster fixture starts the cluster). libpq and libpqxx are not instrumented:
 # tests/tsan.supp holds the suppressions, each with its reason.
 run_tsan() {
-    local dir=$ROOT/build/tsan tests="[pool],[router],[transaction],[fake],[user_code],[metrics],[topology]"
+    local dir=$ROOT/build/tsan
+    local tests="[pool],[router],[transaction],[fake],[user_code],[metrics],[topology]"
     # halt_on_error: the first report fails the run; second_deadlock_stack for lock reports.
     local options=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:history_size=4}
     options+=":suppressions=$ROOT/tests/tsan.supp"
