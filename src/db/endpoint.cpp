@@ -581,7 +581,16 @@ std::optional<std::string> find_problem(const std::vector<Endpoint::Option>& opt
         return 0;
     };
     const auto ports = count("port");
-    const auto hosts = std::max<std::size_t>({count("host"), count("hostaddr"), 1});
+    const auto names = count("host");
+    const auto addresses = count("hostaddr");
+    // libpq pairs host and hostaddr by position: both lists, when both are given, match.
+    if (names > 0 && addresses > 0 && names != addresses) {
+        return fmt::format(
+            "host lists {} host{} but hostaddr {} address{}: give one address "
+            "per host",
+            names, names == 1 ? "" : "s", addresses, addresses == 1 ? "" : "es");
+    }
+    const auto hosts = std::max<std::size_t>({names, addresses, 1});
     if (ports > 1 && ports != hosts) {
         return fmt::format("port lists {} ports for {} host{}: give one port, or one per host",
                            ports, hosts, hosts == 1 ? "" : "s");

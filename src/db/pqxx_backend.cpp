@@ -133,6 +133,8 @@ bool ends_session(const PGresult* r) {
 /// policy finds its deadline here.
 struct ConnectContext {
     Clock::time_point deadline = Clock::time_point::max();
+    const std::atomic<bool>* abandon = nullptr;  // the pool is shutting down
+    bool abandoned = false;
     PGconn* raw = nullptr;
     bool timed_out = false;
     std::string error;
@@ -202,6 +204,13 @@ class DeadlineConnect : public pqxx::connectionpolicy {
                 }
                 timeout_ms = static_cast<int>(std::min<std::int64_t>(left.count(), 60'000));
             }
+            if (ctx != nullptr && ctx->abandon != nullptr) {
+                if (ctx->abandon->load()) {
+                    ctx->abandoned = true;
+                    break;
+                }
+                timeout_ms = timeout_ms < 0 ? 50 : std::min(timeout_ms, 50);
+            }
             const int n = ::poll(&p, 1, timeout_ms);
             if (n < 0 && errno != EINTR) break;
             if (n == 0) continue;
@@ -211,7 +220,8 @@ class DeadlineConnect : public pqxx::connectionpolicy {
             // Report the failure through the context and hand libpqxx no handle, so that it
             // neither retries nor has to free a half-open connection.
             if (ctx != nullptr) {
-                ctx->error = ctx->timed_out
+                ctx->error = ctx->abandoned ? "abandoned: the pool is shutting down"
+                             : ctx->timed_out
                                  ? "timeout expired"
                                  : trim(plain_connect_error(PQerrorMessage(conn), ctx->sqlstate));
             }
@@ -728,7 +738,7 @@ bool is_numeric_address(const std::string& host) {
 /// `deadline` (libpq resolves inside PQconnectStart, which no deadline bounds). A lookup still
 /// running at the deadline finishes in the background and is forgotten.
 std::vector<std::string> resolve(const std::string& host, const std::string& port,
-                                 Clock::time_point deadline) {
+                                 Clock::time_point deadline, const std::atomic<bool>* abandon) {
     struct Lookup {
         std::mutex mutex;
         std::condition_variable cv;
@@ -770,9 +780,16 @@ std::vector<std::string> resolve(const std::string& host, const std::string& por
         lookup->cv.notify_all();
     }).detach();
     std::unique_lock lock(lookup->mutex);
-    if (!lookup->cv.wait_until(lock, deadline, [&] { return lookup->done; })) {
-        throw ConnectionError(
-            fmt::format("could not translate host name \"{}\" to address in time", host));
+    while (!lookup->done) {
+        const auto now = Clock::now();
+        if (now >= deadline) {
+            throw ConnectionError(
+                fmt::format("could not translate host name \"{}\" to address in time", host));
+        }
+        if (abandon != nullptr && abandon->load()) {
+            throw ConnectionError("abandoned: the pool is shutting down");
+        }
+        lookup->cv.wait_until(lock, std::min(deadline, now + 50ms));
     }
     if (lookup->addresses.empty()) {
         throw ConnectionError(fmt::format("could not translate host name \"{}\" to address: {}",
@@ -795,6 +812,7 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::open_host(const Endpoint& 
     impl->cache_capacity = settings.statement_cache_size;
     ConnectContext ctx;
     ctx.deadline = deadline;
+    ctx.abandon = settings.abandon;
     t_connect_context = &ctx;
     try {
         impl->conn = std::make_unique<PqxxConnection>(ep.conninfo());
@@ -885,6 +903,10 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& en
                 failed(host, "timeout expired", {});
                 break;
             }
+            if (settings.abandon != nullptr && settings.abandon->load()) {
+                failed(host, "abandoned: the pool is shutting down", {});
+                break;
+            }
             auto until = settings.deadline;
             if (timeout) {
                 until = std::min(until, now + *timeout);
@@ -898,7 +920,7 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& en
             if (!name.empty() && name.front() != '/' && !host.option("hostaddr") &&
                 !is_numeric_address(name)) {
                 try {
-                    const auto addresses = resolve(name, host.port(), until);
+                    const auto addresses = resolve(name, host.port(), until, settings.abandon);
                     attempts.clear();
                     for (const auto& a : addresses) {
                         Endpoint one = host;

@@ -321,3 +321,51 @@ TEST_CASE("read-your-writes reads are served by the replicas in a healthy cluste
     CHECK(stale == 0);
     CHECK(on_replica > 50);
 }
+
+TEST_CASE("a frozen replica neither stalls read-your-writes reads nor the pool's shutdown",
+          "[topology][frozen-replica]") {
+    TopologyGuard guard(env());
+    create_table("frozen_ryw");
+    auto cfg = base_config("topo-frozen");
+    cfg.primary = db::Endpoint::parse(env().primary_url);
+    for (const auto& url : env().replica_urls)
+        cfg.replicas.push_back({db::Endpoint::parse(url), 1});
+    cfg.min_connections = 2;
+    cfg.connection_timeout = 20s;  // a connect to the frozen host would take this long
+    cfg.query_timeout = 3s;
+    cfg.health_check_period = 10s;
+    auto pool = std::make_unique<db::Database>(cfg);
+    REQUIRE(eventually(
+        [&] { return pool->health({.timeout = 2s}).status == db::HealthStatus::healthy; }));
+    std::optional<FrozenNode> frozen;
+    frozen.emplace(env(), ClusterNode::replica1);
+    Clock::duration slowest{};
+    for (std::int64_t i = 0; i < 20; ++i) {
+        const auto id = pool->transaction([&](auto& tx) {
+            tx.query("SET LOCAL synchronous_commit = on");
+            return tx.query("INSERT INTO frozen_ryw (v) VALUES ($1) RETURNING id", {i})
+                .front()[0]
+                .template as<std::int64_t>();
+        });
+        const auto t0 = Clock::now();
+        const auto read =
+            pool->query("SELECT v FROM frozen_ryw WHERE id = $1", {id},
+                        {.use_read_replica = true, .after = pool->current_position()});
+        slowest = std::max(slowest, Clock::now() - t0);
+        REQUIRE(read.size() == 1);
+        CHECK(read.front()[0].as<std::int64_t>() == i);
+    }
+    std::printf("frozen replica: slowest read-your-writes read %.3f s (query_timeout 3 s)\n",
+                seconds(slowest));
+    CHECK(slowest < 2s);  // well under query_timeout: the frozen replica was not waited for
+    // The pool now tries to reopen connections to the frozen replica; destroying it must not
+    // wait for those connects (connection_timeout 20 s).
+    REQUIRE(eventually(
+        [&] { return pool->health({.timeout = 2s}).status == db::HealthStatus::degraded; }));
+    const auto t0 = Clock::now();
+    pool.reset();
+    const auto took = Clock::now() - t0;
+    std::printf("frozen replica: pool destroyed in %.2f s\n", seconds(took));
+    CHECK(took < 8s);
+    frozen.reset();
+}

@@ -2,6 +2,7 @@
 /// @file backend.hpp
 /// The Backend concept: what ConnectionPool needs from a database driver.
 
+#include <atomic>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -28,6 +29,9 @@ struct ConnectSettings {
     /// Open the session with default_transaction_read_only on (not in pgbouncer_mode, which
     /// allows no startup options).
     bool read_only = false;
+    /// When set, a connect in progress gives up as soon as this turns true (the pool is
+    /// shutting down): checked at least every 50 ms.
+    const std::atomic<bool>* abandon = nullptr;
 };
 
 /// Per-statement execution settings.

@@ -154,6 +154,9 @@ namespace detail {
 /// How long a read-your-writes read asks the replicas whether they have replayed its position
 /// before it goes to the primary.
 inline constexpr std::chrono::milliseconds kReadYourWritesWait{20};
+/// The longest the replay-position question may take on one replica; one that takes longer
+/// is marked down (its checks bring it back).
+inline constexpr std::chrono::milliseconds kReplayQueryLimit{200};
 
 /// A replica read found its server promoted (run_on); carries the read's result.
 struct NotAStandby {
@@ -685,15 +688,26 @@ class PoolCore {
                 try {
                     auto d = detail::AcquireDeadline::at(until);
                     Lease<B> lease(this, &host, acquire_on(host, d, SourceLocation::current()));
-                    const Result r =
-                        lease.query(detail::kReplayLsnSql, {}, QueryOptions{.prepare = false});
+                    // Bounded like the wait, not by query_timeout: a replica that does not
+                    // answer this at once is not one to wait for.
+                    ExecSettings x;
+                    x.deadline = std::max(until, Clock::now() + detail::kReplayQueryLimit);
+                    x.prepare = false;
+                    x.cancel_grace = std::chrono::milliseconds(0);
+                    const Result r = detail::run_statement(
+                        host, metrics_, hooks_, lease.connection(), detail::kReplayLsnSql, {}, x);
                     if (r.empty() || r.front()[0].is_null()) continue;
                     const auto pos =
                         CommitPosition::parse(r.front()[0].template as<std::string_view>());
                     router_->advance_position(i, pos);
                     if (!(pos < after)) return true;
-                } catch (const Error&) {
-                    // The read itself will find out what is wrong with this replica.
+                } catch (const QueryTimeout& e) {
+                    exclude |= std::uint64_t{1} << i;
+                    replica_failed(i, fmt::format("did not answer within {} ms: {}",
+                                                  detail::kReplayQueryLimit.count(), e.what()));
+                } catch (const Error& e) {
+                    exclude |= std::uint64_t{1} << i;
+                    if (safety::marks_host_down(e)) replica_failed(i, e.what());
                 }
             }
             if (!candidate || Clock::now() + std::chrono::milliseconds(2) >= until) return false;

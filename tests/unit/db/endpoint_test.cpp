@@ -518,3 +518,16 @@ TEST_CASE("split_hosts gives one endpoint per host, ports paired as libpq pairs 
     // Lists of different lengths are refused.
     CHECK_THROWS_AS(db::split_hosts(db::Endpoint::parse("host=a,b port=1,2,3")), db::ConfigError);
 }
+
+TEST_CASE("a hostaddr list that does not match the host list is refused when parsed",
+          "[db][endpoint]") {
+    try {
+        (void)db::Endpoint::parse("host=a,b hostaddr=127.0.0.1 password=Hidden-Pw1");
+        FAIL("expected ConfigError");
+    } catch (const db::ConfigError& e) {
+        CHECK_THAT(e.what(), Catch::Contains("hostaddr"));
+        CHECK_THAT(e.what(), !Catch::Contains("Hidden-Pw1"));
+    }
+    CHECK_NOTHROW(db::Endpoint::parse("host=a,b hostaddr=127.0.0.1,127.0.0.2"));
+    CHECK_NOTHROW(db::Endpoint::parse("hostaddr=127.0.0.1,127.0.0.2 port=1,2"));
+}

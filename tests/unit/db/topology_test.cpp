@@ -266,3 +266,17 @@ TEST_CASE("a read-your-writes read asks the replica instead of waiting for the n
     pool.query("SELECT v FROM t", {}, {.use_read_replica = true, .after = later});
     CHECK(fake.count_on("primary", "SELECT v FROM t") == 1);
 }
+
+TEST_CASE("destroying a pool does not wait out a connect to a host that hangs", "[db][topology]") {
+    db::testing::FakeBackend fake;
+    fake.host("primary").connect_latency(30s);  // every connect hangs until its deadline
+    auto cfg = fake_config();
+    cfg.min_connections = 1;
+    cfg.connection_timeout = 30s;
+    auto pool = std::make_unique<FakePool>(cfg, fake);
+    REQUIRE(eventually([&] { return fake.host("primary").connection_attempts() >= 1; }));
+    const auto start = std::chrono::steady_clock::now();
+    pool.reset();
+    // The connect in progress gives up at the shutdown instead of at its 30 s deadline.
+    CHECK(std::chrono::steady_clock::now() - start < 10s);
+}

@@ -229,6 +229,7 @@ class HostPool {
           time_acquire_(static_cast<bool>(hooks.on_acquire)),
           time_lease_(static_cast<bool>(hooks.on_release)),
           rng_(std::random_device{}()) {
+        settings_.abandon = &abandon_connects_;
         opener_ = std::thread([this] { open_loop(); });
     }
 
@@ -436,8 +437,10 @@ class HostPool {
         }
     }
 
-    /// Refuses new acquires and fails current waiters with PoolClosed.
+    /// Refuses new acquires and fails current waiters with PoolClosed; connects in progress
+    /// give up (a host that hangs does not hold up the shutdown).
     void stop_accepting() {
+        abandon_connects_.store(true);
         std::lock_guard lock(mutex_);
         signal_.fetch_or(kClosed, std::memory_order_seq_cst);
         fail_waiters_locked([&] {
@@ -471,6 +474,7 @@ class HostPool {
 
     /// Stops the opener and closes idle connections; leased ones close when released.
     void close_now() noexcept {
+        abandon_connects_.store(true);
         std::vector<std::unique_ptr<typename B::Connection>> to_close;
         {
             std::lock_guard lock(mutex_);
@@ -1122,6 +1126,7 @@ class HostPool {
     bool stopping_ = false;
     std::size_t inside_slow_ = 0;                 // callers inside acquire_slow()
     std::atomic<std::size_t> checks_waiting_{0};  // health checks among the waiters
+    std::atomic<bool> abandon_connects_{false};   // shutting down: connects in progress end
     std::string last_connect_error_;
     std::string last_connect_sqlstate_;
     std::mt19937_64 rng_;

@@ -799,7 +799,12 @@ inline std::unique_ptr<FakeBackend::Connection> FakeBackend::connect(
         const auto ready = detail::add_saturating(Clock::now(), latency);
         const auto until = std::min(ready, settings.deadline);
         while (Clock::now() < until) {
-            state_->wake.wait_until(lock, until);
+            if (settings.abandon != nullptr && settings.abandon->load()) {
+                throw ConnectionError("connection to server at \"" + key +
+                                      "\" abandoned: the pool is shutting down");
+            }
+            state_->wake.wait_until(lock,
+                                    std::min(until, Clock::now() + std::chrono::milliseconds(20)));
         }
         if (ready > settings.deadline) {
             throw ConnectionError("connection to server at \"" + key +
