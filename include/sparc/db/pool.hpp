@@ -1284,106 +1284,120 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                                 std::max<Clock::duration>(deadline - Clock::now(),
                                                           std::chrono::milliseconds(1))))},
                     where);
+            } catch (const ConnectionError& e) {
+                // No host took a session: during a failover the old primary refuses (down,
+                // read-only) before the new one is promoted. Nothing was sent: try again after
+                // a backoff, within the retries and the deadline.
+                if (e.statement_sent()) {
+                    finish(TransactionOutcome::failed);
+                    throw;
+                }
+                failure = std::current_exception();
+                retry = RetryReason::connection_lost;
             } catch (...) {
                 finish(TransactionOutcome::failed);
                 throw;
             }
-            auto& host = *lease.host_;
-            auto& conn = *lease.slot_->conn;
-            Transaction<B> tx(lease, *this, deadline, attempt);
-            detail::ActiveTransaction active{this, deadline, detail::t_active_transaction};
-            detail::t_active_transaction = &active;
-            struct Restore {
-                detail::ActiveTransaction* outer;
-                ~Restore() { detail::t_active_transaction = outer; }
-            } restore{active.outer};
-            TransactionPhase phase = TransactionPhase::body;
-            try {
-                ExecSettings x = exec_settings(std::chrono::milliseconds{0}, false, deadline);
-                // The server's statement timeout never outlives the transaction's deadline;
-                // it is set with BEGIN, in the same round trip.
-                const auto left =
-                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-                x.local_statement_timeout = std::max(std::chrono::milliseconds(1),
-                                                     config_.statement_timeout.count() > 0
-                                                         ? std::min(config_.statement_timeout, left)
-                                                         : left);
-                detail::timed_call(host, metrics_, hooks_, [&] { conn.begin(options, x); });
-                if (options.resolve_unknown_outcome) {
-                    const Result r =
-                        tx.query(detail::kTxidCurrentSql, {}, QueryOptions{.prepare = false});
-                    txid = r.front()[0].template as<std::int64_t>();
-                    server_start = r.front()[1].template as<std::string>();
-                }
-                if constexpr (std::is_void_v<R>) {
-                    fn(tx);
-                    value.emplace();
-                } else {
-                    value.emplace(fn(tx));
-                }
-                if (conn.transaction_status() == TxStatus::in_error) {
-                    throw SqlError(
-                        "the transaction failed (an error inside it was caught) and was rolled "
-                        "back",
-                        "25P02");
-                }
-                phase = TransactionPhase::commit;
-                x = exec_settings(std::chrono::milliseconds{0}, false, deadline);
-                detail::timed_call(host, metrics_, hooks_, [&] { conn.commit(x); });
-                finish(TransactionOutcome::committed);
-                return take(value);
-            } catch (const Error& e) {
-                failure = std::current_exception();
-                const auto decision = safety::classify(e, phase, conn.transaction_status());
-                using Action = RetryDecision::Action;
-                if (decision.action == Action::retry) {
-                    retry = decision.reason;
-                } else if (decision.action == Action::outcome_unknown) {
-                    lease.discard();
-                    std::string status;
-                    if (options.resolve_unknown_outcome && txid) {
-                        status = resolve_txid(*txid, server_start, deadline);
-                        if (status == "committed") {
-                            finish(TransactionOutcome::committed);
-                            return take(value);
+            if (!retry) {
+                auto& host = *lease.host_;
+                auto& conn = *lease.slot_->conn;
+                Transaction<B> tx(lease, *this, deadline, attempt);
+                detail::ActiveTransaction active{this, deadline, detail::t_active_transaction};
+                detail::t_active_transaction = &active;
+                struct Restore {
+                    detail::ActiveTransaction* outer;
+                    ~Restore() { detail::t_active_transaction = outer; }
+                } restore{active.outer};
+                TransactionPhase phase = TransactionPhase::body;
+                try {
+                    ExecSettings x = exec_settings(std::chrono::milliseconds{0}, false, deadline);
+                    // The server's statement timeout never outlives the transaction's deadline;
+                    // it is set with BEGIN, in the same round trip.
+                    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - Clock::now());
+                    x.local_statement_timeout =
+                        std::max(std::chrono::milliseconds(1),
+                                 config_.statement_timeout.count() > 0
+                                     ? std::min(config_.statement_timeout, left)
+                                     : left);
+                    detail::timed_call(host, metrics_, hooks_, [&] { conn.begin(options, x); });
+                    if (options.resolve_unknown_outcome) {
+                        const Result r =
+                            tx.query(detail::kTxidCurrentSql, {}, QueryOptions{.prepare = false});
+                        txid = r.front()[0].template as<std::int64_t>();
+                        server_start = r.front()[1].template as<std::string>();
+                    }
+                    if constexpr (std::is_void_v<R>) {
+                        fn(tx);
+                        value.emplace();
+                    } else {
+                        value.emplace(fn(tx));
+                    }
+                    if (conn.transaction_status() == TxStatus::in_error) {
+                        throw SqlError(
+                            "the transaction failed (an error inside it was caught) and was rolled "
+                            "back",
+                            "25P02");
+                    }
+                    phase = TransactionPhase::commit;
+                    x = exec_settings(std::chrono::milliseconds{0}, false, deadline);
+                    detail::timed_call(host, metrics_, hooks_, [&] { conn.commit(x); });
+                    finish(TransactionOutcome::committed);
+                    return take(value);
+                } catch (const Error& e) {
+                    failure = std::current_exception();
+                    const auto decision = safety::classify(e, phase, conn.transaction_status());
+                    using Action = RetryDecision::Action;
+                    if (decision.action == Action::retry) {
+                        retry = decision.reason;
+                    } else if (decision.action == Action::outcome_unknown) {
+                        lease.discard();
+                        std::string status;
+                        if (options.resolve_unknown_outcome && txid) {
+                            status = resolve_txid(*txid, server_start, deadline);
+                            if (status == "committed") {
+                                finish(TransactionOutcome::committed);
+                                return take(value);
+                            }
+                            if (status == "aborted") retry = RetryReason::aborted_commit;
                         }
-                        if (status == "aborted") retry = RetryReason::aborted_commit;
+                        if (!retry) {
+                            finish(TransactionOutcome::unknown);
+                            throw TransactionOutcomeUnknown(
+                                fmt::format(
+                                    "COMMIT was sent but its outcome is unknown: {}{}{}", e.what(),
+                                    txid ? fmt::format("; txid {}", *txid) : std::string(),
+                                    status.empty() ? std::string()
+                                    : status == "restarted"
+                                        ? std::string(
+                                              " (the server restarted since COMMIT was sent "
+                                              "and may have reused the transaction id)")
+                                        : fmt::format(" (server says: {})", status)),
+                                txid);
+                        }
+                    } else if (decision.action == Action::fail && phase == TransactionPhase::body &&
+                               safety::read_only_refusal(e) && &host == hosts_.front().get() &&
+                               !options.read_only && refused_by_host(conn)) {
+                        // The primary took no write: fenced or demoted. Nothing was committed;
+                        // again on a new connection, which looks for the writable host.
+                        lease.discard();
+                        primary_refused_write();
+                        retry = RetryReason::read_only_host;
+                    } else if (decision.action == Action::fail && options.retry_if &&
+                               options.retry_if(e)) {
+                        // Only where the pool knows nothing was committed: never in the commit
+                        // phase, never for a caller's mistake (safety::classify).
+                        retry = RetryReason::user;
                     }
                     if (!retry) {
-                        finish(TransactionOutcome::unknown);
-                        throw TransactionOutcomeUnknown(
-                            fmt::format(
-                                "COMMIT was sent but its outcome is unknown: {}{}{}", e.what(),
-                                txid ? fmt::format("; txid {}", *txid) : std::string(),
-                                status.empty() ? std::string()
-                                : status == "restarted"
-                                    ? std::string(" (the server restarted since COMMIT was sent "
-                                                  "and may have reused the transaction id)")
-                                    : fmt::format(" (server says: {})", status)),
-                            txid);
+                        finish(phase == TransactionPhase::body ? TransactionOutcome::rolled_back
+                                                               : TransactionOutcome::failed);
+                        throw;
                     }
-                } else if (decision.action == Action::fail && phase == TransactionPhase::body &&
-                           safety::read_only_refusal(e) && &host == hosts_.front().get() &&
-                           !options.read_only && refused_by_host(conn)) {
-                    // The primary took no write: fenced or demoted. Nothing was committed;
-                    // again on a new connection, which looks for the writable host.
-                    lease.discard();
-                    primary_refused_write();
-                    retry = RetryReason::read_only_host;
-                } else if (decision.action == Action::fail && options.retry_if &&
-                           options.retry_if(e)) {
-                    // Only where the pool knows nothing was committed: never in the commit
-                    // phase, never for a caller's mistake (safety::classify).
-                    retry = RetryReason::user;
-                }
-                if (!retry) {
-                    finish(phase == TransactionPhase::body ? TransactionOutcome::rolled_back
-                                                           : TransactionOutcome::failed);
+                } catch (...) {
+                    finish(TransactionOutcome::rolled_back);
                     throw;
                 }
-            } catch (...) {
-                finish(TransactionOutcome::rolled_back);
-                throw;
             }
         }
         // Retry: fresh connection, after a jittered backoff, within retries and the deadline.

@@ -280,3 +280,27 @@ TEST_CASE("destroying a pool does not wait out a connect to a host that hangs", 
     // The connect in progress gives up at the shutdown instead of at its 30 s deadline.
     CHECK(std::chrono::steady_clock::now() - start < 10s);
 }
+
+TEST_CASE("a transaction rides out a failover window in which no host takes a session",
+          "[db][topology]") {
+    db::testing::FakeBackend fake;
+    auto cfg = fake_config();
+    FakePool pool(cfg, fake);
+    fake.host("primary").refuse_next_connections(2);  // the new primary not promoted yet
+    const int n = pool.transaction(
+        [](auto& tx) {
+            tx.query("INSERT INTO t VALUES (1)");
+            return 1;
+        },
+        {.retries = 3});
+    CHECK(n == 1);
+    CHECK(fake.count("INSERT INTO t VALUES (1)") == 1);
+    CHECK(fake.host("primary").connection_attempts() >= 3);
+    // Out of retries, the caller gets the connect error.
+    db::testing::FakeBackend other;
+    other.host("primary").refuse_connections();
+    FakePool refused(cfg, other);
+    CHECK_THROWS_AS(refused.transaction([](auto& tx) { tx.query("SELECT 1"); }, {.retries = 1}),
+                    db::ConnectionError);
+    CHECK(other.host("primary").connection_attempts() >= 2);
+}
