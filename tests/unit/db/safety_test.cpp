@@ -169,7 +169,6 @@ TEST_CASE("a parameter-count mistake (08P01) is a UsageError: no retry, no host 
     fake.on("SELECT $1::int + $2::int")
         .fails("08P01", "bind message supplies 1 parameters, but prepared statement requires 2");
     REQUIRE(db::test::eventually([&] { return pool.stats().total == 2; }));
-    const auto opened = fake.connections_opened();
 
     REQUIRE_THROWS_AS(pool.query("SELECT $1::int + $2::int", {1}, {.use_read_replica = true}),
                       db::UsageError);
@@ -186,8 +185,9 @@ TEST_CASE("a parameter-count mistake (08P01) is a UsageError: no retry, no host 
                       db::UsageError);
     REQUIRE(runs == 1);
     REQUIRE(pool.query("SELECT 1").empty());
-    // Nothing was discarded: no connection had to be opened again.
-    REQUIRE(fake.connections_opened() == opened);
+    // Nothing was discarded: every connection ever opened is still open. (A health probe
+    // may open one more while both are leased, so the opened count alone cannot tell.)
+    REQUIRE(fake.open_connections() == fake.connections_opened());
 }
 
 TEST_CASE("a statement whose session ended with FATAL after it was sent is not rerun",
