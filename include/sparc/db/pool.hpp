@@ -775,15 +775,12 @@ class PoolCore {
         return std::clamp(t, milliseconds{25}, milliseconds{1000});
     }
 
-    // Jittered backoff between checks of a host that is down: 100 ms doubling up to
-    // reconnect_backoff_max, each wait drawn from the upper half.
+    // Wait between checks of a host that is down: 100 ms doubling up to reconnect_backoff_max
+    // (retry.hpp).
     Clock::duration probe_backoff(int failures) {
-        const std::int64_t ceiling =
-            std::min<std::int64_t>(std::max<std::int64_t>(config_.reconnect_backoff_max.count(), 1),
-                                   std::int64_t{100} << std::min(failures - 1, 16));
         std::lock_guard lock(rng_mutex_);
-        std::uniform_int_distribution<std::int64_t> dist(ceiling / 2, ceiling);
-        return std::chrono::milliseconds(dist(rng_));
+        return reconnect_delay(failures, std::chrono::milliseconds{100},
+                               config_.reconnect_backoff_max, rng_);
     }
 
     // Probes a host: role, WAL position, lag, whether it takes writes, round trip. On an idle

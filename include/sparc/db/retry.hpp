@@ -29,4 +29,18 @@ std::chrono::milliseconds backoff_delay(int retry, std::chrono::milliseconds bas
     return std::chrono::milliseconds{dist(rng)};
 }
 
+/// Wait after `failures` failed attempts in a row (1 = the first) to reach a host: `base`
+/// doubling up to `cap` (at least 1 ms), drawn from the upper half of that ceiling, so that many
+/// pools facing one refusing server neither hammer it nor come back in step.
+template <typename Urbg>
+std::chrono::milliseconds reconnect_delay(int failures, std::chrono::milliseconds base,
+                                          std::chrono::milliseconds cap, Urbg& rng) {
+    const int shift = std::clamp(failures - 1, 0, 16);
+    const std::int64_t ceiling = std::min<std::int64_t>(std::max<std::int64_t>(cap.count(), 1),
+                                                        base.count() * (std::int64_t{1} << shift));
+    if (ceiling <= 0) return std::chrono::milliseconds{0};
+    std::uniform_int_distribution<std::int64_t> dist(ceiling / 2, ceiling);
+    return std::chrono::milliseconds{dist(rng)};
+}
+
 }  // namespace sparc::db

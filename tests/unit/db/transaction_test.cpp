@@ -59,6 +59,22 @@ TEST_CASE("backoff: full jitter under an exponential ceiling", "[db][retry]") {
     }
 }
 
+TEST_CASE("reconnect delay: upper half of a doubling ceiling, capped", "[db][retry]") {
+    std::mt19937_64 rng(11);
+    for (int failures = 1; failures <= 40; ++failures) {
+        const std::int64_t ceiling =
+            std::min<std::int64_t>(10'000, 50LL << std::min(failures - 1, 16));
+        for (int i = 0; i < 200; ++i) {
+            const auto d = db::reconnect_delay(failures, 50ms, 10'000ms, rng).count();
+            REQUIRE(d >= ceiling / 2);
+            REQUIRE(d <= ceiling);
+        }
+    }
+    // A cap of zero or less still waits a little instead of spinning.
+    REQUIRE(db::reconnect_delay(3, 50ms, 0ms, rng).count() >= 0);
+    REQUIRE(db::reconnect_delay(3, 50ms, 0ms, rng).count() <= 1);
+}
+
 TEST_CASE("a transaction commits and returns fn's value", "[db][transaction]") {
     db::testing::FakeBackend fake;
     fake.on("UPDATE users SET last_login = NOW() WHERE id = $1").affects(1);

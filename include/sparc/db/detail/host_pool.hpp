@@ -64,6 +64,7 @@
 #include <sparc/db/errors.hpp>
 #include <sparc/db/hooks.hpp>
 #include <sparc/db/metrics.hpp>
+#include <sparc/db/retry.hpp>
 #include <sparc/db/safety.hpp>
 
 namespace sparc::db::detail {
@@ -1006,14 +1007,10 @@ class HostPool {
     }
 
     // How long the opener waits after `failures` failed connects in a row: 50 ms doubling to
-    // reconnect_backoff_max, each wait drawn from its upper half, so that many pools facing one
-    // refusing server neither hammer it nor reconnect in step.
+    // reconnect_backoff_max (retry.hpp).
     Clock::duration connect_backoff(int failures) {
-        const std::int64_t ceiling =
-            std::min<std::int64_t>(std::max<std::int64_t>(limits_.reconnect_backoff_max.count(), 1),
-                                   std::int64_t{50} << std::min(failures - 1, 16));
-        std::uniform_int_distribution<std::int64_t> dist(ceiling / 2, ceiling);
-        return std::chrono::milliseconds(dist(rng_));
+        return reconnect_delay(failures, std::chrono::milliseconds{50},
+                               limits_.reconnect_backoff_max, rng_);
     }
 
     std::chrono::milliseconds lifetime_with_jitter() {
