@@ -837,19 +837,13 @@ class PoolCore {
                 host.adopt(std::move(fresh));
                 reserved = false;
             }
-            const auto row = r.front();
-            const bool in_recovery = row[0].template as<bool>();
-            std::optional<CommitPosition> pos;
-            if (!row[1].is_null()) {
-                pos = CommitPosition::parse(row[1].template as<std::string_view>());
-            }
-            const auto lag = std::chrono::milliseconds(row[2].template as<std::int64_t>(0));
-            const bool read_only = r.columns() > 3 && row[3].template as<bool>(false);
-            const HostRole observed = in_recovery ? HostRole::replica : HostRole::primary;
+            const auto answer = detail::ProbeAnswer::parse(r);
+            const HostRole observed = answer.in_recovery ? HostRole::replica : HostRole::primary;
             if (i == 0) {
-                primary_checked(true, in_recovery, read_only, "");
+                primary_checked(true, answer.in_recovery, answer.read_only, "");
             } else {
-                const bool was_down = router_->mark_up(i - 1, observed, lag, pos, rtt);
+                const bool was_down =
+                    router_->mark_up(i - 1, observed, answer.lag, answer.position, rtt);
                 if (was_down) {
                     detail::call_hook(hooks_.on_host_state, HostStateEvent{host.ref(), true, ""},
                                       metrics_);
@@ -908,9 +902,8 @@ class PoolCore {
             x.prepare = false;
             x.cancel_grace = std::chrono::milliseconds(0);
             if (conn.transaction_status() != TxStatus::idle) conn.rollback(x);
-            const Result r = conn.execute(detail::kProbeSql, {}, x);
-            const auto row = r.front();
-            return row[0].template as<bool>() || (r.columns() > 3 && row[3].template as<bool>());
+            return !detail::ProbeAnswer::parse(conn.execute(detail::kProbeSql, {}, x))
+                        .takes_writes();
         } catch (...) {
             return true;  // the session broke: whatever the host is, start over on a new one
         }
@@ -1111,13 +1104,11 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
                 primary, metrics_, hooks_, [&] { return conn.execute(detail::kProbeSql, {}, x); });
             h.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
             h.reachable = true;
-            const auto row = r.front();
-            const bool in_recovery = row[0].template as<bool>();
-            const bool read_only = r.columns() > 3 && row[3].template as<bool>(false);
-            h.observed_role = in_recovery ? HostRole::replica : HostRole::primary;
-            if (in_recovery) {
+            const auto answer = detail::ProbeAnswer::parse(r);
+            h.observed_role = answer.in_recovery ? HostRole::replica : HostRole::primary;
+            if (answer.in_recovery) {
                 report.reasons.push_back(fmt::format("primary {} is in recovery", h.host));
-            } else if (read_only) {
+            } else if (answer.read_only) {
                 h.error = "read-only (default_transaction_read_only is on): takes no writes";
                 report.reasons.push_back(fmt::format("primary {} is {}", h.host, h.error));
             }
@@ -1125,7 +1116,7 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
                                              conn.cancel_outstanding()) == safety::Reuse::keep;
             if (slot != nullptr) primary.release(std::exchange(slot, nullptr), clean);
             if (own) own->close();
-            report.healthy = !in_recovery && !read_only;
+            report.healthy = answer.takes_writes();
         } catch (const std::exception& e) {
             if (slot != nullptr) primary.release(slot, false);
             if (own) own->close();

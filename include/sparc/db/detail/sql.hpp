@@ -2,6 +2,12 @@
 /// @file sql.hpp
 /// The statements the pool itself sends. Backends (the fake one included) may recognise them.
 
+#include <chrono>
+#include <optional>
+
+#include <sparc/db/options.hpp>
+#include <sparc/db/result.hpp>
+
 namespace sparc::db::detail {
 
 /// Host probe: role, WAL position (replayed on a replica, written on a primary) and replay lag
@@ -18,6 +24,19 @@ inline constexpr const char* kProbeSql =
     " ELSE COALESCE((EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint,"
     " 0) END),"
     " current_setting('default_transaction_read_only')::bool";
+
+/// What a host said of itself in answer to kProbeSql.
+struct ProbeAnswer {
+    bool in_recovery = false;                ///< A standby.
+    std::optional<CommitPosition> position;  ///< Replayed (standby) or written (primary).
+    std::chrono::milliseconds lag{0};        ///< Replay lag; 0 on a primary.
+    bool read_only = false;                  ///< default_transaction_read_only: fenced.
+
+    /// Whether new transactions there may write.
+    bool takes_writes() const noexcept { return !in_recovery && !read_only; }
+    /// Reads the first row; a missing read-only column (an older probe) reads as false.
+    static ProbeAnswer parse(const Result& r);
+};
 
 /// Liveness round trip.
 inline constexpr const char* kPingSql = "SELECT 1 AS sparc_ping";
