@@ -18,6 +18,8 @@
 #include <sparc/db.hpp>
 #include <sparc_test/cluster_env.hpp>
 
+#include "pg_util.hpp"
+
 namespace db = sparc::db;
 using sparc::testing::ClusterEnv;
 using sparc::testing::ClusterNode;
@@ -28,45 +30,43 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-const ClusterEnv& env() {
-    static const auto e = ClusterEnv::load();
-    return e;
-}
+using sparc::pgtest::cluster;
+using sparc::pgtest::eventually;
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 60s) {
-    const auto until = Clock::now() + limit;
-    while (Clock::now() < until) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return condition();
-}
-
-db::PoolConfig base_config(const std::string& name) {
-    db::PoolConfig cfg;
-    cfg.service_name = name;
-    cfg.application_name = name;
-    cfg.min_connections = 1;
+// The shared configuration with short timeouts and a quick reconnect, so that a change of
+// topology shows within a test's time.
+db::PoolConfig base_config(const std::string& name, bool with_replicas = false) {
+    auto cfg = sparc::pgtest::config(name, with_replicas);
     cfg.max_connections = 4;
-    cfg.connection_timeout = 5s;
     cfg.statement_timeout = 1s;
     cfg.query_timeout = 1500ms;
-    cfg.health_check_period = 200ms;
     cfg.reconnect_backoff_max = 500ms;
     return cfg;
+}
+
+// Inserts `v` into `table`, flushed at commit (the test cluster runs with synchronous_commit
+// off, so its WAL reaches the replicas on the WAL writer's schedule; a service's database
+// flushes at commit, as here). Returns the new row's id.
+std::int64_t insert_flushed(db::Database& pool, const char* table, std::int64_t v) {
+    return pool.transaction([&](auto& tx) {
+        tx.query("SET LOCAL synchronous_commit = on");
+        return tx.query(std::string("INSERT INTO ") + table + " (v) VALUES ($1) RETURNING id", {v})
+            .front()[0]
+            .template as<std::int64_t>();
+    });
 }
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 void create_table(const char* name) {
-    env().psql(ClusterNode::primary, std::string("DROP TABLE IF EXISTS ") + name +
-                                         "; CREATE TABLE " + name +
-                                         " (id bigserial PRIMARY KEY, v bigint)");
+    cluster().psql(ClusterNode::primary, std::string("DROP TABLE IF EXISTS ") + name +
+                                             "; CREATE TABLE " + name +
+                                             " (id bigserial PRIMARY KEY, v bigint)");
     // Both replicas have it before the topology changes.
     for (auto node : {ClusterNode::replica1, ClusterNode::replica2}) {
         REQUIRE(eventually([&] {
             try {
-                env().psql(node, std::string("SELECT count(*) FROM ") + name);
+                cluster().psql(node, std::string("SELECT count(*) FROM ") + name);
                 return true;
             } catch (const std::exception&) {
                 return false;
@@ -79,11 +79,11 @@ void create_table(const char* name) {
 
 TEST_CASE("writes resume after a hung primary fails over, within connect_timeout + 1 s",
           "[topology][failover]") {
-    TopologyGuard guard(env());
+    TopologyGuard guard(cluster());
     create_table("failover_writes");
     auto cfg = base_config("topo-hung");
-    cfg.primary = db::Endpoint::parse(
-        env().multi_host_url({ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
+    cfg.primary = db::Endpoint::parse(cluster().multi_host_url(
+        {ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
     db::Database pool(cfg);
     pool.query("INSERT INTO failover_writes (v) VALUES (0)");
 
@@ -105,10 +105,10 @@ TEST_CASE("writes resume after a hung primary fails over, within connect_timeout
     });
     REQUIRE(eventually([&] { return ok > 20; }));
     std::optional<FrozenNode> frozen;
-    frozen.emplace(env(), ClusterNode::primary);
+    frozen.emplace(cluster(), ClusterNode::primary);
     // The pool notices: writes stop succeeding.
     REQUIRE(eventually([&] { return failed > 0; }));
-    env().promote(ClusterNode::replica1);
+    cluster().promote(ClusterNode::replica1);
     const auto promoted = Clock::now();
     const auto promoted_ns = promoted.time_since_epoch().count();
     const bool resumed = eventually([&] { return last_ok_ns.load() > promoted_ns; }, 30s);
@@ -120,23 +120,23 @@ TEST_CASE("writes resume after a hung primary fails over, within connect_timeout
     REQUIRE(resumed);
     CHECK(took < 10s);
     // The new primary has the rows written after the promotion.
-    const auto rows = env().psql(ClusterNode::replica1, "SELECT count(*) FROM failover_writes");
+    const auto rows = cluster().psql(ClusterNode::replica1, "SELECT count(*) FROM failover_writes");
     CHECK(std::stoll(rows) >= 1);
     frozen.reset();  // thaw before reset rebuilds the nodes
 }
 
 TEST_CASE("a fenced primary's writes move to the promoted host without a caller error",
           "[topology][fence]") {
-    TopologyGuard guard(env());
+    TopologyGuard guard(cluster());
     create_table("fence_writes");
     auto cfg = base_config("topo-fence");
-    cfg.primary = db::Endpoint::parse(
-        env().multi_host_url({ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
+    cfg.primary = db::Endpoint::parse(cluster().multi_host_url(
+        {ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
     db::Database pool(cfg);
     for (int i = 0; i < 10; ++i) pool.query("INSERT INTO fence_writes (v) VALUES ($1)", {i});
     // What a failover manager does: fence the old primary, promote a standby.
-    env().fence(ClusterNode::primary, true);
-    env().promote(ClusterNode::replica1);
+    cluster().fence(ClusterNode::primary, true);
+    cluster().promote(ClusterNode::replica1);
     int errors = 0;
     std::string first_error;
     for (int i = 10; i < 60; ++i) {
@@ -149,29 +149,26 @@ TEST_CASE("a fenced primary's writes move to the promoted host without a caller 
     INFO(first_error);
     CHECK(errors == 0);
     // Every write made after the fence is on the new primary, once.
-    CHECK(env().psql(ClusterNode::replica1, "SELECT count(*) FROM fence_writes WHERE v >= 10") ==
-          "50");
-    CHECK(env().psql(ClusterNode::primary, "SELECT count(*) FROM fence_writes WHERE v >= 10") ==
+    CHECK(cluster().psql(ClusterNode::replica1,
+                         "SELECT count(*) FROM fence_writes WHERE v >= 10") == "50");
+    CHECK(cluster().psql(ClusterNode::primary, "SELECT count(*) FROM fence_writes WHERE v >= 10") ==
           "0");
     // A transaction too.
     CHECK_NOTHROW(
         pool.transaction([](auto& tx) { tx.query("INSERT INTO fence_writes (v) VALUES (100)"); }));
-    env().fence(ClusterNode::primary, false);
+    cluster().fence(ClusterNode::primary, false);
 }
 
 TEST_CASE("a replica promoted while the primary runs serves no read-your-writes read",
           "[topology][split-brain]") {
-    TopologyGuard guard(env());
+    TopologyGuard guard(cluster());
     create_table("split_reads");
-    auto cfg = base_config("topo-split");
-    cfg.primary = db::Endpoint::parse(env().primary_url);
-    for (const auto& url : env().replica_urls)
-        cfg.replicas.push_back({db::Endpoint::parse(url), 1});
+    auto cfg = base_config("topo-split", true);
     cfg.max_replica_lag = 30s;
     db::Database pool(cfg);
     REQUIRE(eventually(
         [&] { return pool.health({.timeout = 2s}).status == db::HealthStatus::healthy; }));
-    env().promote(ClusterNode::replica1);  // split brain: two writable hosts
+    cluster().promote(ClusterNode::replica1);  // split brain: two writable hosts
     int stale = 0;
     int reads = 0;
     for (std::int64_t i = 0; i < 300; ++i) {
@@ -188,8 +185,8 @@ TEST_CASE("a replica promoted while the primary runs serves no read-your-writes 
     CHECK(report.status == db::HealthStatus::degraded);
     bool named = false;
     for (const auto& reason : report.reasons) {
-        named = named ||
-                reason.find(std::to_string(env().port(ClusterNode::replica1))) != std::string::npos;
+        named = named || reason.find(std::to_string(cluster().port(ClusterNode::replica1))) !=
+                             std::string::npos;
     }
     CHECK(named);
     std::printf("split brain: %d of %d read-your-writes reads stale\n", stale, reads);
@@ -197,12 +194,11 @@ TEST_CASE("a replica promoted while the primary runs serves no read-your-writes 
 
 TEST_CASE("callers ride out a connection limit (53300) while connections free up in time",
           "[topology][limit]") {
-    TopologyGuard guard(env());
-    env().psql(ClusterNode::primary,
-               "DROP ROLE IF EXISTS sparc_limited; CREATE ROLE sparc_limited LOGIN PASSWORD '" +
-                   env().password + "' CONNECTION LIMIT 2");
+    TopologyGuard guard(cluster());
+    cluster().psql(ClusterNode::primary,
+                   "DROP ROLE IF EXISTS sparc_limited; CREATE ROLE sparc_limited LOGIN PASSWORD '" +
+                       cluster().password + "' CONNECTION LIMIT 2");
     auto cfg = base_config("topo-limit");
-    cfg.primary = db::Endpoint::parse(env().primary_url);
     cfg.primary.set_option("user", "sparc_limited");
     cfg.min_connections = 0;
     cfg.max_connections = 4;  // above the role's limit: connects beyond 2 are refused
@@ -232,15 +228,14 @@ TEST_CASE("callers ride out a connection limit (53300) while connections free up
     CHECK(done == 200);
     // The refusals were real, and counted.
     CHECK(pool.metrics_text().find("sparc_db_connect_attempts_total") != std::string::npos);
-    env().psql(ClusterNode::primary, "DROP ROLE IF EXISTS sparc_limited");
+    cluster().psql(ClusterNode::primary, "DROP ROLE IF EXISTS sparc_limited");
 }
 
 TEST_CASE("a cancel stuck on a frozen replica does not hold up a cancel on the primary",
           "[topology][cancel]") {
-    TopologyGuard guard(env());
+    TopologyGuard guard(cluster());
     auto cfg = base_config("topo-cancel");
-    cfg.primary = db::Endpoint::parse(env().primary_url);
-    cfg.replicas.push_back({db::Endpoint::parse(env().replica_urls.at(0)), 1});
+    cfg.replicas.push_back({db::Endpoint::parse(cluster().replica_urls.at(0)), 1});
     cfg.statement_timeout = 30s;
     cfg.query_timeout = 40s;
     cfg.fallback_to_primary = false;
@@ -254,12 +249,12 @@ TEST_CASE("a cancel stuck on a frozen replica does not hold up a cancel on the p
         }
     });
     REQUIRE(eventually([&] {
-        return env().psql(ClusterNode::replica1,
-                          "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT "
-                          "pg_sleep(20)'") == "1";
+        return cluster().psql(ClusterNode::replica1,
+                              "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT "
+                              "pg_sleep(20)'") == "1";
     }));
     std::optional<FrozenNode> frozen;
-    frozen.emplace(env(), ClusterNode::replica1);
+    frozen.emplace(cluster(), ClusterNode::replica1);
     std::this_thread::sleep_for(700ms);  // past the replica read's deadline: its cancel is stuck
     const auto start = Clock::now();
     try {
@@ -269,9 +264,9 @@ TEST_CASE("a cancel stuck on a frozen replica does not hold up a cancel on the p
     // The primary's statement is cancelled on the server, not left running behind the stuck one.
     const bool ended = eventually(
         [&] {
-            return env().psql(ClusterNode::primary,
-                              "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
-                              "'SELECT pg_sleep(10) AS primary_sleep%'") == "0";
+            return cluster().psql(ClusterNode::primary,
+                                  "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                                  "'SELECT pg_sleep(10) AS primary_sleep%'") == "0";
         },
         5s);
     const auto took = Clock::now() - start;
@@ -284,12 +279,9 @@ TEST_CASE("a cancel stuck on a frozen replica does not hold up a cancel on the p
 
 TEST_CASE("read-your-writes reads are served by the replicas in a healthy cluster",
           "[topology][read-your-writes]") {
-    TopologyGuard guard(env());
+    TopologyGuard guard(cluster());
     create_table("ryw_reads");
-    auto cfg = base_config("topo-ryw");
-    cfg.primary = db::Endpoint::parse(env().primary_url);
-    for (const auto& url : env().replica_urls)
-        cfg.replicas.push_back({db::Endpoint::parse(url), 1});
+    auto cfg = base_config("topo-ryw", true);
     cfg.health_check_period = 10s;  // video-management's: the checks alone would be too late
     int on_replica = 0;
     int on_primary = 0;
@@ -298,22 +290,15 @@ TEST_CASE("read-your-writes reads are served by the replicas in a healthy cluste
         [&] { return pool.health({.timeout = 2s}).status == db::HealthStatus::healthy; }));
     int stale = 0;
     for (std::int64_t i = 0; i < 100; ++i) {
-        // The test cluster runs with synchronous_commit off (its WAL reaches the replicas on
-        // the WAL writer's schedule); a service's database flushes at commit, as here.
-        const auto id = pool.transaction([&](auto& tx) {
-            tx.query("SET LOCAL synchronous_commit = on");
-            return tx.query("INSERT INTO ryw_reads (v) VALUES ($1) RETURNING id", {i})
-                .front()[0]
-                .template as<std::int64_t>();
-        });
+        const auto id = insert_flushed(pool, "ryw_reads", i);
         // The server's port says which host served the read.
         const auto read =
             pool.query("SELECT v, inet_server_port() FROM ryw_reads WHERE id = $1", {id},
                        {.use_read_replica = true, .after = pool.current_position()});
         if (read.empty() || read.front()[0].as<std::int64_t>() != i) ++stale;
         if (!read.empty()) {
-            ++(read.front()[1].as<int>() == env().port(ClusterNode::primary) ? on_primary
-                                                                             : on_replica);
+            ++(read.front()[1].as<int>() == cluster().port(ClusterNode::primary) ? on_primary
+                                                                                 : on_replica);
         }
     }
     std::printf("read-your-writes: %d of 100 reads on a replica, %d on the primary\n", on_replica,
@@ -324,12 +309,9 @@ TEST_CASE("read-your-writes reads are served by the replicas in a healthy cluste
 
 TEST_CASE("a frozen replica neither stalls read-your-writes reads nor the pool's shutdown",
           "[topology][frozen-replica]") {
-    TopologyGuard guard(env());
+    TopologyGuard guard(cluster());
     create_table("frozen_ryw");
-    auto cfg = base_config("topo-frozen");
-    cfg.primary = db::Endpoint::parse(env().primary_url);
-    for (const auto& url : env().replica_urls)
-        cfg.replicas.push_back({db::Endpoint::parse(url), 1});
+    auto cfg = base_config("topo-frozen", true);
     cfg.min_connections = 2;
     cfg.connection_timeout = 20s;  // a connect to the frozen host would take this long
     cfg.query_timeout = 3s;
@@ -338,15 +320,10 @@ TEST_CASE("a frozen replica neither stalls read-your-writes reads nor the pool's
     REQUIRE(eventually(
         [&] { return pool->health({.timeout = 2s}).status == db::HealthStatus::healthy; }));
     std::optional<FrozenNode> frozen;
-    frozen.emplace(env(), ClusterNode::replica1);
+    frozen.emplace(cluster(), ClusterNode::replica1);
     Clock::duration slowest{};
     for (std::int64_t i = 0; i < 20; ++i) {
-        const auto id = pool->transaction([&](auto& tx) {
-            tx.query("SET LOCAL synchronous_commit = on");
-            return tx.query("INSERT INTO frozen_ryw (v) VALUES ($1) RETURNING id", {i})
-                .front()[0]
-                .template as<std::int64_t>();
-        });
+        const auto id = insert_flushed(*pool, "frozen_ryw", i);
         const auto t0 = Clock::now();
         const auto read =
             pool->query("SELECT v FROM frozen_ryw WHERE id = $1", {id},

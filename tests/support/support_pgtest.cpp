@@ -3,6 +3,8 @@
 #include "sparc_test/cluster_env.hpp"
 #include "sparc_test/fault_proxy.hpp"
 
+#include "psql_client.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -15,40 +17,17 @@
 using sparc::testing::ClusterEnv;
 using sparc::testing::ClusterError;
 using sparc::testing::ClusterNode;
+using sparc::testing::CommandResult;
 using sparc::testing::FaultProxy;
-using sparc::testing::run_command;
+using sparc::testing::psql_client::cluster;
+using sparc::testing::psql_client::loopback_url;
+using sparc::testing::psql_client::psql;
 
 namespace {
 
-const ClusterEnv& cluster() {
-    static const ClusterEnv env = [] {
-        auto e = ClusterEnv::load();
-        // psql takes the password from the environment, not from its command line.
-        ::setenv("PGPASSWORD", e.password.c_str(), 1);
-        return e;
-    }();
-    return env;
-}
-
-/// psql through the proxy, each statement sent as its own protocol message.
-sparc::testing::CommandResult psql_via(const FaultProxy& proxy,
-                                       const std::vector<std::string>& statements) {
-    const auto& env = cluster();
-    std::vector<std::string> argv{
-        "psql",
-        "-X",
-        "-q",
-        "-A",
-        "-t",
-        "-v",
-        "ON_ERROR_STOP=1",
-        fmt::format("postgresql://{}@127.0.0.1:{}/{}?sslmode=disable&connect_timeout=10", env.user,
-                    proxy.port(), env.database)};
-    for (const auto& s : statements) {
-        argv.emplace_back("-c");
-        argv.push_back(s);
-    }
-    return run_command(argv);
+/// psql through the proxy.
+CommandResult psql_via(const FaultProxy& proxy, const std::vector<std::string>& statements) {
+    return psql(loopback_url(proxy.port(), 10), statements);
 }
 
 std::string count_rows(const std::string& table) {

@@ -3,6 +3,8 @@
 // pg_topology fixture's cluster, never the shared pg_cluster.
 #include "sparc_test/cluster_env.hpp"
 
+#include "psql_client.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -19,34 +21,22 @@ using sparc::testing::ClusterError;
 using sparc::testing::ClusterNode;
 using sparc::testing::CommandResult;
 using sparc::testing::FrozenNode;
-using sparc::testing::run_command;
 using sparc::testing::TopologyGuard;
+using sparc::testing::psql_client::cluster;
+using sparc::testing::psql_client::loopback_url;
+using sparc::testing::psql_client::psql;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-const ClusterEnv& cluster() {
-    static const ClusterEnv env = [] {
-        auto e = ClusterEnv::load();
-        // psql takes the password from the environment, not from its command line.
-        ::setenv("PGPASSWORD", e.password.c_str(), 1);
-        return e;
-    }();
-    return env;
-}
-
 /// psql to a URL (its query may hold connect_timeout etc.), with SQLSTATEs in error messages.
 CommandResult psql_url(const std::string& url, const std::string& sql) {
-    return run_command({"psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-v",
-                        "VERBOSITY=verbose", url, "-c", sql});
+    return psql(url, {sql}, true);
 }
 
 /// psql to one node, without SSL, giving up on connecting after two seconds.
 CommandResult psql_node(ClusterNode node, const std::string& sql) {
-    const auto& env = cluster();
-    return psql_url(fmt::format("postgresql://{}@127.0.0.1:{}/{}?sslmode=disable&connect_timeout=2",
-                                env.user, env.port(node), env.database),
-                    sql);
+    return psql_url(loopback_url(cluster().port(node), 2), sql);
 }
 
 /// Polls `condition` every 100 ms until it holds or `limit` has passed.
