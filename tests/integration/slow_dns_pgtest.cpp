@@ -1,0 +1,110 @@
+// A host whose name does not resolve in time (a name server that stopped answering, as the
+// preloaded slow_dns_shim makes "slow.test") costs a connect at most its own connect_timeout:
+// the next host of the list is tried, a pool with only that host fails with the reason, and a
+// pool being destroyed does not wait for the lookup. The shim's lookups take 600 s, so a pool
+// that waited for one would stand out against the limits below.
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+#include <netdb.h>
+#include <catch2/catch.hpp>
+
+#include <sparc/db.hpp>
+
+#include "pg_util.hpp"
+
+namespace db = sparc::db;
+using sparc::pgtest::cluster;
+using Node = sparc::testing::ClusterNode;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool shim_loaded() {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    const int rc = ::getaddrinfo("slow-dns-shim.test", "5432", &hints, &res);
+    if (rc == 0) ::freeaddrinfo(res);
+    return rc == 0;
+}
+
+// The primary's endpoint with its host replaced by `hosts` (each on the primary's port).
+db::Endpoint primary_as(const std::string& hosts, int count) {
+    auto ep = db::Endpoint::parse(cluster().primary_url);
+    std::string ports;
+    for (int i = 0; i < count; ++i) {
+        if (i > 0) ports += ',';
+        ports += std::to_string(cluster().port(Node::primary));
+    }
+    ep.set_option("host", hosts);
+    ep.set_option("port", ports);
+    ep.set_option("connect_timeout", "1");
+    return ep;
+}
+
+// The sum of sparc_db_connect_attempts_total over its series.
+double connect_attempts(const std::string& metrics) {
+    const std::string name = "sparc_db_connect_attempts_total{";
+    double sum = 0;
+    for (std::size_t at = metrics.find(name); at != std::string::npos;
+         at = metrics.find(name, at + 1)) {
+        if (at > 0 && metrics[at - 1] != '\n') continue;
+        const auto value = metrics.find("} ", at);
+        if (value != std::string::npos) sum += std::stod(metrics.substr(value + 2));
+    }
+    return sum;
+}
+
+}  // namespace
+
+TEST_CASE("a host whose name does not resolve in time is passed over for the next", "[slow-dns]") {
+    REQUIRE(shim_loaded());
+    auto cfg = sparc::pgtest::config("slow-dns-next");
+    cfg.primary = primary_as("slow.test,127.0.0.1", 2);
+    cfg.min_connections = 0;
+    cfg.connection_timeout = 10s;
+    db::Database pool(cfg);
+    const auto r = pool.query("SELECT inet_server_port()");
+    CHECK(r.front()[0].as<int>() == cluster().port(Node::primary));
+    // The host that answered is tried first from then on.
+    CHECK(pool.query("SELECT 1").front()[0].as<int>() == 1);
+}
+
+TEST_CASE("a pool whose only host does not resolve fails with the reason, at its deadline",
+          "[slow-dns]") {
+    REQUIRE(shim_loaded());
+    auto cfg = sparc::pgtest::config("slow-dns-only");
+    cfg.primary = primary_as("slow.test", 1);
+    cfg.min_connections = 0;
+    cfg.connection_timeout = 2s;
+    db::Database pool(cfg);
+    try {
+        pool.query("SELECT 1");
+        FAIL("connected through a name that never resolved");
+    } catch (const db::Error& e) {
+        const std::string what = e.what();
+        INFO(what);
+        CHECK(what.find("slow.test") != std::string::npos);
+        CHECK(sparc::pgtest::no_password(what));
+    }
+}
+
+TEST_CASE("destroying a pool does not wait for a host name lookup in progress", "[slow-dns]") {
+    REQUIRE(shim_loaded());
+    auto cfg = sparc::pgtest::config("slow-dns-shutdown");
+    cfg.primary = primary_as("slow.test", 1);
+    cfg.primary.set_option("connect_timeout", "300");
+    cfg.min_connections = 1;  // the opener starts a connect, and with it the lookup
+    cfg.connection_timeout = 300s;
+    auto pool = std::make_unique<db::Database>(cfg);
+    // The opener has started its connect (counted just before it), and with it the lookup.
+    REQUIRE(sparc::pgtest::eventually([&] { return connect_attempts(pool->metrics_text()) >= 1; }));
+    CHECK(pool->stats().total == 0);
+    auto destroyed = std::async(std::launch::async, [&] { pool.reset(); });
+    // Far below the lookup's 600 s and the connect's 300 s: the pool gave up on both.
+    CHECK(destroyed.wait_for(60s) == std::future_status::ready);
+}
