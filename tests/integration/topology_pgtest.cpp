@@ -346,3 +346,41 @@ TEST_CASE("a frozen replica neither stalls read-your-writes reads nor the pool's
     CHECK(took < 8s);
     frozen.reset();
 }
+
+TEST_CASE("a COMMIT waiting for a synchronous standby that never answers is unknown, never rerun",
+          "[topology][sync]") {
+    TopologyGuard guard(cluster());
+    create_table("sync_commits");
+    cluster().set_synchronous(true);
+    db::Database pool(base_config("topo-sync"));
+    pool.query("INSERT INTO sync_commits (v) VALUES (0)");  // the quorum answers
+    // No standby answers: COMMIT is written on the primary and waits for a standby until the
+    // transaction's deadline, which leaves no time to ask the server how it ended.
+    std::optional<FrozenNode> frozen1;
+    std::optional<FrozenNode> frozen2;
+    frozen1.emplace(cluster(), ClusterNode::replica1);
+    frozen2.emplace(cluster(), ClusterNode::replica2);
+    int runs = 0;
+    std::optional<std::int64_t> txid;
+    try {
+        pool.transaction(
+            [&](auto& tx) {
+                ++runs;
+                tx.query("INSERT INTO sync_commits (v) VALUES (1)");
+            },
+            {.timeout = 3s, .retries = 3, .resolve_unknown_outcome = true});
+        FAIL("a COMMIT no standby confirmed was reported as committed");
+    } catch (const db::TransactionOutcomeUnknown& e) {
+        txid = e.txid();
+    }
+    CHECK(runs == 1);
+    frozen1.reset();
+    frozen2.reset();
+    // The error carries the transaction id, with which the caller can ask how it ended: here,
+    // committed on the primary.
+    REQUIRE(txid.has_value());
+    CHECK(cluster().psql(ClusterNode::primary,
+                         "SELECT txid_status(" + std::to_string(*txid) + ")") == "committed");
+    CHECK(cluster().psql(ClusterNode::primary,
+                         "SELECT string_agg(v::text, ',' ORDER BY v) FROM sync_commits") == "0,1");
+}
