@@ -515,8 +515,9 @@ struct PqxxBackend::Connection::Impl {
                     committing ? "COMMIT was not answered within the client deadline; the "
                                  "connection was closed and the outcome is not known"
                                : "statement exceeded the client query timeout; the server did "
-                                 "not answer the cancel request and the connection was discarded",
-                    true);
+                                 "not answer the cancel request and the connection was closed: "
+                                 "the statement may have completed",
+                    true, false);
             }
         }
         ResultPtr last;
@@ -579,8 +580,10 @@ struct PqxxBackend::Connection::Impl {
             if (r < 0) throw_broken(true, "while sending the statement");
             if (!wait_socket(POLLOUT | POLLIN, deadline)) {
                 mark_broken();
-                throw QueryTimeout("statement could not be sent within the client query timeout",
-                                   true);
+                throw QueryTimeout(
+                    "statement could not be sent within the client query timeout; the "
+                    "connection was closed: the part sent may have reached the server",
+                    true, false);
             }
             if (PQconsumeInput(raw) == 0) throw_broken(true, "while sending the statement");
         }

@@ -130,17 +130,26 @@ class UsageError : public Error {
     std::string sqlstate_;
 };
 
-/// A statement ran past the server's statement_timeout (SQLSTATE 57014) or the client's
-/// query_timeout.
+/// A statement ran past the server's statement_timeout or the client's query_timeout.
 class QueryTimeout : public SqlError {
   public:
-    explicit QueryTimeout(const std::string& message, bool client_side = false)
-        : SqlError(message, "57014"), client_side_(client_side) {}
+    /// `cancelled`: the server said it cancelled the statement (SQLSTATE 57014), or it was never
+    /// sent; false when the client gave up without that answer.
+    explicit QueryTimeout(const std::string& message, bool client_side = false,
+                          bool cancelled = true)
+        : SqlError(message, cancelled ? "57014" : ""),
+          client_side_(client_side),
+          cancelled_(cancelled) {}
     /// True when the client's query_timeout fired rather than the server's statement_timeout.
     bool client_side() const noexcept { return client_side_; }
+    /// True when the statement did not complete: the server cancelled it (sqlstate() is
+    /// "57014"). False when the server did not answer in time and the connection was closed:
+    /// the statement may have completed there (sqlstate() is empty), as after a lost connection.
+    bool cancelled() const noexcept { return cancelled_; }
 
   private:
     bool client_side_;
+    bool cancelled_;
 };
 
 /// COMMIT was sent but its outcome never arrived; the transaction may or may not have

@@ -705,6 +705,9 @@ TEST_CASE("delays, deadlines, statement_timeout and cancel", "[db][fake]") {
             FAIL("no exception");
         } catch (const db::QueryTimeout& e) {
             CHECK(e.client_side());
+            // The server never said it cancelled it: it may have completed.
+            CHECK_FALSE(e.cancelled());
+            CHECK(e.sqlstate().empty());
         }
         CHECK_FALSE(c->is_alive());
         CHECK(fake.calls().back().outcome == db::QueryOutcome::timeout);
@@ -717,6 +720,8 @@ TEST_CASE("delays, deadlines, statement_timeout and cancel", "[db][fake]") {
             FAIL("no exception");
         } catch (const db::QueryTimeout& e) {
             CHECK_FALSE(e.client_side());
+            CHECK(e.cancelled());
+            CHECK(e.sqlstate() == "57014");
         }
         CHECK(c->is_alive());
         CHECK(c->transaction_status() == db::TxStatus::in_error);

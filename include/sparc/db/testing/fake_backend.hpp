@@ -1113,7 +1113,10 @@ inline FakeBackend::Connection::Failure FakeBackend::Connection::wait(
     if (server_timeout <= exec.deadline) {
         return {Failure::sql, "57014", "canceling statement due to statement timeout", false};
     }
-    return {Failure::client_timeout, "57014", "statement exceeded its client-side deadline", true};
+    return {Failure::client_timeout, "",
+            "statement exceeded its client-side deadline; the connection was closed: the "
+            "statement may have completed",
+            true};
 }
 
 inline void FakeBackend::Connection::apply_failure(const Failure& failure,
@@ -1124,8 +1127,9 @@ inline void FakeBackend::Connection::apply_failure(const Failure& failure,
     auto& c = *conn_;
     if (auto* call = st.recorded(seq)) {
         call->outcome = failure.kind == Failure::dropped ? QueryOutcome::connection_error
-                        : failure.sqlstate == "57014"    ? QueryOutcome::timeout
-                                                         : QueryOutcome::sql_error;
+                        : failure.kind == Failure::client_timeout || failure.sqlstate == "57014"
+                            ? QueryOutcome::timeout
+                            : QueryOutcome::sql_error;
         call->sqlstate = failure.sqlstate;
     }
     if (c.broken || c.closed) {
@@ -1160,7 +1164,7 @@ inline void FakeBackend::Connection::throw_failure(const Failure& failure) {
             }
             throw SqlError(failure.message, failure.sqlstate);
         case Failure::client_timeout:
-            throw QueryTimeout(failure.message, true);
+            throw QueryTimeout(failure.message, true, false);
         case Failure::dropped:
             throw ConnectionError(failure.message, failure.statement_sent, failure.sqlstate,
                                   failure.statement_sent && failure.read_only_session);
