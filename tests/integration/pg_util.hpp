@@ -63,6 +63,19 @@ inline int terminate_sessions(const std::string& application) {
     return std::stoi(out);
 }
 
+/// The sum of a Prometheus metric's series in `metrics` (a pool's metrics_text()).
+inline double metric_sum(const std::string& metrics, const std::string& name) {
+    const std::string series = name + "{";
+    double sum = 0;
+    for (auto at = metrics.find(series); at != std::string::npos;
+         at = metrics.find(series, at + 1)) {
+        if (at > 0 && metrics[at - 1] != '\n') continue;
+        const auto value = metrics.find("} ", at);
+        if (value != std::string::npos) sum += std::stod(metrics.substr(value + 2));
+    }
+    return sum;
+}
+
 /// Whether `text` is free of the cluster's password.
 inline bool no_password(const std::string& text) {
     return text.find(cluster().password) == std::string::npos;

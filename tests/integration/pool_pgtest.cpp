@@ -331,3 +331,31 @@ TEST_CASE("user code written against ConnectionPool<B>& runs on PostgreSQL", "[p
     REQUIRE(sparc::example::record_view(pool, 1, 11, 101) == 2);
     REQUIRE(sparc::example::record_view(pool, 1, 11, 101) == 2);  // same view: counted once
 }
+
+TEST_CASE("a session's own default_transaction_read_only is not taken for a fenced primary",
+          "[pool]") {
+    auto cfg = config("pg-session-read-only");
+    cfg.min_connections = 4;
+    cfg.max_connections = 4;
+    db::Database pool(cfg);
+    REQUIRE(eventually([&] { return pool.stats().total == 4; }));
+    pool.query("DROP TABLE IF EXISTS session_ro");
+    pool.query("CREATE TABLE session_ro (v int)");
+    {
+        auto lease = pool.acquire();
+        // Session settings travel with the connection: this one stays read-only when released.
+        lease.query("SET default_transaction_read_only = on");
+        try {
+            lease.query("INSERT INTO session_ro VALUES (1)");
+            FAIL("a read-only session took a write");
+        } catch (const db::SqlError& e) {
+            CHECK(e.sqlstate() == "25006");
+        }
+    }
+    // Neither that refusal nor the checks that later probe the read-only session drop the
+    // primary's connections: the server takes writes.
+    for (int i = 0; i < 20; ++i) CHECK(pool.query("SELECT 1").front()[0].as<int>() == 1);
+    CHECK(pool.health({.timeout = 2s}).status == db::HealthStatus::healthy);
+    CHECK(eventually([&] { return pool.stats().total == 4; }));
+    CHECK(metric_sum(pool.metrics_text(), "sparc_db_connections_closed_total") == 0);
+}

@@ -46,19 +46,6 @@ db::Endpoint primary_as(const std::string& hosts, int count) {
     return ep;
 }
 
-// The sum of sparc_db_connect_attempts_total over its series.
-double connect_attempts(const std::string& metrics) {
-    const std::string name = "sparc_db_connect_attempts_total{";
-    double sum = 0;
-    for (std::size_t at = metrics.find(name); at != std::string::npos;
-         at = metrics.find(name, at + 1)) {
-        if (at > 0 && metrics[at - 1] != '\n') continue;
-        const auto value = metrics.find("} ", at);
-        if (value != std::string::npos) sum += std::stod(metrics.substr(value + 2));
-    }
-    return sum;
-}
-
 }  // namespace
 
 TEST_CASE("a host whose name does not resolve in time is passed over for the next", "[slow-dns]") {
@@ -102,7 +89,10 @@ TEST_CASE("destroying a pool does not wait for a host name lookup in progress", 
     cfg.connection_timeout = 300s;
     auto pool = std::make_unique<db::Database>(cfg);
     // The opener has started its connect (counted just before it), and with it the lookup.
-    REQUIRE(sparc::pgtest::eventually([&] { return connect_attempts(pool->metrics_text()) >= 1; }));
+    REQUIRE(sparc::pgtest::eventually([&] {
+        return sparc::pgtest::metric_sum(pool->metrics_text(), "sparc_db_connect_attempts_total") >=
+               1;
+    }));
     CHECK(pool->stats().total == 0);
     auto destroyed = std::async(std::launch::async, [&] { pool.reset(); });
     // Far below the lookup's 600 s and the connect's 300 s: the pool gave up on both.

@@ -13,8 +13,9 @@ namespace sparc::db::detail {
 /// Host probe: role, WAL position (replayed on a replica, written on a primary) and replay lag
 /// in milliseconds: 0 when the replica has replayed everything it received (after a restart a
 /// standby re-receives from a segment start, so "received" may trail "replayed"), else the age
-/// of the last replayed commit; and whether new transactions are read-only by default (a fenced
-/// primary: it takes no writes).
+/// of the last replayed commit; and whether new transactions are read-only by default on the
+/// server (a fenced primary: it takes no writes). A `SET default_transaction_read_only` of the
+/// session's own (or its connection options) is the caller's and does not count.
 inline constexpr const char* kProbeSql =
     "SELECT pg_is_in_recovery(),"
     " (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
@@ -23,7 +24,8 @@ inline constexpr const char* kProbeSql =
     " OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0"
     " ELSE COALESCE((EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint,"
     " 0) END),"
-    " current_setting('default_transaction_read_only')::bool";
+    " (SELECT setting = 'on' AND source NOT IN ('session', 'client')"
+    " FROM pg_settings WHERE name = 'default_transaction_read_only')";
 
 /// What a host said of itself in answer to kProbeSql.
 struct ProbeAnswer {

@@ -1182,7 +1182,8 @@ inline std::optional<Result> FakeBackend::Connection::builtin(std::string_view s
     if (sql == sql_text::kProbeSql) {
         const bool replica = h.role == HostRole::replica;
         const auto lag = replica ? h.lag.count() : 0;
-        const bool read_only = replica || h.fenced || c.settings.read_only;
+        // A session opened read-only is the caller's, not the server's setting.
+        const bool read_only = replica || h.fenced;
         return detail::text_result(
             {"pg_is_in_recovery", "pg_current_wal_lsn", "coalesce", "read_only"},
             {{replica ? "t" : "f", detail::lsn_text(st.replayed(h)), std::to_string(lag),
