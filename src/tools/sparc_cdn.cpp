@@ -45,7 +45,8 @@ constexpr std::string_view kRenderUsage =
 )";
 constexpr std::string_view kMatchUsage = R"(usage: sparc-cdn match FILE.json PATH
   Print the path pattern of the cache behaviour serving PATH ("*" for the default), using
-  CloudFront's matching rules. FILE.json as for validate.
+  CloudFront's matching rules. FILE.json as for validate; members newer than this tool
+  (e.g. IpAddressType) are ignored with a warning on stderr.
 )";
 
 std::string usage() {
@@ -291,9 +292,13 @@ int match(const std::vector<std::string_view>& args) {
     if (args.size() != 2) {
         throw UsageError("match: expected FILE.json and PATH");
     }
+    std::vector<cdn::Problem> ignored;
     const auto config = in_file(args[0], [&] {
-        return cdn::distribution_config_from_document(cdn::read_json_file(std::string(args[0])));
+        return cdn::read_distribution_config(cdn::read_json_file(std::string(args[0])), ignored);
     });
+    for (const auto& p : ignored) {
+        fmt::print(stderr, "{}: warning: {}\n", p.path, p.message);
+    }
     fmt::print("{}\n", cdn::match(config, args[1]).path_pattern);
     return kExitOk;
 }

@@ -64,6 +64,14 @@ BAD_VARIABLES = [
     ("CORS origin with a path", {"cors_allowed_origins": ["https://app.example.com/"]},
      "cors_allowed_origins"),
     ("CORS header with a space", {"cors_allowed_headers": ["X Token"]}, "cors_allowed_headers"),
+    ("encrypted field twice", {"encrypted_fields": ["uploader_email", "uploader_email"]},
+     "encrypted_fields"),
+    ("overlapping encrypted fields", {"encrypted_fields": ["uploader*", "uploader_email"]},
+     "encrypted_fields"),
+    ("IP address as origin", {"api_gateway_domain": "10.1.2.3"}, "api_gateway_domain"),
+    ("IP address as alias", {"cdn_domain_name": "192.0.2.10"}, "cdn_domain_name"),
+    ("upper-case alias", {"cdn_domain_name": "CDN.example.com"}, "lower case"),
+    ("empty tag value", {"tags": {"Team": ""}}, "tags"),
 ]
 
 # Variables at the edge of what AWS accepts, which must render.
