@@ -306,6 +306,16 @@ def main(argv):
         cli.expect("missing file", ["validate", str(pathlib.Path(tmp, "absent.json"))], 2,
                    stderr="cannot open")
         cli.expect("validate usage", ["validate"], 2, stderr="usage")
+        cli.expect("endless device", ["validate", "/dev/zero"], 2, stderr="limit")
+        cli.expect("directory", ["validate", tmp], 2, stderr="is a directory")
+        cli.expect("key given twice", ["validate", cli.write("dup.json",
+                   '{"CachePolicyConfig": {"Name": "a", "Name": "b"}}')], 2,
+                   stderr="/CachePolicyConfig/Name")
+        newer = json.loads(json.dumps(rendered))
+        newer["DistributionConfig"]["Origins"]["Items"][0]["IpAddressType"] = "dualstack"
+        cli.expect("match ignores newer members", ["match", cli.write("newer.json", newer), "/api/v1"],
+                   0, stdout="/api/*\n", stderr="IpAddressType")
+
 
         cli.expect("match video", ["match", wrapped, "/video/abc/seg-1.ts"], 0, stdout="/video/*\n")
         cli.expect("match api", ["match", bare, "/api/v1/videos?page=2"], 0, stdout="/api/*\n")
