@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sample_vars import sample_vars  # noqa: E402
@@ -316,6 +317,24 @@ def main(argv):
         cli.expect("match ignores newer members", ["match", cli.write("newer.json", newer), "/api/v1"],
                    0, stdout="/api/*\n", stderr="IpAddressType")
 
+        # Renders into one directory at once take turns and leave nothing beside it.
+        together = pathlib.Path(tmp, "together")
+        vars_path = cli.write("together.json", VARS)
+        stale = pathlib.Path(tmp, ".together.render-abc123")
+        stale.mkdir()
+        os.utime(stale, (time.time() - 3600, time.time() - 3600))
+        renders = [subprocess.Popen([cli.tool, "render", "--vars", vars_path, "--out", str(together)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                   for _ in range(4)]
+        for i, r in enumerate(renders):
+            cli.count += 1
+            _, err = r.communicate(timeout=120)
+            if r.returncode != 0:
+                cli.failures.append(f"concurrent render {i}: exit {r.returncode}: {err}")
+        leftovers = [p.name for p in pathlib.Path(tmp).iterdir() if p.name.startswith(".together.")]
+        cli.count += 1
+        if leftovers:
+            cli.failures.append(f"concurrent renders left {leftovers} beside the directory")
 
         cli.expect("match video", ["match", wrapped, "/video/abc/seg-1.ts"], 0, stdout="/video/*\n")
         cli.expect("match api", ["match", bare, "/api/v1/videos?page=2"], 0, stdout="/api/*\n")
