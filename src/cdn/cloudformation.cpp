@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "detail/fingerprint.hpp"
 #include "field_encryption_provider_source.hpp"
 
 namespace sparc::cdn::cloudformation {
@@ -34,45 +35,43 @@ struct Resolution {
     std::string sub;
 };
 
-const std::map<std::string, Resolution, std::less<>>& resolutions() {
-    static const std::map<std::string, Resolution, std::less<>> table = [] {
-        std::map<std::string, Resolution, std::less<>> t;
-        const auto by_ref = [&](std::string_view name, std::string_view id) {
-            t[std::string(name)] = {ref(id), fmt::format("${{{}}}", id)};
-        };
-        const auto by_att = [&](std::string_view name, std::string_view id,
-                                std::string_view attribute) {
-            t[std::string(name)] = {get_att(id, attribute),
-                                    fmt::format("${{{}.{}}}", id, attribute)};
-        };
-        by_ref(refs::kAccountId, "AWS::AccountId");
-        by_ref(refs::kCertificateArn, ids::kCertificateArnParameter);
-        by_att(refs::kWebAclArn, ids::kWebAcl, "Arn");
-        by_att(refs::kOriginAccessControlId, ids::kOriginAccessControl, "Id");
-        by_ref(refs::kOriginAccessIdentityId, ids::kOriginAccessIdentity);
-        by_ref(refs::kPublicKeyId, ids::kPublicKey);
-        by_ref(refs::kFieldEncryptionProfileId, ids::kFieldEncryptionProfile);
-        by_ref(refs::kFieldEncryptionConfigId, ids::kFieldEncryptionConfig);
-        by_att(refs::kVideoCachePolicyId, ids::kVideoCachePolicy, "Id");
-        by_att(refs::kApiCachePolicyId, ids::kApiCachePolicy, "Id");
-        by_att(refs::kStaticCachePolicyId, ids::kStaticCachePolicy, "Id");
-        by_att(refs::kWebSocketOriginRequestPolicyId, ids::kWebSocketOriginRequestPolicy, "Id");
-        by_att(refs::kSecurityHeadersPolicyId, ids::kSecurityHeadersPolicy, "Id");
-        by_att(refs::kRealtimeLogConfigArn, ids::kRealtimeLogConfig, "Arn");
-        by_ref(refs::kDistributionId, ids::kDistribution);
-        return t;
-    }();
-    return table;
+using Resolutions = std::map<std::string, Resolution, std::less<>>;
+
+// `public_key_id` is the logical id of the stack's public key (it changes with the key).
+Resolutions resolutions(std::string_view public_key_id) {
+    Resolutions t;
+    const auto by_ref = [&](std::string_view name, std::string_view id) {
+        t[std::string(name)] = {ref(id), fmt::format("${{{}}}", id)};
+    };
+    const auto by_att = [&](std::string_view name, std::string_view id,
+                            std::string_view attribute) {
+        t[std::string(name)] = {get_att(id, attribute), fmt::format("${{{}.{}}}", id, attribute)};
+    };
+    by_ref(refs::kAccountId, "AWS::AccountId");
+    by_ref(refs::kCertificateArn, ids::kCertificateArnParameter);
+    by_att(refs::kWebAclArn, ids::kWebAcl, "Arn");
+    by_att(refs::kOriginAccessControlId, ids::kOriginAccessControl, "Id");
+    by_ref(refs::kOriginAccessIdentityId, ids::kOriginAccessIdentity);
+    by_ref(refs::kPublicKeyId, public_key_id);
+    by_ref(refs::kFieldEncryptionProfileId, ids::kFieldEncryptionProfile);
+    by_ref(refs::kFieldEncryptionConfigId, ids::kFieldEncryptionConfig);
+    by_att(refs::kVideoCachePolicyId, ids::kVideoCachePolicy, "Id");
+    by_att(refs::kApiCachePolicyId, ids::kApiCachePolicy, "Id");
+    by_att(refs::kStaticCachePolicyId, ids::kStaticCachePolicy, "Id");
+    by_att(refs::kWebSocketOriginRequestPolicyId, ids::kWebSocketOriginRequestPolicy, "Id");
+    by_att(refs::kSecurityHeadersPolicyId, ids::kSecurityHeadersPolicy, "Id");
+    by_att(refs::kRealtimeLogConfigArn, ids::kRealtimeLogConfig, "Arn");
+    by_ref(refs::kDistributionId, ids::kDistribution);
+    return t;
 }
 
 // Writes a string holding `{{Name}}` references as the intrinsic function that yields it.
-json resolve_string(const std::string& text) {
+json resolve_string(const std::string& text, const Resolutions& table) {
     // The edge function's version ARN (arn:...:function:NAME:{{EdgeAuthFunctionVersion}}) is
     // exactly what Ref of the AWS::Lambda::Version returns.
     if (text.find(placeholder(refs::kEdgeAuthVersion)) != std::string::npos) {
         return ref(ids::kEdgeAuthVersion);
     }
-    const auto& table = resolutions();
     std::string sub;
     std::size_t pos = 0;
     bool only_token = false;
@@ -111,18 +110,19 @@ json resolve_string(const std::string& text) {
 }
 
 // Replaces `literals` (exact string values) and then every `{{Name}}` reference below `node`.
-json resolve(const json& node, const std::map<std::string, json>& literals) {
+json resolve(const json& node, const std::map<std::string, json>& literals,
+             const Resolutions& table) {
     if (node.is_string()) {
         const auto& text = node.get_ref<const std::string&>();
         if (const auto it = literals.find(text); it != literals.end()) {
             return it->second;
         }
-        return has_placeholder(text) ? resolve_string(text) : node;
+        return has_placeholder(text) ? resolve_string(text, table) : node;
     }
     if (node.is_array() || node.is_object()) {
         json out = node;
         for (auto& [key, value] : out.items()) {
-            value = resolve(value, literals);
+            value = resolve(value, literals, table);
         }
         return out;
     }
@@ -162,18 +162,11 @@ const json& basic_execution_policy() {
 
 // 64-bit FNV-1a of the edge package: a new value publishes a new function version.
 std::string fingerprint(const std::vector<presets::BundleFile>& files) {
-    std::uint64_t hash = 14695981039346656037ULL;
-    const auto add = [&](std::string_view text) {
-        for (char c : text) {
-            hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-        }
-        hash = (hash ^ 0xff) * 1099511628211ULL;
-    };
+    detail::Fingerprint hash;
     for (const auto& f : files) {
-        add(f.name);
-        add(f.contents);
+        hash.add(f.name).add(f.contents);
     }
-    return fmt::format("{:016x}", hash);
+    return hash.hex16();
 }
 
 void write_file(const std::filesystem::path& path, std::string_view contents) {
@@ -194,8 +187,15 @@ std::vector<presets::BundleFile> field_encryption_provider_bundle() {
     return {{"index.py", std::string(detail::kFieldEncryptionProviderPy)}};
 }
 
+std::string public_key_logical_id(const presets::VideoPlatformStack& stack) {
+    const auto& key = stack.field_encryption_public_key;
+    return fmt::format("{}{}", ids::kPublicKey,
+                       detail::Fingerprint().add(key.name).add(key.encoded_key).hex8());
+}
+
 json stack_template(const presets::VideoPlatformStack& s) {
     const auto& p = s.params;
+    const auto public_key_id = public_key_logical_id(s);
     const auto tags = tag_list(p);
     json r = json::object();
 
@@ -254,9 +254,12 @@ json stack_template(const presets::VideoPlatformStack& s) {
     }
 
     // Field-level encryption: the key is a native resource; profile and configuration are
-    // custom resources served by a small provider function.
-    r[ids::kPublicKey] = resource("AWS::CloudFront::PublicKey",
-                                  {{"PublicKeyConfig", json(s.field_encryption_public_key)}});
+    // custom resources served by a small provider function. CloudFront cannot change a public
+    // key's name or key (UpdatePublicKey changes only the comment), so the logical id, name
+    // and caller reference carry a fingerprint of them: a new key is a new resource, created
+    // before the profile is updated to use it and the old key deleted.
+    r[public_key_id] = resource("AWS::CloudFront::PublicKey",
+                                {{"PublicKeyConfig", json(s.field_encryption_public_key)}});
     json provider_policy = {
         {"PolicyName", "field-level-encryption"},
         {"PolicyDocument",
@@ -388,7 +391,7 @@ json stack_template(const presets::VideoPlatformStack& s) {
                                         p.cdn_domain_name)},
             {"AllowedPattern", "arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/.+"}};
     }
-    t["Resources"] = resolve(r, literals);
+    t["Resources"] = resolve(r, literals, resolutions(public_key_id));
     t["Outputs"] = {
         {"DistributionId", {{"Value", ref(ids::kDistribution)}}},
         {"DistributionDomainName", {{"Value", get_att(ids::kDistribution, "DomainName")}}},

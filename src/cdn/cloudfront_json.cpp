@@ -41,6 +41,13 @@ SPARC_CDN_DESCRIBE(OriginShield) {
     io.optional("OriginShieldRegion", v.origin_shield_region);
 }
 
+SPARC_CDN_DESCRIBE(VpcOriginConfig) {
+    io.required("VpcOriginId", v.vpc_origin_id);
+    io.optional("OwnerAccountId", v.owner_account_id);
+    io.optional("OriginReadTimeout", v.origin_read_timeout);
+    io.optional("OriginKeepaliveTimeout", v.origin_keepalive_timeout);
+}
+
 SPARC_CDN_DESCRIBE(Origin) {
     io.required("Id", v.id);
     io.required("DomainName", v.domain_name);
@@ -48,6 +55,7 @@ SPARC_CDN_DESCRIBE(Origin) {
     io.list("CustomHeaders", v.custom_headers, kOpt, kOpt);
     io.optional("S3OriginConfig", v.s3_origin_config);
     io.optional("CustomOriginConfig", v.custom_origin_config);
+    io.optional("VpcOriginConfig", v.vpc_origin_config);
     io.optional("ConnectionAttempts", v.connection_attempts);
     io.optional("ConnectionTimeout", v.connection_timeout);
     io.optional("OriginShield", v.origin_shield);
@@ -485,6 +493,7 @@ SPARC_CDN_DEFINE_ENUM(RealtimeMetricsSubscriptionStatus)
 SPARC_CDN_DEFINE_JSON(OriginCustomHeader)
 SPARC_CDN_DEFINE_JSON(S3OriginConfig)
 SPARC_CDN_DEFINE_JSON(CustomOriginConfig)
+SPARC_CDN_DEFINE_JSON(VpcOriginConfig)
 SPARC_CDN_DEFINE_JSON(OriginShield)
 SPARC_CDN_DEFINE_JSON(Origin)
 SPARC_CDN_DEFINE_JSON(OriginGroup)

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include <sparc/cdn/validate.hpp>
+
 #include "detail/enums.hpp"
 #include "detail/json_io.hpp"
 #include "detail/preset_params.hpp"
@@ -54,6 +56,11 @@ void check_hostname(const std::string& value, std::string_view name) {
                                       value, label));
         }
         start = end + 1;
+    }
+    const auto last = std::string_view(value).substr(value.rfind('.') + 1);
+    if (std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        invalid(name,
+                fmt::format("\"{}\" is an IP address; CloudFront needs a domain name", value));
     }
 }
 
@@ -183,6 +190,12 @@ void check_params(const VideoPlatformParams& p) {
     check_hostname(p.api_gateway_domain, "api_gateway_domain");
     check_hostname(p.video_streaming_domain, "video_streaming_domain");
     check_hostname(p.cdn_domain_name, "cdn_domain_name");
+    if (std::any_of(p.cdn_domain_name.begin(), p.cdn_domain_name.end(),
+                    [](char c) { return c >= 'A' && c <= 'Z'; })) {
+        // CloudFront and ACM take aliases in lower case (CloudFormation's schema too).
+        invalid("cdn_domain_name",
+                fmt::format("\"{}\" must be written in lower case", p.cdn_domain_name));
+    }
     if (!p.websocket_api_domain.empty()) {
         check_hostname(p.websocket_api_domain, "websocket_api_domain");
     }
@@ -270,6 +283,14 @@ void check_params(const VideoPlatformParams& p) {
             invalid("encrypted_fields", "entries must be 1-128 characters");
         }
     }
+    // Duplicates, overlapping patterns, characters: the profile's own rules.
+    if (const auto problems = validate_field_patterns(p.encrypted_fields); !problems.empty()) {
+        const auto& first = problems.front();
+        invalid("encrypted_fields",
+                first.path.empty()
+                    ? first.message
+                    : fmt::format("item {}: {}", first.path.substr(1), first.message));
+    }
     // The edge function matches every request against every pattern, in time proportional to
     // the path's length times the patterns'.
     std::size_t public_path_chars = 0;
@@ -338,6 +359,10 @@ void check_params(const VideoPlatformParams& p) {
         check_tag_text(key, 128, "key", key);
         // AWS allows values of 256 characters, but CloudFormation's AWS::Kinesis::Stream only 255.
         check_tag_text(value, 255, "value", key);
+        if (value.empty()) {
+            // CloudFormation's schemas of several resources here require 1 character.
+            invalid("tags", fmt::format("value of \"{}\" is empty; give it a value", key));
+        }
     }
     if (!std::isfinite(p.error_rate_4xx_threshold) || p.error_rate_4xx_threshold <= 0 ||
         p.error_rate_4xx_threshold > 100) {

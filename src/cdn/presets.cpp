@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "detail/enums.hpp"
+#include "detail/fingerprint.hpp"
 #include "detail/json_io.hpp"
 #include "detail/preset_params.hpp"
 #include "edge_auth_source.hpp"
@@ -156,8 +157,12 @@ VideoPlatformStack video_platform(const VideoPlatformParams& input) {
     }
 
     // Field-level encryption of sensitive video metadata posted to the API.
-    s.field_encryption_public_key.caller_reference = prefix + "-field-encryption-key";
-    s.field_encryption_public_key.name = prefix + "-field-encryption";
+    // A public key's name and key cannot change (UpdatePublicKey changes only the comment):
+    // both names carry a fingerprint of the key, so a new key is a new public key.
+    const auto key_tag =
+        detail::Fingerprint().add(prefix).add(p.field_encryption_public_key).hex8();
+    s.field_encryption_public_key.caller_reference = prefix + "-field-encryption-key-" + key_tag;
+    s.field_encryption_public_key.name = prefix + "-field-encryption-" + key_tag;
     s.field_encryption_public_key.encoded_key = p.field_encryption_public_key;
     s.field_encryption_public_key.comment = "Encrypts sensitive video metadata fields at the edge";
     s.field_encryption_profile.name = prefix + "-video-metadata";

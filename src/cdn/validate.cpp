@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -12,6 +14,7 @@
 
 #include "detail/enums.hpp"
 #include "detail/json_io.hpp"
+#include "detail/preset_params.hpp"
 #include "detail/regions.hpp"
 
 namespace sparc::cdn {
@@ -73,6 +76,16 @@ bool is_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+// What to add when a rejected name is an IP address: CloudFront takes names only.
+std::string ip_note(std::string_view name) {
+    const bool ipv6 =
+        name.find(':') != std::string_view::npos &&
+        name.find_first_not_of("0123456789abcdefABCDEF:.[]") == std::string_view::npos;
+    const bool ipv4 =
+        !name.empty() && name.find_first_not_of("0123456789.") == std::string_view::npos;
+    return ipv4 || ipv6 ? " (an IP address: CloudFront needs a DNS name that resolves to it)" : "";
+}
+
 // A DNS name as CloudFront accepts for aliases and origins (a leading "*." wildcard allowed).
 bool is_hostname(std::string_view name, bool allow_wildcard) {
     if (allow_wildcard && name.starts_with("*.")) {
@@ -96,6 +109,11 @@ bool is_hostname(std::string_view name, bool allow_wildcard) {
         } else {
             return false;
         }
+    }
+    // The last label of a DNS name is never all digits: that is an IPv4 address.
+    const auto last = name.substr(name.rfind('.') + 1);
+    if (is_digits(last)) {
+        return false;
     }
     return true;
 }
@@ -160,6 +178,13 @@ bool contains(const std::array<T, N>& values, const T& value) {
     return std::find(values.begin(), values.end(), value) != values.end();
 }
 
+// Length in characters (code points) of UTF-8 text: AWS counts characters, not bytes.
+std::size_t characters(std::string_view text) {
+    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    }));
+}
+
 // Characters CloudFront accepts in a path pattern.
 bool is_path_pattern_char(char c) {
     return is_alnum(c) || std::string_view(R"(_-.*$/~"'@:+&?)").find(c) != std::string_view::npos;
@@ -185,8 +210,9 @@ void check_origin(Report& report, const std::string& path, const Origin& origin)
                    "DomainName must name the origin server or S3 bucket");
     } else if (!has_placeholder(origin.domain_name) && !is_hostname(origin.domain_name, false)) {
         report.add(pointer_append(path, "DomainName"),
-                   "\"{}\" is not a DNS name; give the host only, without scheme, port or path",
-                   origin.domain_name);
+                   "\"{}\" is not a DNS name; give the host only, without scheme, port or path"
+                   "{}",
+                   origin.domain_name, ip_note(origin.domain_name));
     }
     if (origin.origin_path) {
         const auto& p = *origin.origin_path;
@@ -197,10 +223,23 @@ void check_origin(Report& report, const std::string& path, const Origin& origin)
     }
     const bool s3 = origin.s3_origin_config.has_value();
     const bool custom = origin.custom_origin_config.has_value();
-    if (s3 == custom) {
+    const bool vpc = origin.vpc_origin_config.has_value();
+    if (int{s3} + int{custom} + int{vpc} != 1) {
         report.add(path,
-                   "set exactly one of S3OriginConfig (S3 bucket REST endpoint) and "
-                   "CustomOriginConfig (any other origin, including S3 website endpoints)");
+                   "set exactly one of S3OriginConfig (S3 bucket REST endpoint), "
+                   "CustomOriginConfig (any other origin, including S3 website endpoints) and "
+                   "VpcOriginConfig (a private origin reached through a VPC origin)");
+    }
+    if (vpc) {
+        const auto& v = *origin.vpc_origin_config;
+        const auto at = pointer_append(path, "VpcOriginConfig");
+        if (v.vpc_origin_id.empty()) {
+            report.add(pointer_append(at, "VpcOriginId"), "VpcOriginId must not be empty");
+        }
+        check_range(report, pointer_append(at, "OriginReadTimeout"), "OriginReadTimeout",
+                    v.origin_read_timeout, 1, 180, " seconds");
+        check_range(report, pointer_append(at, "OriginKeepaliveTimeout"), "OriginKeepaliveTimeout",
+                    v.origin_keepalive_timeout, 1, 180, " seconds");
     }
     const bool has_oac =
         origin.origin_access_control_id && !origin.origin_access_control_id->empty();
@@ -440,7 +479,14 @@ void check_behavior(Report& report, const std::string& path, const Behavior& b,
         const auto ipath = pointer_append(lpath, i);
         const auto apath = pointer_append(ipath, "LambdaFunctionARN");
         const auto arn = parse_arn(a.lambda_function_arn);
-        if (!arn.valid || arn.service != "lambda" || !arn.resource.starts_with("function:")) {
+        // A value known only at deploy time (a template's Ref of the version) is not checked.
+        const bool deploy_time = a.lambda_function_arn.starts_with("{{") &&
+                                 a.lambda_function_arn.ends_with("}}") &&
+                                 a.lambda_function_arn.find("{{", 2) == std::string::npos;
+        if (deploy_time) {
+            // nothing to check before deployment
+        } else if (!arn.valid || arn.service != "lambda" ||
+                   !arn.resource.starts_with("function:")) {
             report.add(apath,
                        "\"{}\" is not a Lambda function ARN "
                        "(arn:aws:lambda:us-east-1:ACCOUNT:function:NAME:VERSION)",
@@ -637,9 +683,9 @@ std::vector<Problem> validate(const DistributionConfig& config) {
     if (config.caller_reference.empty()) {
         report.add("/CallerReference", "CallerReference must be a unique, non-empty string");
     }
-    if (config.comment.size() > kMaxCommentLength) {
+    if (characters(config.comment) > kMaxCommentLength) {
         report.add("/Comment", "Comment is {} characters; CloudFront allows at most {}",
-                   config.comment.size(), kMaxCommentLength);
+                   characters(config.comment), kMaxCommentLength);
     }
 
     // Aliases.
@@ -652,7 +698,7 @@ std::vector<Problem> validate(const DistributionConfig& config) {
         const auto& alias = config.aliases[i];
         const auto apath = pointer_append("/Aliases/Items", i);
         if (!has_placeholder(alias) && !is_hostname(alias, true)) {
-            report.add(apath, "\"{}\" is not a domain name", alias);
+            report.add(apath, "\"{}\" is not a domain name{}", alias, ip_note(alias));
         }
         if (!aliases.insert(lower(alias)).second) {
             report.add(apath, "alias \"{}\" is listed twice", alias);
@@ -860,8 +906,8 @@ void check_policy_name(Report& report, const std::string& name,
         })) {
         report.add("/Name", "Name \"{}\" must be 1-128 characters of A-Z a-z 0-9 - _", name);
     }
-    if (comment && comment->size() > 128) {
-        report.add("/Comment", "Comment is {} characters; the limit is 128", comment->size());
+    if (comment && characters(*comment) > 128) {
+        report.add("/Comment", "Comment is {} characters; the limit is 128", characters(*comment));
     }
 }
 
@@ -957,6 +1003,11 @@ std::vector<Problem> validate(const ResponseHeadersPolicyConfig& policy) {
     std::vector<Problem> problems;
     Report report(problems);
     check_policy_name(report, policy.name, policy.comment);
+    if (const auto& t = policy.server_timing_headers_config;
+        t && t->sampling_rate && (*t->sampling_rate < 0 || *t->sampling_rate > 100)) {
+        report.add("/ServerTimingHeadersConfig/SamplingRate",
+                   "SamplingRate is {}; CloudFront accepts 0-100 (percent)", *t->sampling_rate);
+    }
     if (const auto& s = policy.security_headers_config) {
         if (s->strict_transport_security &&
             s->strict_transport_security->access_control_max_age_sec < 0) {
@@ -1141,6 +1192,9 @@ std::vector<Problem> validate(const MetricAlarm& alarm) {
     if (!alarm.threshold) {
         report.add("/Threshold", "a static alarm needs a Threshold");
     }
+    if (alarm.dimensions.size() > 30) {
+        report.add("/Dimensions", "{} dimensions; CloudWatch allows 30", alarm.dimensions.size());
+    }
     if (alarm.metric_namespace == kCloudFrontMetricNamespace) {
         const bool global = std::any_of(
             alarm.dimensions.begin(), alarm.dimensions.end(),
@@ -1154,6 +1208,254 @@ std::vector<Problem> validate(const MetricAlarm& alarm) {
                        "without both the alarm never sees data");
         }
     }
+    return problems;
+}
+
+namespace {
+
+// One numeric limit of an AWS model: checked from a table rather than one `if` each.
+struct Limit {
+    const char* path;  // JSON pointer of the member
+    std::optional<std::int64_t> value;
+    std::int64_t min;
+    std::int64_t max;
+};
+
+void check_limits(Report& report, std::initializer_list<Limit> limits) {
+    for (const auto& l : limits) {
+        if (l.value && (*l.value < l.min || *l.value > l.max)) {
+            report.add(l.path, "{} is {}; AWS accepts {}-{}", std::string_view(l.path).substr(1),
+                       *l.value, l.min, l.max);
+        }
+    }
+}
+
+// A text member's length in characters, `min`-`max`.
+void check_length(Report& report, const std::string& path, std::string_view name,
+                  std::string_view text, std::size_t min, std::size_t max) {
+    const auto n = characters(text);
+    if (n < min || n > max) {
+        report.add(path, "{} has {} characters; it must have {}-{}", name, n, min, max);
+    }
+}
+
+// Names CloudFront gives field-level encryption resources: 1-128 of [A-Za-z0-9_-].
+void check_fle_name(Report& report, const std::string& path, std::string_view name,
+                    std::string_view text) {
+    if (text.empty() || text.size() > 128 || !std::all_of(text.begin(), text.end(), [](char c) {
+            return is_alnum(c) || c == '-' || c == '_';
+        })) {
+        report.add(path, "{} \"{}\" must be 1-128 letters, digits, hyphens and underscores", name,
+                   text);
+    }
+}
+
+// Whether some field name matches both patterns (a trailing `*` matches any rest).
+bool patterns_overlap(std::string_view a, std::string_view b) {
+    const bool wild_a = a.ends_with('*');
+    const bool wild_b = b.ends_with('*');
+    const auto stem_a = wild_a ? a.substr(0, a.size() - 1) : a;
+    const auto stem_b = wild_b ? b.substr(0, b.size() - 1) : b;
+    if (wild_a && wild_b) {
+        return stem_a.starts_with(stem_b) || stem_b.starts_with(stem_a);
+    }
+    if (wild_a) {
+        return b.starts_with(stem_a);
+    }
+    if (wild_b) {
+        return a.starts_with(stem_b);
+    }
+    return a == b;
+}
+
+}  // namespace
+
+std::vector<Problem> validate_field_patterns(const std::vector<std::string>& patterns) {
+    std::vector<Problem> problems;
+    Report report(problems);
+    if (patterns.empty()) {
+        report.add("", "name at least one field pattern");
+    }
+    if (patterns.size() > 10) {
+        report.add("", "{} field patterns; CloudFront allows 10 per profile", patterns.size());
+    }
+    for (std::size_t i = 0; i < patterns.size(); ++i) {
+        const auto& f = patterns[i];
+        const auto at = fmt::format("/{}", i);
+        if (f.empty() || f.size() > 128) {
+            report.add(at, "field pattern \"{}\" must be 1-128 characters", f);
+        } else if (!std::all_of(f.begin(), f.end(), [](char c) {
+                       return is_alnum(c) || c == '-' || c == '_' || c == '.' || c == '*';
+                   })) {
+            report.add(at,
+                       "field pattern \"{}\" may hold only letters, digits, '-', '_', '.' "
+                       "and a final '*'",
+                       f);
+        } else if (f.find('*') != std::string::npos && f.find('*') + 1 != f.size()) {
+            report.add(at, "field pattern \"{}\": '*' may only end a pattern", f);
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (patterns[j] == f) {
+                report.add(at, "field pattern \"{}\" is listed twice (also item {})", f, j);
+            } else if (patterns_overlap(patterns[j], f)) {
+                report.add(at,
+                           "field pattern \"{}\" overlaps \"{}\" (item {}): CloudFront refuses "
+                           "patterns that match the same field",
+                           f, patterns[j], j);
+            }
+        }
+    }
+    return problems;
+}
+
+std::vector<Problem> validate(const FieldLevelEncryptionProfileConfig& profile) {
+    std::vector<Problem> problems;
+    Report report(problems);
+    check_fle_name(report, "/Name", "Name", profile.name);
+    check_length(report, "/CallerReference", "CallerReference", profile.caller_reference, 1, 128);
+    if (profile.comment) {
+        check_length(report, "/Comment", "Comment", *profile.comment, 0, 128);
+    }
+    if (profile.encryption_entities.empty()) {
+        report.add("/EncryptionEntities", "a profile needs at least one encryption entity");
+    }
+    std::vector<std::string> all;
+    std::vector<std::string> where;
+    for (std::size_t i = 0; i < profile.encryption_entities.size(); ++i) {
+        const auto& e = profile.encryption_entities[i];
+        const auto at = fmt::format("/EncryptionEntities/Items/{}", i);
+        if (e.public_key_id.empty()) {
+            report.add(at + "/PublicKeyId", "PublicKeyId is empty");
+        }
+        check_fle_name(report, at + "/ProviderId", "ProviderId", e.provider_id);
+        if (e.field_patterns.empty()) {
+            report.add(at + "/FieldPatterns", "name at least one field pattern");
+        }
+        for (std::size_t j = 0; j < e.field_patterns.size(); ++j) {
+            all.push_back(e.field_patterns[j]);
+            where.push_back(fmt::format("{}/FieldPatterns/Items/{}", at, j));
+        }
+    }
+    for (auto p : validate_field_patterns(all)) {
+        if (p.path.empty()) {
+            if (all.empty()) {
+                continue;  // reported per entity
+            }
+            p.path = "/EncryptionEntities";
+        } else {
+            p.path = where.at(std::stoul(p.path.substr(1)));
+        }
+        problems.push_back(std::move(p));
+    }
+    return problems;
+}
+
+std::vector<Problem> validate(const FieldLevelEncryptionConfig& config) {
+    std::vector<Problem> problems;
+    Report report(problems);
+    check_length(report, "/CallerReference", "CallerReference", config.caller_reference, 1, 128);
+    if (config.comment) {
+        check_length(report, "/Comment", "Comment", *config.comment, 0, 128);
+    }
+    if (config.query_arg_profile_config) {
+        const auto& q = config.query_arg_profile_config->query_arg_profiles;
+        if (q.size() > 10) {
+            report.add("/QueryArgProfileConfig/QueryArgProfiles",
+                       "{} query argument profiles; CloudFront allows 10", q.size());
+        }
+        std::set<std::string> seen;
+        for (std::size_t i = 0; i < q.size(); ++i) {
+            const auto at = fmt::format("/QueryArgProfileConfig/QueryArgProfiles/Items/{}", i);
+            if (!seen.insert(q[i].query_arg).second) {
+                report.add(at + "/QueryArg", "query argument \"{}\" is listed twice",
+                           q[i].query_arg);
+            }
+            if (q[i].profile_id.empty()) {
+                report.add(at + "/ProfileId", "ProfileId is empty");
+            }
+        }
+    }
+    if (config.content_type_profile_config) {
+        const auto& c = config.content_type_profile_config->content_type_profiles;
+        if (c.size() > 10) {
+            report.add("/ContentTypeProfileConfig/ContentTypeProfiles",
+                       "{} content type profiles; CloudFront allows 10", c.size());
+        }
+        std::set<std::string> seen;
+        for (std::size_t i = 0; i < c.size(); ++i) {
+            if (!seen.insert(lower(c[i].content_type)).second) {
+                report.add(
+                    fmt::format(
+                        "/ContentTypeProfileConfig/ContentTypeProfiles/Items/{}/ContentType", i),
+                    "content type \"{}\" is listed twice", c[i].content_type);
+            }
+        }
+    }
+    return problems;
+}
+
+std::vector<Problem> validate(const PublicKeyConfig& key) {
+    std::vector<Problem> problems;
+    Report report(problems);
+    check_fle_name(report, "/Name", "Name", key.name);
+    check_length(report, "/CallerReference", "CallerReference", key.caller_reference, 1, 128);
+    if (key.comment) {
+        check_length(report, "/Comment", "Comment", *key.comment, 0, 128);
+    }
+    try {
+        detail::check_rsa_public_key_pem(key.encoded_key, "EncodedKey", 2048, true);
+    } catch (const std::invalid_argument& e) {
+        report.add("/EncodedKey", "{} (CloudFront takes an RSA 2048 public key)", e.what());
+    }
+    return problems;
+}
+
+std::vector<Problem> validate(const OriginAccessControlConfig& oac) {
+    std::vector<Problem> problems;
+    Report report(problems);
+    check_length(report, "/Name", "Name", oac.name, 1, 64);
+    if (oac.description) {
+        check_length(report, "/Description", "Description", *oac.description, 0, 256);
+    }
+    return problems;
+}
+
+std::vector<Problem> validate(const RealtimeLogConfig& config) {
+    std::vector<Problem> problems;
+    Report report(problems);
+    check_length(report, "/Name", "Name", config.name, 1, 128);
+    check_limits(report, {{"/SamplingRate", config.sampling_rate, 1, 100}});
+    if (config.end_points.size() != 1) {
+        report.add("/EndPoints", "a real-time log configuration has exactly one end point, not {}",
+                   config.end_points.size());
+    }
+    if (config.fields.empty()) {
+        report.add("/Fields", "name at least one field");
+    }
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < config.fields.size(); ++i) {
+        if (!seen.insert(config.fields[i]).second) {
+            report.add(fmt::format("/Fields/{}", i), "field \"{}\" is listed twice",
+                       config.fields[i]);
+        }
+        const auto& known = realtime_log_fields();
+        if (std::find(known.begin(), known.end(), config.fields[i]) == known.end()) {
+            report.add(fmt::format("/Fields/{}", i),
+                       "\"{}\" is not a field CloudFront's real-time logs have", config.fields[i]);
+        }
+    }
+    return problems;
+}
+
+std::vector<Problem> validate(const EdgeFunction& function) {
+    std::vector<Problem> problems;
+    Report report(problems);
+    check_length(report, "/FunctionName", "FunctionName", function.function_name, 1, 140);
+    if (function.description) {
+        check_length(report, "/Description", "Description", *function.description, 0, 256);
+    }
+    check_limits(report, {{"/Timeout", function.timeout, 1, 900},
+                          {"/MemorySize", function.memory_size, 128, 10240}});
     return problems;
 }
 

@@ -1,6 +1,7 @@
 // sparc-cdn: render the video-platform CDN stack, validate documents, match paths.
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -10,9 +11,11 @@
 #include <system_error>
 #include <vector>
 
-#include <fcntl.h>   // AT_FDCWD
-#include <stdio.h>   // renameat2
-#include <stdlib.h>  // mkdtemp
+#include <fcntl.h>     // AT_FDCWD, open
+#include <stdio.h>     // renameat2
+#include <stdlib.h>    // mkdtemp
+#include <sys/file.h>  // flock
+#include <unistd.h>    // close
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -40,12 +43,15 @@ constexpr std::string_view kRenderUsage =
   --format cli (default)   one NN-SERVICE-OPERATION.json per AWS API call and deploy.sh,
                            which creates the stack once (create-only: it cannot update).
   Files an earlier render left in DIR that this one does not write are removed; other files
-  in DIR are kept. The render is written beside DIR and takes its place only once complete,
-  so a failed render leaves DIR as it was. Prints the files written, one a line.
+  in DIR are kept. The render is written beside DIR (.DIR.render-XXXXXX) and takes its place
+  only once complete, so a failed render leaves DIR as it was. Renders into one DIR run one
+  after the other; what a killed render left beside DIR is removed by the next render after
+  10 minutes. Prints the files written, one a line.
 )";
 constexpr std::string_view kMatchUsage = R"(usage: sparc-cdn match FILE.json PATH
   Print the path pattern of the cache behaviour serving PATH ("*" for the default), using
-  CloudFront's matching rules. FILE.json as for validate.
+  CloudFront's matching rules. FILE.json as for validate; members newer than this tool
+  (e.g. IpAddressType) are ignored with a warning on stderr.
 )";
 
 std::string usage() {
@@ -113,6 +119,56 @@ fs::path directory_beside(const fs::path& target, std::string_view purpose) {
     return name;
 }
 
+// An exclusive lock on a directory (flock), held for the object's lifetime.
+class RenderLock {
+  public:
+    explicit RenderLock(const fs::path& directory)
+        : fd_(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+        if (fd_ < 0) {
+            throw std::system_error(errno, std::generic_category(),
+                                    fmt::format("cannot open {}", directory.string()));
+        }
+        while (::flock(fd_, LOCK_EX) != 0) {
+            if (errno != EINTR) {
+                const int error = errno;
+                ::close(fd_);
+                throw std::system_error(error, std::generic_category(),
+                                        fmt::format("cannot lock {}", directory.string()));
+            }
+        }
+    }
+    RenderLock(const RenderLock&) = delete;
+    RenderLock& operator=(const RenderLock&) = delete;
+    ~RenderLock() { ::close(fd_); }  // closing releases the lock
+
+  private:
+    int fd_;
+};
+
+// How old the staging directory of a render must be to count as left by a killed one.
+constexpr auto kStaleRenderAge = std::chrono::minutes(10);
+
+// Removes `.DIR.render-*` directories that renders killed before they finished left beside
+// `target` more than kStaleRenderAge ago. (`.DIR.previous-*` may hold files of the user's
+// and are left alone.)
+void remove_stale_renders(const fs::path& target) {
+    const auto prefix = fmt::format(".{}.render-", target.filename().string());
+    std::error_code ec;
+    const auto now = fs::file_time_type::clock::now();
+    for (fs::directory_iterator it(target.parent_path(), ec), end; !ec && it != end;
+         it.increment(ec)) {
+        const auto name = it->path().filename().string();
+        std::error_code entry_ec;
+        if (name.size() == prefix.size() + 6 && name.starts_with(prefix) &&
+            it->is_directory(entry_ec) && !it->is_symlink(entry_ec)) {
+            const auto modified = fs::last_write_time(it->path(), entry_ec);
+            if (!entry_ec && now - modified > kStaleRenderAge) {
+                fs::remove_all(it->path(), entry_ec);
+            }
+        }
+    }
+}
+
 // Writes a render with `write` into a directory beside `dir`, then puts it in the place of
 // `dir`: files an earlier render left there are replaced or removed, other files are kept.
 // If anything fails before the swap, `dir` is left exactly as it was.
@@ -123,11 +179,18 @@ void render_into(const fs::path& dir, Write&& write) {
     if (target.filename().empty()) {
         target = target.parent_path();
     }
+    if (fs::exists(target) && !fs::is_directory(target)) {
+        throw std::runtime_error(fmt::format("{} is not a directory", dir.string()));
+    }
+    fs::create_directories(target.parent_path());
+    // Renders into the same directory take turns (an exclusive lock on the directory DIR is
+    // in), so that each one sees DIR either before or after another, never half-swapped.
+    const RenderLock lock(target.parent_path());
     const bool existed = fs::exists(target);
     if (existed && !fs::is_directory(target)) {
         throw std::runtime_error(fmt::format("{} is not a directory", dir.string()));
     }
-    fs::create_directories(target.parent_path());
+    remove_stale_renders(target);
     const auto staging = directory_beside(target, "render");
     try {
         fs::permissions(staging, existed ? fs::status(target).permissions()
@@ -144,7 +207,14 @@ void render_into(const fs::path& dir, Write&& write) {
                                                  : fmt::format("{} is not created", dir.string())));
     }
     if (!existed) {
-        fs::rename(staging, target);
+        try {
+            fs::rename(staging, target);
+        } catch (const fs::filesystem_error& e) {
+            std::error_code ignored;
+            fs::remove_all(staging, ignored);
+            throw std::runtime_error(fmt::format("cannot put the render in place of {}: {}",
+                                                 dir.string(), e.code().message()));
+        }
         return;
     }
     // The working directory (or one it is in) is not moved away from under the shell that
@@ -291,9 +361,13 @@ int match(const std::vector<std::string_view>& args) {
     if (args.size() != 2) {
         throw UsageError("match: expected FILE.json and PATH");
     }
+    std::vector<cdn::Problem> ignored;
     const auto config = in_file(args[0], [&] {
-        return cdn::distribution_config_from_document(cdn::read_json_file(std::string(args[0])));
+        return cdn::read_distribution_config(cdn::read_json_file(std::string(args[0])), ignored);
     });
+    for (const auto& p : ignored) {
+        fmt::print(stderr, "{}: warning: {}\n", p.path, p.message);
+    }
     fmt::print("{}\n", cdn::match(config, args[1]).path_pattern);
     return kExitOk;
 }

@@ -42,6 +42,9 @@ int validate_command(const std::vector<std::string_view>& args) {
             fmt::print(stderr, "{}: warning: {}\n", p.path.empty() ? "/" : p.path, p.message);
         }
     }
+    for (const auto& p : report.notes) {
+        fmt::print(stderr, "{}: note: {}\n", p.path.empty() ? "/" : p.path, p.message);
+    }
     for (const auto& p : report.problems) {
         fmt::print("{}: {}\n", p.path.empty() ? "/" : p.path, p.message);
     }

@@ -12,6 +12,10 @@ inline constexpr std::string_view kValidateUsage = R"(usage: sparc-cdn validate 
   get-distribution-config), or any NN-SERVICE-OPERATION.json that render writes. Prints each
   problem with its JSON pointer (exit 1), or "FILE.json: ok" (exit 0). Members and values
   newer than this library are warnings; --strict makes them errors.
+  A CloudFormation template (template.json): references, DependsOn (cycles too) and resource
+  types, and each resource's properties with the validator of its kind (problems at
+  /Resources/ID/Properties/...); resources of other types are "not checked" notes on stderr.
+  FILE.json may be at most 16 MiB; a directory or larger file is an input error (exit 2).
 )";
 
 // A mistake in the command line of a subcommand.

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sample_vars import sample_vars  # noqa: E402
@@ -64,6 +65,14 @@ BAD_VARIABLES = [
     ("CORS origin with a path", {"cors_allowed_origins": ["https://app.example.com/"]},
      "cors_allowed_origins"),
     ("CORS header with a space", {"cors_allowed_headers": ["X Token"]}, "cors_allowed_headers"),
+    ("encrypted field twice", {"encrypted_fields": ["uploader_email", "uploader_email"]},
+     "encrypted_fields"),
+    ("overlapping encrypted fields", {"encrypted_fields": ["uploader*", "uploader_email"]},
+     "encrypted_fields"),
+    ("IP address as origin", {"api_gateway_domain": "10.1.2.3"}, "api_gateway_domain"),
+    ("IP address as alias", {"cdn_domain_name": "192.0.2.10"}, "cdn_domain_name"),
+    ("upper-case alias", {"cdn_domain_name": "CDN.example.com"}, "lower case"),
+    ("empty tag value", {"tags": {"Team": ""}}, "tags"),
 ]
 
 # Variables at the edge of what AWS accepts, which must render.
@@ -298,6 +307,34 @@ def main(argv):
         cli.expect("missing file", ["validate", str(pathlib.Path(tmp, "absent.json"))], 2,
                    stderr="cannot open")
         cli.expect("validate usage", ["validate"], 2, stderr="usage")
+        cli.expect("endless device", ["validate", "/dev/zero"], 2, stderr="limit")
+        cli.expect("directory", ["validate", tmp], 2, stderr="is a directory")
+        cli.expect("key given twice", ["validate", cli.write("dup.json",
+                   '{"CachePolicyConfig": {"Name": "a", "Name": "b"}}')], 2,
+                   stderr="/CachePolicyConfig/Name")
+        newer = json.loads(json.dumps(rendered))
+        newer["DistributionConfig"]["Origins"]["Items"][0]["IpAddressType"] = "dualstack"
+        cli.expect("match ignores newer members", ["match", cli.write("newer.json", newer), "/api/v1"],
+                   0, stdout="/api/*\n", stderr="IpAddressType")
+
+        # Renders into one directory at once take turns and leave nothing beside it.
+        together = pathlib.Path(tmp, "together")
+        vars_path = cli.write("together.json", VARS)
+        stale = pathlib.Path(tmp, ".together.render-abc123")
+        stale.mkdir()
+        os.utime(stale, (time.time() - 3600, time.time() - 3600))
+        renders = [subprocess.Popen([cli.tool, "render", "--vars", vars_path, "--out", str(together)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                   for _ in range(4)]
+        for i, r in enumerate(renders):
+            cli.count += 1
+            _, err = r.communicate(timeout=120)
+            if r.returncode != 0:
+                cli.failures.append(f"concurrent render {i}: exit {r.returncode}: {err}")
+        leftovers = [p.name for p in pathlib.Path(tmp).iterdir() if p.name.startswith(".together.")]
+        cli.count += 1
+        if leftovers:
+            cli.failures.append(f"concurrent renders left {leftovers} beside the directory")
 
         cli.expect("match video", ["match", wrapped, "/video/abc/seg-1.ts"], 0, stdout="/video/*\n")
         cli.expect("match api", ["match", bare, "/api/v1/videos?page=2"], 0, stdout="/api/*\n")

@@ -186,8 +186,10 @@ def provider(tool):
             resource = template[logical]
             properties = stringify(resource["Properties"])
             # Refs resolve to ids at deploy time.
+            key_id = next(k for k, v in template.items()
+                          if v["Type"] == "AWS::CloudFront::PublicKey")
             properties = json.loads(json.dumps(properties).replace(
-                '{"Ref": "FieldEncryptionPublicKey"}', '"K123"').replace(
+                '{"Ref": "%s"}' % key_id, '"K123"').replace(
                 '{"Ref": "FieldEncryptionProfile"}', '"P123"'))
             for request, physical in (("Create", None), ("Update", "E123EXAMPLE"),
                                       ("Delete", "E123EXAMPLE"), ("Delete", "failed-1")):

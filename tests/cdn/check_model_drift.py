@@ -55,7 +55,6 @@ MEMBERS_NOT_YET = {
     "cloudfront:DistributionConfig.ConnectionMode",
     "cloudfront:DistributionConfig.TenantConfig",
     "cloudfront:DistributionConfig.ViewerMtlsConfig",
-    "cloudfront:Origin.VpcOriginConfig",
     "cloudfront:OriginGroup.SelectionCriteria",
     "cloudwatch:PutMetricAlarmInput.EvaluateLowSampleCountPercentile",
     "cloudwatch:PutMetricAlarmInput.EvaluationCriteria",

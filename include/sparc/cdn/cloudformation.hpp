@@ -28,12 +28,14 @@ nlohmann::json realtime_log_config(const nlohmann::json& api);
 ///@}
 
 /// Logical ids of the template's resources. They never depend on a variable's value, so a
-/// changed variable changes the properties of the resources that use it and nothing else.
+/// changed variable changes the properties of the resources that use it and nothing else;
+/// the one exception is the public key (see public_key_logical_id()).
 namespace ids {
 inline constexpr std::string_view kDistribution = "Distribution";
 inline constexpr std::string_view kWebAcl = "WebAcl";
 inline constexpr std::string_view kOriginAccessControl = "OriginAccessControl";
 inline constexpr std::string_view kOriginAccessIdentity = "OriginAccessIdentity";
+/// Prefix of the public key's logical id, which ends in a fingerprint of its name and key.
 inline constexpr std::string_view kPublicKey = "FieldEncryptionPublicKey";
 inline constexpr std::string_view kFieldEncryptionProfile = "FieldEncryptionProfile";
 inline constexpr std::string_view kFieldEncryptionConfig = "FieldEncryptionConfig";
@@ -54,6 +56,11 @@ inline constexpr std::string_view kEdgeAuthRole = "EdgeAuthRole";
 inline constexpr std::string_view kLogBucket = "LogBucket";
 inline constexpr std::string_view kCertificateArnParameter = "CertificateArn";
 }  // namespace ids
+
+/// Logical id of the field-level encryption public key: `FieldEncryptionPublicKey` and 8 hex
+/// digits of a fingerprint of its name and key material. CloudFront cannot change either of
+/// them in place, so a new key (or environment) is a new resource that replaces the old one.
+std::string public_key_logical_id(const presets::VideoPlatformStack& stack);
 
 /// The whole stack as a CloudFormation template for us-east-1. The edge function's `Code` and
 /// the field-level encryption provider's `Code` are the local directories `edge-auth` and

@@ -51,6 +51,16 @@ struct CustomOriginConfig {
     bool operator==(const CustomOriginConfig&) const = default;
 };
 
+/// A VPC origin: a private load balancer or instance CloudFront reaches through a VPC origin
+/// resource (`VpcOriginConfig`).
+struct VpcOriginConfig {
+    std::string vpc_origin_id;                    ///< `VpcOriginId`
+    std::optional<std::string> owner_account_id;  ///< `OwnerAccountId` (shared VPC origins)
+    std::optional<int> origin_read_timeout;       ///< `OriginReadTimeout`, seconds (1-180)
+    std::optional<int> origin_keepalive_timeout;  ///< `OriginKeepaliveTimeout`, seconds (1-180)
+    bool operator==(const VpcOriginConfig&) const = default;
+};
+
 /// Origin Shield: an extra caching layer in one AWS region (`OriginShield`).
 struct OriginShield {
     bool enabled = false;                             ///< `Enabled`
@@ -66,6 +76,7 @@ struct Origin {
     std::vector<OriginCustomHeader> custom_headers;  ///< `CustomHeaders`
     std::optional<S3OriginConfig> s3_origin_config;  ///< `S3OriginConfig` (S3 bucket origins)
     std::optional<CustomOriginConfig> custom_origin_config;  ///< `CustomOriginConfig`
+    std::optional<VpcOriginConfig> vpc_origin_config;        ///< `VpcOriginConfig`
     std::optional<int> connection_attempts;     ///< `ConnectionAttempts` (1-3, default 3)
     std::optional<int> connection_timeout;      ///< `ConnectionTimeout`, seconds (1-10, default 10)
     std::optional<OriginShield> origin_shield;  ///< `OriginShield`
@@ -92,6 +103,7 @@ SPARC_CDN_DECLARE_ENUM(SslProtocol)
 SPARC_CDN_DECLARE_JSON(OriginCustomHeader)
 SPARC_CDN_DECLARE_JSON(S3OriginConfig)
 SPARC_CDN_DECLARE_JSON(CustomOriginConfig)
+SPARC_CDN_DECLARE_JSON(VpcOriginConfig)
 SPARC_CDN_DECLARE_JSON(OriginShield)
 SPARC_CDN_DECLARE_JSON(Origin)
 SPARC_CDN_DECLARE_JSON(OriginGroup)

@@ -7,6 +7,10 @@
 
 #include <sparc/cdn/alarms.hpp>
 #include <sparc/cdn/distribution.hpp>
+#include <sparc/cdn/edge_function.hpp>
+#include <sparc/cdn/field_level_encryption.hpp>
+#include <sparc/cdn/monitoring.hpp>
+#include <sparc/cdn/origin_access.hpp>
 #include <sparc/cdn/policies.hpp>
 #include <sparc/cdn/waf.hpp>
 
@@ -44,5 +48,36 @@ std::vector<Problem> validate(const waf::WebAcl& acl);
 /// evaluation periods, one of Statistic and ExtendedStatistic, a period CloudWatch accepts,
 /// and for CloudFront metrics the dimension Region=Global.
 std::vector<Problem> validate(const MetricAlarm& alarm);
+
+/// Problems with the field name patterns of one field-level encryption profile (all its
+/// entities together), at paths relative to the list: none, more than 10 (CloudFront's quota),
+/// empty or over 128 characters, characters other than letters, digits and `-_.`, a `*`
+/// other than the last character, duplicates, and patterns that overlap (`uploader*` and
+/// `uploader_email`: CloudFront refuses a field two patterns match).
+std::vector<Problem> validate_field_patterns(const std::vector<std::string>& patterns);
+
+/// Problems with a field-level encryption profile: name and provider ids (1-128 letters,
+/// digits, `-` and `_`), comment length, at least one entity with a public key id, and the
+/// field patterns of validate_field_patterns() (paths name the entity and item).
+std::vector<Problem> validate(const FieldLevelEncryptionProfileConfig& profile);
+
+/// Problems with a field-level encryption configuration: comment length, at most 10 query
+/// argument and content type profiles, no query argument or content type twice.
+std::vector<Problem> validate(const FieldLevelEncryptionConfig& config);
+
+/// Problems with a public key: name (1-128 letters, digits, `-` and `_`), comment length, and
+/// an encoded key that is an RSA 2048 public key in PEM (not a private key).
+std::vector<Problem> validate(const PublicKeyConfig& key);
+
+/// Problems with an origin access control: name of 1-64 characters, description length.
+std::vector<Problem> validate(const OriginAccessControlConfig& oac);
+
+/// Problems with a real-time log configuration: name, SamplingRate 1-100, one Kinesis end
+/// point, at least one field and no field twice.
+std::vector<Problem> validate(const RealtimeLogConfig& config);
+
+/// Problems with a Lambda function's limits: name length, Timeout 1-900, MemorySize
+/// 128-10240, description length.
+std::vector<Problem> validate(const EdgeFunction& function);
 
 }  // namespace sparc::cdn

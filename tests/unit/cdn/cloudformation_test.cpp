@@ -1,5 +1,6 @@
 // The CloudFormation template of the video platform preset.
 
+#include <map>
 #include <set>
 #include <string>
 
@@ -90,6 +91,68 @@ TEST_CASE("a changed variable changes only the resources that use it", "[cdn][cl
     p = video_params();
     p.jwt_audience = "sparc-api";
     CHECK(changed_resources(base, render(p)) == std::set<std::string>{"EdgeAuthFunctionVersion"});
+}
+
+TEST_CASE(
+    "a new field-level encryption key is a new public key resource, which the profile "
+    "then uses",
+    "[cdn][cloudformation]") {
+    // CloudFront's UpdatePublicKey changes only the comment: the key and its name cannot be
+    // updated in place, so they must make a new resource (new logical id, name and caller
+    // reference) that the encryption profile refers to.
+    const auto public_keys = [](const json& t) {
+        std::map<std::string, json> out;
+        for (const auto& [id, resource] : t.at("Resources").items()) {
+            if (resource.at("Type") == "AWS::CloudFront::PublicKey") {
+                out[id] = resource.at("Properties").at("PublicKeyConfig");
+            }
+        }
+        return out;
+    };
+    const auto profile_key = [](const json& t) {
+        return t.at("Resources")
+            .at("FieldEncryptionProfile")
+            .at("Properties")
+            .at("FieldLevelEncryptionProfileConfig")
+            .at("EncryptionEntities")
+            .at("Items")
+            .at(0)
+            .at("PublicKeyId");
+    };
+    const auto base_params = video_params();
+    auto rotated_params = video_params();
+    rotated_params.field_encryption_public_key = std::string(sparc::cdn::test::kTestPublicKey);
+    auto renamed_params = video_params();
+    renamed_params.environment = "staging";
+    const auto base = render(base_params);
+    for (const auto& other_params : {rotated_params, renamed_params}) {
+        const auto other = render(other_params);
+        const auto a = public_keys(base);
+        const auto b = public_keys(other);
+        REQUIRE(a.size() == 1);
+        REQUIRE(b.size() == 1);
+        const auto& [id_a, key_a] = *a.begin();
+        const auto& [id_b, key_b] = *b.begin();
+        CHECK(id_a != id_b);
+        CHECK(id_a.starts_with(cf::ids::kPublicKey));
+        CHECK(key_a.at("Name") != key_b.at("Name"));
+        CHECK(key_a.at("CallerReference") != key_b.at("CallerReference"));
+        CHECK(id_a == cf::public_key_logical_id(presets::video_platform(base_params)));
+        CHECK(id_b == cf::public_key_logical_id(presets::video_platform(other_params)));
+        // The profile follows the key; nothing refers to a key that is not in the template.
+        CHECK(profile_key(base) == json{{"Ref", id_a}});
+        CHECK(profile_key(other) == json{{"Ref", id_b}});
+        std::set<std::string> referenced;
+        targets(other.at("Resources"), referenced);
+        CHECK_FALSE(referenced.contains(id_a));
+    }
+    // Rendering the same key twice keeps the resource.
+    CHECK(public_keys(render(base_params)).begin()->first == public_keys(base).begin()->first);
+    // Only the comment could change in place: the key's resource differs in nothing else
+    // when the key does not change.
+    auto p = video_params();
+    p.video_default_ttl = 3600;
+    CHECK(public_keys(render(p)) == public_keys(base));
 }
 
 TEST_CASE("the template resolves every reference to a resource it defines",

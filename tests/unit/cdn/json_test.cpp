@@ -1,5 +1,9 @@
 // JSON conversion: AWS member names, Quantity/Items lists, strict reading, round trips.
 
+#include <string>
+
+#include <unistd.h>  // getpid
+
 #include "support.hpp"
 
 namespace cdn = sparc::cdn;
@@ -436,4 +440,25 @@ TEMPLATE_TEST_CASE("every enumerator round-trips through its AWS spelling", "[cd
     }
     CHECK(count > 0);
     CHECK_THROWS_AS(json("no-such-value").get<TestType>(), cdn::JsonError);
+}
+
+TEST_CASE("reading a file is bounded whatever the file is", "[cdn][json]") {
+    CHECK_THROWS_WITH(cdn::read_json_file("/dev/zero", {.max_bytes = 1024, .max_depth = 64}),
+                      Catch::Contains("larger than the limit of 1024 bytes"));
+    CHECK_THROWS_WITH(cdn::read_json_file("/", {.max_bytes = 1024, .max_depth = 64}),
+                      Catch::Contains("is a directory"));
+    const auto path = std::filesystem::temp_directory_path() /
+                      ("sparc-cdn-limit-" + std::to_string(::getpid()) + ".json");
+    std::ofstream(path) << "[1, 2]";
+    CHECK(cdn::read_json_file(path.string(), {.max_bytes = 6, .max_depth = 64}).size() == 2);
+    CHECK_THROWS(cdn::read_json_file(path.string(), {.max_bytes = 5, .max_depth = 64}));
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("a key given twice in an object is refused with its path", "[cdn][json]") {
+    CHECK_THROWS_WITH(cdn::parse_json(R"({"a": {"b": 1, "b": 2}})"),
+                      Catch::Contains("/a/b") && Catch::Contains("twice"));
+    CHECK_THROWS_WITH(cdn::parse_json(R"({"l": [{"x": 1}, {"y": 1, "y": 2}]})"),
+                      Catch::Contains("/l/1/y"));
+    CHECK_NOTHROW(cdn::parse_json(R"({"a": {"b": 1}, "c": {"b": 2}, "l": [{"b": 1}, {"b": 1}]})"));
 }
