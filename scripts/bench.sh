@@ -151,7 +151,7 @@ if ((run_load)); then
     [[ -x $load ]] || die "$load not built"
     cluster_dir=$(mktemp -d "${TMPDIR:-/tmp}/sparc-bench-cluster.XXXXXX")
     note "starting a throwaway cluster in $cluster_dir"
-    bash "$ROOT/scripts/cluster.sh" start "$cluster_dir" >"$out/cluster.log" 2>&1 ||
+    bash "$ROOT/scripts/cluster.sh" start "$cluster_dir" --owner $$ >"$out/cluster.log" 2>&1 ||
         die "cluster start failed, see $out/cluster.log"
     set -a
     # shellcheck disable=SC1091

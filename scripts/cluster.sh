@@ -23,12 +23,15 @@ Usage: $PROG COMMAND [ARGS]
 A throwaway PostgreSQL cluster on loopback: primary + 2 streaming replicas + PgBouncer.
 
 Commands:
-  start [DIR] [--link PATH] [--owner PID]
+  start [DIR] [--link PATH] [--owner PID|parent]
         Create and start a cluster in DIR (must not exist or be empty; default: a new
         \${TMPDIR:-/tmp}/sparc-cluster-XXXXXXXX). --link PATH makes PATH a symlink to the
-        cluster directory, so it can be used wherever DIR is expected. The cluster belongs to
-        --owner PID (default: the calling process); once the owner is gone it counts as stale
-        and the next 'start' or 'cleanup-stale' removes it. Writes DIR/cluster.env.
+        cluster directory, so it can be used wherever DIR is expected. Writes DIR/cluster.env.
+        Without --owner the cluster runs until '$PROG stop DIR'. With --owner PID (or
+        'parent': the process that ran this script, such as ctest) it belongs to that process:
+        once the owner is gone the cluster is stale, and the next 'start' or 'cleanup-stale'
+        removes it. Scripts and test fixtures pass --owner so that a killed run leaves nothing
+        behind. A start that was interrupted is stale too; nothing else is ever removed.
   stop DIR                      Stop every node and remove DIR (and its --link).
   stop-node DIR NODE [immediate]
   start-node DIR NODE           Waits until NODE accepts connections (a replica: until it
@@ -60,8 +63,9 @@ Topology changes (each waits until it has taken effect and fails with a message 
                                 configuration. Returns when both replicas stream and PgBouncer
                                 reaches the primary.
   status DIR                    One line per node.
-  cleanup-stale [--all]         Remove clusters whose owner is gone (--all: every cluster of
-                                this user, also live ones).
+  cleanup-stale [--all]         Remove clusters whose --owner is gone, and interrupted starts
+                                (--all: every cluster of this user, also live ones and those
+                                started without --owner).
   help
 
 NODE is one of: ${ALL_NODES[*]}.
@@ -69,6 +73,8 @@ NODE is one of: ${ALL_NODES[*]}.
 DIR/cluster.env (KEY='value' lines; shell: set -a; . DIR/cluster.env; set +a):
   SPARC_PRIMARY_URL SPARC_REPLICA1_URL SPARC_REPLICA2_URL SPARC_PGBOUNCER_URL
   SPARC_REPLICA_URLS (comma-separated)  SPARC_PRIMARY_SSL_URL (sslmode=verify-full)
+  DATABASE_URL (= SPARC_PRIMARY_URL)  DATABASE_READ_REPLICAS (= SPARC_REPLICA_URLS): what
+  sparc's pool_config() reads, so sparc-db and the examples run against the cluster
   SPARC_<NODE>_PORT  SPARC_TEST_USER SPARC_TEST_PASSWORD SPARC_TEST_DATABASE
   SPARC_SSL_CA SPARC_SSL_WRONG_CA SPARC_CLUSTER_DIR SPARC_CLUSTER_SCRIPT
 All servers listen on 127.0.0.1 only; the primary accepts SSL and plain connections
@@ -205,7 +211,10 @@ cluster_is_stale() { # DIR
         ! proc_alive "$(marker_get "$dir" starter_pid || true)" "$(marker_get "$dir" starter_start || true)"; then
         return 0
     fi
-    ! proc_alive "$(marker_get "$dir" owner_pid || true)" "$(marker_get "$dir" owner_start || true)"
+    local owner
+    owner=$(marker_get "$dir" owner_pid || true)
+    [[ $owner == none ]] && return 1 # started by hand: kept until 'stop'
+    ! proc_alive "$owner" "$(marker_get "$dir" owner_start || true)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -657,6 +666,9 @@ write_env() { # DIR PASSWORD
             echo "SPARC_${n^^}_URL='$url'"
         done
         echo "SPARC_REPLICA_URLS='$base:$(marker_get "$dir" port_replica1)/$DB_NAME,$base:$(marker_get "$dir" port_replica2)/$DB_NAME'"
+        # What sparc's pool_config() reads (docs/configuration.md).
+        echo "DATABASE_URL='$base:$(marker_get "$dir" port_primary)/$DB_NAME'"
+        echo "DATABASE_READ_REPLICAS='$base:$(marker_get "$dir" port_replica1)/$DB_NAME,$base:$(marker_get "$dir" port_replica2)/$DB_NAME'"
         echo "SPARC_SSL_CA='$dir/ssl/ca.crt'"
         echo "SPARC_SSL_WRONG_CA='$dir/ssl/wrong-ca.crt'"
         echo "SPARC_PRIMARY_SSL_URL='$base:$(marker_get "$dir" port_primary)/$DB_NAME?sslmode=verify-full&sslrootcert=$dir/ssl/ca.crt'"
@@ -687,7 +699,7 @@ on_start_exit() {
 }
 
 cmd_start() {
-    local dir="" link="" owner=$PPID arg
+    local dir="" link="" owner=none arg
     while (( $# )); do
         arg=$1
         case $arg in
@@ -698,9 +710,12 @@ cmd_start() {
         esac
         shift
     done
-    [[ $owner =~ ^[0-9]+$ ]] || die "--owner must be a process id"
-    local owner_start
-    owner_start=$(proc_start_time "$owner") || die "owner process $owner does not exist"
+    [[ $owner == parent ]] && owner=$PPID
+    local owner_start=none
+    if [[ $owner != none ]]; then
+        [[ $owner =~ ^[0-9]+$ ]] || die "--owner must be a process id or 'parent'"
+        owner_start=$(proc_start_time "$owner") || die "owner process $owner does not exist"
+    fi
     require_tools
     PG_BINDIR=$(find_pg_bindir)
     if [[ -n $SERVER_USER ]] && ! id -u "$SERVER_USER" >/dev/null 2>&1; then
@@ -1072,6 +1087,7 @@ cmd_status() {
     dir=$(resolve_cluster "$1")
     state=$(marker_get "$dir" state || echo unknown)
     if cluster_is_stale "$dir"; then state+=", stale: owner gone"; fi
+    if [[ $(marker_get "$dir" owner_pid || true) == none ]]; then state+=", kept until stop"; fi
     printf 'cluster %s (%s, owner pid %s)\n' "$dir" "$state" "$(marker_get "$dir" owner_pid || echo '?')"
     for n in "${ALL_NODES[@]}"; do
         port=$(node_port "$dir" "$n")

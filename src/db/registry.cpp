@@ -5,7 +5,11 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
+#include <numeric>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -241,25 +245,127 @@ void apply_weights(std::vector<Replica>& replicas, std::string_view value) {
 
 constexpr std::string_view kMillis = "milliseconds";
 
+// Levenshtein distance: insertions, deletions and substitutions each count one.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    std::iota(row.begin(), row.end(), std::size_t{0});
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] =
+                std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// Two edits catch a dropped, doubled or swapped letter without claiming the DB_HOST, DB_USER or
+// DATABASE_NAME of other software (all at least three edits from every name sparc reads).
+constexpr std::size_t kTypoDistance = 2;
+
+// Whether `name` looks like a variable meant for sparc: in a family sparc owns, or a typo of a
+// name it reads.
+bool claimed_by_sparc(std::string_view name) {
+    if (!name.starts_with("DB_") && !name.starts_with("DATABASE_")) {
+        return false;
+    }
+    return name.starts_with("DB_POOL_") || name.starts_with("DATABASE_READ_") ||
+           (name.starts_with("DB_") && name.find("_TIMEOUT") != std::string_view::npos) ||
+           closest_environment_variable(name).second <= kTypoDistance;
+}
+
+// Throws for every name in `env` that sparc would be expected to read but does not.
+void check_unknown_variables(const EnvironmentSource& env) {
+    const auto names = env.names();
+    if (!names) {
+        return;
+    }
+    std::vector<std::string> unknown;
+    for (const auto& name : *names) {
+        const bool known = std::find(kEnvironmentVariables.begin(), kEnvironmentVariables.end(),
+                                     name) != kEnvironmentVariables.end();
+        if (!known && claimed_by_sparc(name)) {
+            unknown.push_back(name);
+        }
+    }
+    if (unknown.empty()) {
+        return;
+    }
+    std::sort(unknown.begin(), unknown.end());
+    std::string listed;
+    for (const auto& name : unknown) {
+        if (!listed.empty()) {
+            listed += "; ";
+        }
+        listed += fmt::format("{} (did you mean {}?)", shown(name),
+                              closest_environment_variable(name).first);
+    }
+    std::string known;
+    for (const auto var : kEnvironmentVariables) {
+        if (!known.empty()) {
+            known += ", ";
+        }
+        known += var;
+    }
+    throw ConfigError(
+        fmt::format("unknown environment variable{} {}: sparc reads {} (see docs/configuration.md)",
+                    unknown.size() == 1 ? "" : "s", listed, known));
+}
+
 }  // namespace
 
+std::pair<std::string_view, std::size_t> closest_environment_variable(std::string_view name) {
+    std::pair<std::string_view, std::size_t> best{kEnvironmentVariables.front(),
+                                                  edit_distance(name, kEnvironmentVariables[0])};
+    for (const auto var : kEnvironmentVariables) {
+        const auto d = edit_distance(name, var);
+        if (d < best.second) {
+            best = {var, d};
+        }
+    }
+    return best;
+}
+
 EnvironmentSource process_environment() {
-    return [](std::string_view name) -> std::optional<std::string> {
+    auto lookup = [](std::string_view name) -> std::optional<std::string> {
         const std::string key(name);
         if (const char* v = std::getenv(key.c_str())) {
             return std::string(v);
         }
         return std::nullopt;
     };
+    auto names = [] {
+        std::vector<std::string> out;
+        for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+            const std::string_view line(*entry);
+            out.emplace_back(line.substr(0, line.find('=')));
+        }
+        return out;
+    };
+    return {lookup, names};
 }
 
 EnvironmentSource fixed_environment(std::map<std::string, std::string, std::less<>> variables) {
-    return [vars = std::move(variables)](std::string_view name) -> std::optional<std::string> {
-        if (const auto it = vars.find(name); it != vars.end()) {
+    auto vars = std::make_shared<const std::map<std::string, std::string, std::less<>>>(
+        std::move(variables));
+    auto lookup = [vars](std::string_view name) -> std::optional<std::string> {
+        if (const auto it = vars->find(name); it != vars->end()) {
             return it->second;
         }
         return std::nullopt;
     };
+    auto names = [vars] {
+        std::vector<std::string> out;
+        out.reserve(vars->size());
+        for (const auto& [name, value] : *vars) {
+            out.push_back(name);
+        }
+        return out;
+    };
+    return {lookup, names};
 }
 
 std::vector<std::string> split_replica_urls(std::string_view value) {
@@ -301,6 +407,7 @@ nlohmann::json describe_config(const PoolConfig& config, const EnvironmentSource
 }
 
 void apply_environment(PoolConfig& config, const EnvironmentSource& env) {
+    check_unknown_variables(env);
     PoolConfig c = config;
     std::vector<Setting> applied;
     auto get = [&](std::string_view var) -> std::optional<std::string> {
@@ -460,6 +567,16 @@ PoolConfig ServiceRegistry::pool_config(std::string_view service,
                                         const EnvironmentSource& env) const {
     PoolConfig config = defaults(service);
     apply_environment(config, env);
+    // libpq's defaults (a local socket, the login name) would quietly connect somewhere nobody
+    // chose; an empty DATABASE_URL-less primary is a missing setting, not a choice.
+    if (config.primary == Endpoint{} && !env("DATABASE_URL")) {
+        throw ConfigError(fmt::format(
+            "no primary server for service \"{}\": DATABASE_URL is not set and the registry "
+            "names none; set DATABASE_URL=postgresql://user:password@host:port/dbname (or "
+            "DATABASE_URL=postgresql:// to use libpq's defaults and PGHOST, PGPORT, PGDATABASE, "
+            "PGUSER, PGPASSWORD)",
+            shown(service)));
+    }
     return config;
 }
 

@@ -8,6 +8,7 @@
 #include <exception>
 #include <iostream>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -60,7 +61,11 @@ int run_monitoring(std::span<const std::string_view> args) {
         if (arg == "--out" || arg == "-o") {
             out = std::string(*v);
         } else if (arg == "--selector") {
-            options.selector = std::string(*v);
+            try {
+                options.selector = db::normalize_selector(*v);
+            } catch (const std::invalid_argument& e) {
+                return usage_error(std::string("--selector: ") + e.what());
+            }
         } else if (arg == "--runbook-url") {
             options.runbook_url = std::string(*v);
         } else if (arg == "--utilization-warning") {

@@ -18,7 +18,9 @@ the pool exports, so they match what metrics_text() serves.
 
 Options:
   -o, --out DIR                 directory to write (created if missing)
-  --selector MATCHERS           extra label matchers for every query, e.g. 'env="prod"'
+  --selector MATCHERS           extra label matchers for every query, e.g. 'env="prod"':
+                                PromQL matchers without braces, comma-separated (name,
+                                = != =~ or !~, quoted value); checked as promtool reads them
   --utilization-warning RATIO   SparcDbPoolUtilizationHigh threshold (default 0.8)
   --query-p95-target-ms MS      SparcDbSlowQueries threshold (default 50)
   --replica-lag-ms MS           SparcDbReplicaLagHigh threshold (default 10000)

@@ -26,7 +26,8 @@ struct MonitoringOptions {
     std::string dashboard_title = "sparc::db connection pools";  ///< Grafana title.
     std::string dashboard_uid = "sparc-db-pools";  ///< Stable uid: re-imports replace.
     std::string rule_group = "sparc-db";           ///< Prometheus rule group name.
-    /// Extra label matchers for every selector, e.g. `env="prod"` (empty: none).
+    /// Extra label matchers for every selector, e.g. `env="prod"` (empty: none); checked by
+    /// normalize_selector().
     std::string selector;
     double utilization_warning = kUtilizationWarning;              ///< SparcDbPoolUtilizationHigh.
     double exhaustion_utilization = kExhaustionUtilization;        ///< SparcDbPoolExhausted.
@@ -43,15 +44,25 @@ inline constexpr std::array<std::string_view, 9> kAlertNames = {
     "SparcDbReplicaDown",   "SparcDbReplicaLagHigh",      "SparcDbTransactionOutcomeUnknown",
 };
 
+/// Checks PromQL label matchers as promtool reads them between the braces of a selector:
+/// `name op value` items separated by commas (a trailing comma allowed), the name
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, op one of `=`, `!=`, `=~`, `!~`, the value in double quotes,
+/// single quotes (both with Go's escapes) or backquotes; no braces. Regular expressions are not
+/// compiled. Returns the matchers without surrounding blanks or a trailing comma ("" for none).
+/// @throws std::invalid_argument naming the character (counted from 1) and what is wrong.
+std::string normalize_selector(std::string_view selector);
+
 /// A Grafana dashboard (JSON text, schema of Grafana 9/10) over every service's pools:
 /// utilisation, connections by state, waiting callers, acquire and query latency percentiles,
 /// outcomes and errors, transactions and retries, replica status and lag. Templated by a
 /// `datasource` and a multi-value `service` variable.
+/// @throws std::invalid_argument for an invalid `options.selector` (see normalize_selector()).
 std::string grafana_dashboard(const MonitoringOptions& options = {});
 
 /// Prometheus alerting rules (YAML text, one group) for pool exhaustion, high utilisation,
 /// connection errors, slow queries, hosts down, a primary in recovery, replica lag and unknown
 /// transaction outcomes; each with `for`, a `severity` label and summary/description.
+/// @throws std::invalid_argument for an invalid `options.selector` (see normalize_selector()).
 std::string prometheus_alert_rules(const MonitoringOptions& options = {});
 
 /// The distinct sparc_db_* names a dashboard or rules text mentions, sorted.

@@ -4,9 +4,11 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,9 +23,12 @@ using Vars = std::map<std::string, std::string, std::less<>>;
 const std::string kPassword = "Tr0ub4dor&3xyz";
 const std::string kKeyPassword = "KeyPhrase!42xyz";
 
-db::PoolConfig effective(const std::string& service, const Vars& vars) {
+// The registry's services name no primary, so pool_config() needs DATABASE_URL; the tests
+// below are about other variables unless they set it, and take libpq's defaults.
+db::PoolConfig effective(const std::string& service, Vars vars) {
+    vars.try_emplace("DATABASE_URL", "postgresql://");
     const db::ServiceRegistry registry(db::builtin_services());
-    return registry.pool_config(service, db::fixed_environment(vars));
+    return registry.pool_config(service, db::fixed_environment(std::move(vars)));
 }
 
 std::string error_for(const std::string& service, const Vars& vars) {
@@ -41,8 +46,103 @@ TEST_CASE("Without variables the registry defaults apply unchanged", "[db][confi
     const db::ServiceRegistry registry(db::builtin_services());
     for (const auto& name : registry.services()) {
         INFO(name);
-        CHECK(effective(name, {}) == registry.defaults(name));
+        CHECK(effective(name, {{"DATABASE_URL", "postgresql://"}}) == registry.defaults(name));
     }
+}
+
+TEST_CASE("Without DATABASE_URL or a registered primary pool_config fails",
+          "[db][config][env][primary]") {
+    const db::ServiceRegistry registry(db::builtin_services());
+    for (const auto& name : registry.services()) {
+        INFO(name);
+        try {
+            (void)registry.pool_config(name, db::fixed_environment({{"DB_POOL_MAX", "12"}}));
+            FAIL("no error without a primary");
+        } catch (const db::ConfigError& e) {
+            const std::string message = e.what();
+            CHECK(message.find("no primary server for service \"" + name + "\"") !=
+                  std::string::npos);
+            CHECK(message.find("DATABASE_URL is not set") != std::string::npos);
+        }
+    }
+    // The process-wide functions behave the same.
+    CHECK_THROWS_AS(db::pool_config("api-gateway", db::fixed_environment({})), db::ConfigError);
+}
+
+TEST_CASE("A primary set in code or asked for explicitly needs no DATABASE_URL",
+          "[db][config][env][primary]") {
+    db::ServiceRegistry registry;
+    db::PoolConfig billing;
+    billing.primary = db::Endpoint::parse("postgresql://app@billing-db/billing");
+    registry.add("billing", billing);
+    CHECK(registry.pool_config("billing", db::fixed_environment({})).primary.host() ==
+          "billing-db");
+    // DATABASE_URL still wins over the registered primary.
+    CHECK(registry.pool_config("billing", db::fixed_environment({{"DATABASE_URL", "host=other"}}))
+              .primary.host() == "other");
+    // An explicit libpq-defaults URL: libpq fills in the rest from PGHOST, PGPORT, ...
+    registry.add("local", db::PoolConfig{});
+    const auto local =
+        registry.pool_config("local", db::fixed_environment({{"DATABASE_URL", "postgresql://"}}));
+    CHECK(local.primary == db::Endpoint{});
+}
+
+TEST_CASE("A DB_* or DATABASE_* name sparc does not read is reported with the closest one",
+          "[db][config][env][unknown]") {
+    const std::vector<std::pair<std::string, std::string>> typos = {
+        {"DB_POOL_SIZE", "DB_POOL_MIN"},
+        {"DB_POOL_MAXIMUM", "DB_POOL_MAX"},
+        {"DB_QUERY_TIMOUT", "DB_QUERY_TIMEOUT"},
+        {"DB_READ_TIMEOUT", "DB_IDLE_TIMEOUT"},
+        {"DB_STATEMENT_TIMEOUT_MS", "DB_STATEMENT_TIMEOUT"},
+        {"DATABASE_ULR", "DATABASE_URL"},
+        {"DATABASE_URI", "DATABASE_URL"},
+        {"DATABASE_READ_REPLICA", "DATABASE_READ_REPLICAS"},
+        {"DATABASE_READ_REPLICA_WEIGHT", "DATABASE_READ_REPLICA_WEIGHTS"},
+        {"DB_POOLMAX", "DB_POOL_MAX"},
+    };
+    for (const auto& [typo, closest] : typos) {
+        INFO(typo);
+        CHECK(db::closest_environment_variable(typo).first == closest);
+        const auto message = error_for("api-gateway", {{typo, "10"}});
+        CHECK(message.find(fmt::format("unknown environment variable {} (did you mean {}?)", typo,
+                                       closest)) != std::string::npos);
+        CHECK(message.find("sparc reads DATABASE_URL, DATABASE_READ_REPLICAS") !=
+              std::string::npos);
+    }
+    // Several at once are reported together, sorted.
+    const auto both = error_for("api-gateway", {{"DB_POOL_SIZE", "5"}, {"DATABASE_ULR", "x"}});
+    CHECK(both.find("unknown environment variables DATABASE_ULR (did you mean DATABASE_URL?); "
+                    "DB_POOL_SIZE (did you mean DB_POOL_MIN?)") != std::string::npos);
+    // apply_environment() checks too, and leaves the configuration unchanged.
+    db::PoolConfig c;
+    const auto before = c;
+    CHECK_THROWS_AS(db::apply_environment(
+                        c, db::fixed_environment({{"DB_POOL_MAX", "5"}, {"DB_POOL_SIZE", "5"}})),
+                    db::ConfigError);
+    CHECK(c == before);
+}
+
+TEST_CASE("Variables of other software are left alone", "[db][config][env][unknown]") {
+    const std::vector<std::string> others = {
+        "DB_HOST",    "DB_PORT",       "DB_NAME",       "DB_USER",       "DB_PASSWORD",
+        "DB_SSLMODE", "DATABASE_NAME", "DATABASE_HOST", "DATABASE_USER", "DATABASE_PORT",
+        "PGHOST",     "DBPOOL_MAX",    "HOME",          "DB_URL",
+    };
+    for (const auto& name : others) {
+        INFO(name);
+        CHECK(error_for("api-gateway", {{name, "x"}}) == "(no error)");
+    }
+    // A source that cannot list its names is only asked for the variables sparc reads.
+    const db::ServiceRegistry registry(db::builtin_services());
+    const db::EnvironmentSource lookup_only =
+        [](std::string_view name) -> std::optional<std::string> {
+        if (name == "DATABASE_URL") return "host=h";
+        if (name == "DB_POOL_SIZE") return "5";
+        return std::nullopt;
+    };
+    CHECK_FALSE(lookup_only.names());
+    CHECK(registry.pool_config("api-gateway", lookup_only).primary.host() == "h");
 }
 
 TEST_CASE("Numeric variables accept whole numbers in range", "[db][config][env]") {
@@ -232,7 +332,8 @@ TEST_CASE("DATABASE_READ_REPLICAS lists replica URLs", "[db][config][env]") {
                              {db::Endpoint::parse("host=r2"), 1}};
         registry.add("svc", defaults);
         const auto c = registry.pool_config(
-            "svc", db::fixed_environment({{"DATABASE_READ_REPLICA_WEIGHTS", "2,5"}}));
+            "svc", db::fixed_environment(
+                       {{"DATABASE_URL", "host=p"}, {"DATABASE_READ_REPLICA_WEIGHTS", "2,5"}}));
         CHECK(c.replicas[0].weight == 2);
         CHECK(c.replicas[1].weight == 5);
     }
@@ -450,6 +551,25 @@ TEST_CASE("process_environment reads the process environment", "[db][config][env
     ::setenv("SPARC_TEST_ONLY_VARIABLE", "42", 1);
     const auto env = db::process_environment();
     CHECK(env("SPARC_TEST_ONLY_VARIABLE") == "42");
+    const auto names = env.names();
+    REQUIRE(names);
+    CHECK(std::find(names->begin(), names->end(), "SPARC_TEST_ONLY_VARIABLE") != names->end());
     ::unsetenv("SPARC_TEST_ONLY_VARIABLE");
     CHECK_FALSE(env("SPARC_TEST_ONLY_VARIABLE"));
+}
+
+TEST_CASE("An unknown DB_POOL_* in the process environment stops pool_config",
+          "[db][config][env][unknown]") {
+    ::setenv("DB_POOL_SIZE", "20", 1);
+    ::setenv("DATABASE_URL", "host=h", 1);
+    std::string message = "(no error)";
+    try {
+        (void)db::pool_config("api-gateway");
+    } catch (const db::ConfigError& e) {
+        message = e.what();
+    }
+    ::unsetenv("DB_POOL_SIZE");
+    CHECK(message.find("DB_POOL_SIZE (did you mean DB_POOL_MIN?)") != std::string::npos);
+    CHECK(db::pool_config("api-gateway").primary.host() == "h");
+    ::unsetenv("DATABASE_URL");
 }

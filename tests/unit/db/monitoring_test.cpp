@@ -6,11 +6,15 @@
 #include <iterator>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -186,6 +190,72 @@ TEST_CASE("monitoring options change thresholds and selectors", "[db][monitoring
     for (const auto& q : dashboard_queries(dashboard)) {
         INFO(q);
         CHECK(q.find(R"(env="prod")") != std::string::npos);
+    }
+}
+
+TEST_CASE("a selector is checked as PromQL label matchers", "[db][monitoring][selector]") {
+    const std::vector<std::pair<std::string, std::string>> valid = {
+        {"", ""},
+        {"  ", ""},
+        {R"(env="prod")", R"(env="prod")"},
+        {R"( env = "prod" , region=~'eu-.*', )", R"(env = "prod" , region=~'eu-.*')"},
+        {R"(a!="x",b!~`raw\d`,_c9="q\"uote\n\x41\u00e9\101")",
+         R"(a!="x",b!~`raw\d`,_c9="q\"uote\n\x41\u00e9\101")"},
+        {R"(a='it\'s')", R"(a='it\'s')"},
+    };
+    for (const auto& [in, out] : valid) {
+        INFO(in);
+        CHECK(db::normalize_selector(in) == out);
+    }
+    // Each with the character promtool's lexer stops at and what it says, in our words.
+    const std::vector<std::tuple<std::string, int, std::string>> invalid = {
+        {R"({env="prod"})", 1, "braces are not part of the selector"},
+        {R"(env="prod"})", 11, "expected ',' between matchers"},
+        {R"(env=prod)", 5, "expected a value in double quotes"},
+        {R"(env=="prod")", 5, "expected a value in double quotes"},
+        {R"(env)", 4, "expected =, !=, =~ or !~ after the label name \"env\", found the end"},
+        {R"(env~"x")", 4, "expected =, !=, =~ or !~"},
+        {R"(1env="x")", 1, "expected a label name"},
+        {R"(env-x="x")", 4, "expected =, !=, =~ or !~"},
+        {R"(env="prod" region="eu")", 12, "expected ',' between matchers"},
+        {R"(env="prod",,a="b")", 12, "expected a label name"},
+        {R"(,env="prod")", 1, "expected a label name"},
+        {R"(env="prod)", 5, "unterminated quoted value"},
+        {"env=\"pr\nod\"", 5, "unterminated quoted value"},
+        {R"(env="\q")", 6, R"(unknown escape sequence '\q')"},
+        {R"(env="\'")", 6, "unknown escape sequence"},
+        {R"(env="\x4")", 6, "escape sequence needs 2 hexadecimal digits"},
+        {R"(env="\400")", 6, "octal escape value above"},
+        {R"(env="\ud800")", 6, "not a valid Unicode code point"},
+        {R"(env="\U00110000")", 6, "not a valid Unicode code point"},
+        {R"(env=)", 5, "expected a quoted value, found the end"},
+    };
+    for (const auto& [in, at, what] : invalid) {
+        INFO(in);
+        try {
+            (void)db::normalize_selector(in);
+            FAIL("accepted");
+        } catch (const std::invalid_argument& e) {
+            const std::string message = e.what();
+            INFO(message);
+            CHECK(message.starts_with(fmt::format("invalid selector at character {}: ", at)));
+            CHECK(message.find(what) != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("the generators refuse an invalid selector and drop a trailing comma",
+          "[db][monitoring][selector]") {
+    db::MonitoringOptions o;
+    o.selector = R"(env="prod" region="eu")";
+    CHECK_THROWS_AS(db::prometheus_alert_rules(o), std::invalid_argument);
+    CHECK_THROWS_AS(db::grafana_dashboard(o), std::invalid_argument);
+    o.selector = R"(env="prod",)";
+    const auto rules = db::prometheus_alert_rules(o);
+    CHECK(rules.find(R"(env=\"prod\")") != std::string::npos);
+    for (const auto& text : {rules, db::grafana_dashboard(o)}) {
+        CHECK(text.find(",,") == std::string::npos);
+        CHECK(text.find(",}") == std::string::npos);
     }
 }
 

@@ -150,7 +150,7 @@ TEST_CASE("The global registry backs the free functions", "[db][registry]") {
     custom.min_connections = 1;
     db::register_service("registry-test-service", custom);
     CHECK(db::registry_defaults("registry-test-service").max_connections == 3);
-    const auto env = db::fixed_environment({{"DB_POOL_MAX", "4"}});
+    const auto env = db::fixed_environment({{"DB_POOL_MAX", "4"}, {"DATABASE_URL", "host=h"}});
     CHECK(db::pool_config("registry-test-service", env).max_connections == 4);
     CHECK(db::registry_defaults("registry-test-service").max_connections == 3);
     CHECK(db::ServiceRegistry::global().remove("registry-test-service"));
