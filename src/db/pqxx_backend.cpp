@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
@@ -403,7 +404,9 @@ struct PqxxBackend::Connection::Impl {
     // Cached statements the server still holds but that went stale (a schema change): freed
     // with the next DEALLOCATE this connection sends anyway.
     std::vector<std::string> stale_names;
-    std::vector<const char*> values;
+    std::vector<const char*> values;  // Parameter arrays for libpq, reused statement to statement.
+    std::vector<int> lengths;
+    std::vector<int> formats;
 
     // May run on another thread than the session's owner (shutdown): reads nothing the owner
     // writes. A cancel for a session that has meanwhile broken is harmless (the server finds no
@@ -654,17 +657,33 @@ struct PqxxBackend::Connection::Impl {
         const char* read_only = PQparameterStatus(raw, "default_transaction_read_only");
         read_only_at_send = read_only != nullptr && std::string_view(read_only) == "on";
         values.clear();
-        for (const auto& p : params) values.push_back(p.c_str());
+        bool any_binary = false;
+        for (const auto& p : params) {
+            values.push_back(p.c_str());
+            any_binary = any_binary || p.is_binary();
+        }
+        // Lengths and formats only when a bytea goes in binary: text needs neither.
+        lengths.clear();
+        formats.clear();
+        if (any_binary) {
+            for (const auto& p : params) {
+                lengths.push_back(static_cast<int>(p.size()));  // at most 1 GB: check_statement
+                formats.push_back(p.is_binary() ? 1 : 0);
+            }
+        }
+        const int* param_lengths = any_binary ? lengths.data() : nullptr;
+        const int* param_formats = any_binary ? formats.data() : nullptr;
         const int n = static_cast<int>(values.size());
         const bool use_cache = settings.prepare && !pgbouncer_mode && cache_capacity > 0;
         int sent;
         if (use_cache) {
             const std::string* name = prepared_name(sql, n, settings.deadline);
-            sent = PQsendQueryPrepared(raw, name->c_str(), n, values.data(), nullptr, nullptr, 0);
+            sent = PQsendQueryPrepared(raw, name->c_str(), n, values.data(), param_lengths,
+                                       param_formats, 0);
         } else {
             const std::string text(sql);
-            sent = PQsendQueryParams(raw, text.c_str(), n, nullptr, values.data(), nullptr, nullptr,
-                                     0);
+            sent = PQsendQueryParams(raw, text.c_str(), n, nullptr, values.data(), param_lengths,
+                                     param_formats, 0);
         }
         if (sent == 0) {
             if (PQstatus(raw) != CONNECTION_OK)
