@@ -747,6 +747,12 @@ std::optional<Clock::duration> per_host_timeout(const Endpoint& ep) {
     return std::chrono::seconds(std::max<long long>(seconds, 2));
 }
 
+bool mentions_datestyle(std::string_view options) {
+    std::string lower(options);
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return lower.find("datestyle") != std::string::npos;
+}
+
 bool is_numeric_address(const std::string& host) {
     in6_addr buf{};
     return ::inet_pton(AF_INET, host.c_str(), &buf) == 1 ||
@@ -875,9 +881,9 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& en
     if (!ep.option("application_name") && !settings.application_name.empty()) {
         ep.set_option("application_name", settings.application_name);
     }
-    if (!settings.pgbouncer_mode &&
-        (settings.statement_timeout.count() > 0 || settings.read_only)) {
+    if (!settings.pgbouncer_mode) {
         std::string options = ep.option("options").value_or("");
+        const std::string given = options;
         auto add = [&](const std::string& o) {
             if (!options.empty()) options += ' ';
             options += o;
@@ -886,7 +892,11 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& en
             add(fmt::format("-c statement_timeout={}", settings.statement_timeout.count()));
         }
         if (settings.read_only) add("-c default_transaction_read_only=on");
-        ep.set_option("options", options);
+        // Field::as<time_point> reads timestamps in the ISO output style (the server's default,
+        // which a server or role setting may change): ask for it unless the caller chose a
+        // DateStyle. Only the style is set; the server's day/month input order stays.
+        if (!mentions_datestyle(given)) add("-c DateStyle=ISO");
+        if (options != given) ep.set_option("options", options);
     }
     const auto timeout = per_host_timeout(ep);
     ep.erase_option("connect_timeout");  // enforced here, per attempt
