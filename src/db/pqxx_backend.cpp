@@ -866,6 +866,23 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::open_host(const Endpoint& 
     impl->server = fmt::format("{}:{}", host != nullptr ? host : "", port != nullptr ? port : "");
     impl->cancel_handle = CancelHandle(PQgetCancel(impl->raw), CancelFree{});
     PQsetNoticeReceiver(impl->raw, sparc_pqxx_notice_receiver, &impl->server_closing);
+    // Field::as<time_point> reads the ISO DateStyle, the only one that prints a numeric UTC
+    // offset. The server reports the session's DateStyle at startup: when a server, database or
+    // role default chose another style, set the style alone (SET keeps the day/month order in
+    // effect). Left alone when the endpoint's options choose a DateStyle, and in pgbouncer_mode,
+    // where a SET would reach other clients' sessions.
+    const char* style = PQparameterStatus(impl->raw, "DateStyle");
+    if (!settings.pgbouncer_mode && style != nullptr &&
+        !std::string_view(style).starts_with("ISO") &&
+        !mentions_datestyle(ep.option("options").value_or(""))) {
+        try {
+            impl->execute_simple("SET DateStyle = ISO", deadline);
+        } catch (const Error& e) {
+            throw ConnectionError(fmt::format("could not set DateStyle to ISO: {}",
+                                              mask_password(e.what(), password)),
+                                  false);
+        }
+    }
     return std::make_unique<Connection>(std::move(impl));
 }
 
@@ -881,9 +898,9 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& en
     if (!ep.option("application_name") && !settings.application_name.empty()) {
         ep.set_option("application_name", settings.application_name);
     }
-    if (!settings.pgbouncer_mode) {
+    if (!settings.pgbouncer_mode &&
+        (settings.statement_timeout.count() > 0 || settings.read_only)) {
         std::string options = ep.option("options").value_or("");
-        const std::string given = options;
         auto add = [&](const std::string& o) {
             if (!options.empty()) options += ' ';
             options += o;
@@ -892,11 +909,7 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& en
             add(fmt::format("-c statement_timeout={}", settings.statement_timeout.count()));
         }
         if (settings.read_only) add("-c default_transaction_read_only=on");
-        // Field::as<time_point> reads timestamps in the ISO output style (the server's default,
-        // which a server or role setting may change): ask for it unless the caller chose a
-        // DateStyle. Only the style is set; the server's day/month input order stays.
-        if (!mentions_datestyle(given)) add("-c DateStyle=ISO");
-        if (options != given) ep.set_option("options", options);
+        ep.set_option("options", options);
     }
     const auto timeout = per_host_timeout(ep);
     ep.erase_option("connect_timeout");  // enforced here, per attempt
