@@ -265,7 +265,7 @@ TEST_CASE("timestamptz: read in any session time zone, to the microsecond", "[db
     REQUIRE(field(std::nullopt).as<std::optional<TP>>() == std::nullopt);
     // Round trip of what the library sends, across the range of system_clock.
     for (const auto tp : {TP{} - 1us, TP{} + 1us, utc(1677, 9, 22), utc(2262, 4, 11),
-                          utc(2000, 2, 29, 12, 0, 0, 999999us), utc(1600, 3, 1)}) {
+                          utc(2000, 2, 29, 12, 0, 0, 999999us), utc(1700, 3, 1)}) {
         const auto sent = db::Param(tp).text();
         CAPTURE(sent);
         REQUIRE(field(sent).as<TP>() == std::chrono::floor<std::chrono::microseconds>(tp));
