@@ -19,6 +19,9 @@
 #include <sparc/db/result.hpp>
 #include <sparc/db/retry.hpp>
 #include <sparc/db/router.hpp>
+#include <sparc/db/traits.hpp>
+#include <sparc/db/types.hpp>
+#include <sparc/db/uuid.hpp>
 
 namespace sparc::db {
 

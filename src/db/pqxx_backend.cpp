@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
@@ -403,7 +404,9 @@ struct PqxxBackend::Connection::Impl {
     // Cached statements the server still holds but that went stale (a schema change): freed
     // with the next DEALLOCATE this connection sends anyway.
     std::vector<std::string> stale_names;
-    std::vector<const char*> values;
+    std::vector<const char*> values;  // Parameter arrays for libpq, reused statement to statement.
+    std::vector<int> lengths;
+    std::vector<int> formats;
 
     // May run on another thread than the session's owner (shutdown): reads nothing the owner
     // writes. A cancel for a session that has meanwhile broken is harmless (the server finds no
@@ -657,17 +660,33 @@ struct PqxxBackend::Connection::Impl {
         const char* read_only = PQparameterStatus(raw, "default_transaction_read_only");
         read_only_at_send = read_only != nullptr && std::string_view(read_only) == "on";
         values.clear();
-        for (const auto& p : params) values.push_back(p.c_str());
+        bool any_binary = false;
+        for (const auto& p : params) {
+            values.push_back(p.c_str());
+            any_binary = any_binary || p.is_binary();
+        }
+        // Lengths and formats only when a bytea goes in binary: text needs neither.
+        lengths.clear();
+        formats.clear();
+        if (any_binary) {
+            for (const auto& p : params) {
+                lengths.push_back(static_cast<int>(p.size()));  // at most 1 GB: check_statement
+                formats.push_back(p.is_binary() ? 1 : 0);
+            }
+        }
+        const int* param_lengths = any_binary ? lengths.data() : nullptr;
+        const int* param_formats = any_binary ? formats.data() : nullptr;
         const int n = static_cast<int>(values.size());
         const bool use_cache = settings.prepare && !pgbouncer_mode && cache_capacity > 0;
         int sent;
         if (use_cache) {
             const std::string* name = prepared_name(sql, n, settings.deadline);
-            sent = PQsendQueryPrepared(raw, name->c_str(), n, values.data(), nullptr, nullptr, 0);
+            sent = PQsendQueryPrepared(raw, name->c_str(), n, values.data(), param_lengths,
+                                       param_formats, 0);
         } else {
             const std::string text(sql);
-            sent = PQsendQueryParams(raw, text.c_str(), n, nullptr, values.data(), nullptr, nullptr,
-                                     0);
+            sent = PQsendQueryParams(raw, text.c_str(), n, nullptr, values.data(), param_lengths,
+                                     param_formats, 0);
         }
         if (sent == 0) {
             if (PQstatus(raw) != CONNECTION_OK)
@@ -729,6 +748,12 @@ std::optional<Clock::duration> per_host_timeout(const Endpoint& ep) {
     const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), seconds);
     if (ec != std::errc{} || seconds <= 0) return std::nullopt;
     return std::chrono::seconds(std::max<long long>(seconds, 2));
+}
+
+bool mentions_datestyle(std::string_view options) {
+    std::string lower(options);
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return lower.find("datestyle") != std::string::npos;
 }
 
 bool is_numeric_address(const std::string& host) {
@@ -844,6 +869,23 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::open_host(const Endpoint& 
     impl->server = fmt::format("{}:{}", host != nullptr ? host : "", port != nullptr ? port : "");
     impl->cancel_handle = CancelHandle(PQgetCancel(impl->raw), CancelFree{});
     PQsetNoticeReceiver(impl->raw, sparc_pqxx_notice_receiver, &impl->server_closing);
+    // Field::as<time_point> reads the ISO DateStyle, the only one that prints a numeric UTC
+    // offset. The server reports the session's DateStyle at startup: when a server, database or
+    // role default chose another style, set the style alone (SET keeps the day/month order in
+    // effect). Left alone when the endpoint's options choose a DateStyle, and in pgbouncer_mode,
+    // where a SET would reach other clients' sessions.
+    const char* style = PQparameterStatus(impl->raw, "DateStyle");
+    if (!settings.pgbouncer_mode && style != nullptr &&
+        !std::string_view(style).starts_with("ISO") &&
+        !mentions_datestyle(ep.option("options").value_or(""))) {
+        try {
+            impl->execute_simple("SET DateStyle = ISO", deadline);
+        } catch (const Error& e) {
+            throw ConnectionError(fmt::format("could not set DateStyle to ISO: {}",
+                                              mask_password(e.what(), password)),
+                                  false);
+        }
+    }
     return std::make_unique<Connection>(std::move(impl));
 }
 

@@ -39,6 +39,11 @@ void throw_out_of_range(std::string_view text, std::string_view column) {
         "value \"{}\" of column \"{}\" is out of range for the requested type", text, column));
 }
 
+void throw_column_count(std::size_t columns, std::size_t expected) {
+    throw ConversionError(fmt::format("the result has {} columns, the type it is read as takes {}",
+                                      columns, expected));
+}
+
 namespace {
 [[noreturn]] void throw_bad(std::string_view text, std::string_view column, std::string_view type) {
     throw ConversionError(

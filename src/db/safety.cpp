@@ -22,6 +22,17 @@ void check_statement(std::string_view sql, ParamsRef params) {
     for (std::size_t i = 0; i < params.size(); ++i) {
         const Param& p = params[i];
         if (p.is_null()) continue;
+        if (p.is_binary()) {  // bytea in binary format holds any byte, NUL included
+            // PostgreSQL allocates at most 1 GB - 1 for one value, and libpq takes an int length.
+            constexpr std::size_t kMaxValueBytes = 0x3FFFFFFF;
+            if (p.size() > kMaxValueBytes) {
+                throw UsageError(fmt::format(
+                    "parameter ${} is {} bytes: PostgreSQL holds at most {} bytes in one value; "
+                    "nothing was sent",
+                    i + 1, p.size(), kMaxValueBytes));
+            }
+            continue;
+        }
         const std::string& text = p.text();
         if (const void* nul = std::memchr(text.data(), '\0', text.size())) {
             const auto at = static_cast<const char*>(nul) - text.data();

@@ -13,10 +13,16 @@
 #include <type_traits>
 #include <vector>
 
+#include <sparc/db/traits.hpp>
+
 namespace sparc::db {
 
-/// One bound parameter in PostgreSQL's text format, or SQL NULL. Owns its text, so a Param may
-/// be stored and reused; short values (integers, most keys) stay in the small-string buffer.
+class ParamsRef;
+
+/// One bound parameter in PostgreSQL's text format, binary bytea, or SQL NULL. Owns its value,
+/// so a Param may be stored and reused; short values (integers, most keys) stay in the
+/// small-string buffer. Built implicitly from every ParamType (see traits.hpp and
+/// docs/types.md); any other type is a compile error that lists what is accepted.
 class Param {
   public:
     /// SQL NULL.
@@ -54,17 +60,45 @@ class Param {
     /// Text.
     Param(std::string&& value) noexcept  // NOLINT(google-explicit-constructor)
         : text_(std::move(value)) {}
+    /// bytea, sent in binary format: every byte value, 0 included, arrives as it is.
+    Param(const Bytes& value)  // NOLINT(google-explicit-constructor)
+        : text_(reinterpret_cast<const char*>(value.data()), value.size()), binary_(true) {}
     /// The value, or SQL NULL when empty.
     template <typename T>
     Param(const std::optional<T>& value)  // NOLINT(google-explicit-constructor)
         : Param(value ? Param(*value) : Param(std::nullopt)) {}
+    /// A type with a db::Traits<T>::to_param: time points, db::Uuid, nlohmann::json,
+    /// std::vector<T> (arrays), and your own.
+    template <typename T>
+    requires HasToParam<T> Param(const T& value)  // NOLINT(google-explicit-constructor)
+        : Param(Traits<T>::to_param(value)) {}
+    /// Any other type: a compile error that names the type (in the "required from" note) and
+    /// lists what is accepted, instead of a failed conversion of a braced list. A parameter
+    /// list (`{params}` for a std::vector<Param>) still converts to ParamsRef as a whole.
+    template <typename T>
+    requires(!ParamType<T> && !std::convertible_to<const T&, ParamsRef>)
+        Param(const T&) {  // NOLINT(google-explicit-constructor)
+        static_assert(
+            detail::always_false<T>,
+            "sparc::db::Param: this type cannot be a statement parameter (the type is T, which the "
+            "compiler names with this error). Accepted: bool, integers (not char), floating point, "
+            "strings (anything convertible to std::string_view), std::nullopt, "
+            "nullptr, std::optional<T>, db::Bytes, db::Uuid, "
+            "std::chrono::system_clock::time_point, nlohmann::json, std::vector<T> of "
+            "these, and any type with a db::Traits<T>::to_param specialisation. "
+            "Convert enums and other types yourself, or specialise db::Traits<T>.");
+    }
 
     /// Whether this is SQL NULL.
     bool is_null() const noexcept { return null_; }
-    /// The text sent to the server (empty for NULL).
+    /// Whether the value is sent in binary format (bytea); otherwise it is text.
+    bool is_binary() const noexcept { return binary_; }
+    /// The text sent to the server (empty for NULL); the raw bytes of a binary parameter.
     const std::string& text() const noexcept { return text_; }
-    /// NUL-terminated text for libpq, or nullptr for NULL.
+    /// NUL-terminated text for libpq, or nullptr for NULL (a binary value's bytes: see size()).
     const char* c_str() const noexcept { return null_ ? nullptr : text_.c_str(); }
+    /// Length in bytes of the value sent.
+    std::size_t size() const noexcept { return text_.size(); }
 
     friend bool operator==(const Param&, const Param&) = default;
 
@@ -73,6 +107,7 @@ class Param {
 
     std::string text_;
     bool null_ = false;
+    bool binary_ = false;
 };
 
 /// A non-owning view of a parameter list: built from a braced list at the call site
@@ -112,3 +147,6 @@ class ParamsRef {
 using Params = std::vector<Param>;
 
 }  // namespace sparc::db
+
+// The built-in Traits (arrays, time points, ...) must be visible wherever a Param is built.
+#include <sparc/db/types.hpp>  // IWYU pragma: export

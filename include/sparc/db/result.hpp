@@ -11,10 +11,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <sparc/db/errors.hpp>
+#include <sparc/db/traits.hpp>
 
 namespace sparc::db {
 
@@ -76,11 +79,13 @@ double parse_double(std::string_view text, std::string_view column);
 bool parse_bool(std::string_view text, std::string_view column);
 [[noreturn]] void throw_null(std::string_view column);
 [[noreturn]] void throw_out_of_range(std::string_view text, std::string_view column);
+[[noreturn]] void throw_column_count(std::size_t columns, std::size_t expected);
 
+/// std::tuple, std::pair, std::array: what Row::as<T>() fills column by column.
 template <typename T>
-struct is_optional : std::false_type {};
-template <typename T>
-struct is_optional<std::optional<T>> : std::true_type {};
+concept tuple_like = requires {
+    std::tuple_size<T>::value;
+};
 
 }  // namespace detail
 
@@ -100,7 +105,9 @@ class Field {
     std::string_view name() const noexcept { return data_->column_name(column_); }
 
     /// The value converted to T: integers, floating point, bool, std::string, std::string_view
-    /// (valid while the Result lives) or std::optional of those (empty for NULL).
+    /// (valid while the Result lives), every type with a db::Traits<T>::from_field (time
+    /// points, db::Bytes, db::Uuid, nlohmann::json, std::vector<T> for arrays, yours), or
+    /// std::optional of those (empty for NULL). See docs/types.md.
     /// @throws ConversionError on NULL (for non-optional T) or text that is not a T.
     template <typename T>
     T as() const {
@@ -127,6 +134,10 @@ class Field {
             return text;
         } else if constexpr (std::is_same_v<T, bool>) {
             return detail::parse_bool(text, name());
+        } else if constexpr (detail::character<T>) {
+            static_assert(detail::always_false<T>,
+                          "sparc::db::Field::as<T>: character types are not read; use "
+                          "std::string, or std::int8_t / std::uint8_t for small numbers");
         } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
             const auto v = detail::parse_int64(text, name());
             if (v < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
@@ -142,8 +153,18 @@ class Field {
             return static_cast<T>(v);
         } else if constexpr (std::is_floating_point_v<T>) {
             return static_cast<T>(detail::parse_double(text, name()));
+        } else if constexpr (HasFromField<T>) {
+            return Traits<T>::from_field(*this);
         } else {
-            static_assert(sizeof(T) == 0, "Field::as<T>: unsupported type");
+            static_assert(
+                detail::always_false<T>,
+                "sparc::db::Field::as<T>: this type cannot be read from a field (the type is T, "
+                "which the compiler names with this error). Accepted: std::string, "
+                "std::string_view, "
+                "bool, integers (not char), floating point, db::Bytes, db::Uuid, "
+                "std::chrono::system_clock::time_point, nlohmann::json, "
+                "std::vector<T> of these, std::optional<T> of any, and any type with "
+                "a db::Traits<T>::from_field specialisation.");
         }
     }
 
@@ -172,6 +193,24 @@ class Row {
     Field operator[](std::string_view column) const;
     /// Field by column name (C-string overload, so `row["id"]` picks the name lookup).
     Field operator[](const char* column) const { return (*this)[std::string_view(column)]; }
+
+    /// The whole row as a std::tuple (or std::pair, std::array), column by column in order:
+    /// `auto [id, title] = row.as<std::tuple<std::int64_t, std::string>>();`. Each element is
+    /// read as Field::as reads it (std::optional<T> for a column that may be NULL).
+    /// @throws ConversionError when the row has a different number of columns, or a value
+    /// does not convert.
+    template <typename T>
+    T as() const {
+        static_assert(detail::tuple_like<T>,
+                      "sparc::db::Row::as<T>: T must be a std::tuple (or std::pair, std::array) "
+                      "with one element per column; read one column with row[i].as<T>()");
+        constexpr std::size_t n = std::tuple_size_v<T>;
+        if (size() != n) detail::throw_column_count(size(), n);
+        return [&]<std::size_t... I>(std::index_sequence<I...>) {
+            return T{(*this)[I].template as<std::tuple_element_t<I, T>>()...};
+        }
+        (std::make_index_sequence<n>{});
+    }
 
   private:
     std::shared_ptr<const detail::ResultData> data_;
@@ -242,4 +281,26 @@ class Result {
     std::shared_ptr<const detail::ResultData> data_;
 };
 
+/// Every row of `result` as a T: a std::tuple (or pair, array) read by Row::as<T>(), or, for
+/// any other T, the value of a one-column result read by Field::as<T>().
+/// `auto ids = db::rows_as<std::int64_t>(pool.query("SELECT id FROM videos"));`
+/// @throws ConversionError when the column count does not fit T or a value does not convert.
+template <typename T>
+std::vector<T> rows_as(const Result& result) {
+    std::vector<T> out;
+    out.reserve(result.size());
+    if constexpr (detail::tuple_like<T>) {
+        for (const auto& row : result) out.push_back(row.template as<T>());
+    } else {
+        if (!result.empty() && result.columns() != 1) {
+            detail::throw_column_count(result.columns(), 1);
+        }
+        for (const auto& row : result) out.push_back(row[0].template as<T>());
+    }
+    return out;
+}
+
 }  // namespace sparc::db
+
+// The built-in Traits (arrays, time points, ...) must be visible wherever Field::as is used.
+#include <sparc/db/types.hpp>  // IWYU pragma: export

@@ -234,7 +234,8 @@ inline bool usage_error(const SqlError& e) noexcept { return e.sqlstate() == "08
 
 /// Checks what the caller passes before anything is sent: SQL text and text parameters
 /// travel NUL-terminated through libpq, so a NUL byte would silently cut them short; libpq
-/// sends at most kMaxParameters parameters. @throws UsageError naming the mistake.
+/// sends at most kMaxParameters parameters; a binary (bytea) parameter may hold NUL but not
+/// more than PostgreSQL's 1 GB per value. @throws UsageError naming the mistake.
 void check_statement(std::string_view sql, ParamsRef params);
 
 }  // namespace safety

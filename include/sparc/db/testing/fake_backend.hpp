@@ -102,11 +102,13 @@ struct Call {
     std::string host;  ///< Host key: the endpoint's host, plus ":port" unless the port is 5432.
     HostRole role = HostRole::primary;  ///< The host's role when the statement ran.
     std::string sql;                    ///< Exact text ("BEGIN ...", "COMMIT" included).
-    std::vector<std::optional<std::string>> params;  ///< Bound parameters; nullopt is NULL.
-    std::uint64_t connection_id = 0;                 ///< Unique across the fake.
-    bool in_transaction = false;                     ///< Whether a transaction block was open.
-    std::optional<std::int64_t> txid;                ///< The open transaction's id, if any.
-    QueryOutcome outcome = QueryOutcome::ok;         ///< How it ended (ok while still running).
+    /// Bound parameters as text (nullopt is NULL; a db::Bytes parameter, sent in binary, as
+    /// the bytea hex text `\x00ff` the server would print).
+    std::vector<std::optional<std::string>> params;
+    std::uint64_t connection_id = 0;          ///< Unique across the fake.
+    bool in_transaction = false;              ///< Whether a transaction block was open.
+    std::optional<std::int64_t> txid;         ///< The open transaction's id, if any.
+    QueryOutcome outcome = QueryOutcome::ok;  ///< How it ended (ok while still running).
     std::string sqlstate;  ///< The server's SQLSTATE, when it sent one (57P01 for a terminate).
 };
 
@@ -347,6 +349,13 @@ inline Result text_result(std::vector<std::string> columns,
         std::move(columns), std::move(rows), affected));
 }
 
+/// A parameter as Call::params records it.
+inline std::optional<std::string> param_text(const Param& p) {
+    if (p.is_null()) return std::nullopt;
+    if (p.is_binary()) return ::sparc::db::detail::bytea_hex(p.text());
+    return p.text();
+}
+
 inline std::string lsn_text(std::uint64_t lsn) { return CommitPosition{lsn}.to_string(); }
 
 /// pg_postmaster_start_time() of a simulated host: one value per server run.
@@ -577,12 +586,11 @@ class FakeBackend::Rule {
     Rule& on_host(std::string host) {
         return set([&](detail::RuleData& r) { r.host = std::move(host); });
     }
-    /// Applies only when the bound parameters equal these texts (std::nullopt is NULL).
+    /// Applies only when the bound parameters equal these (compared as Call::params records
+    /// them: text, NULL, bytea as hex text).
     Rule& with_params(const Params& params) {
         std::vector<std::optional<std::string>> texts;
-        for (const auto& p : params) {
-            texts.push_back(p.is_null() ? std::nullopt : std::optional<std::string>(p.text()));
-        }
+        for (const auto& p : params) texts.push_back(detail::param_text(p));
         return set([&](detail::RuleData& r) { r.params = std::move(texts); });
     }
     /// Applies `n` times, then is exhausted and older rules apply again.
@@ -1308,9 +1316,7 @@ inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef param
     call.host = c.host;
     call.role = h.role;
     call.sql = std::string(sql);
-    for (const auto& p : params) {
-        call.params.push_back(p.is_null() ? std::nullopt : std::optional<std::string>(p.text()));
-    }
+    for (const auto& p : params) call.params.push_back(detail::param_text(p));
     call.connection_id = c.id;
     call.in_transaction = c.in_tx;
     if (c.in_tx) {
