@@ -66,14 +66,43 @@ class PoolCore;
 
 namespace detail {
 
-/// Runs one backend call on a leased slot, timing it and counting its outcome.
+/// What the hooks are told about a statement: its text and the caller's trace context.
+struct StatementInfo {
+    std::string_view sql;
+    const void* trace_context = nullptr;
+};
+
+/// Runs one backend call on a leased slot, timing it and counting its outcome, between the
+/// on_query_start and on_query hooks (called on this thread, outside the pool's locks). The
+/// error text given to on_query is redacted, and built only when that hook is set.
 template <typename B, typename F>
-auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks, F&& f)
-    -> decltype(f()) {
+auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks,
+                StatementInfo statement, F&& f) -> decltype(f()) {
+    if (hooks.on_query_start) {
+        call_hook(hooks.on_query_start,
+                  QueryStartEvent{host.ref(), statement.sql, statement.trace_context},
+                  pool_metrics);
+    }
     const auto start = Clock::now();
     QueryOutcome outcome = QueryOutcome::ok;
     std::string sqlstate;
-    auto record = [&] {
+    auto notify = [&](Clock::duration took, const Result* result, const std::exception* error) {
+        if (!hooks.on_query) return;
+        const std::string text =
+            error != nullptr ? redact_error_text(error->what(), host.endpoint()) : std::string();
+        call_hook(hooks.on_query,
+                  QueryEvent{.host = host.ref(),
+                             .duration = took,
+                             .outcome = outcome,
+                             .sqlstate = sqlstate,
+                             .sql = statement.sql,
+                             .rows = result != nullptr ? result->size() : 0,
+                             .affected_rows = result != nullptr ? result->affected_rows() : 0,
+                             .error = text,
+                             .trace_context = statement.trace_context},
+                  pool_metrics);
+    };
+    auto record = [&](const Result* result, const std::exception* error) {
         const auto took = Clock::now() - start;
         auto& m = host.metrics();
         m.queries[static_cast<std::size_t>(outcome)].add();
@@ -82,37 +111,51 @@ auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks
             m.count_error_class(sqlstate);
         }
         if (outcome == QueryOutcome::connection_error) m.connection_errors.add();
-        call_hook(hooks.on_query, QueryEvent{host.ref(), took, outcome, sqlstate}, pool_metrics);
+        notify(took, result, error);
     };
     try {
         if constexpr (std::is_void_v<decltype(f())>) {
             f();
-            record();
+            record(nullptr, nullptr);
         } else {
             auto r = f();
-            record();
+            if constexpr (std::is_same_v<decltype(r), Result>) {
+                record(&r, nullptr);
+            } else {
+                record(nullptr, nullptr);
+            }
             return r;
         }
-    } catch (const QueryTimeout&) {
+    } catch (const QueryTimeout& e) {
         outcome = QueryOutcome::timeout;
         sqlstate = "57014";
-        record();
+        record(nullptr, &e);
         throw;
     } catch (const SqlError& e) {
         outcome = QueryOutcome::sql_error;
         sqlstate = e.sqlstate();
-        record();
+        record(nullptr, &e);
         if (safety::usage_error(e)) throw UsageError(e.what(), e.sqlstate());
         throw;
     } catch (const UsageError& e) {
         outcome = QueryOutcome::sql_error;
         sqlstate = e.sqlstate();
-        record();
+        record(nullptr, &e);
         throw;
     } catch (const ConnectionError& e) {
         outcome = QueryOutcome::connection_error;
         sqlstate = e.sqlstate();
-        record();
+        record(nullptr, &e);
+        throw;
+    } catch (const std::exception& e) {
+        // Not a statement outcome the metrics count (a backend's bug, bad_alloc, PoolClosed):
+        // the hook still hears of it, so a span opened by on_query_start is closed.
+        outcome = QueryOutcome::connection_error;
+        notify(Clock::now() - start, nullptr, &e);
+        throw;
+    } catch (...) {
+        outcome = QueryOutcome::connection_error;
+        notify(Clock::now() - start, nullptr, nullptr);
         throw;
     }
 }
@@ -122,9 +165,10 @@ auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks
 template <typename B>
 Result run_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks,
                      typename B::Connection& conn, std::string_view sql, ParamsRef params,
-                     const ExecSettings& x) {
+                     const ExecSettings& x, const void* trace_context = nullptr) {
     safety::check_statement(sql, params);
-    return timed_call(host, pool_metrics, hooks, [&] { return conn.execute(sql, params, x); });
+    return timed_call(host, pool_metrics, hooks, StatementInfo{sql, trace_context},
+                      [&] { return conn.execute(sql, params, x); });
 }
 
 /// The transaction() running on this thread, if any: statements the thread runs through the
@@ -250,7 +294,8 @@ class Transaction {
     Transaction& operator=(const Transaction&) = delete;
 
     /// Runs a statement in the transaction, parameters bound, within the transaction's
-    /// deadline. @throws SqlError, QueryTimeout, ConnectionError.
+    /// deadline. Without its own options.trace_context the statement carries the
+    /// transaction's. @throws SqlError, QueryTimeout, ConnectionError.
     Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {});
     /// The attempt number (1 for the first run, 2 for the first retry, ...).
     int attempt() const noexcept { return attempt_; }
@@ -261,13 +306,19 @@ class Transaction {
 
   private:
     friend class detail::PoolCore<B>;
-    Transaction(Lease<B>& lease, detail::PoolCore<B>& pool, Clock::time_point deadline, int attempt)
-        : lease_(lease), pool_(pool), deadline_(deadline), attempt_(attempt) {}
+    Transaction(Lease<B>& lease, detail::PoolCore<B>& pool, Clock::time_point deadline, int attempt,
+                const void* trace_context)
+        : lease_(lease),
+          pool_(pool),
+          deadline_(deadline),
+          attempt_(attempt),
+          trace_context_(trace_context) {}
 
     Lease<B>& lease_;
     detail::PoolCore<B>& pool_;
     Clock::time_point deadline_;
     int attempt_;
+    const void* trace_context_;
 };
 
 namespace detail {
@@ -1110,8 +1161,9 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
             x.prepare = false;
             x.cancel_grace = std::chrono::milliseconds(0);
             const auto t0 = Clock::now();
-            const Result r = detail::timed_call(
-                primary, metrics_, hooks_, [&] { return conn.execute(detail::kProbeSql, {}, x); });
+            const Result r =
+                detail::timed_call(primary, metrics_, hooks_, {detail::kProbeSql},
+                                   [&] { return conn.execute(detail::kProbeSql, {}, x); });
             h.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
             h.reachable = true;
             const auto row = r.front();
@@ -1190,7 +1242,8 @@ Result Lease<B>::query(std::string_view sql, ParamsRef params, QueryOptions opti
     const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
     auto& conn = *slot_->conn;
     auto run = [&] {
-        return detail::run_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql, params, x);
+        return detail::run_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql, params, x,
+                                     options.trace_context);
     };
     try {
         try {
@@ -1239,8 +1292,9 @@ Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOption
     }
     const ExecSettings x = pool_.exec_settings(options.timeout, options.prepare, deadline_);
     try {
-        return detail::run_statement(*lease_.host_, pool_.metrics_, pool_.hooks_,
-                                     *lease_.slot_->conn, sql, params, x);
+        return detail::run_statement(
+            *lease_.host_, pool_.metrics_, pool_.hooks_, *lease_.slot_->conn, sql, params, x,
+            options.trace_context != nullptr ? options.trace_context : trace_context_);
     } catch (const QueryTimeout&) {
         lease_.check_usable();  // cancelled by a shutdown, not by a timeout
         throw;
@@ -1301,7 +1355,7 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
             if (!retry) {
                 auto& host = *lease.host_;
                 auto& conn = *lease.slot_->conn;
-                Transaction<B> tx(lease, *this, deadline, attempt);
+                Transaction<B> tx(lease, *this, deadline, attempt, options.trace_context);
                 detail::ActiveTransaction active{this, deadline, detail::t_active_transaction};
                 detail::t_active_transaction = &active;
                 struct Restore {
@@ -1320,7 +1374,12 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                                  config_.statement_timeout.count() > 0
                                      ? std::min(config_.statement_timeout, left)
                                      : left);
-                    detail::timed_call(host, metrics_, hooks_, [&] { conn.begin(options, x); });
+                    // The BEGIN text is built for the hooks only when one listens.
+                    const std::string begin_sql = hooks_.on_query_start || hooks_.on_query
+                                                      ? begin_statement(options)
+                                                      : std::string();
+                    detail::timed_call(host, metrics_, hooks_, {begin_sql, options.trace_context},
+                                       [&] { conn.begin(options, x); });
                     if (options.resolve_unknown_outcome) {
                         const Result r =
                             tx.query(detail::kTxidCurrentSql, {}, QueryOptions{.prepare = false});
@@ -1341,7 +1400,8 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                     }
                     phase = TransactionPhase::commit;
                     x = exec_settings(std::chrono::milliseconds{0}, false, deadline);
-                    detail::timed_call(host, metrics_, hooks_, [&] { conn.commit(x); });
+                    detail::timed_call(host, metrics_, hooks_, {"COMMIT", options.trace_context},
+                                       [&] { conn.commit(x); });
                     finish(TransactionOutcome::committed);
                     return take(value);
                 } catch (const Error& e) {
