@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include <sparc/db/backend.hpp>
+#include <sparc/db/client.hpp>
 #include <sparc/db/config.hpp>
 #include <sparc/db/detail/host_pool.hpp>
 #include <sparc/db/detail/sql.hpp>
@@ -36,24 +37,9 @@
 #include <sparc/db/retry.hpp>
 #include <sparc/db/router.hpp>
 #include <sparc/db/safety.hpp>
+#include <sparc/db/stats.hpp>
 
 namespace sparc::db {
-
-/// Connection counts, summed over the pool's hosts.
-struct PoolStats {
-    std::size_t total = 0;    ///< Open connections.
-    std::size_t idle = 0;     ///< Open and not leased.
-    std::size_t in_use = 0;   ///< Leased.
-    std::size_t waiting = 0;  ///< Callers waiting for a connection.
-    std::size_t max = 0;      ///< Most connections the pool may open.
-    /// Counts for one host.
-    struct Host {
-        std::string host;
-        HostRole role = HostRole::primary;
-        std::size_t total = 0, idle = 0, in_use = 0, waiting = 0, max = 0;
-    };
-    std::vector<Host> hosts;  ///< Primary first, then replicas in configuration order.
-};
 
 template <Backend B>
 class ConnectionPool;
@@ -286,9 +272,11 @@ class Lease {
     detail::Slot<B>* slot_ = nullptr;
 };
 
-/// The handle a transaction() function receives: statements run inside the transaction.
+/// The handle a transaction() function receives: statements run inside the transaction. It is
+/// a db::Tx, so a function taking `db::Tx&` runs here too; called as Transaction<B> (an
+/// `auto& tx` function), its members are direct calls.
 template <Backend B>
-class Transaction {
+class Transaction final : public Tx {
   public:
     Transaction(const Transaction&) = delete;
     Transaction& operator=(const Transaction&) = delete;
@@ -314,6 +302,12 @@ class Transaction {
           attempt_(attempt),
           trace_context_(trace_context) {}
 
+    Result do_query(std::string_view sql, ParamsRef params, const QueryOptions& options) override {
+        return query(sql, params, options);
+    }
+    int do_attempt() const noexcept override { return attempt_; }
+    HostRef do_host() const noexcept override { return host(); }
+
     Lease<B>& lease_;
     detail::PoolCore<B>& pool_;
     Clock::time_point deadline_;
@@ -322,6 +316,23 @@ class Transaction {
 };
 
 namespace detail {
+
+/// A Lease<B> behind db::Session's interface.
+template <Backend B>
+class LeaseSession final : public SessionImpl {
+  public:
+    explicit LeaseSession(Lease<B> lease) noexcept : lease_(std::move(lease)) {}
+    Result query(std::string_view sql, ParamsRef params, const QueryOptions& options) override {
+        return lease_.query(sql, params, options);
+    }
+    HostRef host() const noexcept override { return lease_.host(); }
+    bool holds() const noexcept override { return static_cast<bool>(lease_); }
+    void release() noexcept override { lease_.release(); }
+    void discard() noexcept override { lease_.discard(); }
+
+  private:
+    Lease<B> lease_;
+};
 
 /// The state and the logic of a ConnectionPool, which is its public face. It is freed only
 /// once every lease has been released and every release, waiter and hook call that touched it
@@ -1038,7 +1049,7 @@ class PoolCore {
 /// out of the wait queue) has returned; a lease still held after the grace period is revoked,
 /// so its owner's next use throws PoolClosed.
 template <Backend B>
-class ConnectionPool {
+class ConnectionPool : public Client {
   public:
     using backend_type = B;
     using connection_type = typename B::Connection;
@@ -1054,7 +1065,7 @@ class ConnectionPool {
 
     /// Shuts down with a 5 s grace period (see shutdown()), then waits for revoked leases to be
     /// released and for every call still touching the pool to return.
-    ~ConnectionPool() {
+    ~ConnectionPool() override {
         core_->shutdown(std::chrono::seconds(5));
         core_->wait_quiescent();
     }
@@ -1125,6 +1136,25 @@ class ConnectionPool {
     bool closed() const noexcept { return core_->closed(); }
 
   private:
+    // db::Client, for code that takes the pool without its backend type.
+    Result do_query(std::string_view sql, ParamsRef params, const QueryOptions& options,
+                    const SourceLocation& where) override {
+        return core_->query(sql, params, options, where);
+    }
+    void do_transaction(detail::TransactionBody body, TransactionOptions options,
+                        const SourceLocation& where) override {
+        core_->transaction([body](Transaction<B>& tx) { body(tx); }, std::move(options), where);
+    }
+    Session do_acquire(const AcquireOptions& options, const SourceLocation& where) override {
+        return Session(std::make_unique<detail::LeaseSession<B>>(core_->acquire(options, where)));
+    }
+    CommitPosition do_current_position() override { return core_->current_position(); }
+    HealthReport do_health(const HealthOptions& options) override { return core_->health(options); }
+    PoolStats do_stats() const override { return core_->stats(); }
+    std::string do_metrics_text() const override { return core_->metrics_text(); }
+    void do_shutdown(std::chrono::milliseconds grace) override { core_->shutdown(grace); }
+    bool do_closed() const noexcept override { return core_->closed(); }
+
     std::unique_ptr<detail::PoolCore<B>> core_;
 };
 
