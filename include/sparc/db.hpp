@@ -3,6 +3,7 @@
 /// Umbrella header for sparc::db: the connection pool, its configuration and its backends.
 
 #include <sparc/db/backend.hpp>
+#include <sparc/db/client.hpp>
 #include <sparc/db/config.hpp>
 #include <sparc/db/connection_url.hpp>
 #include <sparc/db/endpoint.hpp>
@@ -22,6 +23,7 @@
 #include <sparc/db/traits.hpp>
 #include <sparc/db/types.hpp>
 #include <sparc/db/uuid.hpp>
+#include <sparc/db/stats.hpp>
 
 namespace sparc::db {
 

@@ -4,6 +4,7 @@
 /// exception thrown by a hook is caught and counted, never propagated into the pool.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string_view>
 
@@ -40,10 +41,16 @@ enum class HostRole { primary, replica };
 /// "primary" / "replica".
 const char* to_string(HostRole role) noexcept;
 
-/// Identifies a host in hook events: its label (host:port/db, never credentials) and role.
+/// Identifies a host in hook events: its label (host:port/db, never credentials) and role, and
+/// the parts of its endpoint a trace names (OpenTelemetry's server.address, server.port,
+/// db.namespace, db.user). Never the password.
 struct HostRef {
     std::string_view label;
     HostRole role = HostRole::primary;
+    std::string_view address;   ///< The configured host (a host list as written: "h1,h2").
+    std::string_view port;      ///< The configured port ("5432" when unset; a list likewise).
+    std::string_view database;  ///< The database name (empty when unset: libpq uses the user).
+    std::string_view user;      ///< The user name (empty when unset).
 };
 
 /// How a statement ended.
@@ -66,11 +73,28 @@ struct ReleaseEvent {
     std::chrono::nanoseconds held{};
     bool reused = true;  ///< False when the connection was discarded.
 };
+/// A statement about to be sent (on_query_start). The same statement's on_query follows on the
+/// same thread, whatever happens; the strings live until the hook returns.
+struct QueryStartEvent {
+    HostRef host;
+    std::string_view sql;  ///< The statement's text as the caller wrote it, never its parameters.
+    /// The caller's QueryOptions::trace_context (or TransactionOptions::trace_context for a
+    /// statement of a transaction, BEGIN and COMMIT included), untouched; nullptr when unset.
+    const void* trace_context = nullptr;
+};
+/// A statement that ended (on_query). The strings live until the hook returns.
 struct QueryEvent {
     HostRef host;
     std::chrono::nanoseconds duration{};
     QueryOutcome outcome = QueryOutcome::ok;
-    std::string_view sqlstate;  ///< Set for sql_error and timeout.
+    std::string_view sqlstate;        ///< Set for sql_error and timeout (and a server's goodbye).
+    std::string_view sql;             ///< As in QueryStartEvent.
+    std::uint64_t rows = 0;           ///< Rows returned (0 on error and for BEGIN / COMMIT).
+    std::uint64_t affected_rows = 0;  ///< Rows the statement inserted, updated or deleted.
+    /// The error's message when outcome != ok, empty otherwise. Passwords are masked: the
+    /// host's own, and anything that looks like one in a connection string the text quotes.
+    std::string_view error;
+    const void* trace_context = nullptr;  ///< As in QueryStartEvent.
 };
 struct RetryEvent {
     RetryReason reason = RetryReason::connection_lost;
@@ -104,6 +128,9 @@ struct Hooks {
     std::function<void(const ConnectEvent&)> on_connect;
     std::function<void(const AcquireEvent&)> on_acquire;
     std::function<void(const ReleaseEvent&)> on_release;
+    /// Before each statement is sent (with on_query after it: a span per statement).
+    std::function<void(const QueryStartEvent&)> on_query_start;
+    /// After each statement, whatever its outcome.
     std::function<void(const QueryEvent&)> on_query;
     std::function<void(const RetryEvent&)> on_retry;
     std::function<void(const TransactionEvent&)> on_transaction;

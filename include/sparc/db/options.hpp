@@ -36,6 +36,9 @@ struct QueryOptions {
     std::optional<CommitPosition> after{};
     /// Use the connection's prepared-statement cache (ignored in pgbouncer_mode).
     bool prepare = true;
+    /// Opaque to the pool: handed untouched to the on_query_start and on_query hooks of this
+    /// statement (a span, for instance), never dereferenced.
+    const void* trace_context = nullptr;
 };
 
 /// Options for ConnectionPool::acquire.
@@ -94,6 +97,10 @@ struct TransactionOptions {
     std::chrono::milliseconds backoff_base{10};
     /// Cap on a single backoff wait.
     std::chrono::milliseconds backoff_max{1'000};
+    /// Opaque to the pool: handed untouched to the on_query_start and on_query hooks of every
+    /// statement of the transaction (BEGIN, COMMIT and the function's statements that set no
+    /// trace_context of their own), never dereferenced.
+    const void* trace_context = nullptr;
 };
 
 }  // namespace sparc::db

@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include <sparc/db/backend.hpp>
+#include <sparc/db/client.hpp>
 #include <sparc/db/config.hpp>
 #include <sparc/db/detail/host_pool.hpp>
 #include <sparc/db/detail/sql.hpp>
@@ -36,24 +37,9 @@
 #include <sparc/db/retry.hpp>
 #include <sparc/db/router.hpp>
 #include <sparc/db/safety.hpp>
+#include <sparc/db/stats.hpp>
 
 namespace sparc::db {
-
-/// Connection counts, summed over the pool's hosts.
-struct PoolStats {
-    std::size_t total = 0;    ///< Open connections.
-    std::size_t idle = 0;     ///< Open and not leased.
-    std::size_t in_use = 0;   ///< Leased.
-    std::size_t waiting = 0;  ///< Callers waiting for a connection.
-    std::size_t max = 0;      ///< Most connections the pool may open.
-    /// Counts for one host.
-    struct Host {
-        std::string host;
-        HostRole role = HostRole::primary;
-        std::size_t total = 0, idle = 0, in_use = 0, waiting = 0, max = 0;
-    };
-    std::vector<Host> hosts;  ///< Primary first, then replicas in configuration order.
-};
 
 template <Backend B>
 class ConnectionPool;
@@ -66,14 +52,43 @@ class PoolCore;
 
 namespace detail {
 
-/// Runs one backend call on a leased slot, timing it and counting its outcome.
+/// What the hooks are told about a statement: its text and the caller's trace context.
+struct StatementInfo {
+    std::string_view sql;
+    const void* trace_context = nullptr;
+};
+
+/// Runs one backend call on a leased slot, timing it and counting its outcome, between the
+/// on_query_start and on_query hooks (called on this thread, outside the pool's locks). The
+/// error text given to on_query is redacted, and built only when that hook is set.
 template <typename B, typename F>
-auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks, F&& f)
-    -> decltype(f()) {
+auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks,
+                StatementInfo statement, F&& f) -> decltype(f()) {
+    if (hooks.on_query_start) {
+        call_hook(hooks.on_query_start,
+                  QueryStartEvent{host.ref(), statement.sql, statement.trace_context},
+                  pool_metrics);
+    }
     const auto start = Clock::now();
     QueryOutcome outcome = QueryOutcome::ok;
     std::string sqlstate;
-    auto record = [&] {
+    auto notify = [&](Clock::duration took, const Result* result, const std::exception* error) {
+        if (!hooks.on_query) return;
+        const std::string text =
+            error != nullptr ? redact_error_text(error->what(), host.endpoint()) : std::string();
+        call_hook(hooks.on_query,
+                  QueryEvent{.host = host.ref(),
+                             .duration = took,
+                             .outcome = outcome,
+                             .sqlstate = sqlstate,
+                             .sql = statement.sql,
+                             .rows = result != nullptr ? result->size() : 0,
+                             .affected_rows = result != nullptr ? result->affected_rows() : 0,
+                             .error = text,
+                             .trace_context = statement.trace_context},
+                  pool_metrics);
+    };
+    auto record = [&](const Result* result, const std::exception* error) {
         const auto took = Clock::now() - start;
         auto& m = host.metrics();
         m.queries[static_cast<std::size_t>(outcome)].add();
@@ -82,37 +97,51 @@ auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks
             m.count_error_class(sqlstate);
         }
         if (outcome == QueryOutcome::connection_error) m.connection_errors.add();
-        call_hook(hooks.on_query, QueryEvent{host.ref(), took, outcome, sqlstate}, pool_metrics);
+        notify(took, result, error);
     };
     try {
         if constexpr (std::is_void_v<decltype(f())>) {
             f();
-            record();
+            record(nullptr, nullptr);
         } else {
             auto r = f();
-            record();
+            if constexpr (std::is_same_v<decltype(r), Result>) {
+                record(&r, nullptr);
+            } else {
+                record(nullptr, nullptr);
+            }
             return r;
         }
-    } catch (const QueryTimeout&) {
+    } catch (const QueryTimeout& e) {
         outcome = QueryOutcome::timeout;
         sqlstate = "57014";
-        record();
+        record(nullptr, &e);
         throw;
     } catch (const SqlError& e) {
         outcome = QueryOutcome::sql_error;
         sqlstate = e.sqlstate();
-        record();
+        record(nullptr, &e);
         if (safety::usage_error(e)) throw UsageError(e.what(), e.sqlstate());
         throw;
     } catch (const UsageError& e) {
         outcome = QueryOutcome::sql_error;
         sqlstate = e.sqlstate();
-        record();
+        record(nullptr, &e);
         throw;
     } catch (const ConnectionError& e) {
         outcome = QueryOutcome::connection_error;
         sqlstate = e.sqlstate();
-        record();
+        record(nullptr, &e);
+        throw;
+    } catch (const std::exception& e) {
+        // Not a statement outcome the metrics count (a backend's bug, bad_alloc, PoolClosed):
+        // the hook still hears of it, so a span opened by on_query_start is closed.
+        outcome = QueryOutcome::connection_error;
+        notify(Clock::now() - start, nullptr, &e);
+        throw;
+    } catch (...) {
+        outcome = QueryOutcome::connection_error;
+        notify(Clock::now() - start, nullptr, nullptr);
         throw;
     }
 }
@@ -122,9 +151,10 @@ auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks
 template <typename B>
 Result run_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks,
                      typename B::Connection& conn, std::string_view sql, ParamsRef params,
-                     const ExecSettings& x) {
+                     const ExecSettings& x, const void* trace_context = nullptr) {
     safety::check_statement(sql, params);
-    return timed_call(host, pool_metrics, hooks, [&] { return conn.execute(sql, params, x); });
+    return timed_call(host, pool_metrics, hooks, StatementInfo{sql, trace_context},
+                      [&] { return conn.execute(sql, params, x); });
 }
 
 /// The transaction() running on this thread, if any: statements the thread runs through the
@@ -242,15 +272,18 @@ class Lease {
     detail::Slot<B>* slot_ = nullptr;
 };
 
-/// The handle a transaction() function receives: statements run inside the transaction.
+/// The handle a transaction() function receives: statements run inside the transaction. It is
+/// a db::Tx, so a function taking `db::Tx&` runs here too; called as Transaction<B> (an
+/// `auto& tx` function), its members are direct calls.
 template <Backend B>
-class Transaction {
+class Transaction final : public Tx {
   public:
     Transaction(const Transaction&) = delete;
     Transaction& operator=(const Transaction&) = delete;
 
     /// Runs a statement in the transaction, parameters bound, within the transaction's
-    /// deadline. @throws SqlError, QueryTimeout, ConnectionError.
+    /// deadline. Without its own options.trace_context the statement carries the
+    /// transaction's. @throws SqlError, QueryTimeout, ConnectionError.
     Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {});
     /// The attempt number (1 for the first run, 2 for the first retry, ...).
     int attempt() const noexcept { return attempt_; }
@@ -261,16 +294,45 @@ class Transaction {
 
   private:
     friend class detail::PoolCore<B>;
-    Transaction(Lease<B>& lease, detail::PoolCore<B>& pool, Clock::time_point deadline, int attempt)
-        : lease_(lease), pool_(pool), deadline_(deadline), attempt_(attempt) {}
+    Transaction(Lease<B>& lease, detail::PoolCore<B>& pool, Clock::time_point deadline, int attempt,
+                const void* trace_context)
+        : lease_(lease),
+          pool_(pool),
+          deadline_(deadline),
+          attempt_(attempt),
+          trace_context_(trace_context) {}
+
+    Result do_query(std::string_view sql, ParamsRef params, const QueryOptions& options) override {
+        return query(sql, params, options);
+    }
+    int do_attempt() const noexcept override { return attempt_; }
+    HostRef do_host() const noexcept override { return host(); }
 
     Lease<B>& lease_;
     detail::PoolCore<B>& pool_;
     Clock::time_point deadline_;
     int attempt_;
+    const void* trace_context_;
 };
 
 namespace detail {
+
+/// A Lease<B> behind db::Session's interface.
+template <Backend B>
+class LeaseSession final : public SessionImpl {
+  public:
+    explicit LeaseSession(Lease<B> lease) noexcept : lease_(std::move(lease)) {}
+    Result query(std::string_view sql, ParamsRef params, const QueryOptions& options) override {
+        return lease_.query(sql, params, options);
+    }
+    HostRef host() const noexcept override { return lease_.host(); }
+    bool holds() const noexcept override { return static_cast<bool>(lease_); }
+    void release() noexcept override { lease_.release(); }
+    void discard() noexcept override { lease_.discard(); }
+
+  private:
+    Lease<B> lease_;
+};
 
 /// The state and the logic of a ConnectionPool, which is its public face. It is freed only
 /// once every lease has been released and every release, waiter and hook call that touched it
@@ -977,7 +1039,7 @@ class PoolCore {
 /// out of the wait queue) has returned; a lease still held after the grace period is revoked,
 /// so its owner's next use throws PoolClosed.
 template <Backend B>
-class ConnectionPool {
+class ConnectionPool : public Client {
   public:
     using backend_type = B;
     using connection_type = typename B::Connection;
@@ -993,7 +1055,7 @@ class ConnectionPool {
 
     /// Shuts down with a 5 s grace period (see shutdown()), then waits for revoked leases to be
     /// released and for every call still touching the pool to return.
-    ~ConnectionPool() {
+    ~ConnectionPool() override {
         core_->shutdown(std::chrono::seconds(5));
         core_->wait_quiescent();
     }
@@ -1064,6 +1126,25 @@ class ConnectionPool {
     bool closed() const noexcept { return core_->closed(); }
 
   private:
+    // db::Client, for code that takes the pool without its backend type.
+    Result do_query(std::string_view sql, ParamsRef params, const QueryOptions& options,
+                    const SourceLocation& where) override {
+        return core_->query(sql, params, options, where);
+    }
+    void do_transaction(detail::TransactionBody body, TransactionOptions options,
+                        const SourceLocation& where) override {
+        core_->transaction([body](Transaction<B>& tx) { body(tx); }, std::move(options), where);
+    }
+    Session do_acquire(const AcquireOptions& options, const SourceLocation& where) override {
+        return Session(std::make_unique<detail::LeaseSession<B>>(core_->acquire(options, where)));
+    }
+    CommitPosition do_current_position() override { return core_->current_position(); }
+    HealthReport do_health(const HealthOptions& options) override { return core_->health(options); }
+    PoolStats do_stats() const override { return core_->stats(); }
+    std::string do_metrics_text() const override { return core_->metrics_text(); }
+    void do_shutdown(std::chrono::milliseconds grace) override { core_->shutdown(grace); }
+    bool do_closed() const noexcept override { return core_->closed(); }
+
     std::unique_ptr<detail::PoolCore<B>> core_;
 };
 
@@ -1100,8 +1181,9 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
             x.prepare = false;
             x.cancel_grace = std::chrono::milliseconds(0);
             const auto t0 = Clock::now();
-            const Result r = detail::timed_call(
-                primary, metrics_, hooks_, [&] { return conn.execute(detail::kProbeSql, {}, x); });
+            const Result r =
+                detail::timed_call(primary, metrics_, hooks_, {detail::kProbeSql},
+                                   [&] { return conn.execute(detail::kProbeSql, {}, x); });
             h.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
             h.reachable = true;
             const auto answer = detail::ProbeAnswer::parse(r);
@@ -1178,7 +1260,8 @@ Result Lease<B>::query(std::string_view sql, ParamsRef params, QueryOptions opti
     const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
     auto& conn = *slot_->conn;
     auto run = [&] {
-        return detail::run_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql, params, x);
+        return detail::run_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql, params, x,
+                                     options.trace_context);
     };
     try {
         try {
@@ -1227,8 +1310,9 @@ Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOption
     }
     const ExecSettings x = pool_.exec_settings(options.timeout, options.prepare, deadline_);
     try {
-        return detail::run_statement(*lease_.host_, pool_.metrics_, pool_.hooks_,
-                                     *lease_.slot_->conn, sql, params, x);
+        return detail::run_statement(
+            *lease_.host_, pool_.metrics_, pool_.hooks_, *lease_.slot_->conn, sql, params, x,
+            options.trace_context != nullptr ? options.trace_context : trace_context_);
     } catch (const QueryTimeout&) {
         lease_.check_usable();  // cancelled by a shutdown, not by a timeout
         throw;
@@ -1289,7 +1373,7 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
             if (!retry) {
                 auto& host = *lease.host_;
                 auto& conn = *lease.slot_->conn;
-                Transaction<B> tx(lease, *this, deadline, attempt);
+                Transaction<B> tx(lease, *this, deadline, attempt, options.trace_context);
                 detail::ActiveTransaction active{this, deadline, detail::t_active_transaction};
                 detail::t_active_transaction = &active;
                 struct Restore {
@@ -1308,7 +1392,12 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                                  config_.statement_timeout.count() > 0
                                      ? std::min(config_.statement_timeout, left)
                                      : left);
-                    detail::timed_call(host, metrics_, hooks_, [&] { conn.begin(options, x); });
+                    // The BEGIN text is built for the hooks only when one listens.
+                    const std::string begin_sql = hooks_.on_query_start || hooks_.on_query
+                                                      ? begin_statement(options)
+                                                      : std::string();
+                    detail::timed_call(host, metrics_, hooks_, {begin_sql, options.trace_context},
+                                       [&] { conn.begin(options, x); });
                     if (options.resolve_unknown_outcome) {
                         const Result r =
                             tx.query(detail::kTxidCurrentSql, {}, QueryOptions{.prepare = false});
@@ -1329,7 +1418,8 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                     }
                     phase = TransactionPhase::commit;
                     x = exec_settings(std::chrono::milliseconds{0}, false, deadline);
-                    detail::timed_call(host, metrics_, hooks_, [&] { conn.commit(x); });
+                    detail::timed_call(host, metrics_, hooks_, {"COMMIT", options.trace_context},
+                                       [&] { conn.commit(x); });
                     finish(TransactionOutcome::committed);
                     return take(value);
                 } catch (const Error& e) {

@@ -54,6 +54,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -61,6 +62,7 @@
 #include <fmt/format.h>
 
 #include <sparc/db/backend.hpp>
+#include <sparc/db/endpoint.hpp>
 #include <sparc/db/errors.hpp>
 #include <sparc/db/hooks.hpp>
 #include <sparc/db/metrics.hpp>
@@ -78,6 +80,20 @@ void call_hook(const F& hook, const E& event, PoolMetrics& metrics) noexcept {
     } catch (...) {
         metrics.hook_errors.add();
     }
+}
+
+/// Error text fit for hooks, logs and errors: `endpoint`'s password and sslpassword masked
+/// wherever they appear, and anything that looks like a secret in a connection string the text
+/// quotes (libpq's messages may echo the conninfo). Backends mask already; this is the pool's
+/// own guarantee, on error paths only.
+inline std::string redact_error_text(std::string_view text, const Endpoint& endpoint) {
+    std::string out(text);
+    for (const char* key : {"password", "sslpassword"}) {
+        if (const auto secret = endpoint.option(key); secret && !secret->empty()) {
+            out = mask_password(out, *secret);
+        }
+    }
+    return redact_connection_string(out);
 }
 
 /// Limits and timings of one host's connections.
@@ -231,6 +247,11 @@ class HostPool {
           time_lease_(static_cast<bool>(hooks.on_release)),
           rng_(std::random_device{}()) {
         settings_.abandon = &abandon_connects_;
+        // For hook events; passed through the redactor as everything displayed is.
+        address_ = redact_connection_string(endpoint_.host());
+        port_ = redact_connection_string(endpoint_.port());
+        database_ = redact_connection_string(endpoint_.dbname());
+        user_ = redact_connection_string(endpoint_.user());
         opener_ = std::thread([this] { open_loop(); });
     }
 
@@ -241,7 +262,14 @@ class HostPool {
 
     const std::string& label() const noexcept { return label_; }
     HostRole role() const noexcept { return role_; }
-    HostRef ref() const noexcept { return {label_, role_}; }
+    HostRef ref() const noexcept {
+        return {.label = label_,
+                .role = role_,
+                .address = address_,
+                .port = port_,
+                .database = database_,
+                .user = user_};
+    }
     const Endpoint& endpoint() const noexcept { return endpoint_; }
     HostMetrics& metrics() noexcept { return metrics_; }
     const HostMetrics& metrics() const noexcept { return metrics_; }
@@ -432,6 +460,11 @@ class HostPool {
         s.deadline = deadline;
         try {
             return backend_.connect(endpoint_, s);
+        } catch (const ConnectionError& e) {
+            metrics_.connection_errors.add();
+            // Its text reaches health reports and host-state hooks: no password in it.
+            throw ConnectionError(redact_error_text(e.what(), endpoint_), e.statement_sent(),
+                                  e.sqlstate(), e.read_only_session());
         } catch (...) {
             metrics_.connection_errors.add();
             throw;
@@ -1047,10 +1080,10 @@ class HostPool {
                 s.deadline = started + limits_.connection_timeout;
                 conn = backend_.connect(endpoint_, s);
             } catch (const ConnectionError& e) {
-                error = e.what();
+                error = redact_error_text(e.what(), endpoint_);
                 sqlstate = e.sqlstate();
             } catch (const std::exception& e) {
-                error = e.what();
+                error = redact_error_text(e.what(), endpoint_);
             }
             const auto took = Clock::now() - started;
             call_hook(hooks_.on_connect, ConnectEvent{ref(), took, conn != nullptr, error},
@@ -1092,6 +1125,7 @@ class HostPool {
 
     B backend_;
     Endpoint endpoint_;
+    std::string address_, port_, database_, user_;  // for HostRef; set once, then read-only
     std::string label_;
     HostRole role_;
     HostLimits limits_;
