@@ -1199,13 +1199,31 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
             if (slot != nullptr) primary.release(std::exchange(slot, nullptr), clean);
             if (own) own->close();
             report.healthy = answer.takes_writes();
+        } catch (const ConnectionError& e) {
+            if (slot != nullptr) primary.release(slot, false);
+            if (own) own->close();
+            if (slot == nullptr && counts.in_use > 0 && !e.statement_sent() &&
+                (e.sqlstate() == "53300" || e.sqlstate() == "53400")) {
+                // Every pooled connection is in use and the server refused one more: at its
+                // connection limit, it answers. Busy, not down; writable as last checked.
+                h.reachable = true;
+                h.busy = true;
+                report.healthy = primary_writable_.load() && !primary_in_recovery_.load();
+                report.reasons.push_back(
+                    fmt::format("primary {} is at its connection limit (SQLSTATE {}): every pooled "
+                                "connection is in use and the check could not open one of its own",
+                                h.host, e.sqlstate()));
+            } else {
+                h.error = e.what();
+                report.reasons.push_back(fmt::format("primary {}: {}", h.host, h.error));
+            }
         } catch (const std::exception& e) {
             if (slot != nullptr) primary.release(slot, false);
             if (own) own->close();
             h.error = e.what();
             report.reasons.push_back(fmt::format("primary {}: {}", h.host, h.error));
         }
-        if (h.busy) {
+        if (h.busy && counts.waiting > 0) {
             report.reasons.push_back(
                 fmt::format("primary {} is busy: {} callers waiting for its {} connections", h.host,
                             counts.waiting, config_.max_connections));

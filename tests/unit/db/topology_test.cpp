@@ -213,6 +213,35 @@ TEST_CASE("health answers on a busy pool, within its timeout, and calls it busy"
     waiter.join();
 }
 
+TEST_CASE("health calls a pool at the server's connection limit busy, not unhealthy",
+          "[db][topology]") {
+    db::testing::FakeBackend fake;
+    fake.host("primary").max_connections(2);  // a role's CONNECTION LIMIT: 53300 beyond
+    auto cfg = fake_config();
+    cfg.max_connections = 2;
+    FakePool pool(cfg, fake);
+    auto a = pool.acquire();
+    auto b = pool.acquire();
+    // Both of the server's connections are the pool's, in use: health's own is refused.
+    const auto report = pool.health({.timeout = 500ms});
+    INFO(report.to_json());
+    CHECK(report.healthy);
+    CHECK(report.status == db::HealthStatus::healthy);
+    REQUIRE_FALSE(report.hosts.empty());
+    CHECK(report.hosts.front().busy);
+    CHECK(report.hosts.front().reachable);
+    bool named = false;
+    for (const auto& r : report.reasons) named = named || r.find("53300") != std::string::npos;
+    CHECK(named);
+    // A primary that refuses with nothing of the pool's in use is another matter.
+    a.release();
+    b.release();
+    db::testing::FakeBackend other;
+    other.host("primary").refuse_connections();
+    FakePool refused(cfg, other);
+    CHECK_FALSE(refused.health({.timeout = 500ms}).healthy);
+}
+
 TEST_CASE("a busy replica's lag is still checked", "[db][topology]") {
     db::testing::FakeBackend fake;
     fake.replica("replica1");
