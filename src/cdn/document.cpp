@@ -517,7 +517,10 @@ void check_template_dependencies(const json& t, std::vector<Problem>& problems) 
                 }
             }
         };
-    for (const auto& [id, r] : resources.items()) {
+    for (const auto& entry : resources.items()) {
+        // Named, not a structured binding: the lambdas below capture it.
+        const std::string& id = entry.key();
+        const auto& r = entry.value();
         auto& out = edges[id];
         if (!r.is_object()) {
             continue;
