@@ -1250,6 +1250,16 @@ void check_fle_name(Report& report, const std::string& path, std::string_view na
     }
 }
 
+// Name, CallerReference and Comment of a field-level encryption profile or public key.
+void check_fle_identity(Report& report, std::string_view name, std::string_view caller_reference,
+                        const std::optional<std::string>& comment) {
+    check_fle_name(report, "/Name", "Name", name);
+    check_length(report, "/CallerReference", "CallerReference", caller_reference, 1, 128);
+    if (comment) {
+        check_length(report, "/Comment", "Comment", *comment, 0, 128);
+    }
+}
+
 // Whether some field name matches both patterns (a trailing `*` matches any rest).
 bool patterns_overlap(std::string_view a, std::string_view b) {
     const bool wild_a = a.ends_with('*');
@@ -1311,11 +1321,7 @@ std::vector<Problem> validate_field_patterns(const std::vector<std::string>& pat
 std::vector<Problem> validate(const FieldLevelEncryptionProfileConfig& profile) {
     std::vector<Problem> problems;
     Report report(problems);
-    check_fle_name(report, "/Name", "Name", profile.name);
-    check_length(report, "/CallerReference", "CallerReference", profile.caller_reference, 1, 128);
-    if (profile.comment) {
-        check_length(report, "/Comment", "Comment", *profile.comment, 0, 128);
-    }
+    check_fle_identity(report, profile.name, profile.caller_reference, profile.comment);
     if (profile.encryption_entities.empty()) {
         report.add("/EncryptionEntities", "a profile needs at least one encryption entity");
     }
@@ -1397,11 +1403,7 @@ std::vector<Problem> validate(const FieldLevelEncryptionConfig& config) {
 std::vector<Problem> validate(const PublicKeyConfig& key) {
     std::vector<Problem> problems;
     Report report(problems);
-    check_fle_name(report, "/Name", "Name", key.name);
-    check_length(report, "/CallerReference", "CallerReference", key.caller_reference, 1, 128);
-    if (key.comment) {
-        check_length(report, "/Comment", "Comment", *key.comment, 0, 128);
-    }
+    check_fle_identity(report, key.name, key.caller_reference, key.comment);
     try {
         detail::check_rsa_public_key_pem(key.encoded_key, "EncodedKey", 2048, true);
     } catch (const std::invalid_argument& e) {

@@ -46,13 +46,19 @@ db::Endpoint primary_as(const std::string& hosts, int count) {
     return ep;
 }
 
+// A pool configuration for `application` whose primary is `hosts`, opening nothing early.
+db::PoolConfig config_for(const std::string& application, const std::string& hosts, int count) {
+    auto cfg = sparc::pgtest::config(application);
+    cfg.primary = primary_as(hosts, count);
+    cfg.min_connections = 0;
+    return cfg;
+}
+
 }  // namespace
 
 TEST_CASE("a host whose name does not resolve in time is passed over for the next", "[slow-dns]") {
     REQUIRE(shim_loaded());
-    auto cfg = sparc::pgtest::config("slow-dns-next");
-    cfg.primary = primary_as("slow.test,127.0.0.1", 2);
-    cfg.min_connections = 0;
+    auto cfg = config_for("slow-dns-next", "slow.test,127.0.0.1", 2);
     cfg.connection_timeout = 10s;
     db::Database pool(cfg);
     const auto r = pool.query("SELECT inet_server_port()");
@@ -64,9 +70,7 @@ TEST_CASE("a host whose name does not resolve in time is passed over for the nex
 TEST_CASE("a pool whose only host does not resolve fails with the reason, at its deadline",
           "[slow-dns]") {
     REQUIRE(shim_loaded());
-    auto cfg = sparc::pgtest::config("slow-dns-only");
-    cfg.primary = primary_as("slow.test", 1);
-    cfg.min_connections = 0;
+    auto cfg = config_for("slow-dns-only", "slow.test", 1);
     cfg.connection_timeout = 2s;
     db::Database pool(cfg);
     try {
@@ -82,8 +86,7 @@ TEST_CASE("a pool whose only host does not resolve fails with the reason, at its
 
 TEST_CASE("destroying a pool does not wait for a host name lookup in progress", "[slow-dns]") {
     REQUIRE(shim_loaded());
-    auto cfg = sparc::pgtest::config("slow-dns-shutdown");
-    cfg.primary = primary_as("slow.test", 1);
+    auto cfg = config_for("slow-dns-shutdown", "slow.test", 1);
     cfg.primary.set_option("connect_timeout", "300");
     cfg.min_connections = 1;  // the opener starts a connect, and with it the lookup
     cfg.connection_timeout = 300s;

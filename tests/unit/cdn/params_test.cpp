@@ -7,19 +7,10 @@
 
 namespace presets = sparc::cdn::presets;
 using sparc::cdn::test::kTestPublicKey;
+using sparc::cdn::test::rejection;
 using sparc::cdn::test::video_params;
 
 namespace {
-
-// The message video_platform() throws for `p`, or "" if it accepts them.
-std::string rejection(const presets::VideoPlatformParams& p) {
-    try {
-        (void)presets::video_platform(p);
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "";
-}
 
 std::string with(const std::function<void(presets::VideoPlatformParams&)>& change) {
     auto p = video_params();

@@ -8,18 +8,10 @@ namespace cdn = sparc::cdn;
 namespace presets = sparc::cdn::presets;
 using nlohmann::json;
 using sparc::cdn::test::has_problem;
+using sparc::cdn::test::rejection;
 using sparc::cdn::test::video_params;
 
 namespace {
-
-std::string rejection(const presets::VideoPlatformParams& p) {
-    try {
-        (void)presets::video_platform(p);
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "";
-}
 
 bool has_problem_under(const std::vector<cdn::Problem>& problems, std::string_view prefix) {
     for (const auto& p : problems) {

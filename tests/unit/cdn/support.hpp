@@ -161,4 +161,14 @@ inline DistributionConfig rich_config() {
     return d;
 }
 
+/// The message presets::video_platform() throws for `p`, or "" if it accepts them.
+inline std::string rejection(const presets::VideoPlatformParams& p) {
+    try {
+        (void)presets::video_platform(p);
+    } catch (const std::invalid_argument& e) {
+        return e.what();
+    }
+    return "";
+}
+
 }  // namespace sparc::cdn::test
