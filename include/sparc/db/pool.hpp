@@ -16,6 +16,7 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -192,6 +193,23 @@ inline constexpr std::chrono::milliseconds kReplayQueryLimit{200};
 struct NotAStandby {
     Result result;
 };
+
+/// Rethrows `failure`, a ConnectionError or a PoolTimeout with `context` before its text and
+/// every other fact kept; any other error (subclasses included) as it is.
+[[noreturn]] inline void rethrow_in_context(const std::exception_ptr& failure,
+                                            std::string_view context) {
+    try {
+        std::rethrow_exception(failure);
+    } catch (const ConnectionError& e) {
+        if (typeid(e) != typeid(ConnectionError)) throw;
+        throw ConnectionError(fmt::format("{}: {}", context, e.what()), e.statement_sent(),
+                              e.sqlstate(), e.read_only_session());
+    } catch (const PoolTimeout& e) {
+        if (typeid(e) != typeid(PoolTimeout)) throw;
+        throw PoolTimeout(fmt::format("{}: {}", context, e.what()), e.waited(), e.pool_size(),
+                          e.waiting());
+    }
+}
 }  // namespace detail
 
 template <Backend B>
@@ -1497,9 +1515,16 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
             }
         }
         // Retry: fresh connection, after a jittered backoff, within retries and the deadline.
+        const auto since_start = [&] {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start)
+                .count();
+        };
         if (attempt > options.retries) {
             finish(TransactionOutcome::failed);
-            std::rethrow_exception(failure);
+            detail::rethrow_in_context(
+                failure, fmt::format("transaction() gave up after {} attempts (its retry limit), "
+                                     "{} ms after it began",
+                                     attempt, since_start()));
         }
         std::chrono::milliseconds wait;
         {
@@ -1508,7 +1533,12 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
         }
         if (Clock::now() + wait >= deadline) {
             finish(TransactionOutcome::failed);
-            std::rethrow_exception(failure);
+            detail::rethrow_in_context(
+                failure,
+                fmt::format("transaction() gave up at its {} ms deadline after {} attempt{}, {} "
+                            "ms after it began",
+                            options.timeout.count(), attempt, attempt == 1 ? "" : "s",
+                            since_start()));
         }
         metrics_.retries[static_cast<std::size_t>(*retry)].add();
         detail::call_hook(hooks_.on_retry, RetryEvent{*retry, attempt + 1, wait}, metrics_);

@@ -95,6 +95,120 @@ TEST_CASE("a refusing server sees backed-off, jittered attempts, all counted", "
     fake.host("primary").refuse_connections(false);
 }
 
+TEST_CASE("a transaction that runs out of time says so, with its whole duration",
+          "[db][topology][transaction]") {
+    db::testing::FakeBackend fake;
+    fake.host("primary").max_connections(2);
+    auto cfg = fake_config();
+    FakePool pool(cfg, fake);
+    auto held = pool.acquire();  // one of the server's two sessions
+    // The first attempt's statement runs 250 ms and loses its connection; meanwhile the server
+    // came to refuse a second session (53300), so the retry waits for one until the deadline.
+    fake.on("INSERT INTO t VALUES (1)").delays(250ms).drops_connection(false).once();
+    int runs = 0;
+    try {
+        pool.transaction(
+            [&](auto& tx) {
+                if (++runs == 1) fake.host("primary").max_connections(1);
+                tx.query("INSERT INTO t VALUES (1)");
+            },
+            {.timeout = 400ms});
+        FAIL("expected ConnectionError");
+    } catch (const db::ConnectionError& e) {
+        // The type and facts of the last failure, and a text that accounts for the whole call,
+        // not only for its last wait.
+        CHECK(e.sqlstate() == "53300");
+        CHECK_FALSE(e.statement_sent());
+        CHECK_THAT(e.what(), Catch::StartsWith("transaction() gave up at its 400 ms deadline "
+                                               "after 2 attempts"));
+        CHECK_THAT(e.what(), Catch::Contains("too many clients"));
+    }
+    CHECK(runs == 1);
+}
+
+// The number in a metrics_text() line that starts with `prefix` (0 when there is none).
+static double metric(const std::string& text, const std::string& prefix) {
+    const auto at = text.find("\n" + prefix);
+    if (at == std::string::npos) return 0;
+    const auto line_end = text.find('\n', at + 1);
+    const auto line = text.substr(at + 1, line_end - at - 1);
+    return std::stod(line.substr(line.rfind(' ') + 1));
+}
+
+TEST_CASE("a caller that no connect attempt can serve before its deadline fails at once",
+          "[db][topology]") {
+    db::testing::FakeBackend fake;
+    fake.host("primary").refuse_connections();
+    auto cfg = fake_config();
+    cfg.connection_timeout = 100ms;
+    cfg.reconnect_backoff_max = 60s;
+    FakePool pool(cfg, fake);
+    // Each refused attempt fails its caller; the opener's backoff doubles from 50 ms until its
+    // next attempt comes after a 100 ms deadline. From then on, callers do not wait for it.
+    std::string last;
+    for (int i = 0; i < 20 && last.find("next attempt") == std::string::npos; ++i) {
+        try {
+            pool.query("SELECT 1");
+            FAIL("the server refuses every connection");
+        } catch (const db::ConnectionError& e) {
+            last = e.what();
+            CHECK_FALSE(e.statement_sent());
+        }
+    }
+    CHECK_THAT(last, Catch::Contains("refus"));
+    CHECK_THAT(last, Catch::Contains("after this call's deadline"));
+    CHECK_THAT(last, !Catch::Contains("unit-secret-pw"));
+    // None of them waited out its deadline for nothing.
+    CHECK(metric(pool.metrics_text(), "sparc_db_pool_timeouts_total") == 0);
+
+    // The server comes back: the health check's own connect finds it, and the opener stops
+    // backing off, so callers are served without waiting out a 60 s backoff.
+    fake.host("primary").refuse_connections(false);
+    CHECK(eventually(
+        [&] {
+            try {
+                pool.query("SELECT 1");
+                return true;
+            } catch (const db::ConnectionError&) {
+                return false;
+            }
+        },
+        5s));
+}
+
+TEST_CASE(
+    "callers queued behind a refused connect fail before the next attempt, not at their "
+    "deadline",
+    "[db][topology]") {
+    db::testing::FakeBackend fake;
+    fake.host("primary").refuse_connections();
+    auto cfg = fake_config();
+    cfg.connection_timeout = 1500ms;
+    cfg.reconnect_backoff_max = 60s;
+    cfg.health_check_period = 1h;
+    FakePool pool(cfg, fake);
+    std::vector<std::future<std::string>> calls;
+    for (int i = 0; i < 12; ++i) {
+        calls.push_back(std::async(std::launch::async, [&] {
+            try {
+                pool.query("SELECT 1");
+                return std::string("served");
+            } catch (const db::Error& e) {
+                return std::string(e.what());
+            }
+        }));
+    }
+    for (auto& c : calls) {
+        const auto error = c.get();
+        CHECK_THAT(error, Catch::Contains("refus"));
+        CHECK_THAT(error, !Catch::Contains("callers waiting"));  // the deadline's message
+    }
+    // Every caller learnt the cause from a refused attempt or before the next one: none sat out
+    // its deadline, and a dozen callers did not cost a dozen attempts.
+    CHECK(metric(pool.metrics_text(), "sparc_db_pool_timeouts_total") == 0);
+    CHECK(fake.host("primary").connection_attempts() < 12);
+}
+
 TEST_CASE("a fenced primary refuses writes with 25006: its connections go, health says why",
           "[db][topology]") {
     db::testing::FakeBackend fake;

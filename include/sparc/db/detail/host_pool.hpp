@@ -459,7 +459,15 @@ class HostPool {
         ConnectSettings s = settings_;
         s.deadline = deadline;
         try {
-            return backend_.connect(endpoint_, s);
+            auto conn = backend_.connect(endpoint_, s);
+            // The host answers again: the opener stops backing off and tries at once.
+            std::lock_guard lock(mutex_);
+            if (connect_failures_ != 0) {
+                connect_failures_ = 0;
+                retry_at_ = {};
+                open_cv_.notify_all();
+            }
+            return conn;
         } catch (const ConnectionError& e) {
             metrics_.connection_errors.add();
             // Its text reaches health reports and host-state hooks: no password in it.
@@ -595,6 +603,7 @@ class HostPool {
         std::condition_variable cv;
         SourceLocation where;
         Clock::time_point since;
+        Clock::time_point until = Clock::time_point::max();  // the caller's deadline
         SlotT* slot = nullptr;
         std::exception_ptr error;
         bool done = false;
@@ -742,9 +751,11 @@ class HostPool {
         if (closed_locked()) {
             throw PoolClosed(fmt::format("the pool for {} is shut down", label_));
         }
+        if (!check) fail_fast_locked(until);
         Waiter w;
         w.where = where;
         w.since = start;
+        w.until = until;
         // A health check waits only for a release: it is no caller, and no reason to open.
         struct Checking {
             std::atomic<std::size_t>& n;
@@ -1039,6 +1050,21 @@ class HostPool {
         }
     }
 
+    // A caller that nothing could serve before `until`: no connection is open or opening, the
+    // last attempt failed for a reason other than a full server, and the opener's next attempt
+    // comes after the deadline. It fails now with the last connect error instead of waiting.
+    void fail_fast_locked(Clock::time_point until) const {
+        if (open_ != 0 || opening_ != 0 || last_connect_error_.empty() ||
+            safety::server_busy(last_connect_sqlstate_) || retry_at_ <= until) {
+            return;
+        }
+        const auto next = std::chrono::ceil<std::chrono::milliseconds>(retry_at_ - Clock::now());
+        throw ConnectionError(fmt::format("{} (no connection to {} is open, and the next attempt "
+                                          "is in {} ms, after this call's deadline)",
+                                          last_connect_error_, label_, next.count()),
+                              false, last_connect_sqlstate_);
+    }
+
     // How long the opener waits after `failures` failed connects in a row: 50 ms doubling to
     // reconnect_backoff_max (retry.hpp).
     Clock::duration connect_backoff(int failures) {
@@ -1057,15 +1083,13 @@ class HostPool {
 
     void open_loop() {
         std::unique_lock lock(mutex_);
-        int failures = 0;
-        Clock::time_point retry_at{};
         while (!stopping_) {
             if (!should_open_locked()) {
                 open_cv_.wait(lock);
                 continue;
             }
-            if (Clock::now() < retry_at) {
-                open_cv_.wait_until(lock, retry_at);
+            if (Clock::now() < retry_at_) {
+                open_cv_.wait_until(lock, retry_at_);
                 continue;
             }
             ++opening_;
@@ -1094,22 +1118,32 @@ class HostPool {
                 metrics_.connection_errors.add();
                 last_connect_error_ = error;
                 last_connect_sqlstate_ = sqlstate;
-                ++failures;
-                retry_at = Clock::now() + connect_backoff(failures);
+                ++connect_failures_;
+                const auto retry_at = Clock::now() + connect_backoff(connect_failures_);
+                retry_at_ = retry_at;
                 // With no connection open, nothing will be released to the caller this
-                // connection was for: it learns at once why there is none. A server that is
-                // up but full (53300) or starting (57P03), or a host with connections in use,
-                // may free one before the caller's deadline: the caller waits for it.
+                // connection was for: it learns at once why there is none, and so does every
+                // caller whose deadline comes before the next attempt. A server that is up but
+                // full (53300) or starting (57P03), or a host with connections in use, may free
+                // one before the caller's deadline: the caller waits for it.
                 if (!waiters_.empty() && open_ == 0 && !safety::server_busy(sqlstate)) {
-                    Waiter* w = waiters_.front();
-                    w->error = std::make_exception_ptr(ConnectionError(error, false, sqlstate));
-                    w->done = true;
-                    w->cv.notify_one();
-                    dequeue_locked(*w, w->since, false);
+                    const auto fail = [&](Waiter* w) {
+                        w->error = std::make_exception_ptr(ConnectionError(error, false, sqlstate));
+                        w->done = true;
+                        w->cv.notify_one();
+                        dequeue_locked(*w, w->since, false);
+                    };
+                    fail(waiters_.front());
+                    std::vector<Waiter*> hopeless;
+                    for (Waiter* w : waiters_) {
+                        if (w->until < retry_at) hopeless.push_back(w);
+                    }
+                    for (Waiter* w : hopeless) fail(w);
                 }
                 continue;
             }
-            failures = 0;
+            connect_failures_ = 0;
+            retry_at_ = {};
             last_connect_error_.clear();
             last_connect_sqlstate_.clear();
             if (closed_locked()) {
@@ -1160,6 +1194,8 @@ class HostPool {
     std::atomic<bool> abandon_connects_{false};   // shutting down: connects in progress end
     std::string last_connect_error_;
     std::string last_connect_sqlstate_;
+    int connect_failures_ = 0;      // the opener's failed attempts in a row
+    Clock::time_point retry_at_{};  // the opener's next attempt after a failed one
     std::mt19937_64 rng_;
     std::thread opener_;
 };
