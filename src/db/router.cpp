@@ -30,7 +30,15 @@ bool ReplicaRouter::eligible_locked(std::size_t i,
     // history than the primary's, so it takes no reads at all until it is a standby again.
     if (!s.up || s.observed_role != HostRole::replica) return false;
     if (s.lag > max_lag_) return false;
-    if (after && (!s.position || *s.position < *after)) return false;
+    if (!after) return true;
+    if (!s.position || s.position->lsn < after->lsn) return false;
+    if (after->timeline != 0 && primary_timeline_ != 0) {
+        // A position of another timeline than the primary's: the failover may have lost it,
+        // and a replica's LSN says nothing of it. Only the primary answers.
+        if (after->timeline != primary_timeline_) return false;
+        if (s.off_timeline) return false;
+        if (s.position->timeline != 0 && s.position->timeline != after->timeline) return false;
+    }
     return true;
 }
 
@@ -71,8 +79,17 @@ bool ReplicaRouter::mark_up(std::size_t replica, HostRole observed_role,
     const bool was_down = !s.up;
     s.up = true;
     s.observed_role = observed_role;
+    if (position && (!s.position || s.position->lsn < position->lsn || was_down)) {
+        s.position = position;
+    }
+    if (position) follow_timeline_locked(s, *position);
+    // Off the timeline, it has replayed nothing of the new primary's that is known: as far
+    // as anyone can tell, it is behind by the time since the change.
+    if (s.off_timeline) {
+        lag = std::max(lag, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
+                                                                                  s.switched_at));
+    }
     s.lag = lag;
-    if (position && (!s.position || *s.position < *position || was_down)) s.position = position;
     s.round_trip = round_trip;
     s.last_error.clear();
     s.checked_at = Clock::now();
@@ -92,7 +109,58 @@ bool ReplicaRouter::mark_not_standby(std::size_t replica, std::string reason) {
 void ReplicaRouter::advance_position(std::size_t replica, CommitPosition position) {
     std::lock_guard lock(mutex_);
     auto& s = states_.at(replica);
-    if (!s.position || *s.position < position) s.position = position;
+    if (!s.position || s.position->lsn < position.lsn) {
+        if (s.position && position.timeline == 0) position.timeline = s.position->timeline;
+        s.position = position;
+    }
+    follow_timeline_locked(s, position);
+}
+
+void ReplicaRouter::follow_timeline_locked(ReplicaState& s, const CommitPosition& position) const {
+    if (!s.off_timeline) {
+        // A visible timeline other than the primary's puts it off at once.
+        if (position.timeline != 0 && primary_timeline_ != 0 &&
+            position.timeline != primary_timeline_) {
+            s.off_timeline = true;
+            s.position_at_switch.reset();
+            s.switched_at = Clock::now();
+        }
+        return;
+    }
+    if (position.timeline != 0) {
+        // Its WAL receiver says which timeline it streams.
+        s.off_timeline = position.timeline != primary_timeline_;
+    } else if (!s.position_at_switch) {
+        // The first position seen since the change is the baseline: it may include WAL of the
+        // old primary's received just before the change.
+        s.position_at_switch = position;
+    } else if (position.lsn > s.position_at_switch->lsn) {
+        // It replays WAL written since then: it follows a live primary. (A standby that still
+        // follows the old primary in a split brain would too; only a visible timeline tells.)
+        s.off_timeline = false;
+    }
+}
+
+bool ReplicaRouter::primary_timeline(std::uint32_t timeline) {
+    if (timeline == 0) return false;
+    std::lock_guard lock(mutex_);
+    if (timeline == primary_timeline_) return false;
+    const bool changed = primary_timeline_ != 0;
+    primary_timeline_ = timeline;
+    if (changed) {
+        const auto now = Clock::now();
+        for (auto& s : states_) {
+            if (!s.off_timeline) s.switched_at = now;  // else: counting from an earlier change
+            s.off_timeline = true;
+            s.position_at_switch.reset();
+        }
+    }
+    return changed;
+}
+
+std::uint32_t ReplicaRouter::primary_timeline() const {
+    std::lock_guard lock(mutex_);
+    return primary_timeline_;
 }
 
 ReplicaState ReplicaRouter::state(std::size_t replica) const {

@@ -3,6 +3,7 @@
 /// Per-call options for queries, leases and transactions.
 
 #include <chrono>
+#include <compare>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -16,12 +17,23 @@ class Error;
 /// served only by a host that has replayed at least that far: read-your-writes on replicas.
 struct CommitPosition {
     std::uint64_t lsn = 0;
+    /// The primary's timeline when the position was read (0: unknown). A failover starts a new
+    /// timeline: a position of one timeline says nothing of a server on another, which may
+    /// have replayed past the same LSN a history without the write. Not part of the text form.
+    std::uint32_t timeline = 0;
 
     /// Parses PostgreSQL's `X/Y` LSN text. @throws ConfigError on malformed text.
     static CommitPosition parse(std::string_view text);
     /// PostgreSQL's `X/Y` text.
     std::string to_string() const;
-    friend auto operator<=>(const CommitPosition&, const CommitPosition&) = default;
+    /// Positions compare by LSN only: the timeline travels alongside.
+    friend constexpr std::strong_ordering operator<=>(const CommitPosition& a,
+                                                      const CommitPosition& b) noexcept {
+        return a.lsn <=> b.lsn;
+    }
+    friend constexpr bool operator==(const CommitPosition& a, const CommitPosition& b) noexcept {
+        return a.lsn == b.lsn;
+    }
 };
 
 /// Options for ConnectionPool::query. Every member has a default.

@@ -189,6 +189,42 @@ inline constexpr std::chrono::milliseconds kReadYourWritesWait{20};
 /// is marked down (its checks bring it back).
 inline constexpr std::chrono::milliseconds kReplayQueryLimit{200};
 
+/// Where the primary's WAL was, and when: the last positions its checks and current_position()
+/// saw, on its current timeline. A replica that has not replayed a position the primary had at
+/// time t is behind by at least now - t, whatever it says of itself: a standby cut off from its
+/// primary has replayed all it received and reports no lag.
+class PrimaryHistory {
+  public:
+    /// Records a position of the primary (older timelines' samples go on a change).
+    void add(CommitPosition position, Clock::time_point at) {
+        std::lock_guard lock(mutex_);
+        if (position.timeline != timeline_) {
+            samples_.clear();
+            timeline_ = position.timeline;
+        }
+        if (!samples_.empty() && samples_.back().first.lsn >= position.lsn) return;
+        if (samples_.size() == kSamples) samples_.erase(samples_.begin());
+        samples_.emplace_back(position, at);
+    }
+    /// How far behind a replica that has replayed `replayed` is at least: the age of the
+    /// oldest position recorded past it (0 when it has replayed them all).
+    std::chrono::milliseconds behind(const CommitPosition& replayed, Clock::time_point now) const {
+        std::lock_guard lock(mutex_);
+        for (const auto& [p, at] : samples_) {
+            if (p.lsn > replayed.lsn) {
+                return std::chrono::duration_cast<std::chrono::milliseconds>(now - at);
+            }
+        }
+        return std::chrono::milliseconds{0};
+    }
+
+  private:
+    static constexpr std::size_t kSamples = 64;
+    mutable std::mutex mutex_;
+    std::vector<std::pair<CommitPosition, Clock::time_point>> samples_;
+    std::uint32_t timeline_ = 0;
+};
+
 /// A replica read found its server promoted (run_on); carries the read's result.
 struct NotAStandby {
     Result result;
@@ -464,7 +500,13 @@ class PoolCore {
     /// writes from a replica. @throws like query().
     CommitPosition current_position() {
         auto r = query(detail::kCurrentLsnSql, {}, QueryOptions{.prepare = false});
-        return CommitPosition::parse(r.front()[0].template as<std::string_view>());
+        auto position = CommitPosition::parse(r.front()[0].template as<std::string_view>());
+        if (r.columns() > 1 && !r.front()[1].is_null()) {
+            position.timeline =
+                detail::timeline_of_walfile(r.front()[1].template as<std::string_view>());
+        }
+        primary_seen_at(position);
+        return position;
     }
 
     /// Runs `fn(tx)` in a transaction on the primary and commits; retries the whole function
@@ -722,6 +764,10 @@ class PoolCore {
             std::string why = !st.up ? fmt::format("down ({})", st.last_error)
                               : st.observed_role != HostRole::replica
                                   ? std::string("not a standby (promoted?): out of rotation")
+                              : st.off_timeline ? fmt::format(
+                                                      "not seen on the primary's timeline since a "
+                                                      "failover ({} ms ago)",
+                                                      st.lag.count())
                               : st.lag > config_.max_replica_lag
                                   ? fmt::format("lagging {} ms", st.lag.count())
                                   : std::string("has not replayed the requested position");
@@ -921,9 +967,15 @@ class PoolCore {
             const HostRole observed = answer.in_recovery ? HostRole::replica : HostRole::primary;
             if (i == 0) {
                 primary_checked(true, answer.in_recovery, answer.read_only, "");
+                if (answer.position && !answer.in_recovery) primary_seen_at(*answer.position);
             } else {
-                const bool was_down =
-                    router_->mark_up(i - 1, observed, answer.lag, answer.position, rtt);
+                // A standby cut off from its primary has replayed all it received and says
+                // it does not lag: the primary's own positions tell how far behind it is.
+                auto lag = answer.lag;
+                if (answer.position && answer.in_recovery) {
+                    lag = std::max(lag, primary_history_.behind(*answer.position, Clock::now()));
+                }
+                const bool was_down = router_->mark_up(i - 1, observed, lag, answer.position, rtt);
                 if (was_down) {
                     detail::call_hook(hooks_.on_host_state, HostStateEvent{host.ref(), true, ""},
                                       metrics_);
@@ -948,6 +1000,13 @@ class PoolCore {
             }
             return false;
         }
+    }
+
+    // Records a position the primary had (a check's, or current_position()'s): its history,
+    // and its timeline, whose change (a failover) the router learns.
+    void primary_seen_at(const CommitPosition& position) {
+        primary_history_.add(position, Clock::now());
+        if (router_) router_->primary_timeline(position.timeline);
     }
 
     // Records what a check found of the primary. When it stops taking writes (down, in
@@ -1026,6 +1085,7 @@ class PoolCore {
     Hooks hooks_;
     PoolMetrics metrics_;
     std::optional<ReplicaRouter> router_;
+    detail::PrimaryHistory primary_history_;
     std::vector<std::unique_ptr<detail::HostPool<B>>> hosts_;  // [0] is the primary
     std::atomic<bool> closed_{false};
     std::mutex shutdown_mutex_;
@@ -1267,6 +1327,12 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
         } else if (h.observed_role != HostRole::replica) {
             report.reasons.push_back(
                 fmt::format("replica {} is not in recovery (promoted?): out of rotation", h.host));
+        } else if (h.lagging && st.off_timeline) {
+            report.reasons.push_back(fmt::format(
+                "replica {} has not been seen following the primary's new timeline since a "
+                "failover {} ms ago (a standby of the old primary, or one that diverged from "
+                "the new one: it needs pg_rewind or a new base backup)",
+                h.host, h.replication_lag.count()));
         } else if (h.lagging) {
             report.reasons.push_back(fmt::format("replica {} lags {} ms (more than {} ms)", h.host,
                                                  h.replication_lag.count(),

@@ -26,6 +26,13 @@ struct ReplicaState {
     std::string last_error;  ///< Why it is down (redacted).
     Clock::time_point checked_at{};
     int failures = 0;  ///< Consecutive failed checks.
+    /// The primary's timeline changed (a failover) and this replica has not been seen to
+    /// follow the new one since: its timeline is another (when visible), or its replayed
+    /// position has not moved since the change. It serves no read-your-writes reads, and its
+    /// lag counts from the change.
+    bool off_timeline = false;
+    std::optional<CommitPosition> position_at_switch;  ///< The first position seen since.
+    Clock::time_point switched_at{};                   ///< When the change was seen.
 };
 
 /// Weighted choice among replicas. Thread-safe; pick() holds a mutex for a few dozen
@@ -59,6 +66,11 @@ class ReplicaRouter {
     bool mark_not_standby(std::size_t replica, std::string reason);
     /// Raises the known replayed position (a read found the replica further along).
     void advance_position(std::size_t replica, CommitPosition position);
+    /// Records the primary's timeline (0: unknown, ignored). A change (a failover) puts every
+    /// replica off the timeline until it is seen to follow the new one. True on a change.
+    bool primary_timeline(std::uint32_t timeline);
+    /// The primary's timeline as last recorded (0: unknown).
+    std::uint32_t primary_timeline() const;
     /// A copy of a replica's state.
     ReplicaState state(std::size_t replica) const;
     /// When the next check of a replica is due: the health period while up, a backoff that
@@ -67,12 +79,15 @@ class ReplicaRouter {
 
   private:
     bool eligible_locked(std::size_t i, const std::optional<CommitPosition>& after) const;
+    // Whether the replica now follows the primary's timeline, from a position it reported.
+    void follow_timeline_locked(ReplicaState& s, const CommitPosition& position) const;
 
     std::vector<unsigned> weights_;
     std::chrono::milliseconds max_lag_;
     mutable std::mutex mutex_;
     std::vector<ReplicaState> states_;
     std::vector<std::int64_t> current_;
+    std::uint32_t primary_timeline_ = 0;
 };
 
 }  // namespace sparc::db

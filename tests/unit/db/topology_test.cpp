@@ -457,3 +457,104 @@ TEST_CASE("a transaction rides out a failover window in which no host takes a se
                     db::ConnectionError);
     CHECK(other.host("primary").connection_attempts() >= 2);
 }
+
+TEST_CASE("a replica cut off from its primary counts as lagging, though it reports no lag",
+          "[db][topology][router]") {
+    db::testing::FakeBackend fake;
+    fake.replica("replica1");
+    auto cfg = fake_config({"replica1"});
+    cfg.max_replica_lag = 300ms;
+    FakePool pool(cfg, fake);
+    REQUIRE(eventually([&] { return pool.router().state(0).position.has_value(); }));
+    // Its WAL receiver lost the primary: it has replayed all it received, and says lag 0.
+    fake.host("replica1").pause_replay();
+    pool.query("INSERT INTO t VALUES (1)");
+    REQUIRE(fake.host("replica1").replay_position() < fake.wal_position());
+    // The primary's checks saw a position it has not replayed: it falls behind from then on.
+    REQUIRE(eventually([&] { return pool.router().state(0).lag > 300ms; }, 5s));
+    fake.clear_calls();
+    for (int i = 0; i < 5; ++i) pool.query("SELECT v FROM t", {}, {.use_read_replica = true});
+    CHECK(fake.count_on("replica1", "SELECT v FROM t") == 0);
+    CHECK(fake.count_on("primary", "SELECT v FROM t") == 5);
+    const auto report = pool.health({.timeout = 1s});
+    CHECK(report.status == db::HealthStatus::degraded);
+    CHECK_THAT(report.to_json(), Catch::Contains("replica1") && Catch::Contains("lags"));
+    // Back in touch: it catches up and serves again.
+    fake.host("replica1").resume_replay();
+    REQUIRE(eventually([&] { return pool.router().state(0).lag < 300ms; }, 5s));
+    fake.clear_calls();
+    pool.query("SELECT v FROM t", {}, {.use_read_replica = true});
+    CHECK(fake.count_on("replica1", "SELECT v FROM t") == 1);
+}
+
+TEST_CASE(
+    "after a failover, a replica past the new timeline's positions serves no "
+    "read-your-writes read until it follows the new primary",
+    "[db][topology][router]") {
+    db::testing::FakeBackend fake;
+    fake.replica("replica1");
+    fake.replica("replica2");
+    auto cfg = fake_config({"replica1", "replica2"});
+    cfg.max_replica_lag = 500ms;
+    FakePool pool(cfg, fake);
+    REQUIRE(eventually([&] {
+        return pool.router().state(0).position.has_value() &&
+               pool.router().state(1).position.has_value();
+    }));
+    pool.query("INSERT INTO t VALUES (1)");
+    const auto before = pool.current_position();
+    // replica1 stops at `before` (it will be promoted); replica2 goes on replaying the old
+    // primary's last writes, which the new primary never gets.
+    fake.host("replica1").pause_replay();
+    fake.advance_wal(100);
+    fake.host("replica2").pause_replay();
+    // The failover: the primary's address now reaches replica1, promoted at `before`.
+    fake.host("primary").new_timeline(before);
+    fake.host("replica1").resume_replay();  // now a standby of the new primary
+    pool.query("INSERT INTO t VALUES (2)");
+    const auto mine = pool.current_position();
+    REQUIRE(mine.timeline != before.timeline);
+    // The trap: by LSN alone, replica2 has replayed the caller's write. It has not.
+    REQUIRE(fake.host("replica2").replay_position() >= mine);
+    fake.clear_calls();
+    for (int i = 0; i < 20; ++i) {
+        pool.query("SELECT v FROM t", {}, {.use_read_replica = true, .after = mine});
+    }
+    CHECK(fake.count_on("replica2", "SELECT v FROM t") == 0);
+    CHECK(fake.count_on("replica1", "SELECT v FROM t") +
+              fake.count_on("primary", "SELECT v FROM t") ==
+          20);
+    // A position of the old timeline: the failover may have lost it; only the primary answers.
+    fake.clear_calls();
+    pool.query("SELECT v FROM t", {}, {.use_read_replica = true, .after = before});
+    CHECK(fake.count_on("primary", "SELECT v FROM t") == 1);
+    // replica2 replays nothing of the new primary's: it leaves plain reads too, and health
+    // says why.
+    REQUIRE(eventually(
+        [&] {
+            const auto report = pool.health({.timeout = 1s});
+            return report.status == db::HealthStatus::degraded &&
+                   report.to_json().find(
+                       "replica2:5432/app has not been seen following "
+                       "the primary's new timeline") != std::string::npos;
+        },
+        5s));
+    fake.clear_calls();
+    for (int i = 0; i < 10; ++i) pool.query("SELECT v FROM t", {}, {.use_read_replica = true});
+    CHECK(fake.count_on("replica2", "SELECT v FROM t") == 0);
+    // Rebuilt from the new primary, it replays new writes and is back.
+    fake.host("replica2").resume_replay();
+    pool.query("INSERT INTO t VALUES (3)");
+    const auto last = pool.current_position();
+    REQUIRE(eventually(
+        [&] {
+            pool.query("INSERT INTO t VALUES (4)");
+            return !pool.router().state(1).off_timeline;
+        },
+        5s));
+    fake.clear_calls();
+    for (int i = 0; i < 20; ++i) {
+        pool.query("SELECT v FROM t", {}, {.use_read_replica = true, .after = last});
+    }
+    CHECK(fake.count_on("replica2", "SELECT v FROM t") > 0);
+}

@@ -3,7 +3,9 @@
 /// The statements the pool itself sends. Backends (the fake one included) may recognise them.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
+#include <string_view>
 
 #include <sparc/db/options.hpp>
 #include <sparc/db/result.hpp>
@@ -15,7 +17,9 @@ namespace sparc::db::detail {
 /// standby re-receives from a segment start, so "received" may trail "replayed"), else the age
 /// of the last replayed commit; and whether new transactions are read-only by default on the
 /// server (a fenced primary: it takes no writes). A `SET default_transaction_read_only` of the
-/// session's own (or its connection options) is the caller's and does not count.
+/// session's own (or its connection options) is the caller's and does not count. Last, the
+/// timeline: a primary's, or the one a standby's WAL receiver streams (NULL unless the role may
+/// read pg_stat_wal_receiver's details and the receiver runs).
 inline constexpr const char* kProbeSql =
     "SELECT pg_is_in_recovery(),"
     " (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
@@ -25,7 +29,9 @@ inline constexpr const char* kProbeSql =
     " ELSE COALESCE((EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint,"
     " 0) END),"
     " (SELECT setting = 'on' AND source NOT IN ('session', 'client')"
-    " FROM pg_settings WHERE name = 'default_transaction_read_only')";
+    " FROM pg_settings WHERE name = 'default_transaction_read_only'),"
+    " (CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver)"
+    " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END)";
 
 /// What a host said of itself in answer to kProbeSql.
 struct ProbeAnswer {
@@ -33,6 +39,9 @@ struct ProbeAnswer {
     std::optional<CommitPosition> position;  ///< Replayed (standby) or written (primary).
     std::chrono::milliseconds lag{0};        ///< Replay lag; 0 on a primary.
     bool read_only = false;                  ///< default_transaction_read_only: fenced.
+    /// A primary's timeline; a standby's WAL receiver's (visible only to superusers and
+    /// members of pg_read_all_stats, and only while it streams). Also in `position`.
+    std::optional<std::uint32_t> timeline;
 
     /// Whether new transactions there may write.
     bool takes_writes() const noexcept { return !in_recovery && !read_only; }
@@ -58,7 +67,12 @@ inline constexpr const char* kTxidStatusSql =
 /// The primary's current WAL insert position, returned as a CommitPosition. The insert position,
 /// not the write position: with synchronous_commit off, COMMIT returns before its WAL record is
 /// written, and only the insert position is sure to be past it.
-inline constexpr const char* kCurrentLsnSql = "SELECT pg_current_wal_insert_lsn()::text";
+/// The second column is the WAL file name, whose first 8 hex digits are the timeline.
+inline constexpr const char* kCurrentLsnSql =
+    "SELECT pg_current_wal_insert_lsn()::text, pg_walfile_name(pg_current_wal_insert_lsn())";
+
+/// The timeline in a WAL file name (its first 8 hex digits); 0 when `name` is not one.
+std::uint32_t timeline_of_walfile(std::string_view name) noexcept;
 
 /// A replica's replayed position, asked on the connection about to serve a read-your-writes
 /// read when the last health check's figure is older than the position asked for. NULL on a

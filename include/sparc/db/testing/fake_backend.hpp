@@ -86,6 +86,8 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include <sparc/db/backend.hpp>
 #include <sparc/db/detail/sql.hpp>
 #include <sparc/db/endpoint.hpp>
@@ -165,6 +167,8 @@ struct HostData {
     std::chrono::milliseconds connect_latency{0};
     std::chrono::milliseconds lag{0};
     std::optional<std::uint64_t> replayed;  // Pinned or paused replay position.
+    std::uint32_t timeline = 1;             // A primary's; a promotion starts a new one.
+    bool diverged = false;  // Replayed WAL a new timeline never had: its position stands.
     std::size_t connection_attempts = 0;
     std::size_t connections_opened = 0;
     std::size_t statements_run = 0;
@@ -211,6 +215,7 @@ struct State {
     std::int64_t next_txid = kInitialTxid;
     std::map<std::int64_t, TxState> txids;
     std::uint64_t wal = kInitialWal;
+    std::uint32_t timelines = 1;  // The highest timeline so far.
     std::size_t running = 0;
     bool strict = false;
     bool record_internal = false;
@@ -234,6 +239,7 @@ struct State {
         if (h.role == HostRole::primary) {
             return wal;
         }
+        if (h.diverged) return *h.replayed;
         return h.replayed ? std::min(*h.replayed, wal) : wal;
     }
 
@@ -639,8 +645,15 @@ class FakeBackend::Host {
     const std::string& name() const noexcept { return name_; }
 
     /// Makes the host a primary or a replica (promotion and demotion included).
+    /// Promoting a replica starts a new timeline, as pg_promote() does.
     Host& role(HostRole role) {
-        return set([&](detail::HostData& h) { h.role = role; });
+        std::lock_guard lock(state_->mutex);
+        auto& h = state_->host(name_);
+        if (h.role == HostRole::replica && role == HostRole::primary) {
+            h.timeline = ++state_->timelines;
+        }
+        h.role = role;
+        return *this;
     }
     /// The host's role.
     HostRole role() const {
@@ -710,9 +723,31 @@ class FakeBackend::Host {
         }
         return *this;
     }
-    /// Lets this replica catch up with the primary again.
+    /// Lets this replica catch up with the primary again (after a new_timeline(), as a standby
+    /// rebuilt from the new primary would).
     Host& resume_replay() {
-        return set([](detail::HostData& h) { h.replayed.reset(); });
+        return set([](detail::HostData& h) {
+            h.replayed.reset();
+            h.diverged = false;
+        });
+    }
+    /// Makes this primary start a new timeline, as a standby promoted in a failover does: its
+    /// WAL continues from `from`, what that standby had replayed (default: the current
+    /// position). Replicas whose replay is paused or pinned past `from` keep their position:
+    /// they replayed WAL of the old primary that the new timeline never had.
+    Host& new_timeline(std::optional<CommitPosition> from = std::nullopt) {
+        std::lock_guard lock(state_->mutex);
+        auto& st = *state_;
+        st.host(name_).timeline = ++st.timelines;
+        if (from) {
+            for (auto& [name, h] : st.hosts) {
+                if (h.role == HostRole::replica && h.replayed && *h.replayed > from->lsn) {
+                    h.diverged = true;
+                }
+            }
+            st.wal = from->lsn;
+        }
+        return *this;
     }
     /// Breaks every open connection, as pg_terminate_backend would; the host stays up.
     Host& terminate_connections() {
@@ -1192,10 +1227,12 @@ inline std::optional<Result> FakeBackend::Connection::builtin(std::string_view s
         const auto lag = replica ? h.lag.count() : 0;
         // A session opened read-only is the caller's, not the server's setting.
         const bool read_only = replica || h.fenced;
+        // A standby's timeline is hidden, as from a role without pg_read_all_stats.
         return detail::text_result(
-            {"pg_is_in_recovery", "pg_current_wal_lsn", "coalesce", "read_only"},
+            {"pg_is_in_recovery", "pg_current_wal_lsn", "coalesce", "read_only", "timeline"},
             {{replica ? "t" : "f", detail::lsn_text(st.replayed(h)), std::to_string(lag),
-              read_only ? "t" : "f"}});
+              read_only ? "t" : "f",
+              replica ? std::nullopt : std::optional<std::string>(std::to_string(h.timeline))}});
     }
     if (sql == sql_text::kPingSql) {
         return detail::text_result({"?column?"}, {{"1"}});
@@ -1211,7 +1248,10 @@ inline std::optional<Result> FakeBackend::Connection::builtin(std::string_view s
         if (h.role == HostRole::replica) {
             throw Failure{Failure::sql, "55000", "recovery is in progress", false};
         }
-        return detail::text_result({"pg_current_wal_lsn"}, {{detail::lsn_text(st.wal)}});
+        return detail::text_result(
+            {"pg_current_wal_insert_lsn", "pg_walfile_name"},
+            {{detail::lsn_text(st.wal), fmt::format("{:08X}{:08X}{:08X}", h.timeline, st.wal >> 32U,
+                                                    (st.wal & 0xFFFFFFFFU) >> 24U)}});
     }
     if (sql == sql_text::kTxidCurrentSql) {
         std::int64_t txid = c.txid;
