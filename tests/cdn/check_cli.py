@@ -182,6 +182,12 @@ def main(argv):
         cli.expect("topic outside us-east-1", ["render", "--vars", cli.write("s.json", {
             **VARS, "sns_alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts"}), "--out", str(out)], 2,
             stderr="us-east-1")
+        big = cli.expect("edge package over the viewer-request limit", ["render", "--vars", cli.write(
+            "big.json", {**VARS, "jwt_audience": "a" * 1100000}), "--out", str(out)], 2,
+            stderr="over Lambda@Edge's limit of 1048576 bytes (1 MiB) for a viewer-request function")
+        if not re.search(r"big\.json: the package of the edge function sparc-\S+-edge-auth \(index\.js \d+ bytes, "
+                         r"config\.json \d+ bytes\) zips to up to \d+ bytes", big.stderr):
+            cli.failures.append(f"the package size error does not name the file, function and sizes: {big.stderr}")
         for label, extra, name in BAD_VARIABLES:
             cli.expect(label, ["render", "--vars", cli.write("bad.json", {**VARS, **extra}), "--out",
                        str(pathlib.Path(tmp, "bad"))], 2, stderr=name)
