@@ -1,5 +1,6 @@
 // sparc-cdn: render the video-platform CDN stack, validate documents, match paths.
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -307,12 +308,19 @@ int render(const std::vector<std::string_view>& args) {
     std::string vars_path;
     std::string out_dir;
     std::string format = "cli";
+    std::vector<std::string_view> given;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const auto arg = args[i];
         if ((arg == "--vars" || arg == "--out" || arg == "--format") && i + 1 < args.size()) {
-            (arg == "--vars"  ? vars_path
-             : arg == "--out" ? out_dir
-                              : format) = std::string(args[++i]);
+            auto& value = arg == "--vars" ? vars_path : arg == "--out" ? out_dir : format;
+            if (std::find(given.begin(), given.end(), arg) != given.end()) {
+                throw UsageError(
+                    fmt::format("render: {} is given twice (\"{}\" and \"{}\"); "
+                                "give it once",
+                                arg, value, args[i + 1]));
+            }
+            given.push_back(arg);
+            value = std::string(args[++i]);
         } else {
             throw UsageError(fmt::format("render: unexpected argument \"{}\"", arg));
         }

@@ -147,6 +147,19 @@ def main(argv):
                    2, stderr="PriceClass_100")
         cli.expect("vars not JSON", ["render", "--vars", cli.write("n.json", "{"), "--out", str(out)],
                    2, stderr="not valid JSON")
+        # An option given twice is a usage error, not the last one silently winning.
+        for option, first, second in (("--out", str(out), str(pathlib.Path(tmp, "other"))),
+                                      ("--vars", "a.json", "b.json"),
+                                      ("--format", "cli", "cloudformation")):
+            args = {"--out": str(out), "--vars": cli.write("v.json", VARS), "--format": "cli"}
+            del args[option]
+            line = ["render", option, first, option, second]
+            for name, value in args.items():
+                line += [name, value]
+            cli.expect(f"{option} twice", line, 2,
+                       stderr=f'render: {option} is given twice ("{first}" and "{second}"); give it once')
+        if pathlib.Path(tmp, "other").exists():
+            cli.failures.append("render --out A --out B wrote B")
         cli.expect("render", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0,
                    stdout="13-cloudfront-create-distribution.json")
 
