@@ -224,10 +224,17 @@ json stack_template(const presets::VideoPlatformStack& s) {
     function.erase("Publish");  // the AWS::Lambda::Version below publishes
     function["Code"] = kEdgeCodeDir;
     function["Tags"] = tags;
-    r[ids::kEdgeAuthFunction] = resource("AWS::Lambda::Function", function);
+    // CloudFront keeps replicas of a Lambda@Edge function for hours after the distribution
+    // stops using it, and until they are gone Lambda refuses to delete the function or any of
+    // its versions. So neither delete-stack nor a replacement (a new FunctionName) deletes
+    // them: CloudFormation leaves them (Retain) instead of ending DELETE_FAILED; docs/cdn.md
+    // says how to delete them later.
+    json edge_function = resource("AWS::Lambda::Function", function);
+    edge_function["DeletionPolicy"] = "Retain";
+    edge_function["UpdateReplacePolicy"] = "Retain";
+    r[ids::kEdgeAuthFunction] = edge_function;
     // Versions are immutable: a new package fingerprint replaces the resource, which publishes
-    // a new version. Lambda@Edge replicas keep old versions in use for hours, so CloudFormation
-    // keeps them (Retain) instead of failing to delete them.
+    // a new version; the old one is retained for the same reason.
     json version =
         resource("AWS::Lambda::Version",
                  {{"FunctionName", ref(ids::kEdgeAuthFunction)},

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -21,6 +22,44 @@ JsonError::JsonError(std::string pointer, const std::string& message, Kind kind)
     : std::runtime_error(pointer.empty() ? message : fmt::format("{}: {}", pointer, message)),
       pointer_(std::move(pointer)),
       kind_(kind) {}
+
+JsonError::JsonError(std::string_view file, const JsonError& error)
+    : std::runtime_error(fmt::format("{}: {}", file, error.what())),
+      pointer_(error.pointer()),
+      kind_(error.kind()) {}
+
+namespace {
+
+// Line and column (both from 1, the column in bytes) of byte `offset` of `text`.
+std::string line_and_column(std::string_view text, std::size_t offset) {
+    const auto before = text.substr(0, std::min(offset, text.size()));
+    const auto line = 1 + std::count(before.begin(), before.end(), '\n');
+    const auto last_newline = before.rfind('\n');
+    const auto column = last_newline == std::string_view::npos ? offset + 1 : offset - last_newline;
+    return fmt::format("line {}, column {}", line, column);
+}
+
+// Refuses text that is not UTF-8, naming the first byte that is not part of a character.
+void check_utf8(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+        if (static_cast<unsigned char>(text[i]) < 0x80) {
+            ++i;
+            continue;
+        }
+        char32_t ignored = 0;
+        const auto n = detail::utf8_character(text.substr(i), ignored);
+        if (n == 0) {
+            throw JsonError(
+                "", fmt::format("not UTF-8: byte offset {} ({}) is 0x{:02X}, which "
+                                "does not begin or continue a UTF-8 character; JSON "
+                                "text must be UTF-8",
+                                i, line_and_column(text, i), static_cast<unsigned char>(text[i])));
+        }
+        i += n;
+    }
+}
+
+}  // namespace
 
 nlohmann::json parse_json(std::string_view text, const ParseLimits& limits) {
     if (text.size() > limits.max_bytes) {
@@ -80,12 +119,24 @@ nlohmann::json parse_json(std::string_view text, const ParseLimits& limits) {
         }
         return true;
     };
+    check_utf8(text);
     try {
         return nlohmann::json::parse(text.begin(), text.end(), guard);
     } catch (const JsonError&) {
         throw;
+    } catch (const nlohmann::json::parse_error& e) {
+        // "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error ...":
+        // the position is given as a byte offset, line and column instead. `byte` counts from 1
+        // and is the last byte read.
+        std::string_view what = e.what();
+        if (const auto colon = what.find(": "); colon != std::string_view::npos) {
+            what.remove_prefix(colon + 2);
+        }
+        const auto offset = e.byte == 0 ? 0 : e.byte - 1;
+        throw JsonError("", fmt::format("not valid JSON: byte offset {} ({}): {}", offset,
+                                        line_and_column(text, offset), what));
     } catch (const nlohmann::json::exception& e) {
-        // parse_error, and out_of_range for a number too large for a double (406).
+        // out_of_range for a number too large for a double (406).
         throw JsonError("", fmt::format("not valid JSON ({})", e.what()));
     }
 }
@@ -93,11 +144,15 @@ nlohmann::json parse_json(std::string_view text, const ParseLimits& limits) {
 nlohmann::json read_json_file(const std::string& path, const ParseLimits& limits) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
-        throw JsonError("", fmt::format("{} is a directory, not a JSON file", path));
+        throw JsonError("", fmt::format("{}: is a directory, not a JSON file", path));
     }
+    errno = 0;
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        throw JsonError("", fmt::format("cannot open {}", path));
+        const int error = errno;
+        throw JsonError("", error == 0 ? fmt::format("{}: cannot open", path)
+                                       : fmt::format("{}: cannot open: {}", path,
+                                                     std::generic_category().message(error)));
     }
     // Read at most one byte past the limit, whatever the file is (a pipe or a device such as
     // /dev/zero has no size to ask for first).
@@ -112,13 +167,17 @@ nlohmann::json read_json_file(const std::string& path, const ParseLimits& limits
         }
     }
     if (in.bad()) {
-        throw JsonError("", fmt::format("cannot read {}", path));
+        throw JsonError("", fmt::format("{}: cannot read", path));
     }
     if (text.size() > limits.max_bytes) {
         throw JsonError(
-            "", fmt::format("{} is larger than the limit of {} bytes", path, limits.max_bytes));
+            "", fmt::format("{}: larger than the limit of {} bytes", path, limits.max_bytes));
     }
-    return parse_json(text, limits);
+    try {
+        return parse_json(text, limits);
+    } catch (const JsonError& e) {
+        throw JsonError(path, e);
+    }
 }
 
 bool has_placeholder(std::string_view value) noexcept {
@@ -129,6 +188,47 @@ bool has_placeholder(std::string_view value) noexcept {
 std::string placeholder(std::string_view name) { return fmt::format("{{{{{}}}}}", name); }
 
 namespace detail {
+
+std::size_t utf8_character(std::string_view text, char32_t& code_point) {
+    if (text.empty()) {
+        return 0;
+    }
+    const auto lead = static_cast<unsigned char>(text[0]);
+    std::size_t n = 0;
+    char32_t cp = 0;
+    if (lead < 0x80) {
+        code_point = lead;
+        return 1;
+    }
+    if ((lead >> 5) == 0x6) {
+        n = 2;
+        cp = lead & 0x1fU;
+    } else if ((lead >> 4) == 0xe) {
+        n = 3;
+        cp = lead & 0x0fU;
+    } else if ((lead >> 3) == 0x1e) {
+        n = 4;
+        cp = lead & 0x07U;
+    } else {
+        return 0;
+    }
+    if (text.size() < n) {
+        return 0;
+    }
+    for (std::size_t k = 1; k < n; ++k) {
+        const auto c = static_cast<unsigned char>(text[k]);
+        if ((c & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (c & 0x3fU);
+    }
+    constexpr std::array<char32_t, 5> kSmallest{0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kSmallest[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+    code_point = cp;
+    return n;
+}
 
 std::string pointer_append(std::string_view base, std::string_view token) {
     std::string out(base);

@@ -410,7 +410,69 @@ VideoPlatformStack video_platform(const VideoPlatformParams& input) {
               "OriginLatency", p.origin_latency_threshold_ms, StandardUnit::milliseconds);
     latency.extended_statistic = "p90";
     s.alarms = {e4, e5, latency};
+
+    // The package must fit Lambda@Edge's limit for every event the function is triggered at.
+    std::vector<EventType> events;
+    const auto add_events = [&](const std::vector<LambdaFunctionAssociation>& associations) {
+        for (const auto& a : associations) {
+            if (a.lambda_function_arn == edge_auth_arn &&
+                std::find(events.begin(), events.end(), a.event_type) == events.end()) {
+                events.push_back(a.event_type);
+            }
+        }
+    };
+    add_events(s.distribution.default_cache_behavior.lambda_function_associations);
+    for (const auto& b : s.distribution.cache_behaviors) {
+        add_events(b.lambda_function_associations);
+    }
+    for (const auto event : events) {
+        check_edge_package(s.edge_auth_function.function_name, s.edge_auth_bundle, event);
+    }
     return s;
+}
+
+std::uint64_t edge_package_limit(EventType event) {
+    constexpr std::uint64_t kMiB = 1024 * 1024;
+    return event == EventType::viewer_request || event == EventType::viewer_response ? kMiB
+                                                                                     : 50 * kMiB;
+}
+
+std::uint64_t zipped_size_bound(const std::vector<BundleFile>& files) {
+    // Python's zipfile writes, for each file, a local header (30 bytes and the name) before
+    // the data and a central directory entry (46 bytes and the name), no extra fields below
+    // the zip64 sizes; then the end of central directory record (22 bytes).
+    constexpr std::uint64_t kLocalHeader = 30;
+    constexpr std::uint64_t kCentralHeader = 46;
+    constexpr std::uint64_t kEndRecord = 22;
+    std::uint64_t total = kEndRecord;
+    for (const auto& f : files) {
+        const std::uint64_t n = f.contents.size();
+        // zlib's deflateBound() for raw deflate with the default window and memory level,
+        // what zipfile uses (compressobj(Z_DEFAULT_COMPRESSION, DEFLATED, -15)).
+        const std::uint64_t deflated = n + (n >> 12) + (n >> 14) + (n >> 25) + 7;
+        total += kLocalHeader + kCentralHeader + 2 * f.name.size() + deflated;
+    }
+    return total;
+}
+
+void check_edge_package(std::string_view function_name, const std::vector<BundleFile>& files,
+                        EventType event) {
+    const auto size = zipped_size_bound(files);
+    const auto limit = edge_package_limit(event);
+    if (size <= limit) {
+        return;
+    }
+    std::string contents;
+    for (const auto& f : files) {
+        contents +=
+            fmt::format("{}{} {} bytes", contents.empty() ? "" : ", ", f.name, f.contents.size());
+    }
+    throw std::invalid_argument(fmt::format(
+        "the package of the edge function {} ({}) zips to up to {} bytes, over Lambda@Edge's "
+        "limit of {} bytes ({} MiB) for a {} function; its configuration (jwt_public_keys, "
+        "jwt_public_key, jwt_issuer, jwt_audience, public_paths, cors_allowed_origins, "
+        "cors_allowed_headers) must be smaller",
+        function_name, contents, size, limit, limit / (1024 * 1024), to_string(event)));
 }
 
 }  // namespace sparc::cdn::presets

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -183,6 +184,26 @@ std::size_t characters(std::string_view text) {
     return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
         return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
     }));
+}
+
+// The character at byte `i` of `text` for a message: printable ASCII quoted, anything else
+// as its code point (the whole UTF-8 character, never one byte of it) or, if it is not
+// UTF-8, as the byte.
+std::string describe_character(std::string_view text, std::size_t i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+        return fmt::format("'{}'", text[i]);
+    }
+    char32_t code_point = 0;
+    const auto n = detail::utf8_character(text.substr(i), code_point);
+    if (n == 0) {
+        return fmt::format("the byte 0x{:02X}, which is not UTF-8", c);
+    }
+    if (code_point < 0x20 || code_point == 0x7f) {
+        return fmt::format("U+{:04X}", static_cast<std::uint32_t>(code_point));
+    }
+    return fmt::format("'{}' (U+{:04X})", text.substr(i, n),
+                       static_cast<std::uint32_t>(code_point));
 }
 
 // Characters CloudFront accepts in a path pattern.
@@ -605,12 +626,12 @@ void check_path_pattern(Report& report, const std::string& path, const std::stri
         report.add(path, "PathPattern is {} characters; the limit is {}", pattern.size(),
                    kMaxPathPatternLength);
     }
-    for (char c : pattern) {
-        if (!is_path_pattern_char(c)) {
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+        if (!is_path_pattern_char(pattern[i])) {
             report.add(path,
-                       "PathPattern \"{}\" contains '{}'; allowed are A-Z a-z 0-9 and "
+                       "PathPattern \"{}\" contains {}; allowed are A-Z a-z 0-9 and "
                        "_ - . * $ / ~ \" ' @ : + & ?",
-                       pattern, c);
+                       pattern, describe_character(pattern, i));
             break;
         }
     }

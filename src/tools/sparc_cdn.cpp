@@ -1,5 +1,6 @@
 // sparc-cdn: render the video-platform CDN stack, validate documents, match paths.
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -84,7 +85,8 @@ bool wants_help(const std::vector<std::string_view>& args) {
     return false;
 }
 
-// Runs `read`, prefixing any error with the file it concerns.
+// Runs `read`, prefixing any error with the file it concerns (read_json_file's errors name
+// the file already).
 template <class F>
 auto in_file(std::string_view path, F&& read) {
     try {
@@ -306,12 +308,19 @@ int render(const std::vector<std::string_view>& args) {
     std::string vars_path;
     std::string out_dir;
     std::string format = "cli";
+    std::vector<std::string_view> given;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const auto arg = args[i];
         if ((arg == "--vars" || arg == "--out" || arg == "--format") && i + 1 < args.size()) {
-            (arg == "--vars"  ? vars_path
-             : arg == "--out" ? out_dir
-                              : format) = std::string(args[++i]);
+            auto& value = arg == "--vars" ? vars_path : arg == "--out" ? out_dir : format;
+            if (std::find(given.begin(), given.end(), arg) != given.end()) {
+                throw UsageError(
+                    fmt::format("render: {} is given twice (\"{}\" and \"{}\"); "
+                                "give it once",
+                                arg, value, args[i + 1]));
+            }
+            given.push_back(arg);
+            value = std::string(args[++i]);
         } else {
             throw UsageError(fmt::format("render: unexpected argument \"{}\"", arg));
         }
@@ -323,9 +332,9 @@ int render(const std::vector<std::string_view>& args) {
         throw UsageError(
             fmt::format("render: --format is \"cloudformation\" or \"cli\", not \"{}\"", format));
     }
-    const auto params = in_file(vars_path, [&] {
-        return cdn::presets::video_platform_params_from_json(cdn::read_json_file(vars_path));
-    });
+    const auto vars = cdn::read_json_file(vars_path);  // its errors name the file
+    const auto params =
+        in_file(vars_path, [&] { return cdn::presets::video_platform_params_from_json(vars); });
     const auto stack = in_file(vars_path, [&] { return cdn::presets::video_platform(params); });
     if (report_problems(stack)) {
         return kExitProblems;
@@ -362,9 +371,9 @@ int match(const std::vector<std::string_view>& args) {
         throw UsageError("match: expected FILE.json and PATH");
     }
     std::vector<cdn::Problem> ignored;
-    const auto config = in_file(args[0], [&] {
-        return cdn::read_distribution_config(cdn::read_json_file(std::string(args[0])), ignored);
-    });
+    const auto document = cdn::read_json_file(std::string(args[0]));  // its errors name the file
+    const auto config =
+        in_file(args[0], [&] { return cdn::read_distribution_config(document, ignored); });
     for (const auto& p : ignored) {
         fmt::print(stderr, "{}: warning: {}\n", p.path, p.message);
     }

@@ -30,7 +30,7 @@ int validate_command(const std::vector<std::string_view>& args) {
     if (file.empty()) {
         throw CommandUsageError("validate: expected exactly one FILE.json");
     }
-    const auto document = cdn::read_json_file(std::string(file));
+    const auto document = cdn::read_json_file(std::string(file));  // its errors name the file
     cdn::DocumentReport report;
     try {
         report = cdn::check_document(document, strict);

@@ -97,13 +97,17 @@ class Cli:
 
     def write(self, name, content):
         path = self.tmp / name
-        path.write_text(content if isinstance(content, str) else json.dumps(content))
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content if isinstance(content, str) else json.dumps(content))
         return str(path)
 
     def expect(self, label, args, code, stdout=None, stderr=None, preexec_fn=None):
         self.count += 1
-        result = subprocess.run([self.tool, *args], capture_output=True, text=True, timeout=60,
-                                preexec_fn=preexec_fn)
+        # Bytes that are not UTF-8 in the output become U+FFFD (and fail the checks that look).
+        result = subprocess.run([self.tool, *args], capture_output=True, text=True, errors="replace",
+                                timeout=60, preexec_fn=preexec_fn)
         problems = []
         if result.returncode != code:
             problems.append(f"exit {result.returncode}, expected {code}")
@@ -143,6 +147,19 @@ def main(argv):
                    2, stderr="PriceClass_100")
         cli.expect("vars not JSON", ["render", "--vars", cli.write("n.json", "{"), "--out", str(out)],
                    2, stderr="not valid JSON")
+        # An option given twice is a usage error, not the last one silently winning.
+        for option, first, second in (("--out", str(out), str(pathlib.Path(tmp, "other"))),
+                                      ("--vars", "a.json", "b.json"),
+                                      ("--format", "cli", "cloudformation")):
+            args = {"--out": str(out), "--vars": cli.write("v.json", VARS), "--format": "cli"}
+            del args[option]
+            line = ["render", option, first, option, second]
+            for name, value in args.items():
+                line += [name, value]
+            cli.expect(f"{option} twice", line, 2,
+                       stderr=f'render: {option} is given twice ("{first}" and "{second}"); give it once')
+        if pathlib.Path(tmp, "other").exists():
+            cli.failures.append("render --out A --out B wrote B")
         cli.expect("render", ["render", "--vars", cli.write("v.json", VARS), "--out", str(out)], 0,
                    stdout="13-cloudfront-create-distribution.json")
 
@@ -182,6 +199,12 @@ def main(argv):
         cli.expect("topic outside us-east-1", ["render", "--vars", cli.write("s.json", {
             **VARS, "sns_alert_topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts"}), "--out", str(out)], 2,
             stderr="us-east-1")
+        big = cli.expect("edge package over the viewer-request limit", ["render", "--vars", cli.write(
+            "big.json", {**VARS, "jwt_audience": "a" * 1100000}), "--out", str(out)], 2,
+            stderr="over Lambda@Edge's limit of 1048576 bytes (1 MiB) for a viewer-request function")
+        if not re.search(r"big\.json: the package of the edge function sparc-\S+-edge-auth \(index\.js \d+ bytes, "
+                         r"config\.json \d+ bytes\) zips to up to \d+ bytes", big.stderr):
+            cli.failures.append(f"the package size error does not name the file, function and sizes: {big.stderr}")
         for label, extra, name in BAD_VARIABLES:
             cli.expect(label, ["render", "--vars", cli.write("bad.json", {**VARS, **extra}), "--out",
                        str(pathlib.Path(tmp, "bad"))], 2, stderr=name)
@@ -309,9 +332,26 @@ def main(argv):
         cli.expect("validate usage", ["validate"], 2, stderr="usage")
         cli.expect("endless device", ["validate", "/dev/zero"], 2, stderr="limit")
         cli.expect("directory", ["validate", tmp], 2, stderr="is a directory")
-        cli.expect("key given twice", ["validate", cli.write("dup.json",
-                   '{"CachePolicyConfig": {"Name": "a", "Name": "b"}}')], 2,
-                   stderr="/CachePolicyConfig/Name")
+        dup = cli.write("dup.json", '{"CachePolicyConfig": {"Name": "a", "Name": "b"}}')
+        cli.expect("key given twice", ["validate", dup], 2,
+                   stderr=f"sparc-cdn: {dup}: /CachePolicyConfig/Name: this key is given twice")
+        # Every input error names the file (and a byte that is not UTF-8, its offset).
+        deep = cli.write("deep.json", "[" * 100 + "]" * 100)
+        cli.expect("deep nesting names the file", ["validate", deep], 2,
+                   stderr=f"sparc-cdn: {deep}: document is nested more than 64 levels deep")
+        lone = cli.write("lone.json", b'{"Comment": "vid\xc3o"}')
+        for args in (["validate", lone], ["match", lone, "/a"], ["render", "--vars", lone, "--out", str(out)]):
+            result = cli.expect(f"{args[0]}: a lone byte that is not UTF-8", args, 2,
+                                stderr=f"sparc-cdn: {lone}: not UTF-8: byte offset 16 (line 1, column 17) is 0xC3")
+            if "json.exception" in result.stderr or "\ufffd" in result.stderr:
+                cli.failures.append(f"{args[0]}: the UTF-8 error is nlohmann's: {result.stderr}")
+        syntax = cli.write("syntax.json", '{"Comment": }')
+        cli.expect("syntax error names the file and the offset", ["validate", syntax], 2,
+                   stderr=f"sparc-cdn: {syntax}: not valid JSON: byte offset 12 (line 1, column 13): ")
+        directory = cli.expect("a directory is named once", ["validate", tmp], 2,
+                               stderr=f"sparc-cdn: {tmp}: is a directory")
+        if directory.stderr.count(tmp) != 1:
+            cli.failures.append(f"the directory is named more than once: {directory.stderr}")
         newer = json.loads(json.dumps(rendered))
         newer["DistributionConfig"]["Origins"]["Items"][0]["IpAddressType"] = "dualstack"
         cli.expect("match ignores newer members", ["match", cli.write("newer.json", newer), "/api/v1"],

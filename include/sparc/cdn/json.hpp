@@ -24,6 +24,9 @@ class JsonError : public std::runtime_error {
     enum class Kind { shape, unknown_member, unknown_value };
     /// `pointer` is the RFC 6901 JSON pointer of the offending value ("" for the root).
     JsonError(std::string pointer, const std::string& message, Kind kind = Kind::shape);
+    /// `error`, found in the file `file`: what() begins with the file name; pointer() and
+    /// kind() are those of `error`.
+    JsonError(std::string_view file, const JsonError& error);
     /// What is wrong with the value at pointer().
     Kind kind() const noexcept { return kind_; }
     /// JSON pointer of the offending value, relative to the document being read.
@@ -41,11 +44,14 @@ struct ParseLimits {
 };
 
 /// Parses untrusted JSON text without unbounded recursion or memory use.
-/// @throws JsonError if the text is too large, too deeply nested or not JSON.
+/// @throws JsonError if the text is too large, too deeply nested, not UTF-8 or not JSON (the
+/// message gives the byte offset, line and column of a byte that is not UTF-8 or of a syntax
+/// error), or has a key twice in one object.
 nlohmann::json parse_json(std::string_view text, const ParseLimits& limits = {});
 
 /// Reads and parses a file with parse_json.
-/// @throws JsonError as parse_json, or if the file cannot be read.
+/// @throws JsonError as parse_json, or if the file cannot be read; its message begins with
+/// `path`.
 nlohmann::json read_json_file(const std::string& path, const ParseLimits& limits = {});
 
 /// True if `value` contains a deploy-time reference such as `{{DistributionId}}`.

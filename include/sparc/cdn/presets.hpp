@@ -188,8 +188,28 @@ inline constexpr std::string_view kDistributionId = "DistributionId";
 
 /// Builds the video platform's whole CDN stack.
 /// @throws std::invalid_argument naming the first parameter that is missing or malformed
-/// (required value empty, environment not a-z 0-9 -, a domain or bucket name invalid).
+/// (required value empty, environment not a-z 0-9 -, a domain or bucket name invalid), or if
+/// the edge function's package is over Lambda@Edge's limit (check_edge_package()).
 VideoPlatformStack video_platform(const VideoPlatformParams& params);
+
+/// Lambda@Edge's limit on the zipped deployment package of a function triggered at `event`:
+/// 1 MiB (1048576 bytes) at viewer-request and viewer-response, 50 MiB (52428800 bytes) at
+/// origin-request and origin-response. CloudFront refuses to associate a bigger one.
+std::uint64_t edge_package_limit(EventType event);
+
+/// An upper bound of the size of the zip file that `aws cloudformation package` (and
+/// deploy.sh) make of `files`: Python's zipfile, each file deflated with zlib's default level.
+/// It is the sum, over the files, of zlib's worst case for deflating the contents
+/// (deflateBound: n + n/4096 + n/16384 + n/2^25 + 7 bytes, which is also above the size of
+/// the file stored uncompressed) and of the zip headers (30 + 46 bytes and twice the name),
+/// plus 22 bytes for the end of the archive. The real zip is smaller: text compresses.
+std::uint64_t zipped_size_bound(const std::vector<BundleFile>& files);
+
+/// Checks that the package `files` of the edge function `function_name` fits the limit of
+/// `event` (zipped_size_bound() against edge_package_limit()).
+/// @throws std::invalid_argument naming the function, the event, the size and the limit.
+void check_edge_package(std::string_view function_name, const std::vector<BundleFile>& files,
+                        EventType event);
 
 /// Reads VideoPlatformParams from JSON with snake_case member names (e.g. `"environment"`,
 /// `"price_class": "PriceClass_100"`, `"bucket_access": "origin-access-identity"`).

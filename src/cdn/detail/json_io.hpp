@@ -67,6 +67,11 @@ std::string enum_choices() {
     return out;
 }
 
+/// Length of the UTF-8 encoded character at the start of `text` (1 to 4 bytes), storing its
+/// code point in `code_point`; 0 if `text` does not start with one (empty, a stray
+/// continuation byte, a truncated or overlong sequence, a surrogate, beyond U+10FFFF).
+std::size_t utf8_character(std::string_view text, char32_t& code_point);
+
 /// Appends one reference token to a JSON pointer, escaping `~` and `/` (RFC 6901).
 std::string pointer_append(std::string_view base, std::string_view token);
 /// Appends an array index to a JSON pointer.

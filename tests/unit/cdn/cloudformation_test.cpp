@@ -245,3 +245,26 @@ TEST_CASE("tags go on every taggable resource", "[cdn][cloudformation]") {
         }
     }
 }
+
+// CloudFront keeps replicas of a Lambda@Edge function for hours after its association is
+// removed, and Lambda refuses to delete the function (or a version) until they are gone: a
+// delete-stack, or a replacement of the function, that tried would end DELETE_FAILED.
+TEST_CASE("the edge function and its versions are retained, never deleted by CloudFormation",
+          "[cdn][cloudformation]") {
+    const auto t = render(video_params());
+    for (const auto* id : {"EdgeAuthFunction", "EdgeAuthFunctionVersion"}) {
+        INFO(id);
+        const auto& resource = t.at("Resources").at(id);
+        CHECK(resource.value("DeletionPolicy", "") == "Retain");
+        CHECK(resource.value("UpdateReplacePolicy", "") == "Retain");
+    }
+    // Only the resources that cannot (or must not) go with the stack are retained.
+    std::set<std::string> retained;
+    for (const auto& [id, resource] : t.at("Resources").items()) {
+        if (resource.contains("DeletionPolicy")) {
+            retained.insert(id);
+        }
+    }
+    CHECK(retained ==
+          std::set<std::string>{"EdgeAuthFunction", "EdgeAuthFunctionVersion", "LogBucket"});
+}

@@ -462,3 +462,84 @@ TEST_CASE("a key given twice in an object is refused with its path", "[cdn][json
                       Catch::Contains("/l/1/y"));
     CHECK_NOTHROW(cdn::parse_json(R"({"a": {"b": 1}, "c": {"b": 2}, "l": [{"b": 1}, {"b": 1}]})"));
 }
+
+namespace {
+
+// The message of the JsonError `read` throws ("" if none).
+template <class F>
+std::string json_error(F&& read) {
+    try {
+        read();
+    } catch (const cdn::JsonError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("text that is not UTF-8 is refused with the offset of the first bad byte",
+          "[cdn][json]") {
+    // A lone byte of a two-byte character at offset 17 (line 2, column 9).
+    auto message = json_error([] { return cdn::parse_json("{\"a\": 1,\n \"b\": \"x\xC3y\"}"); });
+    CHECK(message ==
+          "not UTF-8: byte offset 17 (line 2, column 9) is 0xC3, which does not begin or "
+          "continue a UTF-8 character; JSON text must be UTF-8");
+    // A stray byte outside a string, an overlong encoding, a surrogate, a truncated character.
+    CHECK_THAT(json_error([] { return cdn::parse_json("[1, \xFF]"); }),
+               Catch::Contains("byte offset 4 (line 1, column 5) is 0xFF"));
+    CHECK_THAT(json_error([] { return cdn::parse_json("\"\xC0\xAF\""); }),
+               Catch::Contains("byte offset 1 ") && Catch::Contains("0xC0"));
+    CHECK_THAT(json_error([] { return cdn::parse_json("\"\xED\xA0\x80\""); }),
+               Catch::Contains("byte offset 1 ") && Catch::Contains("0xED"));
+    CHECK_THAT(json_error([] { return cdn::parse_json("\"\xE2\x82"); }),
+               Catch::Contains("byte offset 1 ") && Catch::Contains("0xE2"));
+    // UTF-8 of every length, and a byte order mark, are fine.
+    CHECK(cdn::parse_json("\xEF\xBB\xBF\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x8E\xA5\"") ==
+          "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x8E\xA5");
+    // A syntax error gives its offset too, without nlohmann's exception tag.
+    message = json_error([] { return cdn::parse_json("{\"a\": }"); });
+    CHECK_THAT(message, Catch::StartsWith("not valid JSON: byte offset 6 (line 1, column 7): "));
+    CHECK_THAT(message, !Catch::Contains("json.exception"));
+}
+
+TEST_CASE("every error of read_json_file names the file", "[cdn][json]") {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("sparc-cdn-names-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto file = [&](const std::string& name, const std::string& text) {
+        const auto path = (dir / name).string();
+        std::ofstream(path, std::ios::binary) << text;
+        return path;
+    };
+    const auto bad_utf8 = file("utf8.json", "{\"a\": \"\xC3\"}");
+    CHECK(json_error([&] { return cdn::read_json_file(bad_utf8); }) ==
+          bad_utf8 +
+              ": not UTF-8: byte offset 7 (line 1, column 8) is 0xC3, which does not begin or "
+              "continue a UTF-8 character; JSON text must be UTF-8");
+    const auto deep = file("deep.json", std::string(100, '[') + std::string(100, ']'));
+    CHECK(json_error([&] { return cdn::read_json_file(deep); }) ==
+          deep + ": document is nested more than 64 levels deep");
+    const auto twice = file("twice.json", R"({"a": {"b": 1, "b": 2}})");
+    try {
+        (void)cdn::read_json_file(twice);
+        FAIL("a key given twice was accepted");
+    } catch (const cdn::JsonError& e) {
+        CHECK(std::string(e.what()) == twice +
+                                           ": /a/b: this key is given twice in its object; "
+                                           "give it once");
+        CHECK(e.pointer() == "/a/b");
+    }
+    const auto syntax = file("syntax.json", "[1,");
+    CHECK_THAT(json_error([&] { return cdn::read_json_file(syntax); }),
+               Catch::StartsWith(syntax + ": not valid JSON: byte offset"));
+    const auto missing = (dir / "missing.json").string();
+    CHECK(json_error([&] { return cdn::read_json_file(missing); }) ==
+          missing + ": cannot open: No such file or directory");
+    CHECK(json_error([&] { return cdn::read_json_file(dir.string()); }) ==
+          dir.string() + ": is a directory, not a JSON file");
+    CHECK(json_error([&] {
+              return cdn::read_json_file("/dev/zero", {.max_bytes = 1024, .max_depth = 64});
+          }) == "/dev/zero: larger than the limit of 1024 bytes");
+    std::filesystem::remove_all(dir);
+}

@@ -1,9 +1,12 @@
 // The video platform preset and its deployment.
 
+#include <cstdint>
 #include <map>
 #include <random>
 #include <regex>
 #include <set>
+
+#include <fmt/format.h>
 
 #include "support.hpp"
 
@@ -290,4 +293,67 @@ TEST_CASE("write_deployment writes every document and deploy.sh", "[cdn][presets
         cdn::read_json_file((dir / "13-cloudfront-create-distribution.json").string()));
     CHECK(distribution == stack.distribution);
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the edge function's package is bounded by Lambda@Edge's limit for its trigger",
+          "[cdn][presets]") {
+    CHECK(presets::edge_package_limit(cdn::EventType::viewer_request) == 1048576);
+    CHECK(presets::edge_package_limit(cdn::EventType::viewer_response) == 1048576);
+    CHECK(presets::edge_package_limit(cdn::EventType::origin_request) == 52428800);
+    CHECK(presets::edge_package_limit(cdn::EventType::origin_response) == 52428800);
+    // Headers: 30 + 46 + 2 * 8 ("index.js") and 22 at the end; deflate's worst case for
+    // 100000 bytes: 100000 + 24 + 6 + 0 + 7.
+    const std::vector<presets::BundleFile> one{{"index.js", std::string(100000, 'x')}};
+    CHECK(presets::zipped_size_bound(one) == 22 + 30 + 46 + 16 + 100037);
+    CHECK(presets::zipped_size_bound({}) == 22);
+    // Over the limit by one byte at the viewer, far under it at the origin.
+    const auto limit = presets::edge_package_limit(cdn::EventType::viewer_request);
+    std::vector<presets::BundleFile> files{{"config.json", ""}};
+    const std::uint64_t overhead = presets::zipped_size_bound(files);
+    auto n = limit - overhead;
+    n -= (n >> 12) + (n >> 14);
+    files[0].contents.assign(n, 'k');
+    while (presets::zipped_size_bound(files) <= limit) {
+        files[0].contents += 'k';
+    }
+    CHECK_NOTHROW(presets::check_edge_package("f", {{"config.json", files[0].contents.substr(1)}},
+                                              cdn::EventType::viewer_request));
+    CHECK_THROWS_WITH(
+        presets::check_edge_package("sparc-test-edge-auth", files, cdn::EventType::viewer_request),
+        Catch::Contains("sparc-test-edge-auth") && Catch::Contains("viewer-request") &&
+            Catch::Contains(std::to_string(presets::zipped_size_bound(files)) + " bytes") &&
+            Catch::Contains("1048576 bytes"));
+    CHECK_NOTHROW(presets::check_edge_package("f", files, cdn::EventType::origin_request));
+}
+
+TEST_CASE("render refuses an edge package over the viewer-request limit", "[cdn][presets]") {
+    using sparc::cdn::test::rejection;
+    // 3000 rotated keys: about 1.4 MB of configuration.
+    auto p = video_params();
+    for (int i = 0; i < 3000; ++i) {
+        p.jwt_public_keys[fmt::format("key-{:04}", i)] =
+            std::string(sparc::cdn::test::kTestPublicKey);
+    }
+    auto message = rejection(p);
+    CHECK_THAT(message, Catch::Contains("edge function sparc-production-edge-auth") &&
+                            Catch::Contains("viewer-request") &&
+                            Catch::Contains("limit of 1048576 bytes"));
+    // An audience of 1.5 MB, which zips to more than 1 MB.
+    p = video_params();
+    std::string audience;
+    std::uint32_t x = 12345;
+    while (audience.size() < 1500000) {
+        x = x * 1103515245 + 12345;
+        audience += "abcdefghijklmnopqrstuvwxyz0123456789"[(x >> 16) % 36];
+    }
+    p.jwt_audience = audience;
+    message = rejection(p);
+    CHECK_THAT(message, Catch::Contains("config.json 15") && Catch::Contains("viewer-request"));
+    // 1000 keys fit.
+    p = video_params();
+    for (int i = 0; i < 1000; ++i) {
+        p.jwt_public_keys[fmt::format("key-{:04}", i)] =
+            std::string(sparc::cdn::test::kTestPublicKey);
+    }
+    CHECK(rejection(p).empty());
 }

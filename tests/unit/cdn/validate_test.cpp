@@ -203,6 +203,15 @@ TEST_CASE("path pattern characters and length", "[cdn][validate]") {
         api(d).path_pattern = "/my files/*";
         rejects(d, "/CacheBehaviors/Items/0/PathPattern", "contains ' '");
     }
+    SECTION("a character beyond ASCII is named whole, never by one byte of it") {
+        api(d).path_pattern = "/vid\xC3\xA9o/*";  // é
+        rejects(d, "/CacheBehaviors/Items/0/PathPattern", "contains '\xC3\xA9' (U+00E9);");
+        api(d).path_pattern = "/a\tb/*";
+        rejects(d, "/CacheBehaviors/Items/0/PathPattern", "contains U+0009;");
+        api(d).path_pattern = "/vid\xC3o/*";  // not UTF-8 (only an API caller can pass it)
+        rejects(d, "/CacheBehaviors/Items/0/PathPattern",
+                "contains the byte 0xC3, which is not UTF-8;");
+    }
     SECTION("length") {
         api(d).path_pattern = "/" + std::string(254, 'a');
         accepts(d);
