@@ -111,8 +111,8 @@ class Listener {
     /// @throws ConnectionError when the connection is lost and no new one could be made before
     /// `timeout` passed: the message gives the last error (never the password). The next
     /// wait() keeps trying (with backoff) and reports the gap once it is connected again. A
-    /// reconnect attempt that has begun runs to its end (at most connection_timeout per host),
-    /// so wait() may then return later than `timeout`.
+    /// reconnect attempt that has begun runs to its end (at most connection_timeout, plus
+    /// query_timeout for the LISTENs), so wait() may then return that much later than `timeout`.
     std::optional<Notification> wait(std::chrono::milliseconds timeout);
 
     /// Closes the connection and wakes a waiting wait(), which returns nullopt; later calls of
