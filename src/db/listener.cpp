@@ -91,6 +91,7 @@ struct Listener::Impl {
     bool lost = false;  // a connection with channels was lost; its gap is not reported yet
     int failures = 0;   // failed reconnects in a row
     Clock::time_point next_attempt{};
+    Clock::time_point last_heard{};  // the server last answered or sent something
     std::string last_error;
     std::string goodbye;  // the server's FATAL message on the current connection, if any
     std::size_t preferred = 0;
@@ -307,6 +308,7 @@ struct Listener::Impl {
         }
         drain();
         if (PQstatus(conn) != CONNECTION_OK) throw_lost("while running the statement");
+        last_heard = Clock::now();
         if (!error.empty()) throw SqlError(error, sqlstate);
     }
 
@@ -341,6 +343,7 @@ struct Listener::Impl {
         }
         failures = 0;
         last_error.clear();
+        last_heard = Clock::now();
         if (lost) {
             Notification gap;
             gap.kind = Notification::Kind::gap;
@@ -435,9 +438,26 @@ std::optional<Notification> Listener::wait(std::chrono::milliseconds timeout) {
         const auto now = Clock::now();
         if (m.conn != nullptr) {
             if (!m.pump()) continue;  // lost: reconnect below, on the next round
-            if (!m.queue.empty()) continue;
+            if (!m.queue.empty()) {
+                m.last_heard = now;
+                continue;
+            }
+            // A connection cut without a word (a frozen host, a dropped network path) leaves
+            // the socket silent: an empty statement after health_check_period of silence
+            // finds out, within query_timeout.
+            const auto ping_at = m.last_heard + m.config.health_check_period;
+            if (now >= ping_at && now < deadline) {
+                try {
+                    m.run("");
+                } catch (const PoolClosed&) {
+                    return std::nullopt;
+                } catch (const ConnectionError&) {
+                }
+                m.last_heard = Clock::now();
+                continue;
+            }
             if (now >= deadline) return std::nullopt;
-            m.sleep_on(PQsocket(m.conn), deadline, lock);
+            m.sleep_on(PQsocket(m.conn), std::min(deadline, ping_at), lock);
             continue;
         }
         if (m.channels.empty() && !m.lost) {

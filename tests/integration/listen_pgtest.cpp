@@ -118,7 +118,11 @@ TEST_CASE("a listener receives what pool.notify() sends", "[listen]") {
         quiet.listen("nobody_sends_here");
         CHECK_FALSE(quiet.wait(50ms).has_value());
         CHECK_FALSE(quiet.wait(0ms).has_value());
+        // Longer than health_check_period (200 ms): the silent connection is checked, and kept.
+        const int pid = quiet.backend_pid();
+        CHECK_FALSE(quiet.wait(700ms).has_value());
         CHECK(quiet.connected());
+        CHECK(quiet.backend_pid() == pid);
     }
 
     SECTION("notify inside a transaction is delivered at commit, not at rollback") {

@@ -73,7 +73,9 @@ struct Notification {
 /// (50-100 ms doubling up to reconnect_backoff_max), listens again on every channel and returns
 /// a Notification of Kind::gap before anything received on the new connection. Notifications
 /// already received before the loss are returned first. A gap is reported once per loss, and
-/// only when at least one channel was listened to.
+/// only when at least one channel was listened to. A connection that stays silent for
+/// health_check_period while wait() runs is checked with an empty statement (answered within
+/// query_timeout), so that a frozen host or a dropped network path is found too.
 ///
 /// Thread safety: one thread at a time calls wait(). listen(), unlisten(), channels(),
 /// connected(), backend_pid() and close() may be called from other threads meanwhile; listen()
