@@ -10,6 +10,7 @@
 #include <sparc/db/errors.hpp>
 #include <sparc/db/health.hpp>
 #include <sparc/db/hooks.hpp>
+#include <sparc/db/listener.hpp>
 #include <sparc/db/metrics.hpp>
 #include <sparc/db/monitoring.hpp>
 #include <sparc/db/options.hpp>

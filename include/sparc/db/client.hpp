@@ -20,6 +20,7 @@
 #include <sparc/db/errors.hpp>
 #include <sparc/db/health.hpp>
 #include <sparc/db/hooks.hpp>
+#include <sparc/db/listener.hpp>
 #include <sparc/db/options.hpp>
 #include <sparc/db/params.hpp>
 #include <sparc/db/result.hpp>
@@ -179,6 +180,22 @@ class Client {
     /// @throws PoolTimeout after connection_timeout, PoolClosed, ConnectionError.
     Session acquire(AcquireOptions options = {}, SourceLocation where = SourceLocation::current()) {
         return do_acquire(options, where);
+    }
+
+    /// Sends a notification to the listeners of `channel` (see db::Listener): runs
+    /// `SELECT pg_notify($1, $2)` on the primary with both bound as parameters, so the names
+    /// and payloads need no quoting. Delivered when it commits: at once here, since it runs in
+    /// a transaction of its own (inside a transaction, run that statement through the Tx).
+    /// @throws UsageError for a bad channel name (check_channel_name()) or a NUL byte in the
+    /// payload; SqlError with SQLSTATE 22023 for a payload the server finds too long (8000
+    /// bytes and more with the default page size) and 54000 when its notification queue is
+    /// full; otherwise what query() throws.
+    void notify(std::string_view channel, std::string_view payload = {},
+                SourceLocation where = SourceLocation::current()) {
+        check_channel_name(channel);
+        QueryOptions options;
+        options.use_read_replica = false;
+        do_query("SELECT pg_notify($1, $2)", {channel, payload}, options, where);
     }
 
     /// The primary's current WAL position, for read-your-writes reads. @throws like query().

@@ -94,6 +94,23 @@ db::ConnectionPool<db::testing::FakeBackend> pool(cfg, fake);
 // README end
 }
 
+void reload_videos() {}
+void on_video_event(const std::string&, const std::string&) {}
+
+void events(const db::PoolConfig& cfg, db::Database& pool) {
+// README begin
+db::Listener listener(cfg);                  // connects at the first listen()
+listener.listen("video_events");
+while (!listener.closed()) {
+    std::optional<db::Notification> n = listener.wait(1s);   // nullopt: nothing within 1 s
+    if (!n) continue;
+    if (n->gap()) { reload_videos(); continue; }   // reconnected: some may have been missed
+    on_video_event(n->channel, n->payload);
+}
+pool.notify("video_events", R"({"id": 42})");      // SELECT pg_notify($1, $2) on the primary
+// README end
+}
+
 }  // namespace readme
 
 TEST_CASE("the README's service example runs on the fake pool", "[db][client][readme]") {
