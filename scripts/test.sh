@@ -90,7 +90,7 @@ bash "$ROOT/scripts/cluster.sh" cleanup-stale || true
 # tests/tsan.supp holds the suppressions, each with its reason.
 run_tsan() {
     local dir=$ROOT/build/tsan
-    local tests="[pool],[router],[transaction],[fake],[user_code],[metrics],[topology],[client]"
+    local tests="[pool],[router],[transaction],[fake],[user_code],[metrics],[topology],[client],[listen]"
     # halt_on_error: the first report fails the run; second_deadlock_stack for lock reports.
     local options=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:history_size=4}
     options+=":suppressions=$ROOT/tests/tsan.supp"
