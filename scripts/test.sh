@@ -39,9 +39,11 @@ declare -a summary=()
 failed=0
 started=$SECONDS
 
+last_record=$SECONDS
 stage() { printf '\n==== %s ====\n' "$*"; }
-record() { # NAME STATUS
-    summary+=("$(printf '%-28s %s' "$1" "$2")")
+record() { # NAME STATUS (with the time since the previous record, to see where a run goes)
+    summary+=("$(printf '%-28s %-7s %4d s' "$1" "$2" $((SECONDS - last_record)))")
+    last_record=$SECONDS
     [[ $2 == passed ]] || failed=1
 }
 finish() {
@@ -119,10 +121,10 @@ run_tsan() {
 }
 
 # Short fuzz runs (scripts/fuzz.sh: the fuzz preset, clang + libFuzzer + ASan/UBSan) on every
-# parser of outside input; SPARC_FUZZ_SECONDS per fuzzer (default 45), two at a time.
+# parser of outside input; SPARC_FUZZ_SECONDS per fuzzer (default 30), two at a time.
 run_fuzz() {
-    stage "fuzz: ${SPARC_FUZZ_SECONDS:-45} s per fuzzer"
-    if bash "$ROOT/scripts/fuzz.sh" --seconds "${SPARC_FUZZ_SECONDS:-45}" --jobs "$jobs"; then
+    stage "fuzz: ${SPARC_FUZZ_SECONDS:-30} s per fuzzer"
+    if bash "$ROOT/scripts/fuzz.sh" --seconds "${SPARC_FUZZ_SECONDS:-30}" --jobs "$jobs"; then
         record "fuzz" passed
     else
         record "fuzz" failed

@@ -1327,7 +1327,7 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
         } else if (h.observed_role != HostRole::replica) {
             report.reasons.push_back(
                 fmt::format("replica {} is not in recovery (promoted?): out of rotation", h.host));
-        } else if (h.lagging && st.off_timeline) {
+        } else if (st.off_timeline) {
             report.reasons.push_back(fmt::format(
                 "replica {} has not been seen following the primary's new timeline since a "
                 "failover {} ms ago (a standby of the old primary, or one that diverged from "
@@ -1338,7 +1338,9 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
                                                  h.replication_lag.count(),
                                                  config_.max_replica_lag.count()));
         }
-        if (!h.reachable || h.lagging || h.observed_role != HostRole::replica) replicas_ok = false;
+        if (!h.reachable || h.lagging || st.off_timeline || h.observed_role != HostRole::replica) {
+            replicas_ok = false;
+        }
         report.hosts.push_back(std::move(h));
     }
     report.status = !report.healthy ? HealthStatus::unhealthy

@@ -528,8 +528,8 @@ TEST_CASE(
     fake.clear_calls();
     pool.query("SELECT v FROM t", {}, {.use_read_replica = true, .after = before});
     CHECK(fake.count_on("primary", "SELECT v FROM t") == 1);
-    // replica2 replays nothing of the new primary's: it leaves plain reads too, and health
-    // says why.
+    // replica2 replays nothing of the new primary's: health says so, and once its lag,
+    // counted from the change, passes max_replica_lag it leaves plain reads too.
     REQUIRE(eventually(
         [&] {
             const auto report = pool.health({.timeout = 1s});
@@ -539,6 +539,7 @@ TEST_CASE(
                        "the primary's new timeline") != std::string::npos;
         },
         5s));
+    REQUIRE(eventually([&] { return pool.router().state(1).lag > 500ms; }, 5s));
     fake.clear_calls();
     for (int i = 0; i < 10; ++i) pool.query("SELECT v FROM t", {}, {.use_read_replica = true});
     CHECK(fake.count_on("replica2", "SELECT v FROM t") == 0);
