@@ -553,10 +553,14 @@ struct PqxxBackend::Connection::Impl {
             if (PQstatus(raw) != CONNECTION_OK || ends_session(error.get())) {
                 // The server ended the session (terminated, shut down) while the statement was
                 // on its way or running: the statement may have done its work (a CALL may
-                // have committed inside), so it counts as sent.
+                // have committed inside), so it counts as sent. Unless PgBouncer ended it
+                // because it had no server for the statement, which then never reached one.
+                const char* primary = PQresultErrorField(error.get(), PG_DIAG_MESSAGE_PRIMARY);
+                const bool sent =
+                    !safety::pooler_never_forwarded(sqlstate, primary != nullptr ? primary : "");
                 mark_broken();
-                throw ConnectionError(fmt::format("connection lost: {}", message), true,
-                                      std::move(sqlstate), read_only_at_send);
+                throw ConnectionError(fmt::format("connection lost: {}", message), sent,
+                                      std::move(sqlstate), sent && read_only_at_send);
             }
             if (sqlstate == "57014") {
                 settle_cancels();

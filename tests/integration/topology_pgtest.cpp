@@ -253,6 +253,40 @@ TEST_CASE(
     }));
 }
 
+TEST_CASE("behind PgBouncer, a statement refused for want of a server was never sent",
+          "[topology][pgbouncer]") {
+    TopologyGuard guard(cluster());
+    auto cfg = base_config("topo-pgb-down");
+    cfg.primary = db::Endpoint::parse(cluster().pgbouncer_url);
+    cfg.pgbouncer_mode = true;
+    db::Database pool(cfg);
+    pool.query("SELECT 1");
+    cluster().stop_node(ClusterNode::primary, true);
+    // PgBouncer accepts the session, holds the statement, finds no server and ends the session:
+    // the statement reached no PostgreSQL, and the error says so.
+    int refusals = 0;
+    int sent = 0;
+    const bool seen = eventually(
+        [&] {
+            try {
+                pool.query("INSERT INTO never_created_table VALUES (1)");
+            } catch (const db::ConnectionError& e) {
+                const std::string what = e.what();
+                if (what.find("server login has been failing") != std::string::npos ||
+                    what.find("cannot connect to server") != std::string::npos) {
+                    ++refusals;
+                    if (e.statement_sent()) ++sent;
+                }
+            } catch (const db::Error&) {
+            }
+            return refusals >= 3;
+        },
+        30s);
+    CHECK(seen);
+    CHECK(sent == 0);
+    cluster().start_node(ClusterNode::primary);
+}
+
 TEST_CASE("callers ride out a connection limit (53300) while connections free up in time",
           "[topology][limit]") {
     TopologyGuard guard(cluster());

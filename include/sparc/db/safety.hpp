@@ -167,6 +167,22 @@ inline bool try_another_host(const Error& e) noexcept {
     return false;
 }
 
+/// Is this error PgBouncer's own, sent when it had no server connection to give the statement
+/// (the database behind it refuses or is down, or none freed up in time)? It holds the
+/// statement until it has a server, so such a statement never reached PostgreSQL: not sent.
+/// PgBouncer tells these apart only by their text (all are 08P01), given here as the primary
+/// message.
+inline bool pooler_never_forwarded(std::string_view sqlstate,
+                                   std::string_view primary_message) noexcept {
+    if (sqlstate != "08P01") return false;
+    for (const std::string_view prefix :
+         {"server login has been failing", "pgbouncer cannot connect to server",
+          "query_wait_timeout", "no more connections allowed"}) {
+        if (primary_message.substr(0, prefix.size()) == prefix) return true;
+    }
+    return false;
+}
+
 /// Did a server refuse a new session only because it is up but cannot take one now? 53300
 /// (too many connections), 53400 (a role's or database's connection limit) and 57P03 (starting
 /// up): a connection released elsewhere, or a moment, may be all it takes.

@@ -111,6 +111,26 @@ TEST_CASE("marks_host_down: only a broken or refused session", "[db][safety]") {
     REQUIRE_FALSE(safety::marks_host_down(db::QueryTimeout("x", true)));
 }
 
+TEST_CASE("pooler_never_forwarded: PgBouncer's refusals for want of a server", "[db][safety]") {
+    // Sent by PgBouncer before any server saw the statement.
+    REQUIRE(safety::pooler_never_forwarded(
+        "08P01", "server login has been failing, try again later (server_login_retry)"));
+    REQUIRE(safety::pooler_never_forwarded(
+        "08P01",
+        "server login has been failing, cached error: connect failed "
+        "(server_login_retry)"));
+    REQUIRE(safety::pooler_never_forwarded("08P01", "pgbouncer cannot connect to server"));
+    REQUIRE(safety::pooler_never_forwarded("08P01", "query_wait_timeout"));
+    REQUIRE(
+        safety::pooler_never_forwarded("08P01", "no more connections allowed (max_client_conn)"));
+    // Anything else may have reached the server.
+    REQUIRE_FALSE(safety::pooler_never_forwarded("08P01", "server conn crashed?"));
+    REQUIRE_FALSE(safety::pooler_never_forwarded("57P01", "server login has been failing"));
+    REQUIRE_FALSE(safety::pooler_never_forwarded(
+        "08P01", "terminating connection: server login has been failing"));
+    REQUIRE_FALSE(safety::pooler_never_forwarded("", ""));
+}
+
 TEST_CASE("reuse: a connection goes back only when clean", "[db][safety]") {
     using R = safety::Reuse;
     REQUIRE(safety::reuse(db::TxStatus::idle, false) == R::keep);
