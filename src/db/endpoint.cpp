@@ -712,6 +712,15 @@ std::optional<std::string> Endpoint::option(std::string_view key) const {
     return std::nullopt;
 }
 
+std::optional<std::chrono::seconds> Endpoint::connect_timeout() const {
+    const auto v = option("connect_timeout");
+    if (!v) return std::nullopt;
+    long long seconds = 0;
+    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), seconds);
+    if (ec != std::errc{} || seconds <= 0) return std::nullopt;
+    return std::chrono::seconds(std::max<long long>(seconds, 2));
+}
+
 void Endpoint::set_option(std::string_view key, std::string value) {
     require_keyword(key);
     for (auto& [k, v] : options_) {

@@ -34,17 +34,6 @@ std::string trim(std::string s) {
     return s;
 }
 
-/// libpq's connect_timeout of an endpoint, per host: none when unset or not positive, and at
-/// least 2 s, as libpq counts it.
-std::optional<Clock::duration> per_host_timeout(const Endpoint& ep) {
-    const auto v = ep.option("connect_timeout");
-    if (!v) return std::nullopt;
-    long long seconds = 0;
-    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), seconds);
-    if (ec != std::errc{} || seconds <= 0) return std::nullopt;
-    return std::chrono::seconds(std::max<long long>(seconds, 2));
-}
-
 int poll_ms(Clock::time_point until) {
     if (until == Clock::time_point::max()) return -1;
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
@@ -242,7 +231,7 @@ struct Listener::Impl {
             const std::size_t i = (preferred + k) % hosts.size();
             const auto now = Clock::now();
             auto until = deadline;
-            if (const auto t = per_host_timeout(hosts[i])) {
+            if (const auto t = hosts[i].connect_timeout()) {
                 until = std::min(until, now + *t);
             } else if (hosts.size() > 1) {
                 until = now + (deadline - now) / static_cast<long>(hosts.size() - k);

@@ -743,17 +743,6 @@ PqxxBackend::PqxxBackend() : shared_(std::make_shared<Shared>()) {}
 
 namespace {
 
-/// libpq's connect_timeout of an endpoint, per host: none when unset or not positive, and at
-/// least 2 s, as libpq counts it.
-std::optional<Clock::duration> per_host_timeout(const Endpoint& ep) {
-    const auto v = ep.option("connect_timeout");
-    if (!v) return std::nullopt;
-    long long seconds = 0;
-    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), seconds);
-    if (ec != std::errc{} || seconds <= 0) return std::nullopt;
-    return std::chrono::seconds(std::max<long long>(seconds, 2));
-}
-
 bool mentions_datestyle(std::string_view options) {
     std::string lower(options);
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -918,7 +907,7 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::connect(const Endpoint& en
         if (settings.read_only) add("-c default_transaction_read_only=on");
         ep.set_option("options", options);
     }
-    const auto timeout = per_host_timeout(ep);
+    const auto timeout = ep.connect_timeout();
     ep.erase_option("connect_timeout");  // enforced here, per attempt
     std::vector<Endpoint> hosts;
     try {

@@ -2,6 +2,7 @@
 /// @file endpoint.hpp
 /// A PostgreSQL server address with its libpq connection options.
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,9 @@ class Endpoint {
 
     /// Value of a libpq option, if set (e.g. "sslmode").
     std::optional<std::string> option(std::string_view key) const;
+    /// libpq's connect_timeout, per host: none when unset or not a positive number, and at
+    /// least 2 s, as libpq counts it.
+    std::optional<std::chrono::seconds> connect_timeout() const;
     /// Sets (or replaces) a libpq option. @throws ConfigError for an unknown keyword.
     void set_option(std::string_view key, std::string value);
     /// Removes an option if present.
