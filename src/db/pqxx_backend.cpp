@@ -748,6 +748,16 @@ struct PqxxBackend::Connection::Impl {
             request_cancel();
             hard_deadline = Clock::now() + cancel_grace;
         };
+        // The server did not end the statement within cancel_grace of the cancel request.
+        auto give_up = [&] {
+            mark_broken();
+            if (abandoned) std::rethrow_exception(abandoned);
+            throw QueryTimeout(
+                "streamed statement exceeded the client query timeout; the server did not "
+                "answer the cancel request and the connection was closed: the statement may "
+                "have completed",
+                true, false);
+        };
         bool done = false;
         while (!done) {
             while (PQisBusy(raw) == 0) {
@@ -758,7 +768,11 @@ struct PqxxBackend::Connection::Impl {
                 }
                 const auto status = PQresultStatus(res.get());
                 if (status == PGRES_SINGLE_TUPLE) {
-                    if (abandoned || timed_out) continue;
+                    if (abandoned || timed_out) {
+                        // Rows still coming past the grace: the cancel did not take.
+                        if (Clock::now() < hard_deadline) continue;
+                        give_up();
+                    }
                     if (has_deadline && Clock::now() >= settings.deadline) {
                         timed_out = true;
                         stop();
@@ -783,13 +797,7 @@ struct PqxxBackend::Connection::Impl {
                     stop();
                     continue;
                 }
-                mark_broken();
-                if (abandoned) std::rethrow_exception(abandoned);
-                throw QueryTimeout(
-                    "streamed statement exceeded the client query timeout; the server did not "
-                    "answer the cancel request and the connection was closed: the statement may "
-                    "have completed",
-                    true, false);
+                give_up();
             }
             if (PQconsumeInput(raw) == 0) {
                 if (error) break;  // a FATAL goodbye, then the close: the error says what happened
