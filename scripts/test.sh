@@ -87,9 +87,11 @@ bash "$ROOT/scripts/cluster.sh" cleanup-stale || true
 # changes (with the fake backend and the user-code tests that drive them from many threads),
 # then the real PqxxBackend against the test cluster where it is concurrent: a client query
 # timeout or a shutdown cancels a statement with PQcancel on the backend's canceller thread
-# while the caller's thread waits, and connections die under the pool (integration.db.pool and
-# integration.db.faults; the pg_cluster fixture starts the cluster). libpq and libpqxx are not instrumented:
-# tests/tsan.supp holds the suppressions, each with its reason.
+# while the caller's thread waits, and connections die under the pool (tsan.db.pool and
+# tsan.db.faults, the [pool] and [faults] integration tests; the pg_cluster fixture starts the
+# cluster). The tsan build makes binaries of those sources only (sparc_db_tsan_unit_tests,
+# sparc_db_tsan_pgtests). libpq and libpqxx are not instrumented: tests/tsan.supp holds the
+# suppressions, each with its reason.
 run_tsan() {
     local dir=$ROOT/build/tsan
     local tests="[pool],[router],[transaction],[fake],[user_code],[metrics],[topology],[client],[listen]"
@@ -99,21 +101,21 @@ run_tsan() {
     stage "tsan: configure"
     if ! cmake --preset tsan; then record "tsan configure" failed; return 1; fi
     stage "tsan: build"
-    if ! cmake --build --preset tsan --target sparc_db_unit_tests sparc_db_pgtests \
+    if ! cmake --build --preset tsan --target sparc_db_tsan_unit_tests sparc_db_tsan_pgtests \
         --parallel "$jobs"; then
         record "tsan build" failed
         return 1
     fi
     record "tsan build" passed
     stage "tsan: unit tests ($tests)"
-    if TSAN_OPTIONS=$options "$dir/tests/unit/db/sparc_db_unit_tests" "$tests"; then
+    if TSAN_OPTIONS=$options "$dir/tests/unit/db/sparc_db_tsan_unit_tests" "$tests"; then
         record "tsan unit tests" passed
     else
         record "tsan unit tests" failed
     fi
-    stage "tsan: integration tests (integration.db.pool, integration.db.faults)"
+    stage "tsan: integration tests (tsan.db.pool, tsan.db.faults)"
     if TSAN_OPTIONS=$options ctest --preset tsan --output-on-failure --timeout 600 \
-        --no-tests=error --tests-regex '^integration\.db\.(pool|faults)$'; then
+        --no-tests=error --tests-regex '^tsan\.db\.(pool|faults)$'; then
         record "tsan integration tests" passed
     else
         record "tsan integration tests" failed
