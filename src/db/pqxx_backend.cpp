@@ -14,6 +14,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <list>
 #include <map>
 #include <mutex>
@@ -496,6 +497,37 @@ struct PqxxBackend::Connection::Impl {
                               sent, {}, sent && read_only_at_send);
     }
 
+    // The statement's error as the exception that reports it. `cancelled`: the client deadline
+    // had sent a cancel request.
+    [[noreturn]] void throw_error(const PGresult* error, bool cancelled) {
+        const char* state = PQresultErrorField(error, PG_DIAG_SQLSTATE);
+        std::string sqlstate = state != nullptr ? state : "";
+        std::string message = mask(describe(error));
+        if (PQstatus(raw) != CONNECTION_OK || ends_session(error)) {
+            // The server ended the session (terminated, shut down) while the statement was
+            // on its way or running: the statement may have done its work (a CALL may
+            // have committed inside), so it counts as sent. Unless PgBouncer ended it
+            // because it had no server for the statement, which then never reached one.
+            const char* primary = PQresultErrorField(error, PG_DIAG_MESSAGE_PRIMARY);
+            const bool sent =
+                !safety::pooler_never_forwarded(sqlstate, primary != nullptr ? primary : "");
+            mark_broken();
+            throw ConnectionError(fmt::format("connection lost: {}", message), sent,
+                                  std::move(sqlstate), sent && read_only_at_send);
+        }
+        if (sqlstate == "57014") {
+            settle_cancels();
+            throw QueryTimeout(cancelled ? "statement exceeded the client query timeout and was "
+                                           "cancelled: " +
+                                               message
+                                         : message,
+                               cancelled);
+        }
+        auto fields = fields_of(error);
+        for (auto* f : {&fields.detail, &fields.hint}) *f = mask(std::move(*f));
+        throw SqlError(message, std::move(sqlstate), std::move(fields));
+    }
+
     // Collects the statement's results; handles the client-side deadline. The deadline cancels
     // a statement, except COMMIT: a cancel cannot undo a commit record already written (and
     // during a synchronous-replication wait only turns the answer into a warning), so a late
@@ -546,35 +578,7 @@ struct PqxxBackend::Connection::Impl {
             }
             if (lost) break;
         }
-        if (error) {
-            const char* state = PQresultErrorField(error.get(), PG_DIAG_SQLSTATE);
-            std::string sqlstate = state != nullptr ? state : "";
-            std::string message = mask(describe(error.get()));
-            if (PQstatus(raw) != CONNECTION_OK || ends_session(error.get())) {
-                // The server ended the session (terminated, shut down) while the statement was
-                // on its way or running: the statement may have done its work (a CALL may
-                // have committed inside), so it counts as sent. Unless PgBouncer ended it
-                // because it had no server for the statement, which then never reached one.
-                const char* primary = PQresultErrorField(error.get(), PG_DIAG_MESSAGE_PRIMARY);
-                const bool sent =
-                    !safety::pooler_never_forwarded(sqlstate, primary != nullptr ? primary : "");
-                mark_broken();
-                throw ConnectionError(fmt::format("connection lost: {}", message), sent,
-                                      std::move(sqlstate), sent && read_only_at_send);
-            }
-            if (sqlstate == "57014") {
-                settle_cancels();
-                throw QueryTimeout(cancelled
-                                       ? "statement exceeded the client query timeout and was "
-                                         "cancelled: " +
-                                             message
-                                       : message,
-                                   cancelled);
-            }
-            auto fields = fields_of(error.get());
-            for (auto* f : {&fields.detail, &fields.hint}) *f = mask(std::move(*f));
-            throw SqlError(message, std::move(sqlstate), std::move(fields));
-        }
+        if (error) throw_error(error.get(), cancelled);
         // A result that arrived after a cancel was sent leaves the request outstanding: it may
         // still reach the session later (safety::reuse discards such a connection).
         return last;
@@ -650,7 +654,10 @@ struct PqxxBackend::Connection::Impl {
         return Result(std::make_shared<const PgResultData>(std::move(result)));
     }
 
-    ResultPtr execute_raw(std::string_view sql, ParamsRef params, const ExecSettings& settings) {
+    // Sends a statement with its parameters bound, from the prepared-statement cache when
+    // allowed (returns whether it was), in single-row mode when asked.
+    bool send_statement(std::string_view sql, ParamsRef params, const ExecSettings& settings,
+                        bool single_row) {
         if (!check_idle_socket()) {
             std::string msg = raw != nullptr ? mask(PQerrorMessage(raw)) : std::string();
             mark_broken();
@@ -698,7 +705,16 @@ struct PqxxBackend::Connection::Impl {
             // libpq refused the call itself (too many parameters, ...): nothing was sent.
             throw UsageError(mask(PQerrorMessage(raw)));
         }
+        // libpq takes single-row mode only right after the send, before any result is read.
+        if (single_row && PQsetSingleRowMode(raw) == 0) {
+            throw_broken(true, "while switching to single-row mode");
+        }
         flush(settings.deadline);
+        return use_cache;
+    }
+
+    ResultPtr execute_raw(std::string_view sql, ParamsRef params, const ExecSettings& settings) {
+        const bool use_cache = send_statement(sql, params, settings, false);
         ResultPtr result;
         try {
             result = await_result(settings.deadline);
@@ -708,6 +724,117 @@ struct PqxxBackend::Connection::Impl {
         }
         if (result) forget_all_if_discarded(PQcmdStatus(result.get()));
         return result;
+    }
+
+    // Runs a statement in libpq's single-row mode, handing each row to `sink` as it arrives:
+    // libpq holds one row at a time (plus what one read of the socket brought in), so memory
+    // stays bounded whatever the row count. The deadline covers the whole stream, the sink's
+    // time included. When it passes, or when the sink throws, the statement is cancelled and
+    // what the server still sends is read and dropped for up to cancel_grace: a session whose
+    // cancel the server confirmed (57014) stays clean, one whose statement finished first keeps
+    // the request outstanding (safety::reuse discards it), one that does not answer is broken
+    // off. No row of the statement can reach a later one.
+    std::size_t stream(std::string_view sql, ParamsRef params, const ExecSettings& settings,
+                       detail::RowSink sink) {
+        cancel_grace = settings.cancel_grace;
+        const bool use_cache = send_statement(sql, params, settings, true);
+        const bool has_deadline = settings.deadline != Clock::time_point::max();
+        std::size_t rows = 0;
+        std::exception_ptr abandoned;  // what the sink threw
+        bool timed_out = false;        // the deadline passed: no row is delivered after it
+        Clock::time_point hard_deadline = settings.deadline;
+        ResultPtr error;
+        auto stop = [&] {
+            request_cancel();
+            hard_deadline = Clock::now() + cancel_grace;
+        };
+        // The server did not end the statement within cancel_grace of the cancel request.
+        auto give_up = [&] {
+            mark_broken();
+            if (abandoned) std::rethrow_exception(abandoned);
+            throw QueryTimeout(
+                "streamed statement exceeded the client query timeout; the server did not "
+                "answer the cancel request and the connection was closed: the statement may "
+                "have completed",
+                true, false);
+        };
+        bool done = false;
+        while (!done) {
+            while (PQisBusy(raw) == 0) {
+                ResultPtr res(PQgetResult(raw));
+                if (!res) {
+                    done = true;
+                    break;
+                }
+                const auto status = PQresultStatus(res.get());
+                if (status == PGRES_SINGLE_TUPLE) {
+                    if (abandoned || timed_out) {
+                        // Rows still coming past the grace: the cancel did not take.
+                        if (Clock::now() < hard_deadline) continue;
+                        give_up();
+                    }
+                    if (has_deadline && Clock::now() >= settings.deadline) {
+                        timed_out = true;
+                        stop();
+                        continue;
+                    }
+                    ++rows;
+                    try {
+                        sink(Row(std::make_shared<const PgResultData>(std::move(res)), 0));
+                    } catch (...) {
+                        abandoned = std::current_exception();
+                        stop();
+                    }
+                } else if (status == PGRES_FATAL_ERROR || status == PGRES_NONFATAL_ERROR ||
+                           status == PGRES_BAD_RESPONSE) {
+                    if (!error) error = std::move(res);
+                }
+            }
+            if (done) break;
+            if (!wait_socket(POLLIN, hard_deadline)) {
+                if (!abandoned && !timed_out) {
+                    timed_out = true;
+                    stop();
+                    continue;
+                }
+                give_up();
+            }
+            if (PQconsumeInput(raw) == 0) {
+                if (error) break;  // a FATAL goodbye, then the close: the error says what happened
+                if (abandoned) {
+                    mark_broken();
+                    std::rethrow_exception(abandoned);
+                }
+                throw_broken(true, "while reading the rows");
+            }
+        }
+        if (abandoned) {
+            // The server's answer to the cancel settles the session's state (a confirmed
+            // cancel, a goodbye); the caller gets its own exception back, unchanged.
+            if (error) {
+                try {
+                    throw_error(error.get(), true);
+                } catch (const Error&) {
+                }
+            }
+            std::rethrow_exception(abandoned);
+        }
+        if (error) {
+            try {
+                throw_error(error.get(), timed_out);
+            } catch (const SqlError& e) {
+                if (use_cache && safety::stale_prepared_statement(e)) forget_prepared(sql, e);
+                throw;
+            }
+        }
+        if (timed_out) {
+            // It finished while the cancel was on its way: the request stays outstanding.
+            throw QueryTimeout(
+                "streamed statement exceeded the client query timeout; it completed before the "
+                "cancel request took effect, but the rows after the timeout were not delivered",
+                true, false);
+        }
+        return rows;
     }
 
     // The server no longer runs a cached statement as prepared (its plan went stale after a
@@ -996,6 +1123,11 @@ PqxxBackend::Connection::~Connection() { close(); }
 Result PqxxBackend::Connection::execute(std::string_view sql, ParamsRef params,
                                         const ExecSettings& settings) {
     return impl_->execute(sql, params, settings);
+}
+
+std::size_t PqxxBackend::Connection::stream(std::string_view sql, ParamsRef params,
+                                            const ExecSettings& settings, detail::RowSink sink) {
+    return impl_->stream(sql, params, settings, sink);
 }
 
 void PqxxBackend::Connection::begin(const TransactionOptions& options,

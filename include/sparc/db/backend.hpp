@@ -88,6 +88,22 @@ concept Backend = std::copy_constructible<B> &&
     noexcept;
 };
 
+/// A Backend whose connections also stream a statement's rows (ConnectionPool::for_each):
+/// `c.stream(sql, params, exec, sink)` sends the statement like execute() and hands each row to
+/// `sink` as it arrives, holding no more than a few rows at a time, and returns how many rows
+/// it handed over. The deadline in `exec` covers the whole stream, the sink's time included.
+/// Facts as for execute(); besides, when `sink` throws, the backend stops the statement (cancels
+/// it, or breaks off the session) so that no row of it can reach a later statement, leaves
+/// cancel_outstanding() and transaction_status() telling the truth about the session, and
+/// rethrows the sink's exception unchanged. A Backend without stream() still runs for_each,
+/// from execute()'s whole result.
+template <typename B>
+concept StreamingBackend = Backend<B> &&
+    requires(typename B::Connection& c, std::string_view sql, ParamsRef params,
+             const ExecSettings& exec, detail::RowSink sink) {
+    { c.stream(sql, params, exec, sink) } -> std::same_as<std::size_t>;
+};
+
 /// The SQL that starts a transaction with the given options.
 std::string begin_statement(const TransactionOptions& options);
 

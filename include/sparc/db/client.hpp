@@ -164,6 +164,17 @@ class Client {
         return do_query(sql, params, options, where);
     }
 
+    /// Runs one statement like query(), handing each row to `fn(const db::Row&)` as it arrives,
+    /// in bounded memory; see ConnectionPool::for_each(). Never runs the statement again once
+    /// a row has reached `fn`. @returns the number of rows handed to `fn`.
+    /// @throws what query() throws, and what `fn` throws, unchanged.
+    template <typename F>
+    requires std::invocable<F&, const Row&> std::size_t for_each(
+        std::string_view sql, ParamsRef params, F&& fn, QueryOptions options = {},
+        SourceLocation where = SourceLocation::current()) {
+        return do_for_each(sql, params, detail::RowSink(fn), options, where);
+    }
+
     /// Runs `fn(tx)` in a transaction on the primary and commits, with exactly the retries of
     /// ConnectionPool::transaction(): the whole function may run again on a retryable failure
     /// before COMMIT was sent, never once COMMIT may have been applied. `fn` takes a `Tx&` and
@@ -217,6 +228,8 @@ class Client {
   private:
     virtual Result do_query(std::string_view sql, ParamsRef params, const QueryOptions& options,
                             const SourceLocation& where) = 0;
+    virtual std::size_t do_for_each(std::string_view sql, ParamsRef params, detail::RowSink fn,
+                                    const QueryOptions& options, const SourceLocation& where) = 0;
     virtual void do_transaction(detail::TransactionBody body, TransactionOptions options,
                                 const SourceLocation& where) = 0;
     virtual Session do_acquire(const AcquireOptions& options, const SourceLocation& where) = 0;

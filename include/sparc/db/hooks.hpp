@@ -89,7 +89,8 @@ struct QueryEvent {
     QueryOutcome outcome = QueryOutcome::ok;
     std::string_view sqlstate;        ///< Set for sql_error and timeout (and a server's goodbye).
     std::string_view sql;             ///< As in QueryStartEvent.
-    std::uint64_t rows = 0;           ///< Rows returned (0 on error and for BEGIN / COMMIT).
+    std::uint64_t rows = 0;           ///< Rows returned (0 on error and for BEGIN / COMMIT);
+                                      ///< for for_each, the rows handed to its function.
     std::uint64_t affected_rows = 0;  ///< Rows the statement inserted, updated or deleted.
     /// The error's message when outcome != ok, empty otherwise. Passwords are masked: the
     /// host's own, and anything that looks like one in a connection string the text quotes.

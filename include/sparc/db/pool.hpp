@@ -73,7 +73,9 @@ auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks
     const auto start = Clock::now();
     QueryOutcome outcome = QueryOutcome::ok;
     std::string sqlstate;
-    auto notify = [&](Clock::duration took, const Result* result, const std::exception* error) {
+    // Rows and affected rows of what the call returned: a Result's, or a stream's count.
+    auto notify = [&](Clock::duration took, std::size_t rows, std::uint64_t affected,
+                      const std::exception* error) {
         if (!hooks.on_query) return;
         const std::string text =
             error != nullptr ? redact_error_text(error->what(), host.endpoint()) : std::string();
@@ -83,13 +85,13 @@ auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks
                              .outcome = outcome,
                              .sqlstate = sqlstate,
                              .sql = statement.sql,
-                             .rows = result != nullptr ? result->size() : 0,
-                             .affected_rows = result != nullptr ? result->affected_rows() : 0,
+                             .rows = rows,
+                             .affected_rows = affected,
                              .error = text,
                              .trace_context = statement.trace_context},
                   pool_metrics);
     };
-    auto record = [&](const Result* result, const std::exception* error) {
+    auto record = [&](std::size_t rows, std::uint64_t affected, const std::exception* error) {
         const auto took = Clock::now() - start;
         auto& m = host.metrics();
         m.queries[static_cast<std::size_t>(outcome)].add();
@@ -98,51 +100,53 @@ auto timed_call(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks
             m.count_error_class(sqlstate);
         }
         if (outcome == QueryOutcome::connection_error) m.connection_errors.add();
-        notify(took, result, error);
+        notify(took, rows, affected, error);
     };
     try {
         if constexpr (std::is_void_v<decltype(f())>) {
             f();
-            record(nullptr, nullptr);
+            record(0, 0, nullptr);
         } else {
             auto r = f();
             if constexpr (std::is_same_v<decltype(r), Result>) {
-                record(&r, nullptr);
+                record(r.size(), r.affected_rows(), nullptr);
+            } else if constexpr (std::is_same_v<decltype(r), std::size_t>) {
+                record(r, 0, nullptr);  // a stream's row count
             } else {
-                record(nullptr, nullptr);
+                record(0, 0, nullptr);
             }
             return r;
         }
     } catch (const QueryTimeout& e) {
         outcome = QueryOutcome::timeout;
         sqlstate = "57014";
-        record(nullptr, &e);
+        record(0, 0, &e);
         throw;
     } catch (const SqlError& e) {
         outcome = QueryOutcome::sql_error;
         sqlstate = e.sqlstate();
-        record(nullptr, &e);
+        record(0, 0, &e);
         if (safety::usage_error(e)) throw UsageError(e.what(), e.sqlstate());
         throw;
     } catch (const UsageError& e) {
         outcome = QueryOutcome::sql_error;
         sqlstate = e.sqlstate();
-        record(nullptr, &e);
+        record(0, 0, &e);
         throw;
     } catch (const ConnectionError& e) {
         outcome = QueryOutcome::connection_error;
         sqlstate = e.sqlstate();
-        record(nullptr, &e);
+        record(0, 0, &e);
         throw;
     } catch (const std::exception& e) {
         // Not a statement outcome the metrics count (a backend's bug, bad_alloc, PoolClosed):
         // the hook still hears of it, so a span opened by on_query_start is closed.
         outcome = QueryOutcome::connection_error;
-        notify(Clock::now() - start, nullptr, &e);
+        notify(Clock::now() - start, 0, 0, &e);
         throw;
     } catch (...) {
         outcome = QueryOutcome::connection_error;
-        notify(Clock::now() - start, nullptr, nullptr);
+        notify(Clock::now() - start, 0, 0, nullptr);
         throw;
     }
 }
@@ -156,6 +160,68 @@ Result run_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& 
     safety::check_statement(sql, params);
     return timed_call(host, pool_metrics, hooks, StatementInfo{sql, trace_context},
                       [&] { return conn.execute(sql, params, x); });
+}
+
+/// Where a for_each call stands: how many rows its function was handed (over every attempt),
+/// and whether the function threw. Nothing is run again once a row was handed over, and what
+/// the function throws is the caller's own: it propagates without any judgement of the pool's.
+struct StreamProgress {
+    std::size_t rows = 0;
+    bool callback_failed = false;
+};
+
+/// Carries what a for_each function threw through the backend and timed_call(), so that the
+/// hooks hear of it (its text) without the metrics counting it as the statement's failure;
+/// stream_statement() rethrows the original.
+class CallbackFailed final : public std::exception {
+  public:
+    explicit CallbackFailed(std::string what) : what_(std::move(what)) {}
+    const char* what() const noexcept override { return what_.c_str(); }
+
+  private:
+    std::string what_;
+};
+
+/// Runs one statement on a leased connection, handing each row to `fn` as it arrives (from
+/// the whole result on a backend that cannot stream), timed and counted like run_statement().
+/// @returns the number of rows. @throws UsageError before anything is sent, what the backend
+/// throws, or, unchanged, what `fn` throws (the statement is then stopped, see
+/// StreamingBackend).
+template <typename B>
+std::size_t stream_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks,
+                             typename B::Connection& conn, std::string_view sql, ParamsRef params,
+                             const ExecSettings& x, RowSink fn, StreamProgress& progress,
+                             const void* trace_context = nullptr) {
+    safety::check_statement(sql, params);
+    std::exception_ptr thrown;
+    auto sink = [&](const Row& row) {
+        ++progress.rows;  // counted before the call: the function has seen it
+        try {
+            fn(row);
+        } catch (const std::exception& e) {
+            thrown = std::current_exception();
+            progress.callback_failed = true;
+            throw CallbackFailed(e.what());
+        } catch (...) {
+            thrown = std::current_exception();
+            progress.callback_failed = true;
+            throw CallbackFailed("the for_each function threw a non-standard exception");
+        }
+    };
+    try {
+        return timed_call(host, pool_metrics, hooks, StatementInfo{sql, trace_context},
+                          [&]() -> std::size_t {
+                              if constexpr (StreamingBackend<B>) {
+                                  return conn.stream(sql, params, x, RowSink(sink));
+                              } else {
+                                  const Result r = conn.execute(sql, params, x);
+                                  for (const auto& row : r) sink(row);
+                                  return r.size();
+                              }
+                          });
+    } catch (const CallbackFailed&) {
+        std::rethrow_exception(thrown);
+    }
 }
 
 /// The transaction() running on this thread, if any: statements the thread runs through the
@@ -225,9 +291,11 @@ class PrimaryHistory {
     std::uint32_t timeline_ = 0;
 };
 
-/// A replica read found its server promoted (run_on); carries the read's result.
+/// A replica read found its server promoted (run_on); carries the read's result (a Result, or
+/// a stream's row count).
+template <typename T>
 struct NotAStandby {
-    Result result;
+    T result;
 };
 
 /// Rethrows `failure`, a ConnectionError or a PoolTimeout with `context` before its text and
@@ -278,6 +346,17 @@ class Lease {
     /// was shut down while the lease was held, its statement included).
     Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {});
 
+    /// Runs a statement on this connection, parameters bound, handing each row to `fn` as it
+    /// arrives (see ConnectionPool::for_each()). @returns the number of rows.
+    /// @throws like query(), and what `fn` throws, unchanged (the statement is stopped first).
+    template <typename F>
+    requires std::invocable<F&, const Row&> std::size_t for_each(std::string_view sql,
+                                                                 ParamsRef params, F&& fn,
+                                                                 QueryOptions options = {}) {
+        detail::StreamProgress progress;
+        return stream(sql, params, detail::RowSink(fn), options, progress);
+    }
+
     /// The backend connection, for calls the pool does not wrap.
     /// @throws PoolClosed when the pool was shut down while the lease was held, UsageError when
     /// the lease holds no connection.
@@ -304,6 +383,9 @@ class Lease {
     friend class Transaction<B>;
     Lease(detail::PoolCore<B>* pool, detail::HostPool<B>* host, detail::Slot<B>* slot) noexcept
         : pool_(pool), host_(host), slot_(slot) {}
+
+    std::size_t stream(std::string_view sql, ParamsRef params, detail::RowSink fn,
+                       const QueryOptions& options, detail::StreamProgress& progress);
 
     // A lease outlived by its pool's shutdown grace period is revoked: its statement was
     // cancelled, and it may only be released now.
@@ -488,12 +570,27 @@ class PoolCore {
     /// @throws SqlError, QueryTimeout, PoolTimeout, PoolClosed, ConnectionError.
     Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {},
                  SourceLocation where = SourceLocation::current()) {
+        QueryWork work{sql, params, options};
         if (options.use_read_replica.value_or(config_.prefer_replica_reads) &&
             router_->size() > 0) {
-            return read_on_replicas(sql, params, options, where);
+            return read_on_replicas(work, where);
         }
         auto deadline = acquire_deadline(config_.connection_timeout);
-        return run_on(*hosts_.front(), sql, params, options, deadline, where);
+        return run_on(*hosts_.front(), work, deadline, where);
+    }
+
+    /// Runs one statement like query(), handing each row to `fn` as it arrives; see
+    /// ConnectionPool::for_each(). @returns the number of rows.
+    std::size_t for_each(std::string_view sql, ParamsRef params, detail::RowSink fn,
+                         QueryOptions options = {},
+                         SourceLocation where = SourceLocation::current()) {
+        StreamWork work{sql, params, options, fn};
+        if (options.use_read_replica.value_or(config_.prefer_replica_reads) &&
+            router_->size() > 0) {
+            return read_on_replicas(work, where);
+        }
+        auto deadline = acquire_deadline(config_.connection_timeout);
+        return run_on(*hosts_.front(), work, deadline, where);
     }
 
     /// The primary's current WAL position: pass it as QueryOptions::after to read your own
@@ -657,29 +754,59 @@ class PoolCore {
         }
     }
 
-    // Runs an autocommit statement on `host`, running it again only when safety::
-    // rerun_statement() allows: never once a byte of it may have reached the server.
+    // What query() runs on a lease: one statement, its whole result.
+    struct QueryWork {
+        std::string_view sql;
+        ParamsRef params;
+        const QueryOptions& options;
+        Result run(Lease<B>& lease) { return lease.query(sql, params, options); }
+        std::size_t delivered() const noexcept { return 0; }
+        bool caller_failed() const noexcept { return false; }
+    };
+
+    // What for_each() runs on a lease: one statement, its rows handed to `fn` as they arrive.
+    // `progress` lasts across attempts: once a row was handed over, nothing runs again.
+    struct StreamWork {
+        std::string_view sql;
+        ParamsRef params;
+        const QueryOptions& options;
+        detail::RowSink fn;
+        detail::StreamProgress progress{};
+        std::size_t run(Lease<B>& lease) {
+            return lease.stream(sql, params, fn, options, progress);
+        }
+        std::size_t delivered() const noexcept { return progress.rows; }
+        bool caller_failed() const noexcept { return progress.callback_failed; }
+    };
+
+    // Runs an autocommit statement (`work`) on `host`, running it again only when safety::
+    // rerun_statement() allows: never once a byte of it may have reached the server, nor once
+    // a row of it was handed to a for_each function.
     //
     // On the primary, a write refused with 25006 (a fenced or demoted primary) drops the
     // host's connections and runs once more on a new one: with a host list it reaches the
     // writable host; the refused statement changed nothing. A replica read (`replica_read`)
     // whose server reports it is no longer a standby throws NotAStandby with the result.
-    Result run_on(detail::HostPool<B>& host, std::string_view sql, ParamsRef params,
-                  const QueryOptions& options, detail::AcquireDeadline& acquire_deadline,
-                  const SourceLocation& where, bool replica_read = false) {
+    template <typename Work>
+    auto run_on(detail::HostPool<B>& host, Work& work, detail::AcquireDeadline& acquire_deadline,
+                const SourceLocation& where, bool replica_read = false)
+        -> decltype(work.run(std::declval<Lease<B>&>())) {
+        using T = decltype(work.run(std::declval<Lease<B>&>()));
         bool refused_write = false;
         for (int attempt = 0;; ++attempt) {
             Lease<B> lease(this, &host, acquire_on(host, acquire_deadline, where));
             try {
-                Result r = lease.query(sql, params, options);
+                T r = work.run(lease);
                 if (replica_read && lease.connection().in_recovery() == false) {
                     lease.discard();
-                    throw detail::NotAStandby{std::move(r)};
+                    throw detail::NotAStandby<T>{std::move(r)};
                 }
                 return r;
             } catch (const Error& e) {
+                if (work.caller_failed()) throw;  // the caller's own error, unchanged
                 if (&host == hosts_.front().get() && safety::read_only_refusal(e) &&
-                    !refused_write && refused_by_host(lease.connection())) {
+                    work.delivered() == 0 && !refused_write &&
+                    refused_by_host(lease.connection())) {
                     refused_write = true;
                     lease.discard();
                     primary_refused_write();
@@ -688,7 +815,7 @@ class PoolCore {
                 // Other idle connections may be just as dead (a restart ends every session),
                 // or hold the same stale statement: as many attempts as the host has
                 // connections, plus a new one.
-                const auto rerun = safety::rerun_statement(e);
+                const auto rerun = safety::rerun_statement(e, work.delivered());
                 if (rerun == safety::Rerun::no || attempt > static_cast<int>(host.max())) throw;
                 if (rerun == safety::Rerun::fresh_connection) lease.discard();
             }
@@ -705,8 +832,11 @@ class PoolCore {
         wake_housekeeper();
     }
 
-    Result read_on_replicas(std::string_view sql, ParamsRef params, const QueryOptions& options,
-                            const SourceLocation& where) {
+    template <typename Work>
+    auto read_on_replicas(Work& work, const SourceLocation& where)
+        -> decltype(work.run(std::declval<Lease<B>&>())) {
+        using T = decltype(work.run(std::declval<Lease<B>&>()));
+        const QueryOptions& options = work.options;
         auto deadline = detail::AcquireDeadline::at(Clock::now() + config_.connection_timeout);
         std::uint64_t tried = 0;
         std::string failures;
@@ -727,8 +857,8 @@ class PoolCore {
             tried |= std::uint64_t{1} << idx;
             auto& host = *hosts_[idx + 1];
             try {
-                return run_on(host, sql, params, options, deadline, where, true);
-            } catch (const detail::NotAStandby& e) {
+                return run_on(host, work, deadline, where, true);
+            } catch (const detail::NotAStandby<T>& e) {
                 // Promoted: in a split brain its data is another history. Out of rotation; a
                 // read-only session wrote nothing, so the read goes elsewhere.
                 const auto why = "no longer a standby (promoted?): out of rotation";
@@ -738,6 +868,7 @@ class PoolCore {
                 }
                 wake_housekeeper();
                 if (config_.pgbouncer_mode) return e.result;  // not read-only: it may have written
+                if (work.delivered() > 0) return e.result;    // the function has its rows already
                 failures +=
                     fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), why);
             } catch (const PoolTimeout& e) {
@@ -745,14 +876,15 @@ class PoolCore {
                     fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), e.what());
                 if (deadline.passed()) break;
             } catch (const Error& e) {
-                if (safety::read_only_refusal(e)) {
+                if (work.caller_failed()) throw;  // the caller's own error, unchanged
+                if (safety::read_only_refusal(e) && work.delivered() == 0) {
                     // A write: it belongs on the primary, whichever replica is asked.
                     if (!config_.fallback_to_primary) throw;
                     write_refused = true;
                     break;
                 }
                 if (safety::marks_host_down(e)) replica_failed(idx, e.what());
-                if (!safety::try_another_host(e)) throw;
+                if (!safety::try_another_host(e, work.delivered())) throw;
                 failures +=
                     fmt::format("{}{}: {}", failures.empty() ? "" : "; ", host.label(), e.what());
             }
@@ -783,9 +915,9 @@ class PoolCore {
         try {
             auto fallback = detail::AcquireDeadline::at(
                 std::max(deadline.get(), Clock::now() + std::chrono::milliseconds(100)));
-            return run_on(primary, sql, params, options, fallback, where);
+            return run_on(primary, work, fallback, where);
         } catch (const ConnectionError& e) {
-            if (failures.empty()) throw;
+            if (failures.empty() || work.caller_failed()) throw;
             throw ConnectionError(fmt::format("no host could serve the read; tried {}; {}: {}",
                                               failures, primary.label(), e.what()),
                                   e.statement_sent());
@@ -1158,6 +1290,27 @@ class ConnectionPool : public Client {
         return core_->query(sql, params, options, where);
     }
 
+    /// Runs one statement like query() (the same routing to replicas, timeouts, hooks and
+    /// metrics), handing each row to `fn(const db::Row&)` as it arrives instead of building a
+    /// Result: libpq's single-row mode, so memory stays bounded whatever the row count.
+    /// Before the first row reaches `fn`, failures are handled as query() handles them (a
+    /// statement that never reached the server runs again, a replica read moves elsewhere);
+    /// once a row has reached `fn`, nothing is run again, so `fn` never sees a row twice.
+    /// The client deadline (options.timeout, else query_timeout) and the server's
+    /// statement_timeout cover the whole stream, the time spent in `fn` included. A server
+    /// error mid-stream throws (SqlError, QueryTimeout, ConnectionError) after `fn` has seen
+    /// the rows before it. What `fn` throws propagates unchanged, after the statement was
+    /// cancelled; its connection goes back to the pool only once the server confirmed the
+    /// cancel, otherwise it is closed, so no later caller sees the statement's rows.
+    /// @returns the number of rows handed to `fn`.
+    /// @throws what query() throws, and what `fn` throws.
+    template <typename F>
+    requires std::invocable<F&, const Row&> std::size_t for_each(
+        std::string_view sql, ParamsRef params, F&& fn, QueryOptions options = {},
+        SourceLocation where = SourceLocation::current()) {
+        return core_->for_each(sql, params, detail::RowSink(fn), options, where);
+    }
+
     /// The primary's current WAL position: pass it as QueryOptions::after to read your own
     /// writes from a replica. @throws like query().
     CommitPosition current_position() { return core_->current_position(); }
@@ -1208,6 +1361,10 @@ class ConnectionPool : public Client {
     Result do_query(std::string_view sql, ParamsRef params, const QueryOptions& options,
                     const SourceLocation& where) override {
         return core_->query(sql, params, options, where);
+    }
+    std::size_t do_for_each(std::string_view sql, ParamsRef params, detail::RowSink fn,
+                            const QueryOptions& options, const SourceLocation& where) override {
+        return core_->for_each(sql, params, fn, options, where);
     }
     void do_transaction(detail::TransactionBody body, TransactionOptions options,
                         const SourceLocation& where) override {
@@ -1381,6 +1538,36 @@ Result Lease<B>::query(std::string_view sql, ParamsRef params, QueryOptions opti
         return run();
     } catch (const QueryTimeout&) {
         check_usable();  // cancelled by a shutdown, not by a timeout: PoolClosed says so
+        throw;
+    }
+}
+
+template <Backend B>
+std::size_t Lease<B>::stream(std::string_view sql, ParamsRef params, detail::RowSink fn,
+                             const QueryOptions& options, detail::StreamProgress& progress) {
+    check_usable();
+    // The deadline covers the whole stream, the function's time included.
+    const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
+    auto& conn = *slot_->conn;
+    auto run = [&] {
+        return detail::stream_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql, params,
+                                        x, fn, progress, options.trace_context);
+    };
+    try {
+        try {
+            return run();
+        } catch (const Error& e) {
+            // As query(): a stale cached statement is rejected before it runs, so before any
+            // row; run it once more, prepared anew.
+            if (progress.callback_failed ||
+                safety::rerun_statement(e, progress.rows) != safety::Rerun::same_host ||
+                conn.transaction_status() != TxStatus::idle) {
+                throw;
+            }
+        }
+        return run();
+    } catch (const QueryTimeout&) {
+        if (!progress.callback_failed) check_usable();  // cancelled by a shutdown: PoolClosed
         throw;
     }
 }

@@ -2,6 +2,7 @@
 /// @file pqxx_backend.hpp
 /// The production backend: PostgreSQL through libpqxx and libpq.
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -50,6 +51,13 @@ class PqxxBackend::Connection {
 
     /// Runs one statement with bound parameters. @throws ConnectionError, SqlError, QueryTimeout.
     Result execute(std::string_view sql, ParamsRef params, const ExecSettings& settings);
+    /// Runs one statement in libpq's single-row mode, handing each row to `sink` as it
+    /// arrives; returns how many it handed over. The deadline in `settings` covers the whole
+    /// stream. When `sink` throws, the statement is cancelled (the session is broken off if the
+    /// server does not answer within settings.cancel_grace) and the exception propagates
+    /// unchanged. @throws ConnectionError, SqlError, QueryTimeout.
+    std::size_t stream(std::string_view sql, ParamsRef params, const ExecSettings& settings,
+                       detail::RowSink sink);
     /// Starts a transaction with the given isolation and access mode.
     void begin(const TransactionOptions& options, const ExecSettings& settings);
     /// Commits. A ConnectionError with statement_sent() means the outcome is unknown.
@@ -77,6 +85,6 @@ class PqxxBackend::Connection {
     std::unique_ptr<Impl> impl_;
 };
 
-static_assert(Backend<PqxxBackend>);
+static_assert(StreamingBackend<PqxxBackend>);
 
 }  // namespace sparc::db

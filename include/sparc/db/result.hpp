@@ -5,6 +5,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <memory>
@@ -280,6 +281,29 @@ class Result {
   private:
     std::shared_ptr<const detail::ResultData> data_;
 };
+
+namespace detail {
+
+/// A non-owning reference to a callable taking `const Row&`: the function a streamed statement
+/// (for_each) hands each row to, passed through virtual calls and backends without a copy or
+/// an allocation. The callable must outlive the RowSink.
+class RowSink {
+  public:
+    template <typename F>
+    requires(!std::same_as<std::remove_cvref_t<F>, RowSink> &&
+             std::invocable<F&, const Row&>) explicit RowSink(F& f) noexcept
+        : object_(std::addressof(f)),
+          call_([](void* object, const Row& row) { std::invoke(*static_cast<F*>(object), row); }) {}
+
+    /// Hands one row to the function; what it throws propagates unchanged.
+    void operator()(const Row& row) const { call_(object_, row); }
+
+  private:
+    void* object_;
+    void (*call_)(void*, const Row&);
+};
+
+}  // namespace detail
 
 /// Every row of `result` as a T: a std::tuple (or pair, array) read by Row::as<T>(), or, for
 /// any other T, the value of a one-column result read by Field::as<T>().

@@ -63,16 +63,21 @@ enum class Rerun {
 };
 
 /// May an autocommit statement that failed with `e` run again? (pgx's SafeToRetry rule.)
+/// `rows_delivered`: how many of its rows a streamed statement (for_each) had already handed
+/// to the caller's function; always 0 for query().
 ///
 /// | failure                                         | rerun            | why                     |
 /// |-------------------------------------------------|------------------|-------------------------|
+/// | any, after a row was delivered (for_each)       | no               | the caller's function   |
+/// |                                                 |                  | would see rows twice    |
 /// | ConnectionError, statement_sent() false         | fresh_connection | no byte left the client |
 /// | ConnectionError, statement_sent() true          | no               | it may have run, even   |
 /// |                                                 |                  | committed (a CALL)      |
 /// | SqlError, stale_prepared_statement()            | same_host        | rejected before running |
 /// | QueryTimeout (server or client side)            | no               | it may have run         |
 /// | UsageError, any other SqlError                  | no               | it would fail again     |
-inline Rerun rerun_statement(const Error& e) noexcept {
+inline Rerun rerun_statement(const Error& e, std::size_t rows_delivered = 0) noexcept {
+    if (rows_delivered > 0) return Rerun::no;
     if (const auto* c = dynamic_cast<const ConnectionError*>(&e)) {
         return c->statement_sent() ? Rerun::no : Rerun::fresh_connection;
     }
@@ -146,8 +151,12 @@ inline RetryDecision classify(const Error& e, TransactionPhase phase,
 /// primary)? Only when the replica certainly did not apply it: the pool cannot tell a read
 /// from a write, and a host listed as a replica may have been promoted and take writes.
 ///
+/// `rows_delivered` as for rerun_statement(): a streamed read that handed a row to the caller's
+/// function goes nowhere else, or the function would see rows twice.
+///
 /// | failure                                  | another host | why                               |
 /// |------------------------------------------|--------------|-----------------------------------|
+/// | any, after a row was delivered (for_each)| no           | the function would see rows twice |
 /// | ConnectionError, statement_sent() false  | yes          | it never reached the replica      |
 /// | ConnectionError, statement_sent() true,  | yes          | the server had reported the       |
 /// | read_only_session()                      |              | session read-only: no write ran   |
@@ -155,7 +164,8 @@ inline RetryDecision classify(const Error& e, TransactionPhase phase,
 /// | SqlError 25006, 40001, 57P04 (what a hot | yes          | the standby refused or cancelled  |
 /// | standby raises for what it cannot run)   |              | it; a standby applies no write    |
 /// | anything else                            | no           | an answer, or it may have run     |
-inline bool try_another_host(const Error& e) noexcept {
+inline bool try_another_host(const Error& e, std::size_t rows_delivered = 0) noexcept {
+    if (rows_delivered > 0) return false;
     if (const auto* c = dynamic_cast<const ConnectionError*>(&e)) {
         return !c->statement_sent() || c->read_only_session();
     }

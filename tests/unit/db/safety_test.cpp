@@ -58,6 +58,10 @@ TEST_CASE("rerun_statement: only what never reached the server, or a stale cache
     REQUIRE(safety::rerun_statement(db::QueryTimeout("x", false)) == R::no);
     REQUIRE(safety::rerun_statement(db::UsageError("x")) == R::no);
     REQUIRE(safety::rerun_statement(db::SqlError("x", "23505")) == R::no);
+    // A for_each that handed a row to its function: nothing runs again, whatever the failure.
+    REQUIRE(safety::rerun_statement(db::ConnectionError("x", false), 0) == R::fresh_connection);
+    REQUIRE(safety::rerun_statement(db::ConnectionError("x", false), 1) == R::no);
+    REQUIRE(safety::rerun_statement(server_error("0A000", "RevalidateCachedQuery"), 1) == R::no);
 }
 
 TEST_CASE("classify: each row of the transaction table", "[db][safety][retry]") {
@@ -329,6 +333,11 @@ TEST_CASE("try_another_host: a replica read moves on only when the replica appli
     REQUIRE_FALSE(safety::try_another_host(db::SqlError("x", "23505")));
     REQUIRE_FALSE(safety::try_another_host(db::QueryTimeout("x", true)));
     REQUIRE_FALSE(safety::try_another_host(db::UsageError("x")));
+    // A streamed read that handed a row to its function goes nowhere else.
+    REQUIRE(safety::try_another_host(db::ConnectionError("x", true, "57P01", true), 0));
+    REQUIRE_FALSE(safety::try_another_host(db::ConnectionError("x", true, "57P01", true), 1));
+    REQUIRE_FALSE(safety::try_another_host(db::ConnectionError("x", false), 3));
+    REQUIRE_FALSE(safety::try_another_host(db::SqlError("x", "40001"), 1));
 }
 
 TEST_CASE("a replica read lost after it was sent moves on only from a read-only session",

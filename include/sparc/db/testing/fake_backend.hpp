@@ -150,6 +150,11 @@ struct RuleData {
     std::string message;
     bool statement_sent = false;
     std::function<Result(const Call&)> respond;
+    // A failure after this many rows of the answer (fails_after, drops_connection_after).
+    std::optional<std::size_t> rows_before_failure;
+    bool failure_drops = false;
+    std::string failure_sqlstate;
+    std::string failure_message;
 
     /// Whether this rule applies to the statement (and is not used up).
     bool matches(const Call& call, StatementKind kind) const;
@@ -483,6 +488,15 @@ class FakeBackend::Connection {
     void begin(const TransactionOptions& options, const ExecSettings& exec) {
         run(begin_statement(options), {}, exec);
     }
+    /// Runs a statement as execute() does, then hands its rows to `sink` one at a time, outside
+    /// the fake's lock; returns how many it handed over. A rule's fails_after() or
+    /// drops_connection_after() fails the statement after that many rows. Past the client
+    /// deadline (exec.deadline) no more rows are handed over: QueryTimeout (client side,
+    /// cancelled, as when the server confirms the cancel; the connection stays usable). A host
+    /// that goes down meanwhile breaks the stream with ConnectionError(statement_sent, 57P01).
+    /// What `sink` throws propagates unchanged; the connection stays idle, the statement done.
+    std::size_t stream(std::string_view sql, ParamsRef params, const ExecSettings& exec,
+                       ::sparc::db::detail::RowSink sink);
     /// Runs "COMMIT". A failed transaction is rolled back and SqlError 25P02 thrown.
     void commit(const ExecSettings& exec) { run("COMMIT", {}, exec); }
     /// Runs "ROLLBACK".
@@ -521,7 +535,16 @@ class FakeBackend::Connection {
         bool read_only_session = false;  // the session was opened read-only
     };
 
-    Result run(std::string_view sql, ParamsRef params, const ExecSettings& exec);
+    // A failure scripted to come after some rows, applied once they have been streamed.
+    struct PendingFailure {
+        std::optional<Failure> failure;
+        detail::StatementKind kind = detail::StatementKind::other;
+        bool write = false;
+        std::optional<std::uint64_t> seq;
+    };
+
+    Result run(std::string_view sql, ParamsRef params, const ExecSettings& exec,
+               PendingFailure* streaming = nullptr);
     std::shared_ptr<detail::RuleData> find_rule(const Call& call, detail::StatementKind kind) const;
     Failure wait(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds delay,
                  const ExecSettings& exec, detail::StatementKind kind, bool& interrupted);
@@ -562,6 +585,30 @@ class FakeBackend::Rule {
             r.action = detail::RuleAction::fail;
             r.sqlstate = std::move(sqlstate);
             r.message = std::move(message);
+        });
+    }
+    /// Fails with SqlError `sqlstate` after the first `rows` rows of returns(): for_each
+    /// (FakeBackend::Connection::stream) hands those rows over, then throws; query() gets the
+    /// error alone, as libpq's whole-result mode drops a failed statement's rows. Scripts a
+    /// server error mid-stream (a division by zero at row 1000).
+    Rule& fails_after(std::size_t rows, std::string sqlstate,
+                      std::string message = "scripted failure") {
+        return set([&](detail::RuleData& r) {
+            if (r.action == detail::RuleAction::fall_through) r.action = detail::RuleAction::answer;
+            r.rows_before_failure = rows;
+            r.failure_drops = false;
+            r.failure_sqlstate = std::move(sqlstate);
+            r.failure_message = std::move(message);
+        });
+    }
+    /// Breaks the connection after the first `rows` rows of returns() (the statement was
+    /// sent): for_each hands those rows over, then throws ConnectionError; query() gets the
+    /// ConnectionError alone.
+    Rule& drops_connection_after(std::size_t rows) {
+        return set([&](detail::RuleData& r) {
+            if (r.action == detail::RuleAction::fall_through) r.action = detail::RuleAction::answer;
+            r.rows_before_failure = rows;
+            r.failure_drops = true;
         });
     }
     /// Breaks the connection and throws ConnectionError. With `statement_sent` the server ran
@@ -1336,7 +1383,7 @@ inline void FakeBackend::Connection::succeed(detail::StatementKind kind, bool wr
 }
 
 inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef params,
-                                           const ExecSettings& exec) {
+                                           const ExecSettings& exec, PendingFailure* streaming) {
     using detail::StatementKind;
     namespace sql_text = ::sparc::db::detail;
     auto& st = *state_;
@@ -1417,6 +1464,21 @@ inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef param
         case detail::RuleAction::fall_through:
             break;
         case detail::RuleAction::answer:
+            if (plan.rows_before_failure) {
+                Failure mid =
+                    plan.failure_drops
+                        ? Failure{Failure::dropped,
+                                  {},
+                                  "server closed the connection unexpectedly",
+                                  true}
+                        : Failure{Failure::sql, plan.failure_sqlstate, plan.failure_message, false};
+                if (streaming == nullptr) fail(mid);  // the whole-result mode: the error alone
+                auto rows = plan.rows;
+                rows.resize(std::min(rows.size(), *plan.rows_before_failure));
+                result = detail::text_result(plan.columns, std::move(rows), 0);
+                *streaming = PendingFailure{std::move(mid), kind, write, seq};
+                return result;
+            }
             result = detail::text_result(plan.columns, plan.rows, plan.affected);
             answered = true;
             break;
@@ -1472,6 +1534,37 @@ inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef param
     return result;
 }
 
-static_assert(Backend<FakeBackend>);
+inline std::size_t FakeBackend::Connection::stream(std::string_view sql, ParamsRef params,
+                                                   const ExecSettings& exec,
+                                                   ::sparc::db::detail::RowSink sink) {
+    PendingFailure pending;
+    const Result result = run(sql, params, exec, &pending);
+    auto& c = *conn_;
+    std::size_t rows = 0;
+    for (const auto& row : result) {
+        if (c.broken || c.closed) {
+            throw ConnectionError("terminating connection due to administrator command", true,
+                                  "57P01", c.settings.read_only);
+        }
+        if (exec.deadline != Clock::time_point::max() && Clock::now() >= exec.deadline) {
+            throw QueryTimeout(
+                "statement exceeded the client query timeout and was cancelled: canceling "
+                "statement due to user request",
+                true);
+        }
+        ++rows;
+        sink(row);
+    }
+    if (pending.failure) {
+        std::unique_lock lock(state_->mutex);
+        apply_failure(*pending.failure, pending.kind, pending.write, pending.seq);
+        auto failure = *pending.failure;
+        failure.read_only_session = c.settings.read_only;
+        throw_failure(failure);
+    }
+    return rows;
+}
+
+static_assert(StreamingBackend<FakeBackend>);
 
 }  // namespace sparc::db::testing
