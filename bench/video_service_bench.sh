@@ -23,19 +23,22 @@ done
 [[ -x "$service" && -x "$load" ]] || { echo "need --service and --load executables" >&2; exit 2; }
 
 work=$(mktemp -d)
+cluster_dir=""
 svc_pid=""
 cleanup() {
     if [[ -n "$svc_pid" ]]; then kill -TERM "$svc_pid" 2>/dev/null || true; wait "$svc_pid" || true; fi
-    if [[ -z "$cluster_env" && -d "$work/cluster" ]]; then
-        bash "$here/scripts/cluster.sh" stop "$work/cluster" >/dev/null 2>&1 || true
+    if [[ -n "$cluster_dir" ]]; then
+        bash "$here/scripts/cluster.sh" stop "$cluster_dir" >/dev/null 2>&1 || true
     fi
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 if [[ -z "$cluster_env" ]]; then
-    bash "$here/scripts/cluster.sh" start "$work/cluster" --owner $$ >&2
-    cluster_env=$work/cluster/cluster.env
+    # Not under $work: mktemp -d makes it private, and the servers run as another user.
+    cluster_dir=$(mktemp -u "${TMPDIR:-/tmp}/sparc-bench-cluster.XXXXXX")
+    bash "$here/scripts/cluster.sh" start "$cluster_dir" --owner $$ >&2
+    cluster_env=$cluster_dir/cluster.env
 fi
 # shellcheck disable=SC1090
 set -a; . "$cluster_env"; set +a
