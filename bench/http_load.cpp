@@ -48,7 +48,9 @@ std::optional<int> parse_int(std::string_view text) {
     int value = 0;
     const auto* end = text.data() + text.size();
     const auto r = std::from_chars(text.data(), end, value);
-    if (text.empty() || r.ec != std::errc{} || r.ptr != end) return std::nullopt;
+    if (text.empty() || r.ec != std::errc{} || r.ptr != end) {
+        return std::nullopt;
+    }
     return value;
 }
 
@@ -65,7 +67,9 @@ Options parse_options(int argc, char** argv) {
             std::cout << kUsage;
             std::exit(0);
         }
-        if (i + 1 >= argc) usage_error(std::string(arg) + " needs a value");
+        if (i + 1 >= argc) {
+            usage_error(std::string(arg) + " needs a value");
+        }
         const std::string_view value = argv[++i];
         if (arg == "--host") {
             o.host = value;
@@ -73,18 +77,24 @@ Options parse_options(int argc, char** argv) {
             o.path = value;
         } else if (arg == "--port" || arg == "--threads" || arg == "--duration") {
             const auto n = parse_int(value);
-            if (!n || *n <= 0) usage_error(std::string(arg) + " must be a positive integer");
+            if (!n || *n <= 0) {
+                usage_error(std::string(arg) + " must be a positive integer");
+            }
             (arg == "--port" ? o.port : arg == "--threads" ? o.threads : o.duration_s) = *n;
         } else {
             usage_error("unknown option " + std::string(arg));
         }
     }
-    if (o.port == 0) usage_error("--port is required");
+    if (o.port == 0) {
+        usage_error("--port is required");
+    }
     return o;
 }
 
 double percentile_ms(const std::vector<Clock::duration>& sorted, double p) {
-    if (sorted.empty()) return 0;
+    if (sorted.empty()) {
+        return 0;
+    }
     const auto i = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1));
     return std::chrono::duration<double, std::milli>(sorted[i]).count();
 }
@@ -126,7 +136,9 @@ int main(int argc, char** argv) {
     }
     start = Clock::now();
     ready.arrive_and_wait();
-    for (auto& c : clients) c.join();
+    for (auto& c : clients) {
+        c.join();
+    }
     const auto elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     std::sort(latencies.begin(), latencies.end());
 
