@@ -69,7 +69,7 @@ const db::HostHealth& host_health(const db::HealthReport& report, std::string_vi
 
 // ---- Rules ----
 
-TEST_CASE("rules match exactly, by prefix or by pattern; unmatched statements get no rows",
+TEST_CASE("rules match exactly, by prefix or by pattern, unmatched statements get no rows",
           "[docs][testing]") {
     FakeBackend fake;
     fake.on("SELECT title FROM videos WHERE id = $1").returns({"title"}, {{"Intro"}});
@@ -89,7 +89,7 @@ TEST_CASE("rules match exactly, by prefix or by pattern; unmatched statements ge
     pool.transaction([](db::Tx&) {});  // BEGIN and COMMIT still answer in strict mode
 }
 
-TEST_CASE("the newest matching rule wins, whatever its kind; used-up rules step aside",
+TEST_CASE("the newest matching rule wins, whatever its kind, used-up rules step aside",
           "[docs][testing]") {
     FakeBackend fake;
     fake.on("SELECT v").returns({"v"}, {{"exact"}});
@@ -108,7 +108,7 @@ TEST_CASE("the newest matching rule wins, whatever its kind; used-up rules step 
     CHECK(pool.query("SELECT v").empty());
 }
 
-TEST_CASE("a rule that only delays hides older rules; chain delays() with the answer",
+TEST_CASE("a rule that only delays hides older rules, chain delays() with the answer",
           "[docs][testing]") {
     FakeBackend fake;
     fake.on("SELECT v").returns({"v"}, {{"1"}});
@@ -180,7 +180,7 @@ TEST_CASE("broad rules also answer the pool's own statements", "[docs][testing]"
 
 // ---- Errors ----
 
-TEST_CASE("fails() throws SqlError with the SQLSTATE; 57014 is a QueryTimeout", "[docs][testing]") {
+TEST_CASE("fails() throws SqlError with the SQLSTATE, 57014 is a QueryTimeout", "[docs][testing]") {
     FakeBackend fake;
     fake.on_prefix("INSERT INTO videos").fails("23505", "duplicate key value");
     fake.on("SELECT slow()").fails("57014", "canceling statement due to statement timeout");
@@ -249,7 +249,7 @@ TEST_CASE("transaction() runs the function again after 40001 and 40P01, not afte
     CHECK(runs == 1);
 }
 
-TEST_CASE("a statement the server never saw runs again; one it may have run is reported",
+TEST_CASE("a statement the server never saw runs again, one it may have run is reported",
           "[docs][testing]") {
     FakeBackend fake;
     fake.on("SELECT v").returns({"v"}, {{"1"}});
@@ -359,7 +359,7 @@ TEST_CASE("read your writes: a paused or pinned replica serves no read after a n
 
 // ---- Down hosts ----
 
-TEST_CASE("a replica down: reads elsewhere, health degraded; the primary down: unhealthy",
+TEST_CASE("a replica down: reads elsewhere, health degraded, the primary down: unhealthy",
           "[docs][testing]") {
     FakeBackend fake;
     fake.replica("replica1");
@@ -381,7 +381,7 @@ TEST_CASE("a replica down: reads elsewhere, health degraded; the primary down: u
     CHECK(fake.host("primary").connection_attempts() > fake.host("primary").connections_opened());
 }
 
-TEST_CASE("terminate_connections breaks open sessions; the host stays up", "[docs][testing]") {
+TEST_CASE("terminate_connections breaks open sessions, the host stays up", "[docs][testing]") {
     FakeBackend fake;
     fake.on("SELECT v").returns({"v"}, {{"1"}});
     FakePool pool(guide_config(), fake);
