@@ -63,6 +63,7 @@ constexpr int kDefaultThreads = 16;
 constexpr std::int64_t kDefaultLimit = 50;
 constexpr std::int64_t kMaxLimit = 500;
 constexpr std::chrono::milliseconds kDefaultGrace{10'000};
+constexpr std::size_t kKeepAliveMaxRequests = 1000;
 
 constexpr std::string_view kCreateTable =
     "CREATE TABLE IF NOT EXISTS videos ("
@@ -291,6 +292,14 @@ int main(int argc, char** argv) try {
     const auto schema = ensure_schema(pool);
 
     httplib::Server server;
+    // cpp-httplib leaves Nagle's algorithm on and writes a response's headers and body
+    // separately: on a keep-alive connection the body then waits for the client's delayed ACK
+    // (about 40 ms on Linux), and each connection serves some 30 requests a second however fast
+    // the query. TCP_NODELAY sends both at once (bench/RESULTS.md, "HTTP service").
+    server.set_tcp_nodelay(true);
+    // It also closes a keep-alive connection after 5 requests; a client or load balancer then
+    // reconnects for every fifth one. 1000 is nginx's keepalive_requests default.
+    server.set_keep_alive_max_count(kKeepAliveMaxRequests);
     server.new_task_queue = [threads = options.threads] {
         return new httplib::ThreadPool(static_cast<std::size_t>(threads));
     };

@@ -6,9 +6,12 @@
    is a 400.
 2. /metrics is valid Prometheus text (promtool, when installed) and shows the traffic just
    served; neither /metrics nor /health contains the password.
-3. /health turns "degraded" (still 200) while replica1 is stopped, and "healthy" again after it
+3. Keep-alive: 50 GETs on one connection all answer correctly on that same connection; the
+   per-request latency is printed (the service sets TCP_NODELAY: without it each response on a
+   reused connection waits ~40 ms for the client's delayed ACK; bench/RESULTS.md has figures).
+4. /health turns "degraded" (still 200) while replica1 is stopped, and "healthy" again after it
    returns.
-4. SIGTERM under load drains: requests in flight (held by a table lock) all complete with 201
+5. SIGTERM under load drains: requests in flight (held by a table lock) all complete with 201
    after the signal, GETs under load never get a 5xx, and the process exits 0.
 
 Needs SPARC_CLUSTER_ENV (the fixture's cluster.env). Usage:
@@ -183,6 +186,40 @@ def test_endpoints_and_metrics(svc, env, promtool):
     return tenant
 
 
+def test_keep_alive_latency(svc, tenant):
+    """50 GETs on one keep-alive connection: each correct, all on that connection; prints the
+    latency of each (no threshold: speed is measured by bench/, not asserted by tests)."""
+    status, _, posted = svc.json("POST", "/videos", {"tenant_id": tenant, "title": "Keep-alive"})
+    assert status == 201, (status, posted)
+    path = f"/videos?tenant={tenant}&after={posted['position']}"
+    status, _, body = svc.json("GET", path)
+    assert status == 200 and body["videos"][0]["id"] == posted["id"], (status, body)
+    expected = body["videos"]
+    conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=30)
+    try:
+        conn.connect()
+        sock = conn.sock
+        latencies = []
+        for _ in range(50):
+            started = time.perf_counter()
+            conn.request("GET", path)
+            r = conn.getresponse()
+            text = r.read().decode()
+            latencies.append((time.perf_counter() - started) * 1000)
+            assert r.status == 200, (r.status, text)
+            assert not r.will_close, "the service closed a keep-alive connection"
+            got = json.loads(text)
+            assert got["tenant_id"] == tenant and got["videos"] == expected, got
+            assert conn.sock is sock, "the request went out on a new connection"
+    finally:
+        conn.close()
+    ordered = sorted(latencies)
+    log("keep-alive latency over 50 requests on one connection: "
+        f"median {ordered[len(ordered) // 2]:.2f} ms, p90 {ordered[len(ordered) * 9 // 10]:.2f} ms, "
+        f"max {ordered[-1]:.2f} ms")
+    log("each (ms): " + " ".join(f"{x:.1f}" for x in latencies))
+
+
 def test_health_through_replica_outage(svc, env, tenant):
     def status_is(wanted):
         def check():
@@ -304,6 +341,7 @@ def main():
     log(f"service listening on {svc.port}")
     try:
         tenant = test_endpoints_and_metrics(svc, env, args.promtool)
+        test_keep_alive_latency(svc, tenant)
         test_health_through_replica_outage(svc, env, tenant)
         test_drain_on_sigterm(svc, env)
     finally:

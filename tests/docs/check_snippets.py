@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Compiles every ```cpp block of the given Markdown files, so that no snippet can rot.
+
+A block is a fragment unless an HTML comment on the line before it says otherwise:
+
+  <!-- snippet: file -->         a complete translation unit, compiled on its own as is
+  <!-- snippet: source PATH -->  the text of PATH (relative to the repository root), which the
+                                 build compiles; checked to be that file, line for line
+  <!-- snippet: needs NAME -->   a fragment that needs an optional dependency (--have NAME);
+                                 reported as skipped when it is absent
+  <!-- snippet: skip REASON -->  deliberately not compiled (it shows an error, say)
+
+Fragments are what a reader would paste into a function: their #include lines go to the top
+of the file, declarations at the outer level (functions, structs, templates, namespace aliases,
+using-directives) before the function, and everything else into the function body. The names
+a fragment uses without declaring them (pool, cfg, id, ...) come from the context header
+(--context). Every fragment of one Markdown file goes into one translation unit, compiled with
+-fsyntax-only (templates are instantiated, static_asserts fire).
+
+usage: check_snippets.py --root DIR --cxx CXX --flags FILE --context HPP --out DIR
+                         [--have NAME]... [--jobs N] FILE.md...
+"""
+import argparse
+import concurrent.futures
+import os
+import re
+import subprocess
+import sys
+
+MARKER = re.compile(r"^\s*<!--\s*snippet:\s*(\w+)\s*(.*?)\s*-->\s*$")
+FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
+DECL_START = re.compile(r"^(template\b|struct\b|class\b|enum\b|union\b|namespace\b|using\b|"
+                        r"#define\b)")
+# A function definition: a return type, a name, parameters and an opening brace, no '='.
+FUNCTION_DEF = re.compile(r"^[A-Za-z_][\w:<>,\s*&]*[\s*&]([A-Za-z_]\w*)\s*\([^;=]*\)\s*"
+                          r"(const\s*)?(noexcept\s*)?\{\s*$")
+STATEMENT_KEYWORDS = {"if", "for", "while", "switch", "return", "else", "do", "try", "catch"}
+
+
+class Block:
+    def __init__(self, path, line, kind, arg, text):
+        self.path, self.line, self.kind, self.arg, self.text = path, line, kind, arg, text
+
+    def where(self):
+        return f"{self.path}:{self.line}"
+
+
+def dedent(lines):
+    indent = min((len(l) - len(l.lstrip()) for l in lines if l.strip()), default=0)
+    return [l[indent:] for l in lines]
+
+
+def blocks_of(path):
+    lines = open(path, encoding="utf-8").read().splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        lang, start = m.group(2), i
+        i += 1
+        while i < len(lines) and not re.match(r"^\s*```\s*$", lines[i]):
+            i += 1
+        if lang == "cpp":
+            kind, arg = "fragment", ""
+            prev = lines[start - 1] if start > 0 else ""
+            mm = MARKER.match(prev)
+            if mm:
+                kind, arg = mm.group(1), mm.group(2)
+                if kind not in ("file", "source", "needs", "skip", "fragment"):
+                    raise SystemExit(f"{path}:{start}: unknown snippet kind {kind!r}")
+            out.append(Block(path, start + 1, kind, arg, dedent(lines[start + 1:i])))
+        i += 1
+    return out
+
+
+def code_only(line):
+    """The line without comments and string literals, for counting braces."""
+    line = re.sub(r'R"\((.*?)\)"', '""', line)
+    line = re.sub(r'"(\\.|[^"\\])*"', '""', line)
+    line = re.sub(r"'(\\.|[^'\\])*'", "''", line)
+    line = re.sub(r"/\*.*?\*/", "", line)
+    return line.split("//", 1)[0]
+
+
+def is_declaration_start(line):
+    s = line.strip()
+    if DECL_START.match(s):
+        return True
+    m = FUNCTION_DEF.match(s)
+    return bool(m) and s.split()[0] not in STATEMENT_KEYWORDS
+
+
+def split_fragment(block):
+    """(includes, declarations, body) of a fragment, each a list of (line number, text)."""
+    includes, decls, body = [], [], []
+    depth, in_decl = 0, False
+    for n, line in enumerate(block.text, start=block.line + 1):
+        code = code_only(line).strip()
+        if depth == 0 and not in_decl:
+            if code.startswith("#include"):
+                includes.append((n, line))
+                continue
+            in_decl = is_declaration_start(line)
+        (decls if in_decl else body).append((n, line))
+        depth += code.count("{") + code.count("(") - code.count("}") - code.count(")")
+        if in_decl and depth == 0 and (code.endswith(";") or code.endswith("}")):
+            in_decl = False
+    if depth != 0:
+        raise SystemExit(f"{block.where()}: unbalanced brackets in the snippet")
+    return includes, decls, body
+
+
+def line_directive(n, md):
+    return f'#line {n} "{md}"'
+
+
+def fragment_unit(md, blocks, context):
+    """One translation unit holding every fragment of one Markdown file."""
+    head = [f"// Generated by check_snippets.py from {md}; do not edit."]
+    rest = [f'#include "{context}"']
+    for i, block in enumerate(blocks):
+        includes, decls, body = split_fragment(block)
+        for n, line in includes:
+            head += [line_directive(n, md), line]
+        for n, line in decls:
+            rest += [line_directive(n, md), line]
+        rest.append(f"[[maybe_unused]] static void snippet_at_line_{block.line}() {{")
+        for n, line in body:
+            rest += [line_directive(n, md), line]
+        rest.append("}")
+    return "\n".join(head + rest) + "\n"
+
+
+def file_unit(md, block):
+    return "\n".join([line_directive(block.line + 1, md)] + block.text) + "\n"
+
+
+def check_source(root, block):
+    path = os.path.join(root, block.arg)
+    try:
+        want = open(path, encoding="utf-8").read().splitlines()
+    except OSError as e:
+        return f"{block.where()}: snippet source {block.arg}: {e}"
+    if [l.rstrip() for l in block.text] != [l.rstrip() for l in want]:
+        for k, (a, b) in enumerate(zip(block.text + [""] * len(want), want + [""] * len(block.text))):
+            if a.rstrip() != b.rstrip():
+                return (f"{block.where()}: differs from {block.arg} at its line {k + 1}:\n"
+                        f"    doc:  {a}\n    file: {b}")
+    return None
+
+
+def compile_unit(cxx, flags, source):
+    cmd = [cxx, f"@{flags}", "-fsyntax-only", source]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    return None if r.returncode == 0 else f"$ {' '.join(cmd)}\n{r.stdout}{r.stderr}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--cxx", required=True)
+    ap.add_argument("--flags", required=True, help="a response file of compiler options")
+    ap.add_argument("--context", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--have", action="append", default=[])
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("markdown", nargs="+")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+
+    failures, units, counts = [], [], {"compiled": 0, "source": 0, "skipped": 0}
+    for md_path in args.markdown:
+        md = os.path.relpath(md_path, args.root)
+        stem = re.sub(r"\W", "_", md)
+        fragments = []
+        for k, block in enumerate(blocks_of(md_path)):
+            if block.kind == "skip":
+                print(f"skipped {block.where()}: {block.arg or 'no reason given'}")
+                counts["skipped"] += 1
+            elif block.kind == "needs" and block.arg not in args.have:
+                print(f"skipped {block.where()}: needs {block.arg}, which this build lacks")
+                counts["skipped"] += 1
+            elif block.kind == "source":
+                problem = check_source(args.root, block)
+                if problem:
+                    failures.append(problem)
+                counts["source"] += 1
+            elif block.kind == "file":
+                unit = os.path.join(args.out, f"{stem}_{k}.cpp")
+                open(unit, "w", encoding="utf-8").write(file_unit(md, block))
+                units.append((unit, [block]))
+            else:
+                fragments.append(block)
+        if fragments:
+            unit = os.path.join(args.out, f"{stem}.cpp")
+            open(unit, "w", encoding="utf-8").write(
+                fragment_unit(md, fragments, os.path.abspath(args.context)))
+            units.append((unit, fragments))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(lambda u: compile_unit(args.cxx, args.flags, u[0]), units))
+    for (unit, blocks), error in zip(units, results):
+        if error:
+            failures.append(f"{unit} (snippets at {', '.join(b.where() for b in blocks)}):\n"
+                            + error)
+        else:
+            counts["compiled"] += len(blocks)
+    for f in failures:
+        print("FAILED: " + f)
+    print(f"{counts['compiled']} snippets compiled, {counts['source']} checked against their "
+          f"source files, {counts['skipped']} skipped, {len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
