@@ -116,7 +116,7 @@ TEST_CASE("a stop on a frozen server ends the call within the cancel grace, not 
     sparc::testing::FaultProxy proxy("127.0.0.1", cluster().port(Node::primary));
     auto cfg = config("pg-stop-frozen");
     cfg.primary = through(proxy);
-    cfg.statement_timeout = 600s;
+    cfg.statement_timeout = 590s;
     cfg.query_timeout = 600s;  // the call must not wait for this
     db::Database pool(cfg);
     REQUIRE(pool.query("SELECT 1").front()[0].as<int>() == 1);

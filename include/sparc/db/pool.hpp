@@ -507,6 +507,10 @@ class PoolCore {
     Lease<B> acquire(AcquireOptions options = {},
                      SourceLocation where = SourceLocation::current()) {
         detail::ScopedCallLimits limits(options.deadline, options.stop);
+        if (options.stop.stop_requested()) {
+            throw Cancelled("the call was stopped before a connection was leased",
+                            CancelReason::stop);
+        }
         // The timeout starts when the pool first has to wait: an acquire served at once reads
         // no clock.
         auto deadline = acquire_deadline(options.timeout.count() > 0 ? options.timeout

@@ -109,6 +109,7 @@ TEST_CASE("a call already stopped or past its deadline sends nothing", "[db][poo
     REQUIRE_THROWS_AS(pool.query("INSERT INTO t VALUES (1)", {},
                                  {.deadline = std::chrono::steady_clock::now() - 1ms}),
                       db::Cancelled);
+    REQUIRE_THROWS_AS(pool.acquire({.stop = stop.get_token()}), db::Cancelled);
     auto lease = pool.acquire();
     REQUIRE_THROWS_AS(lease.query("INSERT INTO t VALUES (1)", {}, {.stop = stop.get_token()}),
                       db::Cancelled);
