@@ -5,7 +5,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -386,6 +388,21 @@ struct PqxxBackend::Connection::Impl {
     bool pgbouncer_mode = false;
     std::size_t cache_capacity = 0;
     std::chrono::milliseconds cancel_grace = kCancelGrace;  // of the statement in flight
+    // cancel() from another thread (a caller's stop request, a shutdown) wakes the owner's wait
+    // for the result through this eventfd, so a statement cancelled that way ends within
+    // cancel_grace even when the server never answers (a frozen host). -1 when eventfd failed:
+    // the statement then ends at its own deadline.
+    int wake_fd = -1;
+    std::atomic<std::uint64_t> awaiting{0};  // the statement whose result the owner awaits, or 0
+    std::atomic<std::uint64_t> woken{0};     // the statement a cancel() asked to end
+    std::uint64_t awaited = 0;               // statements awaited so far (owner only)
+
+    Impl() = default;
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+    ~Impl() {
+        if (wake_fd >= 0) ::close(wake_fd);
+    }
 
     // Prepared statements, least recently used at the front.
     struct Prepared {
@@ -416,6 +433,17 @@ struct PqxxBackend::Connection::Impl {
         if (!cancel_handle) return;
         cancels->queued.fetch_add(1, std::memory_order_acq_rel);
         shared->cancel(server, CancelJob{cancel_handle, cancels});
+    }
+
+    // cancel() from another thread: the request, then a wake-up for the owner if it is waiting
+    // for a result.
+    void cancel_and_wake() {
+        request_cancel();
+        const std::uint64_t statement = awaiting.load(std::memory_order_acquire);
+        if (statement != 0 && wake_fd >= 0) {
+            woken.store(statement, std::memory_order_release);
+            (void)::eventfd_write(wake_fd, 1);
+        }
     }
 
     bool cancel_outstanding() const noexcept {
@@ -489,6 +517,34 @@ struct PqxxBackend::Connection::Impl {
         }
     }
 
+    enum class Wait { ready, timeout, woken };
+
+    // Waits for the result's bytes until `deadline`, or for cancel() to wake statement
+    // `statement` (a wake-up left over from an earlier statement is drained and ignored).
+    Wait wait_result(Clock::time_point deadline, std::uint64_t statement) {
+        if (wake_fd < 0) return wait_socket(POLLIN, deadline) ? Wait::ready : Wait::timeout;
+        const int fd = PQsocket(raw);
+        while (true) {
+            int timeout_ms = -1;
+            if (deadline != Clock::time_point::max()) {
+                const auto left =
+                    std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+                if (left.count() <= 0) return Wait::timeout;
+                timeout_ms = static_cast<int>(std::min<std::int64_t>(left.count(), 60'000));
+            }
+            pollfd p[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+            const int n = ::poll(p, 2, timeout_ms);
+            if (n < 0 && errno != EINTR) return Wait::ready;  // let libpq report the error
+            if (n <= 0) continue;
+            if (p[1].revents != 0) {
+                eventfd_t value = 0;
+                (void)::eventfd_read(wake_fd, &value);
+                if (woken.load(std::memory_order_acquire) == statement) return Wait::woken;
+            }
+            if (p[0].revents != 0) return Wait::ready;
+        }
+    }
+
     [[noreturn]] void throw_broken(bool sent, const std::string& what) {
         std::string msg = raw != nullptr ? mask(PQerrorMessage(raw)) : std::string();
         mark_broken();
@@ -535,10 +591,26 @@ struct PqxxBackend::Connection::Impl {
     ResultPtr await_result(Clock::time_point deadline) {
         bool cancelled = false;
         Clock::time_point hard_deadline = deadline;
+        const std::uint64_t statement = ++awaited;
+        awaiting.store(statement, std::memory_order_release);
+        struct Done {
+            std::atomic<std::uint64_t>& awaiting;
+            ~Done() { awaiting.store(0, std::memory_order_release); }
+        } done{awaiting};
         while (true) {
             if (PQconsumeInput(raw) == 0) throw_broken(true, "while waiting for the result");
             if (PQisBusy(raw) == 0) break;
-            if (!wait_socket(POLLIN, hard_deadline)) {
+            const Wait w = wait_result(hard_deadline, statement);
+            if (w == Wait::woken) {
+                // cancel() was called for this statement and has sent the request: the server
+                // gets cancel_grace to answer it. A COMMIT is never cut short.
+                if (!cancelled && !committing) {
+                    cancelled = true;
+                    hard_deadline = std::min(hard_deadline, Clock::now() + cancel_grace);
+                }
+                continue;
+            }
+            if (w == Wait::timeout) {
                 if (!cancelled && !committing) {
                     cancelled = true;
                     request_cancel();
@@ -988,6 +1060,7 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::open_host(const Endpoint& 
     const char* port = PQport(impl->raw);
     impl->server = fmt::format("{}:{}", host != nullptr ? host : "", port != nullptr ? port : "");
     impl->cancel_handle = CancelHandle(PQgetCancel(impl->raw), CancelFree{});
+    impl->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     PQsetNoticeReceiver(impl->raw, sparc_pqxx_notice_receiver, &impl->server_closing);
     // Field::as<time_point> reads the ISO DateStyle, the only one that prints a numeric UTC
     // offset. The server reports the session's DateStyle at startup: when a server, database or
@@ -1170,7 +1243,7 @@ void PqxxBackend::Connection::rollback(const ExecSettings& settings) {
 
 void PqxxBackend::Connection::cancel() noexcept {
     try {
-        impl_->request_cancel();
+        impl_->cancel_and_wake();
     } catch (...) {
     }
 }

@@ -81,4 +81,12 @@ inline bool no_password(const std::string& text) {
     return text.find(cluster().password) == std::string::npos;
 }
 
+/// Statements of `application` the primary is running now (pg_sleep ones).
+inline int sleeping_statements(const std::string& application) {
+    return std::stoi(cluster().psql(
+        Node::primary, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '" +
+                           application +
+                           "' AND state = 'active' AND query LIKE 'SELECT pg_sleep%'"));
+}
+
 }  // namespace sparc::pgtest

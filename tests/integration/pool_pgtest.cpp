@@ -189,18 +189,6 @@ TEST_CASE("the pool survives a primary restart", "[faults]") {
     REQUIRE(pool.query("SELECT 1").front()[0].as<int>() == 1);
 }
 
-namespace {
-
-/// Statements of `application` the primary is running now (pg_sleep ones).
-int sleeping_statements(const std::string& application) {
-    return std::stoi(cluster().psql(
-        Node::primary, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '" +
-                           application +
-                           "' AND state = 'active' AND query LIKE 'SELECT pg_sleep%'"));
-}
-
-}  // namespace
-
 // The real backend's cancel path: PQcancel on the backend's canceller thread, while the
 // caller's thread waits for the result (also run under ThreadSanitizer by scripts/test.sh).
 TEST_CASE("the client's query timeout cancels the statement on the server", "[pool]") {

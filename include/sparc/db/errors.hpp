@@ -152,6 +152,34 @@ class QueryTimeout : public SqlError {
     bool cancelled_;
 };
 
+/// Why a call ended early on the caller's say-so.
+enum class CancelReason {
+    deadline,  ///< QueryOptions::deadline (or TransactionOptions::deadline) passed.
+    stop,      ///< A stop was requested on QueryOptions::stop (or TransactionOptions::stop).
+};
+
+/// The caller's deadline passed or its stop_token was stopped before the call finished: while
+/// it waited for a connection, ran a statement (which was then cancelled) or waited between
+/// transaction attempts. Never retried. A statement that was running is cancelled; when the
+/// server confirmed the cancel (SQLSTATE 57014) the statement had no effect and the connection
+/// is kept, otherwise the connection is discarded and statement_may_have_run() says the
+/// statement may have completed. A COMMIT is never cancelled: it is waited for.
+class Cancelled : public Error {
+  public:
+    Cancelled(const std::string& message, CancelReason reason, bool statement_may_have_run = false)
+        : Error(message), reason_(reason), may_have_run_(statement_may_have_run) {}
+    /// What ended the call.
+    CancelReason reason() const noexcept { return reason_; }
+    /// True when a statement was running and the server did not confirm its cancel: it may
+    /// have completed, as after a lost connection. False when nothing was running, nothing was
+    /// sent, or the server cancelled it.
+    bool statement_may_have_run() const noexcept { return may_have_run_; }
+
+  private:
+    CancelReason reason_;
+    bool may_have_run_;
+};
+
 /// COMMIT was sent but its outcome never arrived; the transaction may or may not have
 /// committed. Never retried automatically.
 class TransactionOutcomeUnknown : public Error {

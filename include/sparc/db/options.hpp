@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stop_token>
 #include <string>
 
 namespace sparc::db {
@@ -51,6 +52,13 @@ struct QueryOptions {
     /// Opaque to the pool: handed untouched to the on_query_start and on_query hooks of this
     /// statement (a span, for instance), never dereferenced.
     const void* trace_context = nullptr;
+    /// The caller's deadline for the whole call, the wait for a connection included: when it
+    /// passes the call ends with Cancelled (a running statement is cancelled). Tighter of this
+    /// and `timeout` / the pool's limits applies.
+    std::optional<std::chrono::steady_clock::time_point> deadline{};
+    /// A stop request ends the call with Cancelled, the wait for a connection included; a
+    /// running statement is cancelled (a COMMIT never is).
+    std::stop_token stop{};
 };
 
 /// Options for ConnectionPool::acquire.
@@ -59,6 +67,10 @@ struct AcquireOptions {
     bool use_read_replica = false;
     /// Wait limit; zero means the pool's connection_timeout.
     std::chrono::milliseconds timeout{0};
+    /// Give up waiting at this time with Cancelled.
+    std::optional<std::chrono::steady_clock::time_point> deadline{};
+    /// A stop request ends the wait with Cancelled.
+    std::stop_token stop{};
 };
 
 /// SQL transaction isolation levels.
@@ -113,6 +125,13 @@ struct TransactionOptions {
     /// statement of the transaction (BEGIN, COMMIT and the function's statements that set no
     /// trace_context of their own), never dereferenced.
     const void* trace_context = nullptr;
+    /// The caller's deadline for the whole call (every attempt and the waits between them);
+    /// the tighter of this and `timeout` applies. When it ends the call, Cancelled: the
+    /// transaction was rolled back, unless COMMIT had been sent (that is waited for).
+    std::optional<std::chrono::steady_clock::time_point> deadline{};
+    /// A stop request cancels the running statement, rolls back and throws Cancelled; between
+    /// attempts it ends the wait. A COMMIT already sent is waited for, never cancelled.
+    std::stop_token stop{};
 };
 
 }  // namespace sparc::db

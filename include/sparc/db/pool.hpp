@@ -224,6 +224,65 @@ std::size_t stream_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const
     }
 }
 
+/// Runs `run(x)`, a caller's statement, under the deadline and stop token of the call this
+/// thread is making (CallLimits): never started once the call is stopped or past its deadline;
+/// a stop cancels it on the server (conn.cancel(), which another thread may call); a timeout
+/// that the caller's limits caused is reported as Cancelled, saying whether the server
+/// confirmed the cancel. A connection whose cancel was not confirmed is discarded
+/// (safety::reuse).
+template <typename B, typename F>
+auto under_caller_limits(HostPool<B>& host, typename B::Connection& conn, ExecSettings x, F&& run)
+    -> decltype(run(x)) {
+    if (t_call_limits == nullptr) return run(x);
+    const auto deadline = call_deadline();
+    if (call_stop_requested()) {
+        throw Cancelled(
+            fmt::format("the call was stopped before its statement was sent to {}", host.label()),
+            CancelReason::stop);
+    }
+    if (deadline) {
+        if (Clock::now() >= *deadline) {
+            throw Cancelled(fmt::format("the call's deadline passed before its statement was "
+                                        "sent to {}",
+                                        host.label()),
+                            CancelReason::deadline);
+        }
+        x.deadline = std::min(x.deadline, *deadline);
+    }
+    struct Fire {
+        typename B::Connection* conn;
+        void operator()() const noexcept { conn->cancel(); }
+    };
+    try {
+        OnCallStop<Fire> on_stop(Fire{&conn});
+        return run(x);
+    } catch (const QueryTimeout& e) {
+        const bool stopped = call_stop_requested();
+        if (!stopped && !(deadline && *deadline <= x.deadline && Clock::now() >= *deadline)) {
+            throw;
+        }
+        const bool may_have_run = !e.cancelled();
+        throw Cancelled(
+            fmt::format("the call {} while its statement ran on {}: {}",
+                        stopped ? "was stopped" : "reached its deadline", host.label(),
+                        may_have_run ? "the server did not answer the cancel request in time and "
+                                       "the connection was closed; the statement may have "
+                                       "completed"
+                                     : "the server cancelled the statement"),
+            stopped ? CancelReason::stop : CancelReason::deadline, may_have_run);
+    }
+}
+
+/// run_statement() under the caller's limits (under_caller_limits()).
+template <typename B>
+Result run_caller_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks,
+                            typename B::Connection& conn, std::string_view sql, ParamsRef params,
+                            const ExecSettings& x, const void* trace_context = nullptr) {
+    return under_caller_limits(host, conn, x, [&](const ExecSettings& limited) {
+        return run_statement(host, pool_metrics, hooks, conn, sql, params, limited, trace_context);
+    });
+}
+
 /// The transaction() running on this thread, if any: statements the thread runs through the
 /// same pool meanwhile stop waiting for a connection at its deadline, and say why they may
 /// wait in vain (the transaction holds a connection they may be waiting for).
@@ -537,6 +596,11 @@ class PoolCore {
     /// @throws PoolTimeout after connection_timeout, PoolClosed, ConnectionError.
     Lease<B> acquire(AcquireOptions options = {},
                      SourceLocation where = SourceLocation::current()) {
+        detail::ScopedCallLimits limits(options.deadline, options.stop);
+        if (options.stop.stop_requested()) {
+            throw Cancelled("the call was stopped before a connection was leased",
+                            CancelReason::stop);
+        }
         // The timeout starts when the pool first has to wait: an acquire served at once reads
         // no clock.
         auto deadline = acquire_deadline(options.timeout.count() > 0 ? options.timeout
@@ -570,6 +634,7 @@ class PoolCore {
     /// @throws SqlError, QueryTimeout, PoolTimeout, PoolClosed, ConnectionError.
     Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {},
                  SourceLocation where = SourceLocation::current()) {
+        detail::ScopedCallLimits limits(options.deadline, options.stop);
         QueryWork work{sql, params, options};
         if (options.use_read_replica.value_or(config_.prefer_replica_reads) &&
             router_->size() > 0) {
@@ -584,6 +649,7 @@ class PoolCore {
     std::size_t for_each(std::string_view sql, ParamsRef params, detail::RowSink fn,
                          QueryOptions options = {},
                          SourceLocation where = SourceLocation::current()) {
+        detail::ScopedCallLimits limits(options.deadline, options.stop);
         StreamWork work{sql, params, options, fn};
         if (options.use_read_replica.value_or(config_.prefer_replica_reads) &&
             router_->size() > 0) {
@@ -959,6 +1025,8 @@ class PoolCore {
                         CommitPosition::parse(r.front()[0].template as<std::string_view>());
                     router_->advance_position(i, pos);
                     if (!(pos < after)) return true;
+                } catch (const Cancelled&) {
+                    throw;  // the caller's deadline or stop: no judgement on the replica
                 } catch (const QueryTimeout& e) {
                     exclude |= std::uint64_t{1} << i;
                     replica_failed(i, fmt::format("did not answer within {} ms: {}",
@@ -981,6 +1049,8 @@ class PoolCore {
     // reached the WAL keeps its id.
     std::string resolve_txid(std::int64_t txid, std::string_view server_start,
                              Clock::time_point deadline) {
+        // COMMIT was sent: what it did is found out whatever the caller's deadline or stop.
+        detail::SuspendCallLimits unlimited;
         const auto until = std::max(deadline, Clock::now() + config_.connection_timeout);
         while (Clock::now() < until) {
             try {
@@ -1518,11 +1588,12 @@ bool check_database_health(ConnectionPool<B>& pool, HealthOptions options = {}) 
 template <Backend B>
 Result Lease<B>::query(std::string_view sql, ParamsRef params, QueryOptions options) {
     check_usable();
+    detail::ScopedCallLimits limits(options.deadline, options.stop);
     const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
     auto& conn = *slot_->conn;
     auto run = [&] {
-        return detail::run_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql, params, x,
-                                     options.trace_context);
+        return detail::run_caller_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql,
+                                            params, x, options.trace_context);
     };
     try {
         try {
@@ -1539,6 +1610,9 @@ Result Lease<B>::query(std::string_view sql, ParamsRef params, QueryOptions opti
     } catch (const QueryTimeout&) {
         check_usable();  // cancelled by a shutdown, not by a timeout: PoolClosed says so
         throw;
+    } catch (const Cancelled&) {
+        check_usable();
+        throw;
     }
 }
 
@@ -1546,12 +1620,15 @@ template <Backend B>
 std::size_t Lease<B>::stream(std::string_view sql, ParamsRef params, detail::RowSink fn,
                              const QueryOptions& options, detail::StreamProgress& progress) {
     check_usable();
+    detail::ScopedCallLimits limits(options.deadline, options.stop);
     // The deadline covers the whole stream, the function's time included.
     const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
     auto& conn = *slot_->conn;
     auto run = [&] {
-        return detail::stream_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql, params,
-                                        x, fn, progress, options.trace_context);
+        return detail::under_caller_limits(*host_, conn, x, [&](const ExecSettings& limited) {
+            return detail::stream_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql,
+                                            params, limited, fn, progress, options.trace_context);
+        });
     };
     try {
         try {
@@ -1568,6 +1645,9 @@ std::size_t Lease<B>::stream(std::string_view sql, ParamsRef params, detail::Row
         return run();
     } catch (const QueryTimeout&) {
         if (!progress.callback_failed) check_usable();  // cancelled by a shutdown: PoolClosed
+        throw;
+    } catch (const Cancelled&) {
+        check_usable();
         throw;
     }
 }
@@ -1596,16 +1676,25 @@ void Lease<B>::release() noexcept {
 template <Backend B>
 Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOptions options) {
     lease_.check_usable();
+    detail::ScopedCallLimits limits(options.deadline, options.stop);
     if (Clock::now() >= deadline_) {
+        if (const auto d = detail::call_deadline(); d && *d <= deadline_) {
+            throw Cancelled(
+                "the call's deadline passed before the transaction's statement was sent",
+                CancelReason::deadline);
+        }
         throw QueryTimeout("the transaction's timeout expired", true);
     }
     const ExecSettings x = pool_.exec_settings(options.timeout, options.prepare, deadline_);
     try {
-        return detail::run_statement(
+        return detail::run_caller_statement(
             *lease_.host_, pool_.metrics_, pool_.hooks_, *lease_.slot_->conn, sql, params, x,
             options.trace_context != nullptr ? options.trace_context : trace_context_);
     } catch (const QueryTimeout&) {
         lease_.check_usable();  // cancelled by a shutdown, not by a timeout
+        throw;
+    } catch (const Cancelled&) {
+        lease_.check_usable();
         throw;
     }
 }
@@ -1620,7 +1709,10 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
         if constexpr (!std::is_void_v<R>) return std::move(*v);
     };
     const auto start = Clock::now();
-    const auto deadline = start + options.timeout;
+    detail::ScopedCallLimits limits(options.deadline, options.stop);
+    const auto caller_deadline = detail::call_deadline();
+    const bool caller_binds = caller_deadline && *caller_deadline <= start + options.timeout;
+    const auto deadline = caller_binds ? *caller_deadline : start + options.timeout;
     int attempt = 0;
     auto finish = [&](TransactionOutcome outcome) {
         metrics_.transactions[static_cast<std::size_t>(outcome)].add();
@@ -1630,6 +1722,17 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
     };
     while (true) {
         ++attempt;
+        if (detail::call_stop_requested() || (caller_binds && Clock::now() >= deadline)) {
+            const bool stopped = detail::call_stop_requested();
+            finish(attempt == 1 ? TransactionOutcome::failed : TransactionOutcome::rolled_back);
+            throw Cancelled(fmt::format("transaction() was {} before attempt {}, {} ms after it "
+                                        "began; nothing of it was committed",
+                                        stopped ? "stopped" : "at its caller's deadline", attempt,
+                                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            Clock::now() - start)
+                                            .count()),
+                            stopped ? CancelReason::stop : CancelReason::deadline);
+        }
         std::optional<RetryReason> retry;
         std::exception_ptr failure;
         std::optional<std::int64_t> txid;
@@ -1761,6 +1864,24 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                     if (!retry) {
                         finish(phase == TransactionPhase::body ? TransactionOutcome::rolled_back
                                                                : TransactionOutcome::failed);
+                        // The caller's stop or deadline ended the body: Cancelled, and since
+                        // nothing was committed no statement of it may have taken effect.
+                        const auto* cancelled = dynamic_cast<const Cancelled*>(&e);
+                        if (phase == TransactionPhase::body &&
+                            (cancelled != nullptr ||
+                             (dynamic_cast<const QueryTimeout*>(&e) != nullptr &&
+                              (detail::call_stop_requested() ||
+                               (caller_binds && Clock::now() >= deadline))))) {
+                            const bool stopped = cancelled != nullptr
+                                                     ? cancelled->reason() == CancelReason::stop
+                                                     : detail::call_stop_requested();
+                            throw Cancelled(
+                                fmt::format("transaction() was {} and rolled back, nothing of it "
+                                            "committed: {}",
+                                            stopped ? "stopped" : "at its caller's deadline",
+                                            e.what()),
+                                stopped ? CancelReason::stop : CancelReason::deadline, false);
+                        }
                         throw;
                     }
                 } catch (...) {
@@ -1788,6 +1909,19 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
         }
         if (Clock::now() + wait >= deadline) {
             finish(TransactionOutcome::failed);
+            if (caller_binds) {
+                std::string last;
+                try {
+                    std::rethrow_exception(failure);
+                } catch (const std::exception& e) {
+                    last = e.what();
+                }
+                throw Cancelled(fmt::format("transaction() reached its caller's deadline after {} "
+                                            "attempt{}, {} ms after it began; nothing of it was "
+                                            "committed; last error: {}",
+                                            attempt, attempt == 1 ? "" : "s", since_start(), last),
+                                CancelReason::deadline);
+            }
             detail::rethrow_in_context(
                 failure,
                 fmt::format("transaction() gave up at its {} ms deadline after {} attempt{}, {} "
@@ -1797,7 +1931,15 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
         }
         metrics_.retries[static_cast<std::size_t>(*retry)].add();
         detail::call_hook(hooks_.on_retry, RetryEvent{*retry, attempt + 1, wait}, metrics_);
-        std::this_thread::sleep_for(wait);
+        if (options.stop.stop_possible()) {
+            // The backoff ends early on a stop request; the next attempt then says so.
+            std::mutex m;
+            std::condition_variable_any cv;
+            std::unique_lock lock(m);
+            cv.wait_for(lock, options.stop, wait, [] { return false; });
+        } else {
+            std::this_thread::sleep_for(wait);
+        }
     }
 }
 

@@ -52,7 +52,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -110,6 +112,93 @@ struct HostLimits {
 /// How long the head of the wait queue lets running threads take released connections before
 /// the pool hands every released connection to the queue in FIFO order.
 inline constexpr std::chrono::microseconds kMaxBargeWait{1000};
+
+/// The deadline and stop token a caller set on the call this thread is making
+/// (QueryOptions, TransactionOptions, AcquireOptions), innermost first. The pool's waits and
+/// statements read them from here, so they reach every connection wait and statement the call
+/// makes without being handed down each path.
+struct CallLimits {
+    std::optional<Clock::time_point> deadline;  ///< The earliest along the chain.
+    std::stop_token stop;
+    const CallLimits* outer = nullptr;
+};
+inline thread_local const CallLimits* t_call_limits = nullptr;
+
+/// The earliest caller deadline of the calls this thread is making, if any.
+inline std::optional<Clock::time_point> call_deadline() noexcept {
+    const CallLimits* l = t_call_limits;
+    return l != nullptr ? l->deadline : std::nullopt;
+}
+
+/// Whether a stop was requested on any stop token of the calls this thread is making.
+inline bool call_stop_requested() noexcept {
+    for (const CallLimits* l = t_call_limits; l != nullptr; l = l->outer) {
+        if (l->stop.stop_requested()) return true;
+    }
+    return false;
+}
+
+/// Makes a call's deadline and stop token the thread's for its scope; does nothing (touches no
+/// thread-local) when the call set neither.
+class ScopedCallLimits {
+  public:
+    ScopedCallLimits(std::optional<Clock::time_point> deadline, std::stop_token stop) noexcept {
+        if (!deadline && !stop.stop_possible()) return;
+        if (const CallLimits* t = t_call_limits;
+            t != nullptr && t->stop == stop &&
+            (!deadline || (t->deadline && *t->deadline <= *deadline))) {
+            return;  // the same limits as the call around it (a pool's query() on its lease)
+        }
+        limits_.outer = t_call_limits;
+        limits_.deadline = deadline;
+        if (limits_.outer != nullptr && limits_.outer->deadline &&
+            (!deadline || *limits_.outer->deadline < *deadline)) {
+            limits_.deadline = limits_.outer->deadline;
+        }
+        limits_.stop = std::move(stop);
+        t_call_limits = &limits_;
+        active_ = true;
+    }
+    ~ScopedCallLimits() {
+        if (active_) t_call_limits = limits_.outer;
+    }
+    ScopedCallLimits(const ScopedCallLimits&) = delete;
+    ScopedCallLimits& operator=(const ScopedCallLimits&) = delete;
+
+  private:
+    CallLimits limits_;
+    bool active_ = false;
+};
+
+/// Lifts the caller's limits for its scope: finding out what a COMMIT did is never cut short.
+class SuspendCallLimits {
+  public:
+    SuspendCallLimits() noexcept : saved_(std::exchange(t_call_limits, nullptr)) {}
+    ~SuspendCallLimits() { t_call_limits = saved_; }
+    SuspendCallLimits(const SuspendCallLimits&) = delete;
+    SuspendCallLimits& operator=(const SuspendCallLimits&) = delete;
+
+  private:
+    const CallLimits* saved_;
+};
+
+/// Runs `fire` when a stop is requested on the stop token of the call this thread is making or
+/// of the call around it, while this object lives.
+template <typename Fire>
+class OnCallStop {
+  public:
+    explicit OnCallStop(Fire fire) {
+        const CallLimits* l = t_call_limits;
+        if (l == nullptr) return;
+        if (l->stop.stop_possible()) inner_.emplace(l->stop, fire);
+        if (l->outer != nullptr && l->outer->stop.stop_possible())
+            outer_.emplace(l->outer->stop, fire);
+    }
+
+  private:
+    std::optional<std::stop_callback<Fire>> inner_;
+    std::optional<std::stop_callback<Fire>> outer_;
+};
 
 /// When an acquire stops waiting: a fixed time, or a timeout that starts the first time the
 /// pool has to wait, so that an acquire served at once never reads the clock. Not thread-safe.
@@ -607,6 +696,7 @@ class HostPool {
         SlotT* slot = nullptr;
         std::exception_ptr error;
         bool done = false;
+        bool stopped = false;  // the caller's stop token was stopped (under mutex_)
     };
 
     // The slot this thread used last in this pool type, and a per-thread starting point for
@@ -731,7 +821,36 @@ class HostPool {
     [[gnu::noinline]] SlotT* acquire_slow(AcquireDeadline& deadline, const SourceLocation& where,
                                           Clock::time_point hook_start, bool check = false) {
         const auto start = Clock::now();
-        const auto until = deadline.get();
+        auto until = deadline.get();
+        // The caller's own deadline and stop token (QueryOptions::deadline, ::stop) end the
+        // wait with Cancelled.
+        bool caller_deadline = false;
+        if (!check) {
+            if (const auto d = call_deadline(); d && *d <= until) {
+                until = *d;
+                caller_deadline = true;
+            }
+            if (call_stop_requested()) {
+                throw Cancelled(fmt::format("the call was stopped before a connection to {} was "
+                                            "leased",
+                                            label_),
+                                CancelReason::stop);
+            }
+        }
+        Waiter w;
+        struct Wake {
+            HostPool* host;
+            Waiter* w;
+            void operator()() const noexcept {
+                std::lock_guard l(host->mutex_);
+                w->stopped = true;
+                w->cv.notify_one();
+            }
+        };
+        // Before `lock`, so destroyed after it is released: a callback running on the stopping
+        // thread takes the mutex, and destroying it waits for that callback to finish.
+        std::optional<OnCallStop<Wake>> on_stop;
+        if (!check && t_call_limits != nullptr) on_stop.emplace(Wake{this, &w});
         // Counts this caller as inside until its very last touch of the pool (the unlock in the
         // guard's destructor, which runs after `lock`'s): see wait_quiescent().
         struct Inside {
@@ -752,7 +871,6 @@ class HostPool {
             throw PoolClosed(fmt::format("the pool for {} is shut down", label_));
         }
         if (!check) fail_fast_locked(until);
-        Waiter w;
         w.where = where;
         w.since = start;
         w.until = until;
@@ -768,6 +886,16 @@ class HostPool {
         enqueue_locked(w, check);
         open_cv_.notify_one();  // there may be room for another connection
         while (!w.done) {
+            if (w.stopped) {
+                dequeue_locked(w, start, false);
+                const auto waited =
+                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+                lock.unlock();
+                throw Cancelled(fmt::format("the call was stopped after waiting {} ms for a "
+                                            "connection to {}",
+                                            waited.count(), label_),
+                                CancelReason::stop);
+            }
             const bool head = waiters_.front() == &w;
             if (head) {
                 // Clear the pending wake-up before scanning (see the top of the file).
@@ -798,7 +926,7 @@ class HostPool {
                 wake_at = std::min(until, w.since + kMaxBargeWait);
             }
             w.cv.wait_until(lock, wake_at);
-            if (!w.done && Clock::now() >= until) {
+            if (!w.done && !w.stopped && Clock::now() >= until) {
                 dequeue_locked(w, start, false);
                 if (check) return nullptr;
                 const auto waited = Clock::now() - start;
@@ -807,10 +935,20 @@ class HostPool {
                 const std::string last_error = last_connect_error_;
                 const std::string last_sqlstate = last_connect_sqlstate_;
                 lock.unlock();
+                const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(waited);
+                if (caller_deadline) {
+                    throw Cancelled(
+                        fmt::format(
+                            "the call's deadline passed after waiting {} ms for a "
+                            "connection to {} ({} of {} connections open or opening, {} "
+                            "callers waiting){}{}",
+                            ms.count(), label_, size, limits_.max, waiting,
+                            last_error.empty() ? "" : "; last connection error: ", last_error),
+                        CancelReason::deadline);
+                }
                 metrics_.pool_timeouts.add();
                 call_hook(hooks_.on_pool_timeout, PoolTimeoutEvent{ref(), waited, size, waiting},
                           pool_metrics_);
-                const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(waited);
                 if (!last_error.empty()) {
                     // The last attempt to open a connection failed: that is the cause.
                     throw ConnectionError(

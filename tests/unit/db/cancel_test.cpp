@@ -1,0 +1,315 @@
+// The caller's deadline and stop token (QueryOptions::deadline and ::stop, the same on
+// TransactionOptions and AcquireOptions) on the fake backend: they end the wait for a
+// connection, cancel a running statement, end a transaction's retries, and never cut a COMMIT
+// short.
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <stop_token>
+#include <string>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "test_util.hpp"
+
+namespace db = sparc::db;
+using db::test::eventually;
+using db::test::fake_config;
+using db::test::FakePool;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Runs `f` on another thread; the future holds its exception, if any.
+template <typename F>
+std::future<void> in_background(F f) {
+    return std::async(std::launch::async, std::move(f));
+}
+
+// The Cancelled that `f` threw (the test fails if it threw anything else or nothing).
+db::Cancelled cancelled_by(std::future<void>& f) {
+    REQUIRE(f.wait_for(30s) == std::future_status::ready);
+    try {
+        f.get();
+    } catch (const db::Cancelled& e) {
+        return e;
+    }
+    FAIL("expected db::Cancelled");
+    throw;  // unreachable
+}
+
+}  // namespace
+
+TEST_CASE("a stop request ends the wait for a connection with Cancelled", "[db][pool][cancel]") {
+    db::testing::FakeBackend fake;
+    auto cfg = fake_config();
+    cfg.max_connections = 1;
+    cfg.connection_timeout = 60s;
+    FakePool pool(cfg, fake);
+    auto held = pool.acquire();
+    std::stop_source stop;
+    auto call = in_background([&] { pool.query("SELECT 1", {}, {.stop = stop.get_token()}); });
+    REQUIRE(eventually([&] { return pool.stats().waiting == 1; }));
+    stop.request_stop();
+    const auto e = cancelled_by(call);
+    REQUIRE(e.reason() == db::CancelReason::stop);
+    REQUIRE_FALSE(e.statement_may_have_run());
+    REQUIRE_THAT(e.what(), Catch::Contains("primary:5432/app"));
+    REQUIRE(pool.stats().waiting == 0);
+    REQUIRE(fake.count("SELECT 1") == 0);
+    held.release();
+    REQUIRE_NOTHROW(pool.query("SELECT 1"));
+}
+
+TEST_CASE("a deadline ends the wait for a connection with Cancelled, not PoolTimeout",
+          "[db][pool][cancel]") {
+    db::testing::FakeBackend fake;
+    auto cfg = fake_config();
+    cfg.max_connections = 1;
+    cfg.connection_timeout = 60s;
+    FakePool pool(cfg, fake);
+    auto held = pool.acquire();
+    try {
+        pool.query("SELECT 1", {}, {.deadline = std::chrono::steady_clock::now() + 50ms});
+        FAIL("expected Cancelled");
+    } catch (const db::Cancelled& e) {
+        REQUIRE(e.reason() == db::CancelReason::deadline);
+        REQUIRE_FALSE(e.statement_may_have_run());
+        REQUIRE_THAT(e.what(), Catch::Contains("deadline") && Catch::Contains("1 of 1"));
+    }
+    REQUIRE(pool.stats().waiting == 0);
+    SECTION("acquire() takes the same limits") {
+        std::stop_source stop;
+        auto call = in_background([&] { pool.acquire({.stop = stop.get_token()}); });
+        REQUIRE(eventually([&] { return pool.stats().waiting == 1; }));
+        stop.request_stop();
+        REQUIRE(cancelled_by(call).reason() == db::CancelReason::stop);
+        REQUIRE_THROWS_AS(pool.acquire({.deadline = std::chrono::steady_clock::now() + 20ms}),
+                          db::Cancelled);
+    }
+    SECTION("the tighter limit applies: connection_timeout before a later deadline") {
+        cfg.connection_timeout = 50ms;
+        FakePool tight(cfg, fake);
+        auto other = tight.acquire();
+        REQUIRE_THROWS_AS(
+            tight.query("SELECT 1", {}, {.deadline = std::chrono::steady_clock::now() + 60s}),
+            db::PoolTimeout);
+    }
+}
+
+TEST_CASE("a call already stopped or past its deadline sends nothing", "[db][pool][cancel]") {
+    db::testing::FakeBackend fake;
+    FakePool pool(fake_config(), fake);
+    std::stop_source stop;
+    stop.request_stop();
+    REQUIRE_THROWS_AS(pool.query("INSERT INTO t VALUES (1)", {}, {.stop = stop.get_token()}),
+                      db::Cancelled);
+    REQUIRE_THROWS_AS(pool.query("INSERT INTO t VALUES (1)", {},
+                                 {.deadline = std::chrono::steady_clock::now() - 1ms}),
+                      db::Cancelled);
+    REQUIRE_THROWS_AS(pool.acquire({.stop = stop.get_token()}), db::Cancelled);
+    auto lease = pool.acquire();
+    REQUIRE_THROWS_AS(lease.query("INSERT INTO t VALUES (1)", {}, {.stop = stop.get_token()}),
+                      db::Cancelled);
+    int runs = 0;
+    REQUIRE_THROWS_AS(pool.transaction([&](auto&) { ++runs; }, {.stop = stop.get_token()}),
+                      db::Cancelled);
+    REQUIRE(runs == 0);
+    REQUIRE(fake.count("INSERT INTO t VALUES (1)") == 0);
+    REQUIRE_NOTHROW(lease.query("SELECT 1"));
+}
+
+TEST_CASE("a stop cancels the running statement: the server confirmed it, so the connection stays",
+          "[db][pool][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on("SELECT pg_sleep(60)").delays(60s);
+    FakePool pool(fake_config(), fake);
+    std::stop_source stop;
+    auto call =
+        in_background([&] { pool.query("SELECT pg_sleep(60)", {}, {.stop = stop.get_token()}); });
+    REQUIRE(fake.wait_for_running(1, 10s));
+    stop.request_stop();
+    const auto e = cancelled_by(call);
+    REQUIRE(e.reason() == db::CancelReason::stop);
+    REQUIRE_FALSE(e.statement_may_have_run());
+    REQUIRE_THAT(e.what(), Catch::Contains("server cancelled"));
+    const auto calls = fake.calls_on("primary");
+    REQUIRE(calls.back().sql == "SELECT pg_sleep(60)");
+    REQUIRE(calls.back().sqlstate == "57014");
+    // The same connection serves the next call: none was closed.
+    REQUIRE_NOTHROW(pool.query("SELECT 1"));
+    REQUIRE(fake.connections_opened() == fake.open_connections());
+}
+
+TEST_CASE("a deadline during a statement ends it with Cancelled", "[db][pool][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on("SELECT pg_sleep(60)").delays(60s);
+    FakePool pool(fake_config(), fake);
+    try {
+        pool.query("SELECT pg_sleep(60)", {},
+                   {.deadline = std::chrono::steady_clock::now() + 50ms});
+        FAIL("expected Cancelled");
+    } catch (const db::Cancelled& e) {
+        REQUIRE(e.reason() == db::CancelReason::deadline);
+        // The fake does not answer a client deadline's cancel: the connection was closed and
+        // the statement may have run.
+        REQUIRE(e.statement_may_have_run());
+    }
+    REQUIRE(eventually([&] { return fake.connections_opened() - fake.open_connections() == 1; }));
+    REQUIRE_NOTHROW(pool.query("SELECT 1"));
+}
+
+TEST_CASE("a stop inside transaction() rolls back and is never retried",
+          "[db][transaction][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on("UPDATE slow").delays(60s);
+    FakePool pool(fake_config(), fake);
+    std::stop_source stop;
+    std::atomic<int> runs{0};
+    auto call = in_background([&] {
+        pool.transaction(
+            [&](auto& tx) {
+                ++runs;
+                tx.query("UPDATE slow");
+            },
+            {.retries = 5, .stop = stop.get_token()});
+    });
+    REQUIRE(fake.wait_for_running(1, 10s));
+    stop.request_stop();
+    const auto e = cancelled_by(call);
+    REQUIRE(e.reason() == db::CancelReason::stop);
+    REQUIRE_FALSE(e.statement_may_have_run());  // rolled back: nothing of it committed
+    REQUIRE(runs == 1);
+    REQUIRE(fake.count("COMMIT") == 0);
+    REQUIRE(pool.pool_metrics()
+                .transactions[static_cast<std::size_t>(db::TransactionOutcome::rolled_back)]
+                .value() == 1);
+}
+
+TEST_CASE("a stop during COMMIT waits for it: the transaction commits",
+          "[db][transaction][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on_commit().delays(300ms);
+    FakePool pool(fake_config(), fake);
+    std::stop_source stop;
+    std::future<int> call = std::async(std::launch::async, [&] {
+        return pool.transaction(
+            [&](auto& tx) {
+                tx.query("UPDATE t SET x = 1");
+                return 7;
+            },
+            {.stop = stop.get_token()});
+    });
+    REQUIRE(eventually([&] {
+        const auto calls = fake.calls_on("primary");
+        return !calls.empty() && calls.back().sql == "COMMIT";
+    }));
+    stop.request_stop();
+    REQUIRE(call.get() == 7);
+    REQUIRE(pool.pool_metrics()
+                .transactions[static_cast<std::size_t>(db::TransactionOutcome::committed)]
+                .value() == 1);
+}
+
+TEST_CASE("a stop ends transaction()'s wait between attempts", "[db][transaction][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on("UPDATE accounts").fails("40001", "could not serialize access");
+    FakePool pool(fake_config(), fake);
+    std::stop_source stop;
+    std::atomic<int> runs{0};
+    auto call = in_background([&] {
+        pool.transaction(
+            [&](auto& tx) {
+                ++runs;
+                tx.query("UPDATE accounts");
+            },
+            {.timeout = 600s,
+             .retries = 100,
+             .backoff_base = 300s,
+             .backoff_max = 300s,
+             .stop = stop.get_token()});
+    });
+    REQUIRE(eventually([&] { return pool.pool_metrics().retries[0].value() >= 1; }));
+    stop.request_stop();
+    const auto e = cancelled_by(call);
+    REQUIRE(e.reason() == db::CancelReason::stop);
+    REQUIRE(runs >= 1);
+    REQUIRE(fake.count("COMMIT") == 0);
+}
+
+TEST_CASE("transaction()'s own deadline gives Cancelled when it is the tighter limit",
+          "[db][transaction][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on("UPDATE slow").delays(60s);
+    FakePool pool(fake_config(), fake);
+    SECTION("the caller's deadline is tighter: Cancelled") {
+        try {
+            pool.transaction([](auto& tx) { tx.query("UPDATE slow"); },
+                             {.timeout = 60s, .deadline = std::chrono::steady_clock::now() + 50ms});
+            FAIL("expected Cancelled");
+        } catch (const db::Cancelled& e) {
+            REQUIRE(e.reason() == db::CancelReason::deadline);
+            REQUIRE_FALSE(e.statement_may_have_run());
+            REQUIRE_THAT(e.what(), Catch::Contains("rolled back"));
+        }
+    }
+    SECTION("the transaction's timeout is tighter: the timeout error, as before") {
+        REQUIRE_THROWS_AS(
+            pool.transaction([](auto& tx) { tx.query("UPDATE slow"); },
+                             {.timeout = 50ms, .deadline = std::chrono::steady_clock::now() + 60s}),
+            db::QueryTimeout);
+    }
+    REQUIRE(fake.count("COMMIT") == 0);
+}
+
+TEST_CASE("a statement run inside transaction() on the pool obeys the transaction's stop",
+          "[db][transaction][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on("SELECT pg_sleep(60)").delays(60s);
+    FakePool pool(fake_config(), fake);
+    std::stop_source stop;
+    auto call = in_background([&] {
+        pool.transaction([&](auto&) { pool.query("SELECT pg_sleep(60)"); },
+                         {.stop = stop.get_token()});
+    });
+    REQUIRE(fake.wait_for_running(1, 10s));
+    stop.request_stop();
+    REQUIRE(cancelled_by(call).reason() == db::CancelReason::stop);
+}
+
+TEST_CASE("db::Client passes the limits through", "[db][client][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on("SELECT pg_sleep(60)").delays(60s);
+    FakePool pool(fake_config(), fake);
+    db::Client& client = pool;
+    std::stop_source stop;
+    auto call =
+        in_background([&] { client.query("SELECT pg_sleep(60)", {}, {.stop = stop.get_token()}); });
+    REQUIRE(fake.wait_for_running(1, 10s));
+    stop.request_stop();
+    REQUIRE(cancelled_by(call).reason() == db::CancelReason::stop);
+}
+
+TEST_CASE("for_each obeys the caller's stop and deadline", "[db][pool][stream][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on("SELECT pg_sleep(60)").delays(60s);
+    FakePool pool(fake_config(), fake);
+    std::size_t rows = 0;
+    std::stop_source stop;
+    auto call = in_background([&] {
+        pool.for_each("SELECT pg_sleep(60)", {}, [&](const db::Row&) { ++rows; },
+                      {.stop = stop.get_token()});
+    });
+    REQUIRE(fake.wait_for_running(1, 10s));
+    stop.request_stop();
+    const auto e = cancelled_by(call);
+    REQUIRE(e.reason() == db::CancelReason::stop);
+    REQUIRE_FALSE(e.statement_may_have_run());
+    REQUIRE_THROWS_AS(pool.for_each("SELECT pg_sleep(60)", {}, [&](const db::Row&) { ++rows; },
+                                    {.deadline = std::chrono::steady_clock::now() + 50ms}),
+                      db::Cancelled);
+    REQUIRE(rows == 0);
+    REQUIRE_NOTHROW(pool.query("SELECT 1"));
+}
