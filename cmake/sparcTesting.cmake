@@ -3,7 +3,8 @@
 # catch_discover_tests() with labels that survive: Catch2 2.13 passes PROPERTIES through a
 # `-D` list, so `PROPERTIES LABELS "unit;db"` arrives as `LABELS unit db` and only "unit" is
 # set. Here the labels (and timeout) are applied by an extra CTest include file that runs after
-# the discovered tests are defined.
+# the discovered tests are defined. A test whose name CTest cut short (at a `;`) matches no
+# test case; that fails instead of passing with nothing run.
 include_guard(GLOBAL)
 include(Catch)
 
@@ -17,7 +18,8 @@ function(sparc_discover_tests target)
     set(props_file "${CMAKE_CURRENT_BINARY_DIR}/${target}_properties.cmake")
     file(WRITE "${props_file}"
         "foreach(t IN LISTS ${list_var})\n"
-        "    set_tests_properties(\"\${t}\" PROPERTIES LABELS \"${arg_LABELS}\" TIMEOUT ${arg_TIMEOUT})\n"
+        "    set_tests_properties(\"\${t}\" PROPERTIES LABELS \"${arg_LABELS}\" TIMEOUT ${arg_TIMEOUT}\n"
+        "        FAIL_REGULAR_EXPRESSION \"No test cases matched\")\n"
         "endforeach()\n")
     set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${props_file}")
 endfunction()

@@ -45,7 +45,7 @@ TEST_CASE("a listener refuses an invalid configuration", "[db][listen]") {
     CHECK_THROWS_AS(db::Listener(cfg), db::ConfigError);
 }
 
-TEST_CASE("close() wakes a waiting wait(), which returns nullopt; later calls too",
+TEST_CASE("close() wakes a waiting wait(), which returns nullopt, as do later calls",
           "[db][listen]") {
     db::Listener listener(fake_config());
     std::optional<db::Notification> got{db::Notification{}};

@@ -182,7 +182,7 @@ TEST_CASE("a dead connection is replaced, not handed out", "[db][pool]") {
     for (const auto& call : fake.calls_on("primary")) REQUIRE(call.outcome == db::QueryOutcome::ok);
 }
 
-TEST_CASE("a statement that never reached the server runs once more; one that did is reported",
+TEST_CASE("a statement that never reached the server runs once more: one that did is reported",
           "[db][pool]") {
     db::testing::FakeBackend fake;
     auto cfg = fake_config();

@@ -180,7 +180,7 @@ TEST_CASE("a server error mid-stream comes after the rows before it, and is not 
     REQUIRE(pool.stats().in_use == 0);
 }
 
-TEST_CASE("before the first row the statement runs again as query() would; after it, never",
+TEST_CASE("before the first row the statement runs again as query() would: after it, never",
           "[db][pool][stream][safety]") {
     db::testing::FakeBackend fake;
     fake.replica("replica1");

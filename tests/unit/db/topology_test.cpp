@@ -249,7 +249,7 @@ TEST_CASE("a fenced primary refuses writes with 25006: its connections go, healt
     CHECK(eventually([&] { return pool.health({.timeout = 1s}).healthy; }));
 }
 
-TEST_CASE("a replica promoted behind the pool's back takes no reads at once; health degrades",
+TEST_CASE("a replica promoted behind the pool's back takes no reads at once and health degrades",
           "[db][topology]") {
     db::testing::FakeBackend fake;
     fake.replica("replica1");

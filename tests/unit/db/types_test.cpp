@@ -123,7 +123,7 @@ TEST_CASE("bytea: the escape output format is read too", "[db][types]") {
     REQUIRE_THROWS_AS(field("a\\").as<db::Bytes>(), db::ConversionError);
 }
 
-TEST_CASE("bytea: a NUL byte passes the statement check; the fake records hex text",
+TEST_CASE("bytea: a NUL byte passes the statement check: the fake records hex text",
           "[db][types]") {
     db::testing::FakeBackend fake;
     fake.on("INSERT INTO blobs (data) VALUES ($1)")
