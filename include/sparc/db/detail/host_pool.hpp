@@ -183,21 +183,25 @@ class SuspendCallLimits {
 };
 
 /// Runs `fire` when a stop is requested on the stop token of the call this thread is making or
-/// of the call around it, while this object lives.
+/// of the call around it, while this object lives (`enabled`). A stop_callback on a token with
+/// no stop state does nothing, so nothing here is optional.
 template <typename Fire>
 class OnCallStop {
   public:
-    explicit OnCallStop(Fire fire) {
-        const CallLimits* l = t_call_limits;
-        if (l == nullptr) return;
-        if (l->stop.stop_possible()) inner_.emplace(l->stop, fire);
-        if (l->outer != nullptr && l->outer->stop.stop_possible())
-            outer_.emplace(l->outer->stop, fire);
-    }
+    explicit OnCallStop(Fire fire, bool enabled = true)
+        : inner_(token(enabled, false), fire), outer_(token(enabled, true), fire) {}
 
   private:
-    std::optional<std::stop_callback<Fire>> inner_;
-    std::optional<std::stop_callback<Fire>> outer_;
+    static std::stop_token token(bool enabled, bool outer) noexcept {
+        const CallLimits* l = enabled ? t_call_limits : nullptr;
+        if (l == nullptr) return {};
+        if (!outer) return l->stop;
+        if (l->outer == nullptr || l->outer->stop == l->stop) return {};
+        return l->outer->stop;
+    }
+
+    std::stop_callback<Fire> inner_;
+    std::stop_callback<Fire> outer_;
 };
 
 /// When an acquire stops waiting: a fixed time, or a timeout that starts the first time the
@@ -849,8 +853,7 @@ class HostPool {
         };
         // Before `lock`, so destroyed after it is released: a callback running on the stopping
         // thread takes the mutex, and destroying it waits for that callback to finish.
-        std::optional<OnCallStop<Wake>> on_stop;
-        if (!check && t_call_limits != nullptr) on_stop.emplace(Wake{this, &w});
+        OnCallStop<Wake> on_stop(Wake{this, &w}, !check && t_call_limits != nullptr);
         // Counts this caller as inside until its very last touch of the pool (the unlock in the
         // guard's destructor, which runs after `lock`'s): see wait_quiescent().
         struct Inside {
