@@ -73,12 +73,14 @@ bool ReplicaRouter::mark_down(std::size_t replica, std::string reason) {
 
 bool ReplicaRouter::mark_up(std::size_t replica, HostRole observed_role,
                             std::chrono::milliseconds lag, std::optional<CommitPosition> position,
-                            std::chrono::nanoseconds round_trip) {
+                            std::chrono::nanoseconds round_trip,
+                            std::optional<ReceiverView> receiver) {
     std::lock_guard lock(mutex_);
     auto& s = states_.at(replica);
     const bool was_down = !s.up;
     s.up = true;
     s.observed_role = observed_role;
+    if (receiver) s.receiver = receiver;
     if (position && (!s.position || s.position->lsn < position->lsn || was_down)) {
         s.position = position;
     }
@@ -130,13 +132,19 @@ void ReplicaRouter::follow_timeline_locked(ReplicaState& s, const CommitPosition
     if (position.timeline != 0) {
         // Its WAL receiver says which timeline it streams.
         s.off_timeline = position.timeline != primary_timeline_;
+    } else if (s.receiver && (s.receiver->details_visible || !s.receiver->connected)) {
+        // No timeline although the role could see it: no receiver streams. Or no receiver is
+        // connected at all. Either way a replay position that moves is WAL received earlier,
+        // perhaps the old primary's past the fork: it proves nothing. It stays off.
+        return;
     } else if (!s.position_at_switch) {
         // The first position seen since the change is the baseline: it may include WAL of the
         // old primary's received just before the change.
         s.position_at_switch = position;
     } else if (position.lsn > s.position_at_switch->lsn) {
-        // It replays WAL written since then: it follows a live primary. (A standby that still
-        // follows the old primary in a split brain would too; only a visible timeline tells.)
+        // It replays WAL written since then, with a receiver connected (or nothing known of
+        // its receiver): it follows a live primary. (A standby that still follows the old
+        // primary in a split brain would too; only a visible timeline tells.)
         s.off_timeline = false;
     }
 }

@@ -15,6 +15,10 @@ ProbeAnswer ProbeAnswer::parse(const Result& r) {
             if (a.position) a.position->timeline = *a.timeline;
         }
     }
+    if (r.columns() > 5 && !row[5].is_null()) {
+        const auto bits = row[5].as<std::int64_t>(0);
+        a.receiver = ReceiverView{.connected = (bits & 1) != 0, .details_visible = (bits & 2) != 0};
+    }
     return a;
 }
 

@@ -253,6 +253,76 @@ TEST_CASE(
     }));
 }
 
+TEST_CASE(
+    "after a failover, a standby replaying the old primary's WAL it had received is not taken "
+    "for one following the new primary",
+    "[topology][failover][ryw]") {
+    TopologyGuard guard(cluster());
+    create_table("ryw_replay_resume");
+    auto cfg = base_config("topo-ryw-replay-resume", true);
+    cfg.primary = db::Endpoint::parse(cluster().multi_host_url(
+        {ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
+    cfg.max_replica_lag = 60s;  // lag is not what must keep replica2 out
+    db::Database pool(cfg);
+    REQUIRE(eventually(
+        [&] { return pool.health({.timeout = 2s}).status == db::HealthStatus::healthy; }));
+    insert_flushed(pool, "ryw_replay_resume", 0);
+    // replica2 receives the old primary's last WAL but does not replay it yet.
+    cluster().psql(ClusterNode::replica2, "SELECT pg_wal_replay_pause()");
+    {
+        FrozenNode frozen(cluster(), ClusterNode::replica1);
+        cluster().psql(ClusterNode::primary,
+                       "INSERT INTO ryw_replay_resume (v) SELECT g FROM "
+                       "generate_series(1, 20000) g");
+        cluster().psql(ClusterNode::primary, "SELECT pg_switch_wal()");
+        REQUIRE(eventually([&] {
+            return cluster().psql(
+                       ClusterNode::replica2,
+                       "SELECT pg_last_wal_receive_lsn() >= '" +
+                           cluster().psql(ClusterNode::primary, "SELECT pg_current_wal_lsn()") +
+                           "'::pg_lsn") == "t";
+        }));
+        cluster().stop_node(ClusterNode::primary, true);
+    }
+    cluster().promote(ClusterNode::replica1);
+    // The pool sees the new timeline (a write, then its checks) and puts replica2 off it.
+    REQUIRE(eventually(
+        [&] {
+            try {
+                insert_flushed(pool, "ryw_replay_resume", 1);
+                pool.current_position();
+            } catch (const db::Error&) {
+                return false;
+            }
+            return pool.router().state(1).off_timeline;
+        },
+        30s));
+    // Now replica2 replays what it had received: the old primary's rows, past the new
+    // primary's positions by LSN, with no receiver following anyone.
+    cluster().psql(ClusterNode::replica2, "SELECT pg_wal_replay_resume()");
+    REQUIRE(eventually([&] {
+        return cluster().psql(ClusterNode::replica2, "SELECT count(*) FROM ryw_replay_resume") ==
+               "20001";
+    }));
+    int stale = 0;
+    int reads = 0;
+    for (std::int64_t i = 0; i < 50; ++i) {
+        const auto v = 1'000'000 + i;
+        insert_flushed(pool, "ryw_replay_resume", v);
+        const auto pos = pool.current_position();
+        const auto read = pool.query("SELECT count(*) FROM ryw_replay_resume WHERE v = $1", {v},
+                                     {.use_read_replica = true, .after = pos});
+        ++reads;
+        if (read.front()[0].as<std::int64_t>() != 1) ++stale;
+    }
+    std::printf(
+        "standby replaying old-timeline WAL after a failover: %d of %d read-your-writes "
+        "reads stale\n",
+        stale, reads);
+    CHECK(stale == 0);
+    CHECK(pool.router().state(1).off_timeline);
+}
+
 TEST_CASE("behind PgBouncer, a statement refused for want of a server was never sent",
           "[topology][pgbouncer]") {
     TopologyGuard guard(cluster());

@@ -1177,7 +1177,8 @@ class PoolCore {
                 if (answer.position && answer.in_recovery) {
                     lag = std::max(lag, primary_history_.behind(*answer.position, Clock::now()));
                 }
-                const bool was_down = router_->mark_up(i - 1, observed, lag, answer.position, rtt);
+                const bool was_down =
+                    router_->mark_up(i - 1, observed, lag, answer.position, rtt, answer.receiver);
                 if (was_down) {
                     detail::call_hook(hooks_.on_host_state, HostStateEvent{host.ref(), true, ""},
                                       metrics_);
@@ -1714,6 +1715,7 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
     const bool caller_binds = caller_deadline && *caller_deadline <= start + options.timeout;
     const auto deadline = caller_binds ? *caller_deadline : start + options.timeout;
     int attempt = 0;
+    int unconnected = 0;  // attempts that got no connection
     auto finish = [&](TransactionOutcome outcome) {
         metrics_.transactions[static_cast<std::size_t>(outcome)].add();
         metrics_.transaction_duration.observe(Clock::now() - start);
@@ -1760,6 +1762,7 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                 }
                 failure = std::current_exception();
                 retry = RetryReason::connection_lost;
+                ++unconnected;
             } catch (...) {
                 finish(TransactionOutcome::failed);
                 throw;
@@ -1895,7 +1898,9 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
             return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start)
                 .count();
         };
-        if (attempt > options.retries) {
+        // Attempts that found no host to connect to ran nothing: only the deadline bounds them,
+        // so that a failover that takes a few seconds does not use up the retries at once.
+        if (attempt - unconnected > options.retries) {
             finish(TransactionOutcome::failed);
             detail::rethrow_in_context(
                 failure, fmt::format("transaction() gave up after {} attempts (its retry limit), "

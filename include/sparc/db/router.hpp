@@ -17,6 +17,12 @@
 namespace sparc::db {
 
 /// What the router knows about one replica.
+/// What a standby shows the pool's role of its WAL receiver (pg_stat_wal_receiver).
+struct ReceiverView {
+    bool connected = false;        ///< A receiver is connected to an upstream server.
+    bool details_visible = false;  ///< The role may read its details (pg_read_all_stats).
+};
+
 struct ReplicaState {
     bool up = true;
     HostRole observed_role = HostRole::replica;
@@ -33,6 +39,8 @@ struct ReplicaState {
     bool off_timeline = false;
     std::optional<CommitPosition> position_at_switch;  ///< The first position seen since.
     Clock::time_point switched_at{};                   ///< When the change was seen.
+    /// Its WAL receiver at the last check, when the server said.
+    std::optional<ReceiverView> receiver;
 };
 
 /// Weighted choice among replicas. Thread-safe; pick() holds a mutex for a few dozen
@@ -59,7 +67,8 @@ class ReplicaRouter {
     bool mark_down(std::size_t replica, std::string reason);
     /// Records a successful check. True if the replica was down before.
     bool mark_up(std::size_t replica, HostRole observed_role, std::chrono::milliseconds lag,
-                 std::optional<CommitPosition> position, std::chrono::nanoseconds round_trip);
+                 std::optional<CommitPosition> position, std::chrono::nanoseconds round_trip,
+                 std::optional<ReceiverView> receiver = std::nullopt);
     /// Takes a replica out of rotation at once because a read found it is no longer a standby
     /// (promoted: a split brain, or a failover the pool was not told of). The next check that
     /// finds it in recovery again brings it back. True if it was taken out now.

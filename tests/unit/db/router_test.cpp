@@ -235,3 +235,46 @@ TEST_CASE("health: degraded when a replica is down, unhealthy when the primary i
     fake.host("r1").up();
     REQUIRE(eventually([&] { return pool.health().status == db::HealthStatus::healthy; }));
 }
+
+TEST_CASE(
+    "after a failover, replay progress brings a replica back only when it can mean the new "
+    "timeline",
+    "[db][router]") {
+    db::ReplicaRouter router({1}, 60s);
+    auto at = [](std::uint64_t lsn) { return db::CommitPosition{.lsn = lsn}; };
+    auto check = [&](std::uint64_t lsn, std::optional<db::ReceiverView> receiver) {
+        router.mark_up(0, db::HostRole::replica, 0ms, at(lsn), 1ms, receiver);
+    };
+    router.primary_timeline(1);
+    check(100, std::nullopt);
+    REQUIRE(router.primary_timeline(2));  // a failover
+    REQUIRE(router.state(0).off_timeline);
+    SECTION("the role sees the receiver's details and no receiver streams: replay proves nothing") {
+        const db::ReceiverView none{.connected = false, .details_visible = true};
+        check(200, none);
+        check(300, none);
+        REQUIRE(router.state(0).off_timeline);
+        // Its receiver streams the new timeline: back.
+        router.mark_up(0, db::HostRole::replica, 0ms, db::CommitPosition{.lsn = 400, .timeline = 2},
+                       1ms, db::ReceiverView{.connected = true, .details_visible = true});
+        REQUIRE_FALSE(router.state(0).off_timeline);
+    }
+    SECTION("no receiver connected, details hidden: replay proves nothing") {
+        const db::ReceiverView none{.connected = false, .details_visible = false};
+        check(200, none);
+        check(300, none);
+        REQUIRE(router.state(0).off_timeline);
+    }
+    SECTION("a receiver connected, details hidden: replay past the first position brings it back") {
+        const db::ReceiverView hidden{.connected = true, .details_visible = false};
+        check(200, hidden);
+        REQUIRE(router.state(0).off_timeline);
+        check(300, hidden);
+        REQUIRE_FALSE(router.state(0).off_timeline);
+    }
+    SECTION("a position from a read-your-writes refresh counts only as the last check allows") {
+        check(200, db::ReceiverView{.connected = false, .details_visible = true});
+        router.advance_position(0, at(500));
+        REQUIRE(router.state(0).off_timeline);
+    }
+}

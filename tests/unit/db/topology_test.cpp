@@ -449,13 +449,42 @@ TEST_CASE("a transaction rides out a failover window in which no host takes a se
     fake.host("primary").refuse_connections(false);  // promoted
     CHECK(result.get() == 1);
     CHECK(fake.count("INSERT INTO t VALUES (1)") == 1);
-    // Out of retries, the caller gets the connect error.
+    // At its deadline, the caller gets the connect error.
     db::testing::FakeBackend other;
     other.host("primary").refuse_connections();
     FakePool refused(cfg, other);
-    CHECK_THROWS_AS(refused.transaction([](auto& tx) { tx.query("SELECT 1"); }, {.retries = 1}),
+    CHECK_THROWS_AS(refused.transaction([](auto& tx) { tx.query("SELECT 1"); },
+                                        {.timeout = 300ms, .retries = 1}),
                     db::ConnectionError);
     CHECK(other.host("primary").connection_attempts() >= 2);
+}
+
+TEST_CASE("attempts that got no connection do not use up a transaction's retries",
+          "[db][topology][transaction]") {
+    db::testing::FakeBackend fake;
+    db::Hooks hooks;
+    std::atomic<int> refused{0};
+    hooks.on_retry = [&](const db::RetryEvent& e) {
+        if (e.reason == db::RetryReason::connection_lost) ++refused;
+    };
+    fake.host("primary").refuse_connections();
+    FakePool pool(fake_config(), fake, hooks);
+    std::atomic<int> runs{0};
+    auto result = std::async(std::launch::async, [&] {
+        return pool.transaction(
+            [&](auto& tx) {
+                ++runs;
+                tx.query("INSERT INTO t VALUES (1)");
+                return 1;
+            },
+            {.timeout = 60s, .retries = 1});
+    });
+    // More refused attempts than the retries allow; then the host takes sessions again.
+    REQUIRE(eventually([&] { return refused.load() >= 4; }, 30s));
+    fake.host("primary").refuse_connections(false);
+    CHECK(result.get() == 1);
+    CHECK(runs == 1);
+    CHECK(fake.count("INSERT INTO t VALUES (1)") == 1);
 }
 
 TEST_CASE("a replica cut off from its primary counts as lagging, though it reports no lag",

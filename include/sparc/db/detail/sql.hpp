@@ -9,6 +9,7 @@
 
 #include <sparc/db/options.hpp>
 #include <sparc/db/result.hpp>
+#include <sparc/db/router.hpp>
 
 namespace sparc::db::detail {
 
@@ -19,7 +20,9 @@ namespace sparc::db::detail {
 /// server (a fenced primary: it takes no writes). A `SET default_transaction_read_only` of the
 /// session's own (or its connection options) is the caller's and does not count. Last, the
 /// timeline: a primary's, or the one a standby's WAL receiver streams (NULL unless the role may
-/// read pg_stat_wal_receiver's details and the receiver runs).
+/// read pg_stat_wal_receiver's details and the receiver runs). Sixth, on a standby, what it
+/// shows of its WAL receiver: bit 1 set when a receiver is connected to an upstream, bit 2 when
+/// the role may read its details (then a NULL timeline means no receiver streams).
 inline constexpr const char* kProbeSql =
     "SELECT pg_is_in_recovery(),"
     " (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
@@ -31,7 +34,10 @@ inline constexpr const char* kProbeSql =
     " (SELECT setting = 'on' AND source NOT IN ('session', 'client')"
     " FROM pg_settings WHERE name = 'default_transaction_read_only'),"
     " (CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver)"
-    " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END)";
+    " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END),"
+    " (CASE WHEN pg_is_in_recovery() THEN"
+    " (CASE WHEN pg_has_role('pg_read_all_stats', 'USAGE') THEN 2 ELSE 0 END)"
+    " + (CASE WHEN EXISTS (SELECT 1 FROM pg_stat_wal_receiver) THEN 1 ELSE 0 END) END)";
 
 /// What a host said of itself in answer to kProbeSql.
 struct ProbeAnswer {
@@ -42,6 +48,8 @@ struct ProbeAnswer {
     /// A primary's timeline; a standby's WAL receiver's (visible only to superusers and
     /// members of pg_read_all_stats, and only while it streams). Also in `position`.
     std::optional<std::uint32_t> timeline;
+    /// A standby's WAL receiver as the role sees it; unset when the server did not say.
+    std::optional<ReceiverView> receiver;
 
     /// Whether new transactions there may write.
     bool takes_writes() const noexcept { return !in_recovery && !read_only; }
