@@ -138,7 +138,18 @@ TEST_CASE("on_any, on_begin and on_commit match the pool's transaction control",
           "[docs][testing]") {
     FakeBackend fake;
     fake.on_begin().once().fails("53200", "out of memory");
-    FakePool pool(guide_config(), fake);
+    // on_any() also answers the pool's health probes: checks once at start, then not for an
+    // hour, so that the once() rule below meets the transaction's BEGIN, not a probe.
+    fake.record_internal();
+    auto cfg = guide_config();
+    cfg.health_check_period = std::chrono::hours(1);
+    FakePool pool(cfg, fake);
+    REQUIRE(eventually([&] {
+        for (const auto& call : fake.calls()) {
+            if (call.sql.find("pg_is_in_recovery") != std::string::npos) return true;
+        }
+        return false;
+    }));
     int runs = 0;
     CHECK(sqlstate_of([&] { pool.transaction([&](db::Tx&) { ++runs; }); }) == "53200");
     CHECK(runs == 0);
