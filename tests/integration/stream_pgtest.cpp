@@ -94,13 +94,24 @@ TEST_CASE("a function that throws at row N: the exception, the statement stopped
         REQUIRE(std::string(e.what()) == "enough");
     }
     REQUIRE(seen == 1000);
-    // The server stopped the statement (the cancel was confirmed): nothing of it runs on, and
-    // the next caller gets the same session, answering its own statement.
-    REQUIRE_FALSE(running(app, "stream-throw"));
+    // The server stopped the statement: nothing of it runs on, and the next caller's statement
+    // answers for itself. Usually the cancel is confirmed and the next caller gets the same
+    // session; when rows already on their way outlast the cancel grace period (a sanitized
+    // build on a loaded machine drains them slowly) the session is broken off and closed
+    // instead, never handed on with rows of the old statement in it.
+    REQUIRE(eventually([&] { return !running(app, "stream-throw"); }, 30s));
     const auto r = pool.query("SELECT 42 AS answer, pg_backend_pid()");
     REQUIRE(r.size() == 1);
     REQUIRE(r.front()["answer"].as<int>() == 42);
-    REQUIRE(r.front()[1].as<int>() == pid);
+    if (r.front()[1].as<int>() != pid) {
+        REQUIRE(eventually(
+            [&] {
+                return std::stoi(cluster().psql(
+                           Node::primary, "SELECT count(*) FROM pg_stat_activity WHERE pid = " +
+                                              std::to_string(pid))) == 0;
+            },
+            30s));
+    }
     std::size_t next = 0;
     REQUIRE(pool.for_each("SELECT g FROM generate_series(1, 10) g", {},
                           [&](const db::Row& row) { next += row[0].as<std::size_t>(); }) == 10);
