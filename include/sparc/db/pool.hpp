@@ -870,6 +870,7 @@ class PoolCore {
                 return r;
             } catch (const Error& e) {
                 if (work.caller_failed()) throw;  // the caller's own error, unchanged
+                session_failed(host, e);
                 if (&host == hosts_.front().get() && safety::read_only_refusal(e) &&
                     work.delivered() == 0 && !refused_write &&
                     refused_by_host(lease.connection())) {
@@ -886,6 +887,12 @@ class PoolCore {
                 if (rerun == safety::Rerun::fresh_connection) lease.discard();
             }
         }
+    }
+
+    // A pooler that cannot reach the database ended the session: the host counts a failed
+    // connect and backs off (HostPool::session_failed()).
+    static void session_failed(detail::HostPool<B>& host, const Error& e) {
+        if (const auto* c = dynamic_cast<const ConnectionError*>(&e)) host.session_failed(*c);
     }
 
     void replica_failed(std::size_t replica, std::string_view reason) {
@@ -1150,6 +1157,7 @@ class PoolCore {
             x.cancel_grace = std::chrono::milliseconds(0);
             const Result r = conn.execute(detail::kProbeSql, {}, x);
             const auto rtt = Clock::now() - started;
+            host.answered();  // the opener, if backing off, tries again at once
             auto clean = [](connection_type& c) {
                 return safety::reuse(c.transaction_status(), c.cancel_outstanding()) ==
                        safety::Reuse::keep;
@@ -1492,6 +1500,7 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
                                    [&] { return conn.execute(detail::kProbeSql, {}, x); });
             h.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
             h.reachable = true;
+            primary.answered();
             const auto answer = detail::ProbeAnswer::parse(r);
             h.observed_role = answer.in_recovery ? HostRole::replica : HostRole::primary;
             if (answer.in_recovery) {
@@ -1821,6 +1830,7 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                     return take(value);
                 } catch (const Error& e) {
                     failure = std::current_exception();
+                    session_failed(host, e);
                     const auto decision = safety::classify(e, phase, conn.transaction_status());
                     using Action = RetryDecision::Action;
                     if (decision.action == Action::retry) {
