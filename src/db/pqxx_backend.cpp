@@ -499,19 +499,23 @@ struct PqxxBackend::Connection::Impl {
         return PQstatus(raw) == CONNECTION_OK;
     }
 
+    // poll()'s timeout until `deadline`: at most a minute at a time, -1 without a deadline,
+    // nullopt once it has passed.
+    static std::optional<int> poll_timeout(Clock::time_point deadline) {
+        if (deadline == Clock::time_point::max()) return -1;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) return std::nullopt;
+        return static_cast<int>(std::min<std::int64_t>(left.count(), 60'000));
+    }
+
     // Waits for the socket until `deadline`; false on timeout.
     bool wait_socket(short events, Clock::time_point deadline) const {
         const int fd = PQsocket(raw);
         while (true) {
-            int timeout_ms = -1;
-            if (deadline != Clock::time_point::max()) {
-                const auto left =
-                    std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-                if (left.count() <= 0) return false;
-                timeout_ms = static_cast<int>(std::min<std::int64_t>(left.count(), 60'000));
-            }
+            const auto timeout_ms = poll_timeout(deadline);
+            if (!timeout_ms) return false;
             pollfd p{fd, events, 0};
-            const int n = ::poll(&p, 1, timeout_ms);
+            const int n = ::poll(&p, 1, *timeout_ms);
             if (n > 0) return true;
             if (n < 0 && errno != EINTR) return true;  // let libpq report the error
         }
@@ -525,15 +529,10 @@ struct PqxxBackend::Connection::Impl {
         if (wake_fd < 0) return wait_socket(POLLIN, deadline) ? Wait::ready : Wait::timeout;
         const int fd = PQsocket(raw);
         while (true) {
-            int timeout_ms = -1;
-            if (deadline != Clock::time_point::max()) {
-                const auto left =
-                    std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-                if (left.count() <= 0) return Wait::timeout;
-                timeout_ms = static_cast<int>(std::min<std::int64_t>(left.count(), 60'000));
-            }
+            const auto timeout_ms = poll_timeout(deadline);
+            if (!timeout_ms) return Wait::timeout;
             pollfd p[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-            const int n = ::poll(p, 2, timeout_ms);
+            const int n = ::poll(p, 2, *timeout_ms);
             if (n < 0 && errno != EINTR) return Wait::ready;  // let libpq report the error
             if (n <= 0) continue;
             if (p[1].revents != 0) {
