@@ -1039,27 +1039,28 @@ struct PqxxBackend::Connection::Impl {
                     reason = "row too large";
                     break;
                 }
-                const int r = PQputCopyData(raw, chunk.data(), static_cast<int>(chunk.size()));
-                if (r < 0) throw_broken(true, "while sending COPY data");
-                // r == 0: libpq could not queue it without blocking; flush, then queue it.
-                stopped = flush_copy(settings.deadline, statement);
-                if (stopped != Wait::ready) break;
-                if (r == 0) {
-                    if (PQputCopyData(raw, chunk.data(), static_cast<int>(chunk.size())) != 1) {
-                        throw_broken(true, "while sending COPY data");
-                    }
+                // 0: libpq could not queue it without blocking; send what it holds, then again.
+                int r = 0;
+                while ((r = PQputCopyData(raw, chunk.data(), static_cast<int>(chunk.size()))) ==
+                       0) {
                     stopped = flush_copy(settings.deadline, statement);
                     if (stopped != Wait::ready) break;
                 }
+                if (stopped != Wait::ready) break;
+                if (r < 0) throw_broken(true, "while sending COPY data");
+                // Sent before the next chunk is made: one chunk in memory at a time.
+                stopped = flush_copy(settings.deadline, statement);
+                if (stopped != Wait::ready) break;
             }
         }
 
         if (!failed && stopped == Wait::ready) {
             if (!end_copy(nullptr, settings.deadline)) {
+                // The server never got the end of the data: it cannot have loaded any of it.
                 throw QueryTimeout(
                     "the end of the COPY data could not be sent within the client query "
-                    "timeout; the connection was closed: the COPY may have completed",
-                    true, false);
+                    "timeout; the connection was closed and the server loads none of it",
+                    true, true);
             }
             ResultPtr result = await_result(settings.deadline);
             return result ? count_of(result.get()) : 0;
@@ -1093,11 +1094,13 @@ struct PqxxBackend::Connection::Impl {
                                            reason),
                                true, true);
         }
+        // Without the end of the data the server cannot have loaded any of it; the session, whose
+        // state is unknown, is closed.
         if (!broken) mark_broken();
         throw QueryTimeout(
             "COPY exceeded the client query timeout; the server did not confirm the abort in "
-            "time and the connection was closed",
-            true, false);
+            "time and the connection was closed: nothing was loaded",
+            true, true);
     }
 
     // The row count of a command's result (PQcmdTuples: "COPY 3").
