@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -272,6 +273,24 @@ TEST_CASE("the client deadline covers the whole COPY: aborted, nothing loaded", 
             FAIL("no Cancelled");
         } catch (const db::Cancelled& e) {
             REQUIRE(e.reason() == db::CancelReason::deadline);
+        }
+        REQUIRE(count_rows(pool, "copy_deadline") == 0);
+    }
+    SECTION("a stop request ends it in Cancelled; the server confirms, nothing is loaded") {
+        std::stop_source stop;
+        try {
+            pool.copy_in("copy_deadline", {"id", "t"},
+                         [&](db::CopyWriter& w) {
+                             w.row(++next, "until stopped");
+                             // Asked from the source itself, so that the stop lands mid-COPY.
+                             if (w.rows() == 5000) stop.request_stop();
+                             return true;
+                         },
+                         {.stop = stop.get_token()});
+            FAIL("no Cancelled");
+        } catch (const db::Cancelled& e) {
+            REQUIRE(e.reason() == db::CancelReason::stop);
+            REQUIRE_FALSE(e.statement_may_have_run());
         }
         REQUIRE(count_rows(pool, "copy_deadline") == 0);
     }
