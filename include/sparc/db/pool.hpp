@@ -224,6 +224,54 @@ std::size_t stream_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const
     }
 }
 
+/// Where a copy_in call stands: how often its row source was asked for data (only ever after
+/// the server accepted the COPY: nothing is run again once it was), and whether it threw.
+struct CopyProgress {
+    std::size_t chunks = 0;
+    bool callback_failed = false;
+};
+
+/// Runs one COPY ... FROM STDIN on a leased connection, its data from `source`, timed and
+/// counted like run_statement() (one statement; `rows` is the count loaded).
+/// @returns the number of rows loaded. @throws UsageError when the backend cannot COPY (nothing
+/// is sent), what the backend throws, or, unchanged, what `source` throws (the COPY is then
+/// aborted, see CopyingBackend).
+template <typename B>
+std::size_t copy_in_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks,
+                              typename B::Connection& conn, std::string_view sql, CopySource source,
+                              const ExecSettings& x, CopyProgress& progress,
+                              const void* trace_context = nullptr) {
+    if constexpr (!CopyingBackend<B>) {
+        (void)host, (void)pool_metrics, (void)hooks, (void)conn, (void)sql, (void)source, (void)x,
+            (void)progress, (void)trace_context;
+        throw UsageError("copy_in: this backend has no copy_in(): it cannot run COPY FROM STDIN");
+    } else {
+        safety::check_statement(sql, {});
+        std::exception_ptr thrown;
+        auto fill = [&](std::string& out) -> bool {
+            ++progress.chunks;
+            try {
+                return source(out);
+            } catch (const std::exception& e) {
+                thrown = std::current_exception();
+                progress.callback_failed = true;
+                throw CallbackFailed(e.what());
+            } catch (...) {
+                thrown = std::current_exception();
+                progress.callback_failed = true;
+                throw CallbackFailed("the copy_in row source threw a non-standard exception");
+            }
+        };
+        try {
+            return timed_call(
+                host, pool_metrics, hooks, StatementInfo{sql, trace_context},
+                [&]() -> std::size_t { return conn.copy_in(sql, CopySource(fill), x); });
+        } catch (const CallbackFailed&) {
+            std::rethrow_exception(thrown);
+        }
+    }
+}
+
 /// Runs `run(x)`, a caller's statement, under the deadline and stop token of the call this
 /// thread is making (CallLimits): never started once the call is stopped or past its deadline;
 /// a stop cancels it on the server (conn.cancel(), which another thread may call); a timeout
@@ -416,6 +464,20 @@ class Lease {
         return stream(sql, params, detail::RowSink(fn), options, progress);
     }
 
+    /// Loads `rows` into `table` with COPY FROM STDIN on this connection; see
+    /// ConnectionPool::copy_in(). @returns the number of rows loaded.
+    /// @throws like query(), UsageError for a refused value, and what the row source throws.
+    template <typename R>
+    requires CopyRows<std::remove_reference_t<R>> std::size_t copy_in(
+        const TableName& table, const std::vector<std::string>& columns, R&& rows,
+        QueryOptions options = {}) {
+        return detail::run_copy(table, columns, rows,
+                                [&](std::string_view sql, detail::CopySource source) {
+                                    detail::CopyProgress progress;
+                                    return copy(sql, source, options, progress);
+                                });
+    }
+
     /// The backend connection, for calls the pool does not wrap.
     /// @throws PoolClosed when the pool was shut down while the lease was held, UsageError when
     /// the lease holds no connection.
@@ -445,6 +507,8 @@ class Lease {
 
     std::size_t stream(std::string_view sql, ParamsRef params, detail::RowSink fn,
                        const QueryOptions& options, detail::StreamProgress& progress);
+    std::size_t copy(std::string_view sql, detail::CopySource source, const QueryOptions& options,
+                     detail::CopyProgress& progress);
 
     // A lease outlived by its pool's shutdown grace period is revoked: its statement was
     // cancelled, and it may only be released now.
@@ -480,6 +544,19 @@ class Transaction final : public Tx {
     /// deadline. Without its own options.trace_context the statement carries the
     /// transaction's. @throws SqlError, QueryTimeout, ConnectionError.
     Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {});
+    /// Loads `rows` into `table` with COPY FROM STDIN inside the transaction, within its
+    /// deadline: a later error that rolls the transaction back takes the rows with it. A COPY
+    /// that fails (or whose row source throws) leaves the transaction failed; see
+    /// ConnectionPool::copy_in(). @returns the number of rows loaded.
+    template <typename R>
+    requires CopyRows<std::remove_reference_t<R>> std::size_t copy_in(
+        const TableName& table, const std::vector<std::string>& columns, R&& rows,
+        QueryOptions options = {}) {
+        return detail::run_copy(table, columns, rows,
+                                [&](std::string_view sql, detail::CopySource source) {
+                                    return copy(sql, source, options);
+                                });
+    }
     /// The attempt number (1 for the first run, 2 for the first retry, ...).
     int attempt() const noexcept { return attempt_; }
     /// The host the transaction runs on.
@@ -500,6 +577,11 @@ class Transaction final : public Tx {
     Result do_query(std::string_view sql, ParamsRef params, const QueryOptions& options) override {
         return query(sql, params, options);
     }
+    std::size_t do_copy_in(std::string_view sql, detail::CopySource source,
+                           const QueryOptions& options) override {
+        return copy(sql, source, options);
+    }
+    std::size_t copy(std::string_view sql, detail::CopySource source, const QueryOptions& options);
     int do_attempt() const noexcept override { return attempt_; }
     HostRef do_host() const noexcept override { return host(); }
 
@@ -655,6 +737,16 @@ class PoolCore {
             router_->size() > 0) {
             return read_on_replicas(work, where);
         }
+        auto deadline = acquire_deadline(config_.connection_timeout);
+        return run_on(*hosts_.front(), work, deadline, where);
+    }
+
+    /// Runs one COPY ... FROM STDIN on the primary, its data from `source`; see
+    /// ConnectionPool::copy_in(). @returns the number of rows loaded.
+    std::size_t copy_in(std::string_view sql, detail::CopySource source, QueryOptions options = {},
+                        SourceLocation where = SourceLocation::current()) {
+        detail::ScopedCallLimits limits(options.deadline, options.stop);
+        CopyWork work{sql, source, options};
         auto deadline = acquire_deadline(config_.connection_timeout);
         return run_on(*hosts_.front(), work, deadline, where);
     }
@@ -842,6 +934,18 @@ class PoolCore {
             return lease.stream(sql, params, fn, options, progress);
         }
         std::size_t delivered() const noexcept { return progress.rows; }
+        bool caller_failed() const noexcept { return progress.callback_failed; }
+    };
+
+    // What copy_in() runs on a lease: one COPY, its data pulled from `source` only once the
+    // server accepted the statement. Once the source was asked for data, nothing runs again.
+    struct CopyWork {
+        std::string_view sql;
+        detail::CopySource source;
+        const QueryOptions& options;
+        detail::CopyProgress progress{};
+        std::size_t run(Lease<B>& lease) { return lease.copy(sql, source, options, progress); }
+        std::size_t delivered() const noexcept { return progress.chunks; }
         bool caller_failed() const noexcept { return progress.callback_failed; }
     };
 
@@ -1390,6 +1494,33 @@ class ConnectionPool : public Client {
         return core_->for_each(sql, params, detail::RowSink(fn), options, where);
     }
 
+    /// Loads `rows` into `table` (`"events"`, or `{"schema", "events"}`) with
+    /// `COPY "table" ("col", ...) FROM STDIN` on the primary, in one statement: all rows or
+    /// none. `rows` is a range of tuples (std::tuple, std::pair, std::array; std::optional<T>
+    /// for NULL) or a function `bool(db::CopyWriter&)` called until it returns false. Values
+    /// are converted exactly as statement parameters are and sent in COPY text format, about
+    /// 64 KiB at a time; an empty `columns` means every column of the table, in order.
+    /// A COPY is run again only when its connection proved dead before the statement was sent
+    /// (as query()); never once it reached the server. The client deadline (options.timeout,
+    /// else query_timeout, and options.deadline / options.stop) covers the whole COPY.
+    /// When the row source throws, or a value is refused (a NUL byte in text: UsageError naming
+    /// the column and row), the COPY is aborted on the server, which loads none of it, and the
+    /// exception propagates unchanged; the connection stays in the pool when the server
+    /// confirmed the abort. Hooks and metrics see one statement. See docs/copy.md.
+    /// @returns the number of rows loaded (the server's count).
+    /// @throws SqlError (a constraint, a bad value: nothing loaded), QueryTimeout,
+    /// ConnectionError, PoolTimeout, PoolClosed, UsageError, Cancelled, and what the row
+    /// source throws.
+    template <typename R>
+    requires CopyRows<std::remove_reference_t<R>> std::size_t copy_in(
+        const TableName& table, const std::vector<std::string>& columns, R&& rows,
+        QueryOptions options = {}, SourceLocation where = SourceLocation::current()) {
+        return detail::run_copy(table, columns, rows,
+                                [&](std::string_view sql, detail::CopySource source) {
+                                    return core_->copy_in(sql, source, options, where);
+                                });
+    }
+
     /// The primary's current WAL position: pass it as QueryOptions::after to read your own
     /// writes from a replica. @throws like query().
     CommitPosition current_position() { return core_->current_position(); }
@@ -1444,6 +1575,10 @@ class ConnectionPool : public Client {
     std::size_t do_for_each(std::string_view sql, ParamsRef params, detail::RowSink fn,
                             const QueryOptions& options, const SourceLocation& where) override {
         return core_->for_each(sql, params, fn, options, where);
+    }
+    std::size_t do_copy_in(std::string_view sql, detail::CopySource source,
+                           const QueryOptions& options, const SourceLocation& where) override {
+        return core_->copy_in(sql, source, options, where);
     }
     void do_transaction(detail::TransactionBody body, TransactionOptions options,
                         const SourceLocation& where) override {
@@ -1663,6 +1798,28 @@ std::size_t Lease<B>::stream(std::string_view sql, ParamsRef params, detail::Row
 }
 
 template <Backend B>
+std::size_t Lease<B>::copy(std::string_view sql, detail::CopySource source,
+                           const QueryOptions& options, detail::CopyProgress& progress) {
+    check_usable();
+    detail::ScopedCallLimits limits(options.deadline, options.stop);
+    // Never prepared: COPY takes no parameters. The deadline covers the whole COPY.
+    const ExecSettings x = pool_->exec_settings(options.timeout, false);
+    auto& conn = *slot_->conn;
+    try {
+        return detail::under_caller_limits(*host_, conn, x, [&](const ExecSettings& limited) {
+            return detail::copy_in_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql,
+                                             source, limited, progress, options.trace_context);
+        });
+    } catch (const QueryTimeout&) {
+        if (!progress.callback_failed) check_usable();  // cancelled by a shutdown: PoolClosed
+        throw;
+    } catch (const Cancelled&) {
+        check_usable();
+        throw;
+    }
+}
+
+template <Backend B>
 void Lease<B>::release() noexcept {
     if (slot_ == nullptr) return;
     auto& conn = *slot_->conn;
@@ -1702,6 +1859,38 @@ Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOption
             options.trace_context != nullptr ? options.trace_context : trace_context_);
     } catch (const QueryTimeout&) {
         lease_.check_usable();  // cancelled by a shutdown, not by a timeout
+        throw;
+    } catch (const Cancelled&) {
+        lease_.check_usable();
+        throw;
+    }
+}
+
+template <Backend B>
+std::size_t Transaction<B>::copy(std::string_view sql, detail::CopySource source,
+                                 const QueryOptions& options) {
+    lease_.check_usable();
+    detail::ScopedCallLimits limits(options.deadline, options.stop);
+    if (Clock::now() >= deadline_) {
+        if (const auto d = detail::call_deadline(); d && *d <= deadline_) {
+            throw Cancelled("the call's deadline passed before the transaction's COPY was sent",
+                            CancelReason::deadline);
+        }
+        throw QueryTimeout("the transaction's timeout expired", true);
+    }
+    const ExecSettings x = pool_.exec_settings(options.timeout, false, deadline_);
+    auto& conn = *lease_.slot_->conn;
+    detail::CopyProgress progress;
+    try {
+        return detail::under_caller_limits(
+            *lease_.host_, conn, x, [&](const ExecSettings& limited) {
+                return detail::copy_in_statement(
+                    *lease_.host_, pool_.metrics_, pool_.hooks_, conn, sql, source, limited,
+                    progress,
+                    options.trace_context != nullptr ? options.trace_context : trace_context_);
+            });
+    } catch (const QueryTimeout&) {
+        if (!progress.callback_failed) lease_.check_usable();  // cancelled by a shutdown
         throw;
     } catch (const Cancelled&) {
         lease_.check_usable();
