@@ -65,7 +65,7 @@ TEST_CASE("copy_statement quotes the table, the schema and every column", "[db][
     REQUIRE_THROWS_AS(db::detail::copy_statement(std::string("t\0x", 3), {"a"}), db::UsageError);
 }
 
-TEST_CASE("COPY text escapes backslash, tab, newline and carriage return; NULL is \\N",
+TEST_CASE("COPY text escapes backslash, tab, newline and carriage return, and marks NULL",
           "[db][copy]") {
     REQUIRE(encode("plain") == "plain");
     REQUIRE(encode("a\\b\tc\nd\re") == "a\\\\b\\tc\\nd\\re");
@@ -201,7 +201,7 @@ TEST_CASE("a refused value or the caller's exception aborts the COPY: nothing is
     }
 }
 
-TEST_CASE("rules fail a COPY; one whose connection was dead before it was sent runs again",
+TEST_CASE("rules fail a COPY, one whose connection was dead before it was sent runs again",
           "[db][pool][copy]") {
     db::testing::FakeBackend fake;
     FakePool pool(fake_config(), fake);
