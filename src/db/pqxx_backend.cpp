@@ -740,10 +740,11 @@ struct PqxxBackend::Connection::Impl {
         return Result(std::make_shared<const PgResultData>(std::move(result)));
     }
 
-    // Sends a statement with its parameters bound, from the prepared-statement cache when
-    // allowed (returns whether it was), in single-row mode when asked.
-    bool send_statement(std::string_view sql, ParamsRef params, const ExecSettings& settings,
-                        bool single_row) {
+    // Before a statement is sent: a connection found closed throws ConnectionError (not sent),
+    // and read_only_at_send is noted, a fact for safety::try_another_host(): the server reports
+    // the session's default (PostgreSQL 14 and later), so a statement sent now runs in a
+    // read-only transaction.
+    void ready_to_send() {
         if (!check_idle_socket()) {
             std::string msg = raw != nullptr ? mask(PQerrorMessage(raw)) : std::string();
             mark_broken();
@@ -752,10 +753,15 @@ struct PqxxBackend::Connection::Impl {
                             msg.empty() ? "" : ": ", msg),
                 false);
         }
-        // A fact for safety::try_another_host(): the server reports the session's default
-        // (PostgreSQL 14 and later), so a statement sent now runs in a read-only transaction.
         const char* read_only = PQparameterStatus(raw, "default_transaction_read_only");
         read_only_at_send = read_only != nullptr && std::string_view(read_only) == "on";
+    }
+
+    // Sends a statement with its parameters bound, from the prepared-statement cache when
+    // allowed (returns whether it was), in single-row mode when asked.
+    bool send_statement(std::string_view sql, ParamsRef params, const ExecSettings& settings,
+                        bool single_row) {
+        ready_to_send();
         values.clear();
         bool any_binary = false;
         for (const auto& p : params) {
@@ -971,16 +977,7 @@ struct PqxxBackend::Connection::Impl {
     std::size_t copy_in(std::string_view sql, detail::CopySource source,
                         const ExecSettings& settings) {
         cancel_grace = settings.cancel_grace;
-        if (!check_idle_socket()) {
-            std::string msg = raw != nullptr ? mask(PQerrorMessage(raw)) : std::string();
-            mark_broken();
-            throw ConnectionError(
-                fmt::format("connection was closed before the statement was sent{}{}",
-                            msg.empty() ? "" : ": ", msg),
-                false);
-        }
-        const char* read_only = PQparameterStatus(raw, "default_transaction_read_only");
-        read_only_at_send = read_only != nullptr && std::string_view(read_only) == "on";
+        ready_to_send();
         const std::string text(sql);
         if (PQsendQuery(raw, text.c_str()) == 0) {
             if (PQstatus(raw) != CONNECTION_OK)

@@ -182,6 +182,24 @@ class CallbackFailed final : public std::exception {
     std::string what_;
 };
 
+/// Calls the caller's function `f` (`who` names it in messages) on the backend's behalf: what
+/// it throws is kept in `thrown`, `failed` is set, and CallbackFailed goes through the backend
+/// instead, for the caller to rethrow the original.
+template <typename F>
+decltype(auto) guard_callback(F&& f, std::exception_ptr& thrown, bool& failed, const char* who) {
+    try {
+        return std::forward<F>(f)();
+    } catch (const std::exception& e) {
+        thrown = std::current_exception();
+        failed = true;
+        throw CallbackFailed(e.what());
+    } catch (...) {
+        thrown = std::current_exception();
+        failed = true;
+        throw CallbackFailed(fmt::format("{} threw a non-standard exception", who));
+    }
+}
+
 /// Runs one statement on a leased connection, handing each row to `fn` as it arrives (from
 /// the whole result on a backend that cannot stream), timed and counted like run_statement().
 /// @returns the number of rows. @throws UsageError before anything is sent, what the backend
@@ -196,17 +214,7 @@ std::size_t stream_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const
     std::exception_ptr thrown;
     auto sink = [&](const Row& row) {
         ++progress.rows;  // counted before the call: the function has seen it
-        try {
-            fn(row);
-        } catch (const std::exception& e) {
-            thrown = std::current_exception();
-            progress.callback_failed = true;
-            throw CallbackFailed(e.what());
-        } catch (...) {
-            thrown = std::current_exception();
-            progress.callback_failed = true;
-            throw CallbackFailed("the for_each function threw a non-standard exception");
-        }
+        guard_callback([&] { fn(row); }, thrown, progress.callback_failed, "the for_each function");
     };
     try {
         return timed_call(host, pool_metrics, hooks, StatementInfo{sql, trace_context},
@@ -250,17 +258,8 @@ std::size_t copy_in_statement(HostPool<B>& host, PoolMetrics& pool_metrics, cons
         std::exception_ptr thrown;
         auto fill = [&](std::string& out) -> bool {
             ++progress.chunks;
-            try {
-                return source(out);
-            } catch (const std::exception& e) {
-                thrown = std::current_exception();
-                progress.callback_failed = true;
-                throw CallbackFailed(e.what());
-            } catch (...) {
-                thrown = std::current_exception();
-                progress.callback_failed = true;
-                throw CallbackFailed("the copy_in row source threw a non-standard exception");
-            }
+            return guard_callback([&] { return source(out); }, thrown, progress.callback_failed,
+                                  "the copy_in row source");
         };
         try {
             return timed_call(
