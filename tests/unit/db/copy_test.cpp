@@ -197,7 +197,9 @@ TEST_CASE("a refused value or the caller's exception aborts the COPY: nothing is
         // Not run again, and the connection is reused.
         REQUIRE(fake.count(R"(COPY "events" ("id") FROM STDIN)") == 1);
         REQUIRE(pool.copy_in("events", {"id"}, std::vector<std::tuple<int>>{{1}}) == 1);
-        REQUIRE(fake.connections_opened() == 1);
+        // The health check may hold the first connection while the second COPY runs, so the
+        // pool may open another; none has been closed.
+        REQUIRE(fake.open_connections() == fake.connections_opened());
     }
 }
 
