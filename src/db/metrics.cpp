@@ -205,6 +205,7 @@ std::string render_prometheus(std::string_view service, const std::vector<HostSn
             [](const HostMetrics& m) { return m.connect_attempts.value(); });
     counter(names::kPoolTimeouts, [](const HostMetrics& m) { return m.pool_timeouts.value(); });
     counter(names::kLeakedLeases, [](const HostMetrics& m) { return m.leaks.value(); });
+    counter(names::kPrimaryMoves, [](const HostMetrics& m) { return m.primary_moves.value(); });
 
     w.family(names::kQueries);
     for (std::size_t i = 0; i < hosts.size(); ++i) {

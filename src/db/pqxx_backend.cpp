@@ -1,6 +1,7 @@
 #include <sparc/db/pqxx_backend.hpp>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include <fmt/format.h>
 #include <pqxx/basic_connection>
@@ -395,6 +397,15 @@ struct PqxxBackend::Connection::Impl {
     // cancel_grace even when the server never answers (a frozen host). -1 when eventfd failed:
     // the statement then ends at its own deadline.
     int wake_fd = -1;
+    // interrupt() from another thread shuts the socket down through `socket_fd`, a duplicate
+    // of libpq's descriptor: libpq may close its own at any time (a read that meets the end of
+    // the connection), and the number could then name another socket; the duplicate is only
+    // closed under fd_mutex. `cut` (written before `interrupted` is set) says why, for the
+    // error the owner then throws.
+    std::mutex fd_mutex;
+    int socket_fd = -1;
+    std::atomic<bool> interrupted{false};
+    std::string cut;
     std::atomic<std::uint64_t> awaiting{0};  // the statement whose result the owner awaits, or 0
     std::atomic<std::uint64_t> woken{0};     // the statement a cancel() asked to end
     std::uint64_t awaited = 0;               // statements awaited so far (owner only)
@@ -404,6 +415,7 @@ struct PqxxBackend::Connection::Impl {
     Impl& operator=(const Impl&) = delete;
     ~Impl() {
         if (wake_fd >= 0) ::close(wake_fd);
+        if (socket_fd >= 0) ::close(socket_fd);
     }
 
     // Prepared statements, least recently used at the front.
@@ -467,6 +479,8 @@ struct PqxxBackend::Connection::Impl {
 
     void mark_broken() noexcept {
         broken = true;
+        std::lock_guard lock(fd_mutex);
+        if (socket_fd >= 0) ::close(std::exchange(socket_fd, -1));
         if (conn) {
             try {
                 conn->disconnect();
@@ -546,7 +560,32 @@ struct PqxxBackend::Connection::Impl {
         }
     }
 
+    void interrupt(std::string_view reason) noexcept {
+        std::lock_guard lock(fd_mutex);
+        if (socket_fd < 0 || interrupted.load(std::memory_order_relaxed)) return;
+        try {
+            cut.assign(reason);
+        } catch (...) {
+            cut.clear();
+        }
+        interrupted.store(true, std::memory_order_release);
+        // Every wait on the socket ends at once and libpq reads end-of-file: no byte more is
+        // sent or received on this session.
+        (void)::shutdown(socket_fd, SHUT_RDWR);
+    }
+
+    // The error for a session interrupt() cut: `what` says at which step.
+    [[noreturn]] void throw_cut(bool sent, std::string_view what) {
+        std::string reason = cut.empty() ? std::string("cut by the pool") : cut;
+        mark_broken();
+        throw ConnectionError(
+            fmt::format("connection cut {}: {}{}", what, reason,
+                        sent ? "; the statement had been sent and may have run" : ""),
+            sent, {}, sent && read_only_at_send);
+    }
+
     [[noreturn]] void throw_broken(bool sent, const std::string& what) {
+        if (interrupted.load(std::memory_order_acquire)) throw_cut(sent, what);
         std::string msg = raw != nullptr ? mask(PQerrorMessage(raw)) : std::string();
         mark_broken();
         throw ConnectionError(fmt::format("connection lost {}: {}", what,
@@ -568,6 +607,9 @@ struct PqxxBackend::Connection::Impl {
             const char* primary = PQresultErrorField(error, PG_DIAG_MESSAGE_PRIMARY);
             const bool sent =
                 !safety::pooler_never_forwarded(sqlstate, primary != nullptr ? primary : "");
+            if (interrupted.load(std::memory_order_acquire)) {
+                throw_cut(sent, "while waiting for the result");
+            }
             mark_broken();
             throw ConnectionError(fmt::format("connection lost: {}", message), sent,
                                   std::move(sqlstate), sent && read_only_at_send);
@@ -728,6 +770,9 @@ struct PqxxBackend::Connection::Impl {
     void execute_simple(const std::string& sql, Clock::time_point deadline) {
         if (!check_idle_socket()) {
             mark_broken();
+            if (interrupted.load(std::memory_order_acquire)) {
+                throw_cut(false, "before the statement was sent");
+            }
             throw ConnectionError("connection was closed before the statement was sent", false);
         }
         run_simple(sql, deadline);
@@ -745,6 +790,9 @@ struct PqxxBackend::Connection::Impl {
     // the session's default (PostgreSQL 14 and later), so a statement sent now runs in a
     // read-only transaction.
     void ready_to_send() {
+        if (interrupted.load(std::memory_order_acquire)) {
+            throw_cut(false, "before the statement was sent");
+        }
         if (!check_idle_socket()) {
             std::string msg = raw != nullptr ? mask(PQerrorMessage(raw)) : std::string();
             mark_broken();
@@ -1257,6 +1305,7 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::open_host(const Endpoint& 
     const char* host = PQhost(impl->raw);
     const char* port = PQport(impl->raw);
     impl->server = fmt::format("{}:{}", host != nullptr ? host : "", port != nullptr ? port : "");
+    impl->socket_fd = ::fcntl(PQsocket(impl->raw), F_DUPFD_CLOEXEC, 0);  // -1: cannot be cut
     impl->cancel_handle = CancelHandle(PQgetCancel(impl->raw), CancelFree{});
     impl->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     PQsetNoticeReceiver(impl->raw, sparc_pqxx_notice_receiver, &impl->server_closing);
@@ -1482,6 +1531,12 @@ TxStatus PqxxBackend::Connection::transaction_status() const noexcept {
         default:
             return TxStatus::unknown;
     }
+}
+
+std::string_view PqxxBackend::Connection::server() const noexcept { return impl_->server; }
+
+void PqxxBackend::Connection::interrupt(std::string_view reason) noexcept {
+    impl_->interrupt(reason);
 }
 
 int PqxxBackend::Connection::backend_pid() const noexcept {

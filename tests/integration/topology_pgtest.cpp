@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -122,6 +123,88 @@ TEST_CASE("writes resume after a hung primary fails over, within connect_timeout
     // The new primary has the rows written after the promotion.
     const auto rows = cluster().psql(ClusterNode::replica1, "SELECT count(*) FROM failover_writes");
     CHECK(std::stoll(rows) >= 1);
+    frozen.reset();  // thaw before reset rebuilds the nodes
+}
+
+TEST_CASE("statements stuck on a hung primary are cut once the host list has moved on",
+          "[topology][failover]") {
+    TopologyGuard guard(cluster());
+    create_table("failover_cut");
+    auto cfg = base_config("topo-hung-cut");
+    cfg.primary = db::Endpoint::parse(cluster().multi_host_url(
+        {ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
+    // Deadlines far beyond the test: only the pool's cut can end the stuck statements.
+    cfg.max_connections = 2;
+    cfg.statement_timeout = 10min;
+    cfg.query_timeout = 11min;
+    // Joined at scope exit, after the pool's destruction has ended their calls (a failed
+    // REQUIRE included).
+    std::vector<std::thread> callers;
+    std::vector<std::promise<std::string>> outcomes(2);
+    struct Join {
+        std::vector<std::thread>& threads;
+        ~Join() {
+            for (auto& t : threads) {
+                if (t.joinable()) t.join();
+            }
+        }
+    } join{callers};
+    db::Database pool(cfg);
+    pool.query("INSERT INTO failover_cut (v) VALUES (0)");
+
+    // Both of the pool's sessions run a statement on the primary when it freezes.
+    for (int i = 0; i < 2; ++i) {
+        callers.emplace_back([&, i] {
+            try {
+                pool.query("INSERT INTO failover_cut (v) SELECT $1 FROM pg_sleep(600)", {i + 1});
+                outcomes[static_cast<std::size_t>(i)].set_value("no error");
+            } catch (const db::ConnectionError& e) {
+                outcomes[static_cast<std::size_t>(i)].set_value(
+                    std::string(e.statement_sent() ? "sent: " : "not sent: ") + e.what());
+            } catch (const std::exception& e) {
+                outcomes[static_cast<std::size_t>(i)].set_value(std::string("other: ") + e.what());
+            }
+        });
+    }
+    REQUIRE(eventually([&] {
+        return std::stoi(cluster().psql(ClusterNode::primary,
+                                        "SELECT count(*) FROM pg_stat_activity WHERE "
+                                        "application_name = 'topo-hung-cut' AND query LIKE "
+                                        "'%pg_sleep(600)%' AND state = 'active'")) == 2;
+    }));
+    REQUIRE(eventually([&] {
+        return cluster().psql(ClusterNode::replica1, "SELECT count(*) FROM failover_cut") == "1";
+    }));
+    std::optional<FrozenNode> frozen;
+    frozen.emplace(cluster(), ClusterNode::primary);
+    cluster().promote(ClusterNode::replica1);
+    const auto promoted = Clock::now();
+
+    // No caller opens a session (both are busy): the health check opens one of its own, which
+    // lands on the promoted host, and the statements on the frozen one end with an error that
+    // says so, at once instead of at their 11 minute deadline.
+    std::vector<std::string> texts;
+    for (auto& outcome : outcomes) {
+        auto f = outcome.get_future();
+        REQUIRE(f.wait_for(5min) == std::future_status::ready);
+        texts.push_back(f.get());
+    }
+    const auto took = Clock::now() - promoted;
+    for (auto& t : callers) t.join();
+    callers.clear();
+    std::printf(
+        "hung primary: stuck statements cut %.2f s after the promotion "
+        "(connect_timeout=2)\n",
+        seconds(took));
+    for (const auto& text : texts) {
+        CHECK_THAT(text, Catch::StartsWith("sent: connection cut while waiting for the result"));
+        CHECK_THAT(text, Catch::Contains("moved from"));
+    }
+    // The pool writes to the promoted host, and neither stuck statement ran again there.
+    pool.query("INSERT INTO failover_cut (v) VALUES (3)");
+    CHECK(cluster().psql(ClusterNode::replica1,
+                         "SELECT string_agg(v::text, ',' ORDER BY v) FROM failover_cut") == "0,3");
+    CHECK_THAT(pool.metrics_text(), Catch::Contains("sparc_db_primary_moves_total{"));
     frozen.reset();  // thaw before reset rebuilds the nodes
 }
 

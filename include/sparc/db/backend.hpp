@@ -114,6 +114,22 @@ concept StreamingBackend = Backend<B> &&
 /// leaves transaction_status() and cancel_outstanding() telling the truth about the session,
 /// and rethrows the source's exception unchanged. A Backend without copy_in() cannot run
 /// copy_in(): the call throws UsageError before anything is sent.
+/// A backend whose sessions tell which server they reached and can be cut from another
+/// thread. server(): for an endpoint with a host list, the host that accepted ("host:port");
+/// called from any thread, its value never changes. interrupt(reason): called from any thread
+/// while the session's owner may be using it; a wait for the server in progress or to come
+/// ends at once with ConnectionError whose message is `reason` (statement_sent() when the
+/// statement had left), and the session is broken. The pool uses both to follow a failover:
+/// once a new session of the writable primary lands on another server, the sessions still on
+/// the old one are cut (see docs/failover.md).
+template <typename B>
+concept ServerAwareBackend = Backend<B> &&
+    requires(typename B::Connection& c, const typename B::Connection& cc, std::string_view reason) {
+    { cc.server() } -> std::convertible_to<std::string_view>;
+    { c.interrupt(reason) }
+    noexcept;
+};
+
 template <typename B>
 concept CopyingBackend = Backend<B> &&
     requires(typename B::Connection& c, std::string_view sql, detail::CopySource source,

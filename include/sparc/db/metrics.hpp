@@ -84,6 +84,7 @@ struct HostMetrics {
     Counter acquires;
     Counter pool_timeouts;
     Counter leaks;
+    Counter primary_moves;           ///< host lists: new sessions reached another writable server
     std::array<Counter, 4> queries;  ///< Indexed by QueryOutcome.
     Histogram acquire_wait;
     Histogram query_duration;
@@ -150,6 +151,7 @@ inline constexpr std::string_view kConnectionErrors = "sparc_db_connection_error
 inline constexpr std::string_view kConnectAttempts = "sparc_db_connect_attempts_total";
 inline constexpr std::string_view kPoolTimeouts = "sparc_db_pool_timeouts_total";
 inline constexpr std::string_view kLeakedLeases = "sparc_db_leaked_leases_total";
+inline constexpr std::string_view kPrimaryMoves = "sparc_db_primary_moves_total";
 inline constexpr std::string_view kQueries = "sparc_db_queries_total";
 inline constexpr std::string_view kQueryErrors = "sparc_db_query_errors_total";
 inline constexpr std::string_view kAcquireWait = "sparc_db_acquire_wait_seconds";
@@ -163,7 +165,7 @@ inline constexpr std::string_view kHookErrors = "sparc_db_hook_errors_total";
 /// Every metric family metrics_text() exports, in exposition order. Per-host families carry
 /// `service`, `role` (configured role: primary or replica) and `host` (host:port/db, never
 /// credentials); pool-wide ones carry `service`.
-inline constexpr std::array<MetricFamily, 21> kMetricFamilies = {{
+inline constexpr std::array<MetricFamily, 22> kMetricFamilies = {{
     {metric_names::kConnections, MetricType::gauge, "service,role,host,state",
      "Open connections by state (idle or in_use); their sum is the open total."},
     {metric_names::kConnectionsMax, MetricType::gauge, "service,role,host",
@@ -190,6 +192,9 @@ inline constexpr std::array<MetricFamily, 21> kMetricFamilies = {{
      "Acquires that gave up after connection_timeout."},
     {metric_names::kLeakedLeases, MetricType::counter, "service,role,host",
      "Leases held longer than leak_detection_threshold."},
+    {metric_names::kPrimaryMoves, MetricType::counter, "service,role,host",
+     "Times new sessions of a host list reached another writable server (a failover "
+     "followed); the sessions on the old one were cut."},
     {metric_names::kQueries, MetricType::counter, "service,role,host,outcome",
      "Statements run, by outcome (ok, sql_error, timeout, connection_error)."},
     {metric_names::kQueryErrors, MetricType::counter, "service,role,host,sqlstate_class",

@@ -1246,7 +1246,12 @@ class PoolCore {
                     fresh = host.open_reserved(started + limit);
                 } else {
                     slot = host.acquire_for_check(started + limit);
-                    if (slot == nullptr) return true;  // busy throughout: no news
+                    if (slot == nullptr) {
+                        // Busy throughout: no news, unless every session is stuck on a
+                        // primary that hangs while a host list has moved on.
+                        host.look_for_move(Clock::now() + config_.connection_timeout);
+                        return true;
+                    }
                     if (!slot->conn->is_alive()) {
                         host.release(std::exchange(slot, nullptr), false);
                         return true;

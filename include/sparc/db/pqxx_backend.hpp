@@ -87,6 +87,11 @@ class PqxxBackend::Connection {
     TxStatus transaction_status() const noexcept;
     /// Server process id of the session (for pg_terminate_backend in tests and logs).
     int backend_pid() const noexcept;
+    /// The server the session reached, "host:port" (for a host list, the host that accepted).
+    std::string_view server() const noexcept;
+    /// Cuts the session from any thread (see ServerAwareBackend): its socket is shut down, so
+    /// a wait in progress ends at once with ConnectionError carrying `reason`.
+    void interrupt(std::string_view reason) noexcept;
     /// Closes the session; idempotent.
     void close() noexcept;
 
@@ -96,5 +101,6 @@ class PqxxBackend::Connection {
 
 static_assert(StreamingBackend<PqxxBackend>);
 static_assert(CopyingBackend<PqxxBackend>);
+static_assert(ServerAwareBackend<PqxxBackend>);
 
 }  // namespace sparc::db

@@ -643,3 +643,213 @@ TEST_CASE(
     }
     CHECK(fake.count_on("replica2", "SELECT v FROM t") > 0);
 }
+
+namespace {
+
+// A host list whose writable host is h1, with h2 its standby.
+db::PoolConfig host_list_config(db::testing::FakeBackend& fake) {
+    fake.primary("h1");
+    fake.replica("h2");
+    auto cfg = fake_config();
+    cfg.primary = db::Endpoint::parse(
+        "postgresql://app:unit-secret-pw@h1,h2/app?target_session_attrs=read-write");
+    cfg.query_timeout = 11min;  // far beyond the test: only a cut ends a hung statement
+    cfg.statement_timeout = 10min;
+    return cfg;
+}
+
+// Threads joined at scope exit. Declared before the pool, so that after a failed REQUIRE the
+// pool's destruction (which ends their calls) comes first.
+struct Threads {
+    std::vector<std::thread> list;
+    void join_all() {
+        for (auto& t : list) {
+            if (t.joinable()) t.join();
+        }
+    }
+    ~Threads() { join_all(); }
+};
+
+// Runs `sql` on `pool` in a thread; the future says how it ended.
+std::future<std::string> run_in_background(FakePool& pool, std::string sql, Threads& threads) {
+    auto outcome = std::make_shared<std::promise<std::string>>();
+    auto result = outcome->get_future();
+    threads.list.emplace_back([&pool, sql = std::move(sql), outcome] {
+        try {
+            pool.query(sql);
+            outcome->set_value("no error");
+        } catch (const db::ConnectionError& e) {
+            outcome->set_value(std::string(e.statement_sent() ? "sent: " : "not sent: ") +
+                               e.what());
+        } catch (const std::exception& e) {
+            outcome->set_value(std::string("other error: ") + e.what());
+        }
+    });
+    return result;
+}
+
+// The pool's sessions on h1, with the start-up check done: `sql`, delayed by `delay`, runs on
+// one of them in the background (`running`), and the others are leased by the test between
+// statements (`held`).
+struct BusyOnH1 {
+    std::future<std::string> running;
+    std::vector<db::Lease<db::testing::FakeBackend>> held;
+};
+BusyOnH1 busy_on_h1(FakePool& pool, db::testing::FakeBackend& fake, const std::string& sql,
+                    std::chrono::milliseconds delay, Threads& threads) {
+    {
+        auto a = pool.acquire();
+        auto b = pool.acquire();
+    }
+    REQUIRE(eventually([&] {
+        const auto st = pool.stats();
+        return fake.host("h1").statements_run() >= 1 && st.total >= 2 && st.idle == st.total &&
+               fake.running_statements() == 0;
+    }));
+    fake.on(sql).delays(delay);
+    BusyOnH1 busy;
+    busy.running = run_in_background(pool, sql, threads);
+    REQUIRE(fake.wait_for_running(1, 10s));
+    while (pool.stats().idle > 0) busy.held.push_back(pool.acquire());
+    REQUIRE_FALSE(busy.held.empty());
+    for (auto& lease : busy.held) REQUIRE(lease.connection().server() == "h1");
+    return busy;
+}
+
+// The failover: h1 takes no new session (it hangs, or is gone), h2 is promoted.
+void fail_over(db::testing::FakeBackend& fake) {
+    fake.host("h1").refuse_connections(true);
+    fake.host("h2").role(db::HostRole::primary);
+}
+
+void check_cut_while_running(std::future<std::string>& outcome) {
+    REQUIRE(outcome.wait_for(60s) == std::future_status::ready);
+    const auto text = outcome.get();
+    CHECK_THAT(text, Catch::StartsWith("sent: connection cut while waiting for the result"));
+    CHECK_THAT(text, Catch::Contains("moved from h1") && Catch::Contains("to h2"));
+    CHECK_THAT(text, !Catch::Contains("unit-secret-pw"));
+}
+
+}  // namespace
+
+TEST_CASE("a new session on another host of the list cuts the sessions left on the old primary",
+          "[db][topology][failover]") {
+    db::testing::FakeBackend fake;
+    auto cfg = host_list_config(fake);
+    cfg.health_check_period = 10min;  // one check at the start, none while the test runs
+    cfg.max_connections = 8;
+    Threads threads;
+    FakePool pool(cfg, fake);
+    // One session hangs in a statement on h1; the others are held by a caller between
+    // statements.
+    const std::string sql = "UPDATE accounts SET balance = balance - 1";
+    auto [hung, held] = busy_on_h1(pool, fake, sql, 10min, threads);
+
+    fail_over(fake);
+    // The next session lands on h2: the primary may have moved. (A session on h1 that came
+    // free meanwhile is served first: hold it too.)
+    auto fresh = pool.acquire();
+    while (fresh.connection().server() == "h1") {
+        held.push_back(std::move(fresh));
+        fresh = pool.acquire();
+    }
+    CHECK(fresh.connection().server() == "h2");
+    CHECK_NOTHROW(fresh.query("SELECT 1"));
+
+    // The hung caller learns now, not at its 10 minute deadline, that its statement may have
+    // run on the old primary; it is not run again on the new one.
+    check_cut_while_running(hung);
+    threads.join_all();
+    CHECK(fake.count(sql) == 1);
+    // The sessions held between statements send nothing more to h1.
+    for (auto& lease : held) {
+        try {
+            lease.query("INSERT INTO audit VALUES (1)");
+            FAIL("a held session on h1 still ran a statement");
+        } catch (const db::ConnectionError& e) {
+            CHECK_FALSE(e.statement_sent());
+            CHECK_THAT(e.what(), Catch::Contains("moved from h1"));
+        }
+        lease.release();
+    }
+    CHECK(fake.count("INSERT INTO audit VALUES (1)") == 0);
+    fresh.release();
+    CHECK(eventually([&] { return fake.host("h1").open_connections() == 0; }));
+    CHECK_THAT(pool.metrics_text(),
+               Catch::Contains("sparc_db_primary_moves_total{service=\"unit\",role=\"primary\","
+                               "host=\"h1:5432,h2:5432/app\"} 1"));
+    fake.host("h1").refuse_connections(false);
+}
+
+TEST_CASE("with every session stuck on a primary that hangs, the health check finds the new one",
+          "[db][topology][failover]") {
+    db::testing::FakeBackend fake;
+    auto cfg = host_list_config(fake);
+    cfg.max_connections = 2;
+    Threads threads;
+    FakePool pool(cfg, fake);
+    // h1 hangs: every statement on it, the pool's own checks included, waits forever.
+    fake.on_any().on_host("h1").delays(10min);
+    auto first = run_in_background(pool, "UPDATE accounts SET balance = balance - 1", threads);
+    auto second = run_in_background(pool, "UPDATE accounts SET balance = balance - 2", threads);
+    // Both callers' statements are running on h1 (a health check may be waiting there too).
+    REQUIRE(eventually([&] {
+        return fake.count("UPDATE accounts SET balance = balance - 1") == 1 &&
+               fake.count("UPDATE accounts SET balance = balance - 2") == 1 &&
+               pool.stats().in_use == 2;
+    }));
+
+    fail_over(fake);
+    // No caller opens a session (the pool is full): the health check, finding none free, opens
+    // one of its own, which lands on h2.
+    check_cut_while_running(first);
+    check_cut_while_running(second);
+    threads.join_all();
+    CHECK_NOTHROW(pool.query("SELECT 1"));
+    CHECK(fake.count("UPDATE accounts SET balance = balance - 1") == 1);
+    CHECK(fake.count("UPDATE accounts SET balance = balance - 2") == 1);
+    fake.host("h1").refuse_connections(false);
+}
+
+TEST_CASE("a second path to a primary that still answers is no failover: nothing is cut",
+          "[db][topology][failover]") {
+    // h1 and h1b lead to the same writable server (two proxies in front of it, say): a session
+    // that lands on h1b while h1 refuses one connect is no move while h1's sessions answer.
+    db::testing::FakeBackend fake;
+    fake.primary("h1");
+    fake.primary("h1b");
+    auto cfg = fake_config();
+    cfg.primary = db::Endpoint::parse(
+        "postgresql://app:unit-secret-pw@h1,h1b/app?target_session_attrs=read-write");
+    cfg.health_check_period = 10min;
+    cfg.max_connections = 8;
+    cfg.query_timeout = 11min;
+    cfg.statement_timeout = 10min;
+    Threads threads;
+    FakePool pool(cfg, fake);
+    // A statement on h1 that outlasts the pool's decision (connection_timeout, 2 s).
+    auto [slow, held] =
+        busy_on_h1(pool, fake, "UPDATE accounts SET balance = balance - 1", 4s, threads);
+
+    fake.host("h1").refuse_next_connections(1);
+    auto other = pool.acquire();
+    while (other.connection().server() == "h1") {
+        held.push_back(std::move(other));
+        fake.host("h1").refuse_next_connections(1);
+        other = pool.acquire();
+    }
+    REQUIRE(other.connection().server() == "h1b");
+    // h1 still answers its sessions.
+    for (auto& lease : held) {
+        CHECK_NOTHROW(lease.query("SELECT 1"));
+        lease.release();
+    }
+    REQUIRE(slow.wait_for(60s) == std::future_status::ready);
+    CHECK(slow.get() == "no error");
+    threads.join_all();
+    CHECK_NOTHROW(other.query("SELECT 1"));
+    other.release();
+    CHECK_THAT(pool.metrics_text(), Catch::Contains("sparc_db_primary_moves_total{service=\"unit\","
+                                                    "role=\"primary\",host=\"h1:5432,h1b:5432/"
+                                                    "app\"} 0"));
+}

@@ -300,6 +300,10 @@ struct alignas(64) Slot {
     // - served: acquires served on the fast path, folded into HostMetrics when read.
     std::atomic<std::uint64_t> ended{0};
     std::atomic<std::uint64_t> served{0};
+    // Leases ended with the session reusable: its server answered. Owner-only, like `ended`;
+    // reset when the slot is filled. Tells a server that still answers from one that hangs
+    // (HostPool::confirm_move_locked()).
+    std::atomic<std::uint64_t> answers{0};
     // Releases begun (by the owner, before the slot is published) and finished (the last thing
     // a release does, after its hook, so an RMW: by then the next owner may be releasing too).
     // Equal and the slot not leased: no release is still touching the pool (wait_quiescent()).
@@ -344,6 +348,7 @@ class HostPool {
           time_lease_(static_cast<bool>(hooks.on_release)),
           rng_(std::random_device{}()) {
         settings_.abandon = &abandon_connects_;
+        follow_moves_ = follows_writable_host(endpoint_, role_);
         // For hook events; passed through the redactor as everything displayed is.
         address_ = redact_connection_string(endpoint_.host());
         port_ = redact_connection_string(endpoint_.port());
@@ -425,6 +430,7 @@ class HostPool {
         // All three before the slot is published (the store that publishes it releases them).
         bump(s->releases_begun);
         bump(s->ended);
+        if (reusable) bump(s->answers);
         if (track_leaks_) s->site.clear();
         if (reusable && !s->proven) [[unlikely]] {
             s->proven = true;
@@ -471,6 +477,7 @@ class HostPool {
         {
             std::lock_guard lock(mutex_);
             if (closed_locked()) return;
+            if (follow_moves_) confirm_move_locked(now, to_close);
             std::vector<std::pair<Clock::time_point, SlotT*>> too_idle;
             const std::uint32_t n = high_.load(std::memory_order_relaxed);
             for (std::uint32_t i = 0; i < n; ++i) {
@@ -596,6 +603,52 @@ class HostPool {
             metrics_.connection_errors.add();
             throw;
         }
+    }
+
+    /// Whether this host follows the writable server of a host list (see
+    /// follows_writable_host()).
+    bool follows_moves() const noexcept { return follow_moves_; }
+
+    /// For a host list whose every session is busy (a check found none free): when no lease
+    /// has ended since the previous such check either, the sessions may all be stuck on a
+    /// server that hangs. Opens a session of its own then, to see where the host list leads
+    /// now (follow_move_locked()); a look that finds nothing new doubles the checks until the
+    /// next one (up to 64), so a pool busy with long statements opens few extra sessions.
+    /// Called by the health check only (one thread).
+    void look_for_move(Clock::time_point deadline) {
+        if (!follow_moves_) return;
+        std::uint64_t ended = 0;
+        const std::uint32_t n = high_.load(std::memory_order_acquire);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            ended += slots_[i].ended.load(std::memory_order_relaxed);
+        }
+        const bool progress = ended != ended_at_last_look_;
+        ended_at_last_look_ = ended;
+        if (progress) {
+            looks_skipped_ = 0;
+            look_every_ = 1;
+            return;
+        }
+        if (++looks_skipped_ < look_every_) return;
+        looks_skipped_ = 0;
+        {
+            std::lock_guard lock(mutex_);
+            if (open_ == 0 || pending_move_) return;  // nothing to cut, or already suspected
+        }
+        std::unique_ptr<typename B::Connection> conn;
+        try {
+            conn = open_unpooled(deadline);
+        } catch (const Error&) {
+            return;  // no writable server now: nothing moved yet
+        }
+        bool suspected = false;
+        {
+            std::lock_guard lock(mutex_);
+            follow_move_locked(*conn);
+            suspected = pending_move_.has_value();
+        }
+        conn->close();  // never counted as one of the pool's
+        look_every_ = suspected ? 1 : std::min(look_every_ * 2, 64);
     }
 
     /// Refuses new acquires and fails current waiters with PoolClosed; connects in progress
@@ -1112,11 +1165,16 @@ class HostPool {
     // Release in hand-off mode or while closing. Returns whether the connection stays.
     [[gnu::noinline]] bool release_locked(SlotT* s) noexcept {
         std::unique_ptr<typename B::Connection> conn;
+        bool retired = false;
         {
             std::lock_guard lock(mutex_);
             if (closed_locked()) {
                 conn = remove_locked(s);
                 drain_cv_.notify_all();
+            } else if (s->retire.load(std::memory_order_relaxed)) {
+                // Retired after the owner looked (a session cut by confirm_move_locked()): a
+                // waiter must not be handed it.
+                retired = true;
             } else if (!waiters_.empty()) {
                 hand_off_locked(s);
             } else {
@@ -1124,6 +1182,10 @@ class HostPool {
                 s->state.store(SlotT::kIdle, std::memory_order_seq_cst);
                 signal_.fetch_and(~kHandoff, std::memory_order_seq_cst);
             }
+        }
+        if (retired) {
+            discard(s);
+            return false;
         }
         if (!conn) return true;
         close_one(conn);
@@ -1192,14 +1254,104 @@ class HostPool {
         return total < limits_.min || callers_waiting_locked() > opening_;
     }
 
+    // Whether the sessions of this host follow the writable server of a host list: the primary,
+    // named by several hosts with target_session_attrs=read-write or primary, on a backend
+    // whose sessions say which server they reached.
+    static bool follows_writable_host(const Endpoint& endpoint, HostRole role) {
+        if constexpr (ServerAwareBackend<B>) {
+            const auto attrs = endpoint.option("target_session_attrs");
+            return role == HostRole::primary && endpoint.host().find(',') != std::string::npos &&
+                   (attrs == "read-write" || attrs == "primary");
+        } else {
+            return false;
+        }
+    }
+
+    // A new session of a host list reached `conn.server()`. When the sessions before it reached
+    // another server, the writable primary may have moved (a failover). It may also not have:
+    // two entries of the list may lead to one server (two proxies, a name and its address),
+    // and a session that began connecting before the move may join after it. So the move is
+    // only suspected here; confirm_move_locked() decides after connection_timeout.
+    void follow_move_locked(const typename B::Connection& conn) {
+        if constexpr (ServerAwareBackend<B>) {
+            const std::string_view now = conn.server();
+            if (server_ == now) return;
+            if (server_.empty()) {
+                server_ = now;
+                return;
+            }
+            PendingMove move;
+            move.from = std::exchange(server_, std::string(now));
+            move.to = server_;
+            move.due = Clock::now() + limits_.connection_timeout;
+            const std::uint32_t n = high_.load(std::memory_order_relaxed);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                // A slot's connection is only set or removed under the mutex: safe to read.
+                const SlotT& s = slots_[i];
+                if (s.conn && s.conn->server() == move.from) {
+                    move.answers.emplace_back(i, s.answers.load(std::memory_order_relaxed));
+                }
+            }
+            pending_move_ = std::move(move);
+        } else {
+            (void)conn;
+        }
+    }
+
+    // A suspected move (follow_move_locked()) whose time has come. When a session on the old
+    // server ended a lease reusable meanwhile, that server still answers: no move (a second
+    // path to the same server, or a session that joined late), and nothing is cut. Otherwise
+    // the old server neither answered its sessions for connection_timeout nor kept the host
+    // list's new sessions: its idle sessions go (into `to_close`) and its leased ones are cut,
+    // so that a caller waiting on a server that hangs instead of dying learns it now instead
+    // of at its query_timeout.
+    void confirm_move_locked(Clock::time_point now,
+                             std::vector<std::unique_ptr<typename B::Connection>>& to_close) {
+        if constexpr (ServerAwareBackend<B>) {
+            if (!pending_move_ || now < pending_move_->due) return;
+            const PendingMove move = std::move(*pending_move_);
+            pending_move_.reset();
+            for (const auto& [i, answers] : move.answers) {
+                const SlotT& s = slots_[i];
+                if (s.conn && s.conn->server() == move.from &&
+                    s.answers.load(std::memory_order_relaxed) != answers) {
+                    return;  // the old server still answers
+                }
+            }
+            const std::string reason = fmt::format(
+                "the writable primary of {} moved from {} to {}, and this session "
+                "was on {}, which stopped answering",
+                label_, move.from, move.to, move.from);
+            bool cut = false;
+            const std::uint32_t n = high_.load(std::memory_order_relaxed);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                SlotT& s = slots_[i];
+                if (!s.conn || s.conn->server() != move.from) continue;
+                if (take_for_removal_locked(s, to_close)) continue;
+                if (s.state.load(std::memory_order_acquire) == SlotT::kLeased) {
+                    s.retire.store(true, std::memory_order_relaxed);
+                    s.conn->interrupt(reason);
+                    cut = true;
+                }
+            }
+            metrics_.primary_moves.add();
+            if (cut || !to_close.empty()) open_cv_.notify_one();
+        } else {
+            (void)now;
+            (void)to_close;
+        }
+    }
+
     // Puts a new connection in an empty slot: handed to the head of the queue, or idle.
     void add_connection_locked(std::unique_ptr<typename B::Connection> conn) {
+        if (follow_moves_) follow_move_locked(*conn);
         // open_ + opening_ <= max, so there is an empty slot.
         std::uint32_t i = 0;
         while (slots_[i].state.load(std::memory_order_relaxed) != SlotT::kEmpty) ++i;
         SlotT& s = slots_[i];
         s.conn = std::move(conn);
         s.proven = false;
+        s.answers.store(0, std::memory_order_relaxed);
         s.retire.store(false, std::memory_order_relaxed);
         s.revoked.store(false, std::memory_order_relaxed);
         const auto now = Clock::now();
@@ -1374,6 +1526,21 @@ class HostPool {
     std::string last_connect_sqlstate_;
     int connect_failures_ = 0;      // the opener's failed attempts in a row
     Clock::time_point retry_at_{};  // the opener's next attempt after a failed one
+    bool follow_moves_ = false;     // see follows_writable_host(); set once
+    std::string server_;            // the server the newest session reached (follow_moves_)
+    // A move follow_move_locked() suspects: from and to which server, when to decide, and the
+    // answers counted then on each slot whose session was on the old server.
+    struct PendingMove {
+        std::string from, to;
+        Clock::time_point due;
+        std::vector<std::pair<std::uint32_t, std::uint64_t>> answers;
+    };
+    std::optional<PendingMove> pending_move_;
+    // look_for_move()'s state (the health check's thread only): leases ended on all slots at
+    // the last look (~0: the first look only takes the count), and its backoff.
+    std::uint64_t ended_at_last_look_ = ~std::uint64_t{0};
+    int looks_skipped_ = 0;
+    int look_every_ = 1;
     std::mt19937_64 rng_;
     std::thread opener_;
 };

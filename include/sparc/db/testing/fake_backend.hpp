@@ -199,6 +199,7 @@ struct ConnData {
     std::atomic<bool> broken{false};
     std::atomic<bool> running{false};
     bool cancel_requested = false;
+    std::string cut;  // why interrupt() cut the session; guarded by State::mutex
     std::atomic<bool> in_tx{false};
     std::atomic<bool> failed{false};
     bool read_only = false;
@@ -394,6 +395,10 @@ class FakeBackend {
     /// Opens a session on the endpoint's host (see Host for what can make this fail).
     /// @throws ConnectionError when the host is down, refusing, full, or slower than
     /// `settings.deadline`.
+    ///
+    /// A host list (`h1,h2:5433`) is tried in order, as libpq does, each host by its own key;
+    /// with `target_session_attrs=read-write` (or `primary`) a replica, and for read-write a
+    /// fenced host, is passed over. Connection::server() tells which host accepted.
     std::unique_ptr<Connection> connect(const Endpoint& endpoint, const ConnectSettings& settings);
 
     /// The simulated host with this key (created as a primary if unknown).
@@ -404,6 +409,8 @@ class FakeBackend {
     Host primary(std::string name);
     /// The key the fake uses for an endpoint's host: host name, plus ":port" unless 5432.
     static std::string host_key(const Endpoint& endpoint);
+    /// The keys of an endpoint's hosts, one per host of a host list.
+    static std::vector<std::string> host_keys(const Endpoint& endpoint);
 
     /// A rule for statements whose text equals `sql` exactly.
     Rule on(std::string sql);
@@ -467,6 +474,8 @@ class FakeBackend {
     bool wait_for_running(std::size_t n, std::chrono::milliseconds timeout) const;
 
   private:
+    std::unique_ptr<Connection> connect_host(const std::string& key,
+                                             const ConnectSettings& settings);
     Rule add_rule(detail::RuleMatch match, std::string text, std::regex pattern = {});
     template <typename Pred>
     std::vector<Call> calls_if(Pred pred) const;
@@ -535,6 +544,12 @@ class FakeBackend::Connection {
     std::uint64_t id() const noexcept { return conn_->id; }
     /// The key of the host this session is on.
     const std::string& host() const noexcept { return conn_->host; }
+    /// The same key: the server the session reached (see ServerAwareBackend).
+    std::string_view server() const noexcept { return conn_->host; }
+    /// Cuts the session from any thread, as the pool does to the sessions left on an old
+    /// primary: a statement in a scripted delay (a COMMIT too) ends at once with
+    /// ConnectionError (statement_sent) whose message is `reason`, and the session is broken.
+    void interrupt(std::string_view reason) noexcept;
 
   private:
     friend class FakeBackend;
@@ -871,9 +886,62 @@ inline std::string FakeBackend::host_key(const Endpoint& endpoint) {
     return key;
 }
 
+inline std::vector<std::string> FakeBackend::host_keys(const Endpoint& endpoint) {
+    auto split = [](const std::string& list) {
+        std::vector<std::string> parts;
+        std::size_t from = 0;
+        while (true) {
+            const auto comma = list.find(',', from);
+            parts.push_back(list.substr(from, comma - from));
+            if (comma == std::string::npos) return parts;
+            from = comma + 1;
+        }
+    };
+    const auto hosts = split(endpoint.host());
+    const auto ports = split(endpoint.port());
+    std::vector<std::string> keys;
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+        const auto& port = ports.size() == hosts.size() ? ports[i] : ports.front();
+        keys.push_back(port.empty() || port == "5432" ? hosts[i] : hosts[i] + ":" + port);
+    }
+    return keys;
+}
+
 inline std::unique_ptr<FakeBackend::Connection> FakeBackend::connect(
     const Endpoint& endpoint, const ConnectSettings& settings) {
-    const auto key = host_key(endpoint);
+    const auto keys = host_keys(endpoint);
+    if (keys.size() == 1) return connect_host(keys.front(), settings);
+    const auto attrs = endpoint.option("target_session_attrs").value_or("any");
+    const bool writable = attrs == "read-write" || attrs == "primary";
+    std::string errors;
+    for (const auto& key : keys) {
+        try {
+            auto conn = connect_host(key, settings);
+            if (writable) {
+                bool passed_over = false;
+                {
+                    std::lock_guard lock(state_->mutex);
+                    const auto& h = state_->host(key);
+                    passed_over =
+                        h.role == HostRole::replica || (attrs == "read-write" && h.fenced);
+                }
+                if (passed_over) {
+                    conn->close();
+                    errors += (errors.empty() ? "" : "; ") + key +
+                              ": session is read-only (target_session_attrs=" + attrs + ")";
+                    continue;
+                }
+            }
+            return conn;
+        } catch (const ConnectionError& e) {
+            errors += (errors.empty() ? "" : "; ") + key + ": " + e.what();
+        }
+    }
+    throw ConnectionError("could not connect to any of " + endpoint.host() + ": " + errors);
+}
+
+inline std::unique_ptr<FakeBackend::Connection> FakeBackend::connect_host(
+    const std::string& key, const ConnectSettings& settings) {
     std::unique_lock lock(state_->mutex);
     auto refused = [&] {
         return ConnectionError("connection to server at \"" + key +
@@ -1099,6 +1167,19 @@ inline bool FakeBackend::wait_for_running(std::size_t n, std::chrono::millisecon
 
 // ---- Connection ----------------------------------------------------------------------------
 
+inline void FakeBackend::Connection::interrupt(std::string_view reason) noexcept {
+    std::lock_guard lock(state_->mutex);
+    auto& c = *conn_;
+    if (c.closed.load() || c.broken.load()) return;
+    try {
+        c.cut.assign(reason);
+    } catch (...) {
+        c.cut = "connection cut by the pool";
+    }
+    c.broken.store(true, std::memory_order_release);
+    state_->wake.notify_all();
+}
+
 inline void FakeBackend::Connection::cancel() noexcept {
     std::lock_guard lock(state_->mutex);
     if (conn_->running) {
@@ -1200,6 +1281,12 @@ inline FakeBackend::Connection::Failure FakeBackend::Connection::wait(
         }
     }
     interrupted = true;
+    if (c.broken && !c.cut.empty()) {
+        return {Failure::dropped, "",
+                "connection cut while waiting for the result: " + c.cut +
+                    "; the statement had been sent and may have run",
+                true};
+    }
     if (c.broken || c.closed) {
         return {Failure::dropped, "57P01", "terminating connection due to administrator command",
                 true};
@@ -1407,6 +1494,9 @@ inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef param
     std::unique_lock lock(st.mutex);
     if (c.closed) {
         throw ConnectionError("connection is closed", false);
+    }
+    if (c.broken && !c.cut.empty()) {
+        throw ConnectionError("connection cut before the statement was sent: " + c.cut, false);
     }
     if (c.broken) {
         throw ConnectionError("server closed the connection unexpectedly", false);
@@ -1637,5 +1727,6 @@ inline std::size_t FakeBackend::Connection::copy_in(std::string_view sql,
 
 static_assert(StreamingBackend<FakeBackend>);
 static_assert(CopyingBackend<FakeBackend>);
+static_assert(ServerAwareBackend<FakeBackend>);
 
 }  // namespace sparc::db::testing
