@@ -3,7 +3,10 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
 #include <thread>
+
+#include <catch2/catch.hpp>
 
 #include <sparc/db.hpp>
 #include <sparc/db/testing/fake_backend.hpp>
@@ -40,6 +43,26 @@ inline PoolConfig fake_config(std::initializer_list<const char*> replicas = {}) 
     cfg.query_timeout = std::chrono::milliseconds(5000);
     cfg.health_check_period = std::chrono::milliseconds(50);
     return cfg;
+}
+
+/// Transaction options that retry quickly: `retries` retries, 1-5 ms of backoff, 5 s in all.
+inline TransactionOptions fast(int retries = 3) {
+    return {.timeout = std::chrono::seconds(5),
+            .retries = retries,
+            .backoff_base = std::chrono::milliseconds(1),
+            .backoff_max = std::chrono::milliseconds(5)};
+}
+
+/// The message of the ConfigError `f` throws; fails the test when it throws nothing.
+template <typename F>
+std::string config_error(F&& f) {
+    try {
+        f();
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    FAIL("no ConfigError thrown");
+    return {};
 }
 
 }  // namespace sparc::db::test
