@@ -10,6 +10,7 @@
 
 #include <sparc/db.hpp>
 #include <sparc_test/cluster_env.hpp>
+#include <sparc_test/fault_proxy.hpp>
 
 namespace sparc::pgtest {
 
@@ -20,6 +21,19 @@ using Node = sparc::testing::ClusterNode;
 inline const sparc::testing::ClusterEnv& cluster() {
     static const auto env = sparc::testing::ClusterEnv::load();
     return env;
+}
+
+/// The COMMIT statement as it crosses the wire: a Parse message with an unnamed statement, so
+/// the text sits between NUL bytes (BEGIN ... READ COMMITTED does not match).
+inline const std::string kCommitOnWire("\0COMMIT\0", 8);
+
+/// The primary, reached through `proxy` (in clear, so the proxy sees the protocol).
+inline db::Endpoint through(const sparc::testing::FaultProxy& proxy) {
+    auto ep = db::Endpoint::parse(cluster().primary_url);
+    ep.set_option("host", "127.0.0.1");
+    ep.set_option("port", std::to_string(proxy.port()));
+    ep.set_option("sslmode", "disable");
+    return ep;
 }
 
 /// A configuration for the cluster's primary (and replicas when asked), with an application
