@@ -6,6 +6,7 @@
 #include <sparc/db/client.hpp>
 #include <sparc/db/config.hpp>
 #include <sparc/db/connection_url.hpp>
+#include <sparc/db/copy.hpp>
 #include <sparc/db/endpoint.hpp>
 #include <sparc/db/errors.hpp>
 #include <sparc/db/health.hpp>
@@ -21,10 +22,10 @@
 #include <sparc/db/result.hpp>
 #include <sparc/db/retry.hpp>
 #include <sparc/db/router.hpp>
+#include <sparc/db/stats.hpp>
 #include <sparc/db/traits.hpp>
 #include <sparc/db/types.hpp>
 #include <sparc/db/uuid.hpp>
-#include <sparc/db/stats.hpp>
 
 namespace sparc::db {
 

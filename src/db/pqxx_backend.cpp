@@ -15,8 +15,10 @@
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <exception>
+#include <limits>
 #include <list>
 #include <map>
 #include <mutex>
@@ -499,19 +501,23 @@ struct PqxxBackend::Connection::Impl {
         return PQstatus(raw) == CONNECTION_OK;
     }
 
+    // poll()'s timeout until `deadline`: at most a minute at a time, -1 without a deadline,
+    // nullopt once it has passed.
+    static std::optional<int> poll_timeout(Clock::time_point deadline) {
+        if (deadline == Clock::time_point::max()) return -1;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) return std::nullopt;
+        return static_cast<int>(std::min<std::int64_t>(left.count(), 60'000));
+    }
+
     // Waits for the socket until `deadline`; false on timeout.
     bool wait_socket(short events, Clock::time_point deadline) const {
         const int fd = PQsocket(raw);
         while (true) {
-            int timeout_ms = -1;
-            if (deadline != Clock::time_point::max()) {
-                const auto left =
-                    std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-                if (left.count() <= 0) return false;
-                timeout_ms = static_cast<int>(std::min<std::int64_t>(left.count(), 60'000));
-            }
+            const auto timeout_ms = poll_timeout(deadline);
+            if (!timeout_ms) return false;
             pollfd p{fd, events, 0};
-            const int n = ::poll(&p, 1, timeout_ms);
+            const int n = ::poll(&p, 1, *timeout_ms);
             if (n > 0) return true;
             if (n < 0 && errno != EINTR) return true;  // let libpq report the error
         }
@@ -521,19 +527,14 @@ struct PqxxBackend::Connection::Impl {
 
     // Waits for the result's bytes until `deadline`, or for cancel() to wake statement
     // `statement` (a wake-up left over from an earlier statement is drained and ignored).
-    Wait wait_result(Clock::time_point deadline, std::uint64_t statement) {
-        if (wake_fd < 0) return wait_socket(POLLIN, deadline) ? Wait::ready : Wait::timeout;
+    Wait wait_result(Clock::time_point deadline, std::uint64_t statement, short events = POLLIN) {
+        if (wake_fd < 0) return wait_socket(events, deadline) ? Wait::ready : Wait::timeout;
         const int fd = PQsocket(raw);
         while (true) {
-            int timeout_ms = -1;
-            if (deadline != Clock::time_point::max()) {
-                const auto left =
-                    std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-                if (left.count() <= 0) return Wait::timeout;
-                timeout_ms = static_cast<int>(std::min<std::int64_t>(left.count(), 60'000));
-            }
-            pollfd p[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-            const int n = ::poll(p, 2, timeout_ms);
+            const auto timeout_ms = poll_timeout(deadline);
+            if (!timeout_ms) return Wait::timeout;
+            pollfd p[2] = {{fd, events, 0}, {wake_fd, POLLIN, 0}};
+            const int n = ::poll(p, 2, *timeout_ms);
             if (n < 0 && errno != EINTR) return Wait::ready;  // let libpq report the error
             if (n <= 0) continue;
             if (p[1].revents != 0) {
@@ -588,7 +589,9 @@ struct PqxxBackend::Connection::Impl {
     // a statement, except COMMIT: a cancel cannot undo a commit record already written (and
     // during a synchronous-replication wait only turns the answer into a warning), so a late
     // COMMIT is abandoned and its outcome is left for the caller to resolve.
-    ResultPtr await_result(Clock::time_point deadline) {
+    // `copy_started`, when given, is set when the server accepted a COPY FROM STDIN (its data is
+    // then awaited: nothing more to collect), and the call returns no result.
+    ResultPtr await_result(Clock::time_point deadline, bool* copy_started = nullptr) {
         bool cancelled = false;
         Clock::time_point hard_deadline = deadline;
         const std::uint64_t statement = ++awaited;
@@ -632,6 +635,17 @@ struct PqxxBackend::Connection::Impl {
         while (PGresult* r = PQgetResult(raw)) {
             ResultPtr res(r);
             const auto status = PQresultStatus(r);
+            if (status == PGRES_COPY_IN && copy_started != nullptr && !error) {
+                *copy_started = true;
+                return nullptr;
+            }
+            if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
+                // A COPY through execute(): libpq would hand this result out forever, and the
+                // session waits for data: it is closed.
+                mark_broken();
+                throw UsageError(
+                    "COPY FROM STDIN / TO STDOUT cannot run through query(): use copy_in()");
+            }
             if (status == PGRES_FATAL_ERROR || status == PGRES_NONFATAL_ERROR ||
                 status == PGRES_BAD_RESPONSE) {
                 if (!error) error = std::move(res);
@@ -726,10 +740,11 @@ struct PqxxBackend::Connection::Impl {
         return Result(std::make_shared<const PgResultData>(std::move(result)));
     }
 
-    // Sends a statement with its parameters bound, from the prepared-statement cache when
-    // allowed (returns whether it was), in single-row mode when asked.
-    bool send_statement(std::string_view sql, ParamsRef params, const ExecSettings& settings,
-                        bool single_row) {
+    // Before a statement is sent: a connection found closed throws ConnectionError (not sent),
+    // and read_only_at_send is noted, a fact for safety::try_another_host(): the server reports
+    // the session's default (PostgreSQL 14 and later), so a statement sent now runs in a
+    // read-only transaction.
+    void ready_to_send() {
         if (!check_idle_socket()) {
             std::string msg = raw != nullptr ? mask(PQerrorMessage(raw)) : std::string();
             mark_broken();
@@ -738,10 +753,15 @@ struct PqxxBackend::Connection::Impl {
                             msg.empty() ? "" : ": ", msg),
                 false);
         }
-        // A fact for safety::try_another_host(): the server reports the session's default
-        // (PostgreSQL 14 and later), so a statement sent now runs in a read-only transaction.
         const char* read_only = PQparameterStatus(raw, "default_transaction_read_only");
         read_only_at_send = read_only != nullptr && std::string_view(read_only) == "on";
+    }
+
+    // Sends a statement with its parameters bound, from the prepared-statement cache when
+    // allowed (returns whether it was), in single-row mode when asked.
+    bool send_statement(std::string_view sql, ParamsRef params, const ExecSettings& settings,
+                        bool single_row) {
+        ready_to_send();
         values.clear();
         bool any_binary = false;
         for (const auto& p : params) {
@@ -907,6 +927,184 @@ struct PqxxBackend::Connection::Impl {
                 true, false);
         }
         return rows;
+    }
+
+    // Sends what libpq has queued, waiting for the socket within `deadline` and reading what
+    // the server sends meanwhile. Not `ready` when the deadline passed or cancel() woke the
+    // statement first.
+    Wait flush_copy(Clock::time_point deadline, std::uint64_t statement) {
+        while (true) {
+            const int r = PQflush(raw);
+            if (r == 0) return Wait::ready;
+            if (r < 0) throw_broken(true, "while sending COPY data");
+            const Wait w = wait_result(deadline, statement, POLLOUT | POLLIN);
+            if (w != Wait::ready) return w;
+            if (PQconsumeInput(raw) == 0) throw_broken(true, "while sending COPY data");
+        }
+    }
+
+    // Queues the end of the COPY data (`reason`: abort it, CopyFail) and sends it within
+    // `deadline`. False when it could not be sent in time (the session is then broken off).
+    bool end_copy(const char* reason, Clock::time_point deadline) {
+        while (true) {
+            const int r = PQputCopyEnd(raw, reason);
+            if (r == 1) break;
+            if (r < 0) throw_broken(true, "while ending the COPY");
+            if (!wait_socket(POLLOUT | POLLIN, deadline) || PQconsumeInput(raw) == 0) {
+                mark_broken();
+                return false;
+            }
+        }
+        while (true) {
+            const int r = PQflush(raw);
+            if (r == 0) return true;
+            if (r < 0) throw_broken(true, "while ending the COPY");
+            if (!wait_socket(POLLOUT | POLLIN, deadline) || PQconsumeInput(raw) == 0) {
+                mark_broken();
+                return false;
+            }
+        }
+    }
+
+    // COPY ... FROM STDIN: sends the statement; once the server accepted it (CopyInResponse),
+    // the data from `source`, about 64 KiB a chunk, each chunk sent before the next is made
+    // (bounded memory), then the end of the data and the server's count. The deadline covers
+    // the whole COPY. When the source throws, the deadline passes, or cancel() wakes the call,
+    // the COPY is aborted with CopyFail (PQputCopyEnd with a reason): the server loads none of
+    // it and answers 57014, which leaves the session clean (in a transaction: failed); a
+    // server that does not answer within cancel_grace has its session broken off. A server
+    // error (a constraint) arrives after the data and is thrown as SqlError: nothing loaded.
+    std::size_t copy_in(std::string_view sql, detail::CopySource source,
+                        const ExecSettings& settings) {
+        cancel_grace = settings.cancel_grace;
+        ready_to_send();
+        const std::string text(sql);
+        if (PQsendQuery(raw, text.c_str()) == 0) {
+            if (PQstatus(raw) != CONNECTION_OK)
+                throw_broken(false, "before the statement was sent");
+            throw UsageError(mask(PQerrorMessage(raw)));
+        }
+        flush(settings.deadline);
+        bool started = false;
+        ResultPtr answer = await_result(settings.deadline, &started);
+        if (!started) {
+            // Not a COPY FROM STDIN after all: its result is what the server answered.
+            return answer ? count_of(answer.get()) : 0;
+        }
+
+        std::exception_ptr failed;  // what the source threw
+        std::string reason;
+        Wait stopped = Wait::ready;  // timeout: the deadline passed; woken: cancel()
+        {
+            const std::uint64_t statement = ++awaited;
+            awaiting.store(statement, std::memory_order_release);
+            struct Done {
+                std::atomic<std::uint64_t>& awaiting;
+                ~Done() { awaiting.store(0, std::memory_order_release); }
+            } done{awaiting};
+            const bool has_deadline = settings.deadline != Clock::time_point::max();
+            std::string chunk;
+            chunk.reserve(kCopyChunkBytes + kCopyChunkBytes / 4);
+            bool more = true;
+            while (more) {
+                if (has_deadline && Clock::now() >= settings.deadline) {
+                    stopped = Wait::timeout;
+                    break;
+                }
+                if (woken.load(std::memory_order_acquire) == statement) {
+                    stopped = Wait::woken;
+                    break;
+                }
+                chunk.clear();
+                try {
+                    more = source(chunk);
+                } catch (const std::exception& e) {
+                    failed = std::current_exception();
+                    reason = e.what();
+                    break;
+                } catch (...) {
+                    failed = std::current_exception();
+                    reason = "the row source threw";
+                    break;
+                }
+                if (chunk.empty()) continue;
+                // At most 64 KiB plus one row: a row longer than 2 GiB cannot be sent.
+                if (chunk.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+                    failed = std::make_exception_ptr(
+                        UsageError("copy_in: a row is larger than libpq can send (2 GiB)"));
+                    reason = "row too large";
+                    break;
+                }
+                // 0: libpq could not queue it without blocking; send what it holds, then again.
+                int r = 0;
+                while ((r = PQputCopyData(raw, chunk.data(), static_cast<int>(chunk.size()))) ==
+                       0) {
+                    stopped = flush_copy(settings.deadline, statement);
+                    if (stopped != Wait::ready) break;
+                }
+                if (stopped != Wait::ready) break;
+                if (r < 0) throw_broken(true, "while sending COPY data");
+                // Sent before the next chunk is made: one chunk in memory at a time.
+                stopped = flush_copy(settings.deadline, statement);
+                if (stopped != Wait::ready) break;
+            }
+        }
+
+        if (!failed && stopped == Wait::ready) {
+            if (!end_copy(nullptr, settings.deadline)) {
+                // The server never got the end of the data: it cannot have loaded any of it.
+                throw QueryTimeout(
+                    "the end of the COPY data could not be sent within the client query "
+                    "timeout; the connection was closed and the server loads none of it",
+                    true, true);
+            }
+            ResultPtr result = await_result(settings.deadline);
+            return result ? count_of(result.get()) : 0;
+        }
+
+        // Abort: CopyFail makes the server discard the COPY and answer 57014 at once.
+        if (reason.empty()) {
+            reason = stopped == Wait::timeout ? "the client deadline passed"
+                                              : "the client cancelled the COPY";
+        }
+        for (auto& ch : reason) {
+            if (ch == '\0') ch = ' ';
+        }
+        const auto grace = std::max(cancel_grace, std::chrono::milliseconds(1));
+        bool confirmed = false;
+        try {
+            if (end_copy(reason.c_str(), Clock::now() + grace)) {
+                await_result(Clock::now() + grace);
+            }
+        } catch (const QueryTimeout& e) {
+            confirmed = e.cancelled() && !broken;  // 57014: the COPY was rolled back
+        } catch (const Error&) {
+            // An error the server had already sent (a constraint), or a lost session: either
+            // way nothing was loaded; the session's state says whether it can be reused.
+            confirmed = !broken;
+        }
+        if (failed) std::rethrow_exception(failed);
+        if (confirmed) {
+            throw QueryTimeout(fmt::format("COPY exceeded the client query timeout and was aborted "
+                                           "({}): nothing was loaded",
+                                           reason),
+                               true, true);
+        }
+        // Without the end of the data the server cannot have loaded any of it; the session, whose
+        // state is unknown, is closed.
+        if (!broken) mark_broken();
+        throw QueryTimeout(
+            "COPY exceeded the client query timeout; the server did not confirm the abort in "
+            "time and the connection was closed: nothing was loaded",
+            true, true);
+    }
+
+    // The row count of a command's result (PQcmdTuples: "COPY 3").
+    static std::size_t count_of(PGresult* result) {
+        const char* n = PQcmdTuples(result);
+        std::size_t count = 0;
+        if (n != nullptr) std::from_chars(n, n + std::strlen(n), count);
+        return count;
     }
 
     // The server no longer runs a cached statement as prepared (its plan went stale after a
@@ -1196,6 +1394,11 @@ PqxxBackend::Connection::~Connection() { close(); }
 Result PqxxBackend::Connection::execute(std::string_view sql, ParamsRef params,
                                         const ExecSettings& settings) {
     return impl_->execute(sql, params, settings);
+}
+
+std::size_t PqxxBackend::Connection::copy_in(std::string_view sql, detail::CopySource source,
+                                             const ExecSettings& settings) {
+    return impl_->copy_in(sql, source, settings);
 }
 
 std::size_t PqxxBackend::Connection::stream(std::string_view sql, ParamsRef params,

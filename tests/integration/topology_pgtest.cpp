@@ -357,6 +357,77 @@ TEST_CASE("behind PgBouncer, a statement refused for want of a server was never 
     cluster().start_node(ClusterNode::primary);
 }
 
+TEST_CASE("behind PgBouncer with the database down, calls back off instead of opening sessions",
+          "[topology][pgbouncer]") {
+    TopologyGuard guard(cluster());
+    auto cfg = base_config("topo-pgb-churn");
+    cfg.primary = db::Endpoint::parse(cluster().pgbouncer_url);
+    cfg.pgbouncer_mode = true;
+    cfg.reconnect_backoff_max = 5s;
+    // A caller waits for the opener's next attempt when it comes before the caller's deadline:
+    // a short deadline keeps most calls from waiting, so the loop below makes many calls.
+    cfg.connection_timeout = 500ms;
+    db::Database pool(cfg);
+    pool.query("SELECT 1");
+    cluster().stop_node(ClusterNode::primary, true);
+    // Each login to PgBouncer succeeds and the session ends at its first statement: once
+    // PgBouncer says so, those count as failed connects and the pool backs off.
+    const bool refused = eventually(
+        [&] {
+            try {
+                pool.query("SELECT 1");
+            } catch (const db::ConnectionError& e) {
+                return std::string(e.what()).find("server login has been failing") !=
+                       std::string::npos;
+            } catch (const db::Error&) {
+            }
+            return false;
+        },
+        30s);
+    REQUIRE(refused);
+    const auto attempts = [&] {
+        return sparc::pgtest::metric_sum(pool.metrics_text(), "sparc_db_connect_attempts_total");
+    };
+    const double before = attempts();
+    int calls = 0;
+    int other_errors = 0;
+    std::string other;
+    const auto until = std::chrono::steady_clock::now() + 3s;
+    while (std::chrono::steady_clock::now() < until) {
+        try {
+            pool.query("SELECT 1");
+        } catch (const db::ConnectionError& e) {
+            const std::string what = e.what();
+            if (what.find("server login has been failing") == std::string::npos &&
+                what.find("cannot connect to server") == std::string::npos) {
+                ++other_errors;
+                other = what;
+            }
+        }
+        ++calls;
+        std::this_thread::sleep_for(10ms);  // a steady caller, not a wait for a condition
+    }
+    const double during = attempts() - before;
+    INFO(calls << " calls, " << during << " sessions opened; " << other);
+    CHECK(calls >= 20);
+    CHECK(other_errors == 0);
+    // The opener's backoff doubles from 25-50 ms to the 5 s cap and the health check's from
+    // 100 ms: about fifteen sessions in 3 s. Without it each call opened one per attempt
+    // (five here), hundreds in all.
+    CHECK(during <= 40);
+    cluster().start_node(ClusterNode::primary);
+    CHECK(eventually(
+        [&] {
+            try {
+                pool.query("SELECT 1");
+                return true;
+            } catch (const db::Error&) {
+                return false;
+            }
+        },
+        60s));
+}
+
 TEST_CASE("callers ride out a connection limit (53300) while connections free up in time",
           "[topology][limit]") {
     TopologyGuard guard(cluster());

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include <sparc/db/copy.hpp>
 #include <sparc/db/endpoint.hpp>
 #include <sparc/db/options.hpp>
 #include <sparc/db/params.hpp>
@@ -102,6 +103,22 @@ concept StreamingBackend = Backend<B> &&
     requires(typename B::Connection& c, std::string_view sql, ParamsRef params,
              const ExecSettings& exec, detail::RowSink sink) {
     { c.stream(sql, params, exec, sink) } -> std::same_as<std::size_t>;
+};
+
+/// A Backend whose connections load data with COPY FROM STDIN (ConnectionPool::copy_in):
+/// `c.copy_in(sql, source, exec)` sends `sql` (a `COPY ... FROM STDIN` statement, no
+/// parameters, never prepared), then, once the server accepted it, the data `source` produces,
+/// chunk by chunk, and returns the number of rows the server reports loaded. The deadline in
+/// `exec` covers the whole COPY. Facts as for execute(); besides, when `source` throws, the
+/// backend aborts the COPY so that the server loads nothing of it (PQputCopyEnd with a reason),
+/// leaves transaction_status() and cancel_outstanding() telling the truth about the session,
+/// and rethrows the source's exception unchanged. A Backend without copy_in() cannot run
+/// copy_in(): the call throws UsageError before anything is sent.
+template <typename B>
+concept CopyingBackend = Backend<B> &&
+    requires(typename B::Connection& c, std::string_view sql, detail::CopySource source,
+             const ExecSettings& exec) {
+    { c.copy_in(sql, source, exec) } -> std::same_as<std::size_t>;
 };
 
 /// The SQL that starts a transaction with the given options.

@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <sparc/db/copy.hpp>
 #include <sparc/db/errors.hpp>
 #include <sparc/db/health.hpp>
 #include <sparc/db/hooks.hpp>
@@ -41,6 +42,17 @@ class Tx {
     Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {}) {
         return do_query(sql, params, options);
     }
+    /// Loads `rows` into `table` with COPY FROM STDIN inside the transaction; see
+    /// ConnectionPool::copy_in(). @returns the number of rows loaded.
+    template <typename R>
+    requires CopyRows<std::remove_reference_t<R>> std::size_t copy_in(
+        const TableName& table, const std::vector<std::string>& columns, R&& rows,
+        QueryOptions options = {}) {
+        return detail::run_copy(table, columns, rows,
+                                [&](std::string_view sql, detail::CopySource source) {
+                                    return do_copy_in(sql, source, options);
+                                });
+    }
     /// The attempt number (1 for the first run, 2 for the first retry, ...).
     int attempt() const noexcept { return do_attempt(); }
     /// The host the transaction runs on.
@@ -54,6 +66,8 @@ class Tx {
   private:
     virtual Result do_query(std::string_view sql, ParamsRef params,
                             const QueryOptions& options) = 0;
+    virtual std::size_t do_copy_in(std::string_view sql, detail::CopySource source,
+                                   const QueryOptions& options) = 0;
     virtual int do_attempt() const noexcept = 0;
     virtual HostRef do_host() const noexcept = 0;
 };
@@ -175,6 +189,19 @@ class Client {
         return do_for_each(sql, params, detail::RowSink(fn), options, where);
     }
 
+    /// Loads `rows` into `table` with COPY FROM STDIN on the primary: all rows or none; see
+    /// ConnectionPool::copy_in(). @returns the number of rows loaded.
+    /// @throws what query() throws, and what the row source throws, unchanged.
+    template <typename R>
+    requires CopyRows<std::remove_reference_t<R>> std::size_t copy_in(
+        const TableName& table, const std::vector<std::string>& columns, R&& rows,
+        QueryOptions options = {}, SourceLocation where = SourceLocation::current()) {
+        return detail::run_copy(table, columns, rows,
+                                [&](std::string_view sql, detail::CopySource source) {
+                                    return do_copy_in(sql, source, options, where);
+                                });
+    }
+
     /// Runs `fn(tx)` in a transaction on the primary and commits, with exactly the retries of
     /// ConnectionPool::transaction(): the whole function may run again on a retryable failure
     /// before COMMIT was sent, never once COMMIT may have been applied. `fn` takes a `Tx&` and
@@ -230,6 +257,8 @@ class Client {
                             const SourceLocation& where) = 0;
     virtual std::size_t do_for_each(std::string_view sql, ParamsRef params, detail::RowSink fn,
                                     const QueryOptions& options, const SourceLocation& where) = 0;
+    virtual std::size_t do_copy_in(std::string_view sql, detail::CopySource source,
+                                   const QueryOptions& options, const SourceLocation& where) = 0;
     virtual void do_transaction(detail::TransactionBody body, TransactionOptions options,
                                 const SourceLocation& where) = 0;
     virtual Session do_acquire(const AcquireOptions& options, const SourceLocation& where) = 0;

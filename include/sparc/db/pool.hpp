@@ -182,6 +182,24 @@ class CallbackFailed final : public std::exception {
     std::string what_;
 };
 
+/// Calls the caller's function `f` (`who` names it in messages) on the backend's behalf: what
+/// it throws is kept in `thrown`, `failed` is set, and CallbackFailed goes through the backend
+/// instead, for the caller to rethrow the original.
+template <typename F>
+decltype(auto) guard_callback(F&& f, std::exception_ptr& thrown, bool& failed, const char* who) {
+    try {
+        return std::forward<F>(f)();
+    } catch (const std::exception& e) {
+        thrown = std::current_exception();
+        failed = true;
+        throw CallbackFailed(e.what());
+    } catch (...) {
+        thrown = std::current_exception();
+        failed = true;
+        throw CallbackFailed(fmt::format("{} threw a non-standard exception", who));
+    }
+}
+
 /// Runs one statement on a leased connection, handing each row to `fn` as it arrives (from
 /// the whole result on a backend that cannot stream), timed and counted like run_statement().
 /// @returns the number of rows. @throws UsageError before anything is sent, what the backend
@@ -196,17 +214,7 @@ std::size_t stream_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const
     std::exception_ptr thrown;
     auto sink = [&](const Row& row) {
         ++progress.rows;  // counted before the call: the function has seen it
-        try {
-            fn(row);
-        } catch (const std::exception& e) {
-            thrown = std::current_exception();
-            progress.callback_failed = true;
-            throw CallbackFailed(e.what());
-        } catch (...) {
-            thrown = std::current_exception();
-            progress.callback_failed = true;
-            throw CallbackFailed("the for_each function threw a non-standard exception");
-        }
+        guard_callback([&] { fn(row); }, thrown, progress.callback_failed, "the for_each function");
     };
     try {
         return timed_call(host, pool_metrics, hooks, StatementInfo{sql, trace_context},
@@ -221,6 +229,45 @@ std::size_t stream_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const
                           });
     } catch (const CallbackFailed&) {
         std::rethrow_exception(thrown);
+    }
+}
+
+/// Where a copy_in call stands: how often its row source was asked for data (only ever after
+/// the server accepted the COPY: nothing is run again once it was), and whether it threw.
+struct CopyProgress {
+    std::size_t chunks = 0;
+    bool callback_failed = false;
+};
+
+/// Runs one COPY ... FROM STDIN on a leased connection, its data from `source`, timed and
+/// counted like run_statement() (one statement; `rows` is the count loaded).
+/// @returns the number of rows loaded. @throws UsageError when the backend cannot COPY (nothing
+/// is sent), what the backend throws, or, unchanged, what `source` throws (the COPY is then
+/// aborted, see CopyingBackend).
+template <typename B>
+std::size_t copy_in_statement(HostPool<B>& host, PoolMetrics& pool_metrics, const Hooks& hooks,
+                              typename B::Connection& conn, std::string_view sql, CopySource source,
+                              const ExecSettings& x, CopyProgress& progress,
+                              const void* trace_context = nullptr) {
+    if constexpr (!CopyingBackend<B>) {
+        (void)host, (void)pool_metrics, (void)hooks, (void)conn, (void)sql, (void)source, (void)x,
+            (void)progress, (void)trace_context;
+        throw UsageError("copy_in: this backend has no copy_in(): it cannot run COPY FROM STDIN");
+    } else {
+        safety::check_statement(sql, {});
+        std::exception_ptr thrown;
+        auto fill = [&](std::string& out) -> bool {
+            ++progress.chunks;
+            return guard_callback([&] { return source(out); }, thrown, progress.callback_failed,
+                                  "the copy_in row source");
+        };
+        try {
+            return timed_call(
+                host, pool_metrics, hooks, StatementInfo{sql, trace_context},
+                [&]() -> std::size_t { return conn.copy_in(sql, CopySource(fill), x); });
+        } catch (const CallbackFailed&) {
+            std::rethrow_exception(thrown);
+        }
     }
 }
 
@@ -416,6 +463,20 @@ class Lease {
         return stream(sql, params, detail::RowSink(fn), options, progress);
     }
 
+    /// Loads `rows` into `table` with COPY FROM STDIN on this connection; see
+    /// ConnectionPool::copy_in(). @returns the number of rows loaded.
+    /// @throws like query(), UsageError for a refused value, and what the row source throws.
+    template <typename R>
+    requires CopyRows<std::remove_reference_t<R>> std::size_t copy_in(
+        const TableName& table, const std::vector<std::string>& columns, R&& rows,
+        QueryOptions options = {}) {
+        return detail::run_copy(table, columns, rows,
+                                [&](std::string_view sql, detail::CopySource source) {
+                                    detail::CopyProgress progress;
+                                    return copy(sql, source, options, progress);
+                                });
+    }
+
     /// The backend connection, for calls the pool does not wrap.
     /// @throws PoolClosed when the pool was shut down while the lease was held, UsageError when
     /// the lease holds no connection.
@@ -445,6 +506,8 @@ class Lease {
 
     std::size_t stream(std::string_view sql, ParamsRef params, detail::RowSink fn,
                        const QueryOptions& options, detail::StreamProgress& progress);
+    std::size_t copy(std::string_view sql, detail::CopySource source, const QueryOptions& options,
+                     detail::CopyProgress& progress);
 
     // A lease outlived by its pool's shutdown grace period is revoked: its statement was
     // cancelled, and it may only be released now.
@@ -480,6 +543,19 @@ class Transaction final : public Tx {
     /// deadline. Without its own options.trace_context the statement carries the
     /// transaction's. @throws SqlError, QueryTimeout, ConnectionError.
     Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {});
+    /// Loads `rows` into `table` with COPY FROM STDIN inside the transaction, within its
+    /// deadline: a later error that rolls the transaction back takes the rows with it. A COPY
+    /// that fails (or whose row source throws) leaves the transaction failed; see
+    /// ConnectionPool::copy_in(). @returns the number of rows loaded.
+    template <typename R>
+    requires CopyRows<std::remove_reference_t<R>> std::size_t copy_in(
+        const TableName& table, const std::vector<std::string>& columns, R&& rows,
+        QueryOptions options = {}) {
+        return detail::run_copy(table, columns, rows,
+                                [&](std::string_view sql, detail::CopySource source) {
+                                    return copy(sql, source, options);
+                                });
+    }
     /// The attempt number (1 for the first run, 2 for the first retry, ...).
     int attempt() const noexcept { return attempt_; }
     /// The host the transaction runs on.
@@ -500,6 +576,11 @@ class Transaction final : public Tx {
     Result do_query(std::string_view sql, ParamsRef params, const QueryOptions& options) override {
         return query(sql, params, options);
     }
+    std::size_t do_copy_in(std::string_view sql, detail::CopySource source,
+                           const QueryOptions& options) override {
+        return copy(sql, source, options);
+    }
+    std::size_t copy(std::string_view sql, detail::CopySource source, const QueryOptions& options);
     int do_attempt() const noexcept override { return attempt_; }
     HostRef do_host() const noexcept override { return host(); }
 
@@ -655,6 +736,16 @@ class PoolCore {
             router_->size() > 0) {
             return read_on_replicas(work, where);
         }
+        auto deadline = acquire_deadline(config_.connection_timeout);
+        return run_on(*hosts_.front(), work, deadline, where);
+    }
+
+    /// Runs one COPY ... FROM STDIN on the primary, its data from `source`; see
+    /// ConnectionPool::copy_in(). @returns the number of rows loaded.
+    std::size_t copy_in(std::string_view sql, detail::CopySource source, QueryOptions options = {},
+                        SourceLocation where = SourceLocation::current()) {
+        detail::ScopedCallLimits limits(options.deadline, options.stop);
+        CopyWork work{sql, source, options};
         auto deadline = acquire_deadline(config_.connection_timeout);
         return run_on(*hosts_.front(), work, deadline, where);
     }
@@ -845,6 +936,18 @@ class PoolCore {
         bool caller_failed() const noexcept { return progress.callback_failed; }
     };
 
+    // What copy_in() runs on a lease: one COPY, its data pulled from `source` only once the
+    // server accepted the statement. Once the source was asked for data, nothing runs again.
+    struct CopyWork {
+        std::string_view sql;
+        detail::CopySource source;
+        const QueryOptions& options;
+        detail::CopyProgress progress{};
+        std::size_t run(Lease<B>& lease) { return lease.copy(sql, source, options, progress); }
+        std::size_t delivered() const noexcept { return progress.chunks; }
+        bool caller_failed() const noexcept { return progress.callback_failed; }
+    };
+
     // Runs an autocommit statement (`work`) on `host`, running it again only when safety::
     // rerun_statement() allows: never once a byte of it may have reached the server, nor once
     // a row of it was handed to a for_each function.
@@ -870,6 +973,7 @@ class PoolCore {
                 return r;
             } catch (const Error& e) {
                 if (work.caller_failed()) throw;  // the caller's own error, unchanged
+                session_failed(host, e);
                 if (&host == hosts_.front().get() && safety::read_only_refusal(e) &&
                     work.delivered() == 0 && !refused_write &&
                     refused_by_host(lease.connection())) {
@@ -886,6 +990,12 @@ class PoolCore {
                 if (rerun == safety::Rerun::fresh_connection) lease.discard();
             }
         }
+    }
+
+    // A pooler that cannot reach the database ended the session: the host counts a failed
+    // connect and backs off (HostPool::session_failed()).
+    static void session_failed(detail::HostPool<B>& host, const Error& e) {
+        if (const auto* c = dynamic_cast<const ConnectionError*>(&e)) host.session_failed(*c);
     }
 
     void replica_failed(std::size_t replica, std::string_view reason) {
@@ -1150,6 +1260,7 @@ class PoolCore {
             x.cancel_grace = std::chrono::milliseconds(0);
             const Result r = conn.execute(detail::kProbeSql, {}, x);
             const auto rtt = Clock::now() - started;
+            host.answered();  // the opener, if backing off, tries again at once
             auto clean = [](connection_type& c) {
                 return safety::reuse(c.transaction_status(), c.cancel_outstanding()) ==
                        safety::Reuse::keep;
@@ -1382,6 +1493,33 @@ class ConnectionPool : public Client {
         return core_->for_each(sql, params, detail::RowSink(fn), options, where);
     }
 
+    /// Loads `rows` into `table` (`"events"`, or `{"schema", "events"}`) with
+    /// `COPY "table" ("col", ...) FROM STDIN` on the primary, in one statement: all rows or
+    /// none. `rows` is a range of tuples (std::tuple, std::pair, std::array; std::optional<T>
+    /// for NULL) or a function `bool(db::CopyWriter&)` called until it returns false. Values
+    /// are converted exactly as statement parameters are and sent in COPY text format, about
+    /// 64 KiB at a time; an empty `columns` means every column of the table, in order.
+    /// A COPY is run again only when its connection proved dead before the statement was sent
+    /// (as query()); never once it reached the server. The client deadline (options.timeout,
+    /// else query_timeout, and options.deadline / options.stop) covers the whole COPY.
+    /// When the row source throws, or a value is refused (a NUL byte in text: UsageError naming
+    /// the column and row), the COPY is aborted on the server, which loads none of it, and the
+    /// exception propagates unchanged; the connection stays in the pool when the server
+    /// confirmed the abort. Hooks and metrics see one statement. See docs/copy.md.
+    /// @returns the number of rows loaded (the server's count).
+    /// @throws SqlError (a constraint, a bad value: nothing loaded), QueryTimeout,
+    /// ConnectionError, PoolTimeout, PoolClosed, UsageError, Cancelled, and what the row
+    /// source throws.
+    template <typename R>
+    requires CopyRows<std::remove_reference_t<R>> std::size_t copy_in(
+        const TableName& table, const std::vector<std::string>& columns, R&& rows,
+        QueryOptions options = {}, SourceLocation where = SourceLocation::current()) {
+        return detail::run_copy(table, columns, rows,
+                                [&](std::string_view sql, detail::CopySource source) {
+                                    return core_->copy_in(sql, source, options, where);
+                                });
+    }
+
     /// The primary's current WAL position: pass it as QueryOptions::after to read your own
     /// writes from a replica. @throws like query().
     CommitPosition current_position() { return core_->current_position(); }
@@ -1436,6 +1574,10 @@ class ConnectionPool : public Client {
     std::size_t do_for_each(std::string_view sql, ParamsRef params, detail::RowSink fn,
                             const QueryOptions& options, const SourceLocation& where) override {
         return core_->for_each(sql, params, fn, options, where);
+    }
+    std::size_t do_copy_in(std::string_view sql, detail::CopySource source,
+                           const QueryOptions& options, const SourceLocation& where) override {
+        return core_->copy_in(sql, source, options, where);
     }
     void do_transaction(detail::TransactionBody body, TransactionOptions options,
                         const SourceLocation& where) override {
@@ -1492,6 +1634,7 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
                                    [&] { return conn.execute(detail::kProbeSql, {}, x); });
             h.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
             h.reachable = true;
+            primary.answered();
             const auto answer = detail::ProbeAnswer::parse(r);
             h.observed_role = answer.in_recovery ? HostRole::replica : HostRole::primary;
             if (answer.in_recovery) {
@@ -1654,6 +1797,28 @@ std::size_t Lease<B>::stream(std::string_view sql, ParamsRef params, detail::Row
 }
 
 template <Backend B>
+std::size_t Lease<B>::copy(std::string_view sql, detail::CopySource source,
+                           const QueryOptions& options, detail::CopyProgress& progress) {
+    check_usable();
+    detail::ScopedCallLimits limits(options.deadline, options.stop);
+    // Never prepared: COPY takes no parameters. The deadline covers the whole COPY.
+    const ExecSettings x = pool_->exec_settings(options.timeout, false);
+    auto& conn = *slot_->conn;
+    try {
+        return detail::under_caller_limits(*host_, conn, x, [&](const ExecSettings& limited) {
+            return detail::copy_in_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql,
+                                             source, limited, progress, options.trace_context);
+        });
+    } catch (const QueryTimeout&) {
+        if (!progress.callback_failed) check_usable();  // cancelled by a shutdown: PoolClosed
+        throw;
+    } catch (const Cancelled&) {
+        check_usable();
+        throw;
+    }
+}
+
+template <Backend B>
 void Lease<B>::release() noexcept {
     if (slot_ == nullptr) return;
     auto& conn = *slot_->conn;
@@ -1693,6 +1858,38 @@ Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOption
             options.trace_context != nullptr ? options.trace_context : trace_context_);
     } catch (const QueryTimeout&) {
         lease_.check_usable();  // cancelled by a shutdown, not by a timeout
+        throw;
+    } catch (const Cancelled&) {
+        lease_.check_usable();
+        throw;
+    }
+}
+
+template <Backend B>
+std::size_t Transaction<B>::copy(std::string_view sql, detail::CopySource source,
+                                 const QueryOptions& options) {
+    lease_.check_usable();
+    detail::ScopedCallLimits limits(options.deadline, options.stop);
+    if (Clock::now() >= deadline_) {
+        if (const auto d = detail::call_deadline(); d && *d <= deadline_) {
+            throw Cancelled("the call's deadline passed before the transaction's COPY was sent",
+                            CancelReason::deadline);
+        }
+        throw QueryTimeout("the transaction's timeout expired", true);
+    }
+    const ExecSettings x = pool_.exec_settings(options.timeout, false, deadline_);
+    auto& conn = *lease_.slot_->conn;
+    detail::CopyProgress progress;
+    try {
+        return detail::under_caller_limits(
+            *lease_.host_, conn, x, [&](const ExecSettings& limited) {
+                return detail::copy_in_statement(
+                    *lease_.host_, pool_.metrics_, pool_.hooks_, conn, sql, source, limited,
+                    progress,
+                    options.trace_context != nullptr ? options.trace_context : trace_context_);
+            });
+    } catch (const QueryTimeout&) {
+        if (!progress.callback_failed) lease_.check_usable();  // cancelled by a shutdown
         throw;
     } catch (const Cancelled&) {
         lease_.check_usable();
@@ -1821,6 +2018,7 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                     return take(value);
                 } catch (const Error& e) {
                     failure = std::current_exception();
+                    session_failed(host, e);
                     const auto decision = safety::classify(e, phase, conn.transaction_status());
                     using Action = RetryDecision::Action;
                     if (decision.action == Action::retry) {

@@ -58,6 +58,15 @@ class PqxxBackend::Connection {
     /// unchanged. @throws ConnectionError, SqlError, QueryTimeout.
     std::size_t stream(std::string_view sql, ParamsRef params, const ExecSettings& settings,
                        detail::RowSink sink);
+    /// Runs a COPY ... FROM STDIN, sending the data `source` produces in chunks of about
+    /// 64 KiB within the deadline in `settings`; returns the rows the server loaded. When
+    /// `source` throws, the deadline passes or cancel() is called, the COPY is aborted
+    /// (PQputCopyEnd with a reason) so that the server loads none of it; the source's
+    /// exception propagates unchanged (otherwise QueryTimeout). The session stays usable when
+    /// the server confirms the abort within settings.cancel_grace, and is broken off otherwise.
+    /// @throws ConnectionError, SqlError, QueryTimeout, UsageError.
+    std::size_t copy_in(std::string_view sql, detail::CopySource source,
+                        const ExecSettings& settings);
     /// Starts a transaction with the given isolation and access mode.
     void begin(const TransactionOptions& options, const ExecSettings& settings);
     /// Commits. A ConnectionError with statement_sent() means the outcome is unknown.
@@ -86,5 +95,6 @@ class PqxxBackend::Connection {
 };
 
 static_assert(StreamingBackend<PqxxBackend>);
+static_assert(CopyingBackend<PqxxBackend>);
 
 }  // namespace sparc::db

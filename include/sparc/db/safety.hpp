@@ -193,6 +193,19 @@ inline bool pooler_never_forwarded(std::string_view sqlstate,
     return false;
 }
 
+/// Does a connection error say that the pooler in front of the database cannot reach it
+/// (PgBouncer's "server login has been failing" or "pgbouncer cannot connect to server", 08P01
+/// anywhere in `text`)? Logins to the pooler still succeed then, and each session ends at its
+/// first statement: the pool counts it as a failed connect and backs off.
+inline bool pooler_lost_database(std::string_view sqlstate, std::string_view text) noexcept {
+    if (sqlstate != "08P01") return false;
+    for (const std::string_view what :
+         {"server login has been failing", "pgbouncer cannot connect to server"}) {
+        if (text.find(what) != std::string_view::npos) return true;
+    }
+    return false;
+}
+
 /// Did a server refuse a new session only because it is up but cannot take one now? 53300
 /// (too many connections), 53400 (a role's or database's connection limit) and 57P03 (starting
 /// up): a connection released elsewhere, or a moment, may be all it takes.

@@ -132,6 +132,22 @@ TEST_CASE("pooler_never_forwarded: PgBouncer's refusals for want of a server", "
     REQUIRE_FALSE(safety::pooler_never_forwarded("", ""));
 }
 
+TEST_CASE("pooler_lost_database: PgBouncer cannot reach the database behind it", "[db][safety]") {
+    // As the pool reports them: PgBouncer's text inside the pool's own message.
+    REQUIRE(safety::pooler_lost_database(
+        "08P01",
+        "connection lost: ERROR:  server login has been failing, try again later "
+        "(server_login_retry)"));
+    REQUIRE(safety::pooler_lost_database("08P01",
+                                         "connection lost: pgbouncer cannot connect to server"));
+    // The database is up but busy, or the session broke for another reason: no backoff.
+    REQUIRE_FALSE(safety::pooler_lost_database("08P01", "connection lost: query_wait_timeout"));
+    REQUIRE_FALSE(safety::pooler_lost_database(
+        "08P01", "connection lost: no more connections allowed (max_client_conn)"));
+    REQUIRE_FALSE(safety::pooler_lost_database("57P01", "server login has been failing"));
+    REQUIRE_FALSE(safety::pooler_lost_database("", "server closed the connection"));
+}
+
 TEST_CASE("reuse: a connection goes back only when clean", "[db][safety]") {
     using R = safety::Reuse;
     REQUIRE(safety::reuse(db::TxStatus::idle, false) == R::keep);

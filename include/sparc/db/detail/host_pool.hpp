@@ -306,6 +306,10 @@ struct alignas(64) Slot {
     std::atomic<std::uint64_t> releases_begun{0};
     std::atomic<std::uint64_t> releases_done{0};
     LeaseSite site;  // leak reports
+    // Whether the connection has been released reusable once (it served its lease): the first
+    // such release ends the host's failed connects in a row (HostPool::answered()). Owner-only,
+    // like `ended`; reset when the slot is filled.
+    bool proven = false;
     // maintain() only, under the mutex: what it saw on the last tick, and since when.
     std::uint32_t seen_state = kEmpty;
     std::uint64_t seen_ended = 0;
@@ -422,6 +426,10 @@ class HostPool {
         bump(s->releases_begun);
         bump(s->ended);
         if (track_leaks_) s->site.clear();
+        if (reusable && !s->proven) [[unlikely]] {
+            s->proven = true;
+            answered();
+        }
         bool reused = reusable && !s->retire.load(std::memory_order_relaxed);
         if (reused) {
             if ((signal_.load(std::memory_order_relaxed) & (kClosed | kHandoff)) == 0) {
@@ -545,6 +553,31 @@ class HostPool {
         close_all(to_close);
     }
 
+    /// The host served a statement: failed connects in a row end there, and an opener backing
+    /// off tries again at once.
+    void answered() noexcept {
+        std::lock_guard lock(mutex_);
+        if (connect_failures_ == 0) return;
+        connect_failures_ = 0;
+        retry_at_ = {};
+        open_cv_.notify_all();
+    }
+
+    /// A statement failed with `e`, ending its session. When `e` is the pooler saying it cannot
+    /// reach the database (safety::pooler_lost_database(): PgBouncer logs clients in while the
+    /// database behind it is down, then ends each session at its first statement), that counts
+    /// as a failed connect: the opener backs off, and callers that nothing can serve before
+    /// their deadline fail at once with `e`'s text, instead of each statement opening session
+    /// after session. Returns whether it counted. The caller still discards the connection.
+    bool session_failed(const ConnectionError& e) {
+        if (!safety::pooler_lost_database(e.sqlstate(), e.what())) return false;
+        metrics_.connection_errors.add();
+        std::lock_guard lock(mutex_);
+        // The failed session still counts in open_ until the caller discards it.
+        connect_failed_locked(redact_error_text(e.what(), endpoint_), e.sqlstate(), open_ <= 1);
+        return true;
+    }
+
     /// Opens a connection that is not the pool's (a health check's own). Counts the attempt.
     /// @throws ConnectionError.
     std::unique_ptr<typename B::Connection> open_unpooled(Clock::time_point deadline) {
@@ -552,15 +585,8 @@ class HostPool {
         ConnectSettings s = settings_;
         s.deadline = deadline;
         try {
-            auto conn = backend_.connect(endpoint_, s);
-            // The host answers again: the opener stops backing off and tries at once.
-            std::lock_guard lock(mutex_);
-            if (connect_failures_ != 0) {
-                connect_failures_ = 0;
-                retry_at_ = {};
-                open_cv_.notify_all();
-            }
-            return conn;
+            // The opener's backoff ends when a statement is served on it (answered()).
+            return backend_.connect(endpoint_, s);
         } catch (const ConnectionError& e) {
             metrics_.connection_errors.add();
             // Its text reaches health reports and host-state hooks: no password in it.
@@ -1173,6 +1199,7 @@ class HostPool {
         while (slots_[i].state.load(std::memory_order_relaxed) != SlotT::kEmpty) ++i;
         SlotT& s = slots_[i];
         s.conn = std::move(conn);
+        s.proven = false;
         s.retire.store(false, std::memory_order_relaxed);
         s.revoked.store(false, std::memory_order_relaxed);
         const auto now = Clock::now();
@@ -1188,6 +1215,37 @@ class HostPool {
             hand_off_locked(&s);
         } else {
             s.state.store(SlotT::kIdle, std::memory_order_seq_cst);
+        }
+    }
+
+    // A connection attempt failed, or the pooler ended a session for want of the database
+    // (session_failed()): the opener backs off, and callers that nothing can serve learn why.
+    // `none_open`: no other connection is open that could be released to a waiting caller.
+    void connect_failed_locked(const std::string& error, const std::string& sqlstate,
+                               bool none_open) {
+        last_connect_error_ = error;
+        last_connect_sqlstate_ = sqlstate;
+        ++connect_failures_;
+        const auto retry_at = Clock::now() + connect_backoff(connect_failures_);
+        retry_at_ = retry_at;
+        // With no connection open, nothing will be released to the caller this connection was
+        // for: it learns at once why there is none, and so does every caller whose deadline
+        // comes before the next attempt. A server that is up but full (53300) or starting
+        // (57P03), or a host with connections in use, may free one before the caller's
+        // deadline: the caller waits for it.
+        if (!waiters_.empty() && none_open && !safety::server_busy(sqlstate)) {
+            const auto fail = [&](Waiter* w) {
+                w->error = std::make_exception_ptr(ConnectionError(error, false, sqlstate));
+                w->done = true;
+                w->cv.notify_one();
+                dequeue_locked(*w, w->since, false);
+            };
+            fail(waiters_.front());
+            std::vector<Waiter*> hopeless;
+            for (Waiter* w : waiters_) {
+                if (w->until < retry_at) hopeless.push_back(w);
+            }
+            for (Waiter* w : hopeless) fail(w);
         }
     }
 
@@ -1257,33 +1315,12 @@ class HostPool {
             --opening_;
             if (!conn) {
                 metrics_.connection_errors.add();
-                last_connect_error_ = error;
-                last_connect_sqlstate_ = sqlstate;
-                ++connect_failures_;
-                const auto retry_at = Clock::now() + connect_backoff(connect_failures_);
-                retry_at_ = retry_at;
-                // With no connection open, nothing will be released to the caller this
-                // connection was for: it learns at once why there is none, and so does every
-                // caller whose deadline comes before the next attempt. A server that is up but
-                // full (53300) or starting (57P03), or a host with connections in use, may free
-                // one before the caller's deadline: the caller waits for it.
-                if (!waiters_.empty() && open_ == 0 && !safety::server_busy(sqlstate)) {
-                    const auto fail = [&](Waiter* w) {
-                        w->error = std::make_exception_ptr(ConnectionError(error, false, sqlstate));
-                        w->done = true;
-                        w->cv.notify_one();
-                        dequeue_locked(*w, w->since, false);
-                    };
-                    fail(waiters_.front());
-                    std::vector<Waiter*> hopeless;
-                    for (Waiter* w : waiters_) {
-                        if (w->until < retry_at) hopeless.push_back(w);
-                    }
-                    for (Waiter* w : hopeless) fail(w);
-                }
+                connect_failed_locked(error, sqlstate, open_ == 0);
                 continue;
             }
-            connect_failures_ = 0;
+            // The failures in a row end when a session serves a statement (answered()), not
+            // here: behind PgBouncer every login succeeds while the database is down, and the
+            // session dies at its first statement (session_failed()).
             retry_at_ = {};
             last_connect_error_.clear();
             last_connect_sqlstate_.clear();

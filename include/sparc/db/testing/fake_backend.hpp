@@ -112,6 +112,10 @@ struct Call {
     std::optional<std::int64_t> txid;         ///< The open transaction's id, if any.
     QueryOutcome outcome = QueryOutcome::ok;  ///< How it ended (ok while still running).
     std::string sqlstate;  ///< The server's SQLSTATE, when it sent one (57P01 for a terminate).
+    /// For a COPY ... FROM STDIN (copy_in()): the rows the server received, each value as the
+    /// text the server parses (nullopt is NULL; db::Bytes as bytea hex `\x00ff`), in order.
+    /// Filled once all the data arrived; empty when the COPY failed or was aborted before.
+    std::vector<std::vector<std::optional<std::string>>> copy_rows;
 };
 
 /// How fail_next_commit() breaks the next COMMIT.
@@ -497,6 +501,16 @@ class FakeBackend::Connection {
     /// What `sink` throws propagates unchanged; the connection stays idle, the statement done.
     std::size_t stream(std::string_view sql, ParamsRef params, const ExecSettings& exec,
                        ::sparc::db::detail::RowSink sink);
+    /// Runs a COPY ... FROM STDIN: the statement is answered as execute() answers it (rules
+    /// match its text, `COPY "t" ("a", "b") FROM STDIN`: fails(), drops_connection(), delays
+    /// apply before any data is read), then every chunk of `source` is read and the rows are
+    /// recorded in Call::copy_rows. Returns the number of rows, or the rule's affects() count
+    /// when it sets one. What `source` throws propagates unchanged, the COPY aborted as a
+    /// server does (the call's outcome is 57014; an open transaction fails); a host that went
+    /// down meanwhile throws ConnectionError(statement_sent, 57P01), and past the client
+    /// deadline QueryTimeout (client side, cancelled; the connection stays usable).
+    std::size_t copy_in(std::string_view sql, ::sparc::db::detail::CopySource source,
+                        const ExecSettings& exec);
     /// Runs "COMMIT". A failed transaction is rolled back and SqlError 25P02 thrown.
     void commit(const ExecSettings& exec) { run("COMMIT", {}, exec); }
     /// Runs "ROLLBACK".
@@ -544,7 +558,8 @@ class FakeBackend::Connection {
     };
 
     Result run(std::string_view sql, ParamsRef params, const ExecSettings& exec,
-               PendingFailure* streaming = nullptr);
+               PendingFailure* streaming = nullptr,
+               std::optional<std::uint64_t>* recorded_seq = nullptr);
     std::shared_ptr<detail::RuleData> find_rule(const Call& call, detail::StatementKind kind) const;
     Failure wait(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds delay,
                  const ExecSettings& exec, detail::StatementKind kind, bool& interrupted);
@@ -1383,7 +1398,8 @@ inline void FakeBackend::Connection::succeed(detail::StatementKind kind, bool wr
 }
 
 inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef params,
-                                           const ExecSettings& exec, PendingFailure* streaming) {
+                                           const ExecSettings& exec, PendingFailure* streaming,
+                                           std::optional<std::uint64_t>* recorded_seq) {
     using detail::StatementKind;
     namespace sql_text = ::sparc::db::detail;
     auto& st = *state_;
@@ -1414,6 +1430,7 @@ inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef param
         seq = st.next_call_seq++;
         st.calls.push_back(call);
     }
+    if (recorded_seq != nullptr) *recorded_seq = seq;
 
     const auto rule = find_rule(call, kind);
     const bool write = rule && rule->writes ? *rule->writes : detail::is_write(sql);
@@ -1565,6 +1582,60 @@ inline std::size_t FakeBackend::Connection::stream(std::string_view sql, ParamsR
     return rows;
 }
 
+inline std::size_t FakeBackend::Connection::copy_in(std::string_view sql,
+                                                    ::sparc::db::detail::CopySource source,
+                                                    const ExecSettings& exec) {
+    std::optional<std::uint64_t> seq;
+    const Result answer = run(sql, {}, exec, nullptr, &seq);
+    auto& c = *conn_;
+    std::string data;
+    bool lost = false;
+    bool timed_out = false;
+    try {
+        std::string chunk;
+        bool more = true;
+        while (more && !lost) {
+            if (exec.deadline != Clock::time_point::max() && Clock::now() >= exec.deadline) {
+                timed_out = true;
+                break;
+            }
+            chunk.clear();
+            more = source(chunk);
+            data += chunk;
+            std::lock_guard lock(state_->mutex);
+            lost = c.broken || c.closed;
+        }
+    } catch (...) {
+        // The client aborted the COPY (CopyFail): the server answers 57014 and loads nothing.
+        std::unique_lock lock(state_->mutex);
+        apply_failure({Failure::sql, "57014", "COPY from stdin failed", false},
+                      detail::StatementKind::other, false, seq);
+        throw;
+    }
+    if (lost) {
+        std::unique_lock lock(state_->mutex);
+        apply_failure({Failure::dropped, "57P01", "", true}, detail::StatementKind::other, false,
+                      seq);
+        throw ConnectionError("terminating connection due to administrator command", true, "57P01",
+                              c.settings.read_only);
+    }
+    if (timed_out || (exec.deadline != Clock::time_point::max() && Clock::now() >= exec.deadline)) {
+        std::unique_lock lock(state_->mutex);
+        apply_failure({Failure::sql, "57014", "canceling statement due to user request", false},
+                      detail::StatementKind::other, false, seq);
+        throw QueryTimeout(
+            "COPY exceeded the client query timeout and was aborted: canceling statement due "
+            "to user request",
+            true);
+    }
+    auto rows = ::sparc::db::detail::parse_copy_text(data);
+    const std::size_t n = rows.size();
+    std::lock_guard lock(state_->mutex);
+    if (auto* call = state_->recorded(seq)) call->copy_rows = std::move(rows);
+    return answer.affected_rows() > 0 ? static_cast<std::size_t>(answer.affected_rows()) : n;
+}
+
 static_assert(StreamingBackend<FakeBackend>);
+static_assert(CopyingBackend<FakeBackend>);
 
 }  // namespace sparc::db::testing
