@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -56,6 +57,20 @@ inline db::PoolConfig config(const std::string& application, bool with_replicas 
     cfg.health_check_period = std::chrono::milliseconds(200);
     return cfg;
 }
+
+/// config() with a pool of one connection, so that the next caller gets the connection the
+/// previous one used.
+inline db::PoolConfig one_connection(const std::string& application) {
+    auto cfg = config(application);
+    cfg.min_connections = 1;
+    cfg.max_connections = 1;
+    return cfg;
+}
+
+/// What a test's callback (a row function, a row source) throws to stop half-way.
+struct Stop : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 /// Polls until `condition` holds or `limit` passes.
 inline bool eventually(const std::function<bool()>& condition,

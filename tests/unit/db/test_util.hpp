@@ -3,8 +3,12 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -14,6 +18,17 @@
 namespace sparc::db::test {
 
 using FakePool = ConnectionPool<testing::FakeBackend>;
+
+/// Rows of text fields, a missing one NULL (as the fake backend returns them).
+using Rows = std::vector<std::vector<std::optional<std::string>>>;
+
+/// Environment variables by name, for fixed_environment().
+using Vars = std::map<std::string, std::string, std::less<>>;
+
+/// What a test's callback (a row function, a row source) throws to stop half-way.
+struct Stop : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 /// Polls `condition` until it holds or `limit` passes; the result says which. Used for
 /// background work (opening, reaping, health checks) whose timing the test does not assert.
