@@ -23,3 +23,19 @@ function(sparc_discover_tests target)
         "endforeach()\n")
     set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${props_file}")
 endfunction()
+
+# sparc_unity_tests(<target>...)
+#
+# With SPARC_UNITY_TESTS, builds each target's sources SPARC_UNITY_BATCH_SIZE at a time in one
+# translation unit: the test files instantiate the same templates (ConnectionPool<FakeBackend>,
+# Catch2, fmt), which then get compiled once per batch instead of once per file. Small batches
+# keep two compile jobs busy and each one's memory bounded (sanitized builds especially).
+function(sparc_unity_tests)
+    if(NOT SPARC_UNITY_TESTS)
+        return()
+    endif()
+    foreach(target IN LISTS ARGN)
+        set_target_properties(${target} PROPERTIES
+            UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE ${SPARC_UNITY_BATCH_SIZE})
+    endforeach()
+endfunction()

@@ -16,14 +16,6 @@ using namespace std::chrono_literals;
 using namespace sparc::pgtest;
 
 namespace {
-db::Endpoint through(const sparc::testing::FaultProxy& proxy) {
-    auto ep = db::Endpoint::parse(cluster().primary_url);
-    ep.set_option("host", "127.0.0.1");
-    ep.set_option("port", std::to_string(proxy.port()));
-    ep.set_option("sslmode", "disable");
-    return ep;
-}
-
 std::string backend_pid(db::Database& pool) {
     return pool.query("SELECT pg_backend_pid()::text").front()[0].as<std::string>();
 }

@@ -22,20 +22,17 @@
 
 #include <sparc/db.hpp>
 
+#include "pg_util.hpp"
 #include "sparc_test/cluster_env.hpp"
 
 namespace db = sparc::db;
+using sparc::pgtest::cluster;
 using sparc::testing::ClusterEnv;
 using namespace std::chrono_literals;
 
 namespace {
 
-const ClusterEnv& cluster() {
-    static const ClusterEnv env = ClusterEnv::load();
-    return env;
-}
-
-std::string lower(std::string_view text) {
+std::string lowered(std::string_view text) {
     std::string s(text);
     std::transform(s.begin(), s.end(), s.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -139,14 +136,14 @@ TEST_CASE("TLS: a server certificate from another CA is refused with a clear err
     INFO("message: " << message);
     CHECK(connection_error);
     // libpq/OpenSSL say "certificate verify failed".
-    CHECK(contains(lower(message), "certificate"));
-    CHECK(contains(lower(message), "verif"));
+    CHECK(contains(lowered(message), "certificate"));
+    CHECK(contains(lowered(message), "verif"));
     check_no_password("exception message", message);
 
     const auto health = pool.health({.timeout = 3s});
     CHECK_FALSE(health.healthy);
     const auto json = health.to_json();
-    CHECK(contains(lower(json), "certificate"));
+    CHECK(contains(lowered(json), "certificate"));
     check_no_password("health JSON", json);
     check_no_password("metrics_text()", pool.metrics_text());
 }

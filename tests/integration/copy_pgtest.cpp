@@ -21,19 +21,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Stop : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
 using TimePoint = std::chrono::system_clock::time_point;
 using Row = std::tuple<std::int64_t, std::optional<std::string>, db::Bytes, TimePoint,
                        nlohmann::json, std::optional<std::int32_t>>;
 
-// A pool of one connection, so that the next caller gets the connection the COPY used.
-db::PoolConfig one_connection(const std::string& application) {
-    auto cfg = config(application);
-    cfg.min_connections = 1;
-    cfg.max_connections = 1;
+// one_connection() with time for 100,000 rows, so that the next caller gets the connection
+// the COPY used.
+db::PoolConfig one_copy_connection(const std::string& application) {
+    auto cfg = one_connection(application);
     cfg.statement_timeout = 120s;
     cfg.query_timeout = 180s;
     return cfg;
@@ -57,7 +52,7 @@ void check_session_after_abort(db::Database& pool, int pid) {
 }
 
 // Text that COPY's format has to escape, and text that merely looks special.
-const std::vector<std::string> kAwkward = {
+const std::vector<std::string> kCopyAwkward = {
     "plain",
     "tab\there",
     "new\nline",
@@ -79,7 +74,7 @@ const std::vector<std::string> kAwkward = {
 };
 
 Row make_row(std::int64_t i) {
-    const auto& text = kAwkward[static_cast<std::size_t>(i) % kAwkward.size()];
+    const auto& text = kCopyAwkward[static_cast<std::size_t>(i) % kCopyAwkward.size()];
     std::optional<std::string> t = text + (i % 7 == 0 ? std::string() : std::to_string(i));
     if (i % 11 == 0) t = std::nullopt;  // NULL, unlike the empty strings above
     db::Bytes b;
@@ -98,7 +93,7 @@ Row make_row(std::int64_t i) {
 }  // namespace
 
 TEST_CASE("copy_in loads 100,000 rows of awkward values that read back exactly", "[copy]") {
-    db::Database pool(one_connection("pg-copy-roundtrip"));
+    db::Database pool(one_copy_connection("pg-copy-roundtrip"));
     pool.query("DROP TABLE IF EXISTS copy_roundtrip");
     pool.query(
         "CREATE TABLE copy_roundtrip (id bigint PRIMARY KEY, t text, b bytea, at timestamptz, "
@@ -153,7 +148,7 @@ TEST_CASE("copy_in loads 100,000 rows of awkward values that read back exactly",
 }
 
 TEST_CASE("a row source that throws half-way: nothing loaded, the connection reusable", "[copy]") {
-    db::Database pool(one_connection("pg-copy-throw"));
+    db::Database pool(one_copy_connection("pg-copy-throw"));
     pool.query("DROP TABLE IF EXISTS copy_throw");
     pool.query("CREATE TABLE copy_throw (id bigint, t text)");
     const auto pid = pool.query("SELECT pg_backend_pid()").front()[0].as<int>();
@@ -180,7 +175,7 @@ TEST_CASE("a row source that throws half-way: nothing loaded, the connection reu
 }
 
 TEST_CASE("a unique violation at row 30,000 is SqlError 23505 and nothing is loaded", "[copy]") {
-    db::Database pool(one_connection("pg-copy-unique"));
+    db::Database pool(one_copy_connection("pg-copy-unique"));
     pool.query("DROP TABLE IF EXISTS copy_unique");
     pool.query("CREATE TABLE copy_unique (id bigint PRIMARY KEY, t text)");
     std::vector<std::tuple<std::int64_t, std::string>> rows;
@@ -198,7 +193,7 @@ TEST_CASE("a unique violation at row 30,000 is SqlError 23505 and nothing is loa
 }
 
 TEST_CASE("copy_in inside a transaction is rolled back with it", "[copy]") {
-    db::Database pool(one_connection("pg-copy-tx"));
+    db::Database pool(one_copy_connection("pg-copy-tx"));
     pool.query("DROP TABLE IF EXISTS copy_tx");
     pool.query("CREATE TABLE copy_tx (id bigint, t text)");
     std::vector<std::tuple<std::int64_t, std::string>> rows;
@@ -224,7 +219,7 @@ TEST_CASE("copy_in inside a transaction is rolled back with it", "[copy]") {
 
 TEST_CASE("a NUL byte in a text value is UsageError naming the column and row; nothing loaded",
           "[copy]") {
-    db::Database pool(one_connection("pg-copy-nul"));
+    db::Database pool(one_copy_connection("pg-copy-nul"));
     pool.query("DROP TABLE IF EXISTS copy_nul");
     pool.query("CREATE TABLE copy_nul (id bigint, t text)");
     const auto pid = pool.query("SELECT pg_backend_pid()").front()[0].as<int>();
@@ -244,7 +239,7 @@ TEST_CASE("a NUL byte in a text value is UsageError naming the column and row; n
 }
 
 TEST_CASE("the client deadline covers the whole COPY: aborted, nothing loaded", "[copy]") {
-    db::Database pool(one_connection("pg-copy-deadline"));
+    db::Database pool(one_copy_connection("pg-copy-deadline"));
     pool.query("DROP TABLE IF EXISTS copy_deadline");
     pool.query("CREATE TABLE copy_deadline (id bigint, t text)");
     std::int64_t next = 0;
@@ -298,7 +293,7 @@ TEST_CASE("the client deadline covers the whole COPY: aborted, nothing loaded", 
 }
 
 TEST_CASE("a COPY FROM STDIN through query() is a UsageError, not a hang", "[copy]") {
-    db::Database pool(one_connection("pg-copy-query"));
+    db::Database pool(one_copy_connection("pg-copy-query"));
     pool.query("DROP TABLE IF EXISTS copy_query");
     pool.query("CREATE TABLE copy_query (id bigint)");
     REQUIRE_THROWS_AS(pool.query("COPY copy_query FROM STDIN"), db::UsageError);

@@ -245,10 +245,6 @@ Outcome outcome_of(F&& f) {
     return o;
 }
 
-/// The COMMIT statement as it crosses the wire: a Parse message with an unnamed statement, so
-/// the text sits between NUL bytes (BEGIN ... READ COMMITTED does not match).
-inline const std::string kCommitOnWire("\0COMMIT\0", 8);
-
 /// The statement kinds of the matrix (its columns).
 enum class Kind { read, write, call, tx, tx_resolve };
 inline constexpr Kind kAutocommitKinds[] = {Kind::read, Kind::write, Kind::call};

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -10,6 +11,7 @@
 
 #include <sparc/db.hpp>
 #include <sparc_test/cluster_env.hpp>
+#include <sparc_test/fault_proxy.hpp>
 
 namespace sparc::pgtest {
 
@@ -20,6 +22,19 @@ using Node = sparc::testing::ClusterNode;
 inline const sparc::testing::ClusterEnv& cluster() {
     static const auto env = sparc::testing::ClusterEnv::load();
     return env;
+}
+
+/// The COMMIT statement as it crosses the wire: a Parse message with an unnamed statement, so
+/// the text sits between NUL bytes (BEGIN ... READ COMMITTED does not match).
+inline const std::string kCommitOnWire("\0COMMIT\0", 8);
+
+/// The primary, reached through `proxy` (in clear, so the proxy sees the protocol).
+inline db::Endpoint through(const sparc::testing::FaultProxy& proxy) {
+    auto ep = db::Endpoint::parse(cluster().primary_url);
+    ep.set_option("host", "127.0.0.1");
+    ep.set_option("port", std::to_string(proxy.port()));
+    ep.set_option("sslmode", "disable");
+    return ep;
 }
 
 /// A configuration for the cluster's primary (and replicas when asked), with an application
@@ -42,6 +57,20 @@ inline db::PoolConfig config(const std::string& application, bool with_replicas 
     cfg.health_check_period = std::chrono::milliseconds(200);
     return cfg;
 }
+
+/// config() with a pool of one connection, so that the next caller gets the connection the
+/// previous one used.
+inline db::PoolConfig one_connection(const std::string& application) {
+    auto cfg = config(application);
+    cfg.min_connections = 1;
+    cfg.max_connections = 1;
+    return cfg;
+}
+
+/// What a test's callback (a row function, a row source) throws to stop half-way.
+struct Stop : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 /// Polls until `condition` holds or `limit` passes.
 inline bool eventually(const std::function<bool()>& condition,

@@ -15,17 +15,6 @@
 using namespace std::chrono_literals;
 using namespace sparc::pgtest;
 
-namespace {
-// The primary, reached through `proxy` (in clear, so the proxy sees the protocol).
-db::Endpoint through(const sparc::testing::FaultProxy& proxy) {
-    auto ep = db::Endpoint::parse(cluster().primary_url);
-    ep.set_option("host", "127.0.0.1");
-    ep.set_option("port", std::to_string(proxy.port()));
-    ep.set_option("sslmode", "disable");
-    return ep;
-}
-}  // namespace
-
 TEST_CASE("parameters of every supported type round-trip", "[pool]") {
     db::Database pool(config("pg-types"));
     const std::string tricky = "it's \"quoted\" \\ and ünïcødé ✓; DROP TABLE x; --";

@@ -22,9 +22,11 @@
 
 #include <sparc/db.hpp>
 
+#include "pg_util.hpp"
 #include "sparc_test/cluster_env.hpp"
 
 namespace db = sparc::db;
+using sparc::pgtest::cluster;
 using sparc::testing::ClusterEnv;
 using sparc::testing::ClusterNode;
 using sparc::testing::StoppedNode;
@@ -34,11 +36,6 @@ namespace {
 
 using Clock = db::Clock;
 using std::chrono::milliseconds;
-
-const ClusterEnv& cluster() {
-    static const ClusterEnv env = ClusterEnv::load();
-    return env;
-}
 
 constexpr int kPrimary = 0;
 constexpr int kReplica1 = 1;
@@ -223,7 +220,7 @@ class ReadLoad {
 
 /// Waits until `pred()` holds, polling; false if `timeout` passes first.
 template <typename Pred>
-bool eventually(milliseconds timeout, Pred pred, milliseconds poll = 10ms) {
+bool eventually_within(milliseconds timeout, Pred pred, milliseconds poll = 10ms) {
     const auto until = Clock::now() + timeout;
     while (true) {
         if (pred()) return true;
@@ -234,7 +231,7 @@ bool eventually(milliseconds timeout, Pred pred, milliseconds poll = 10ms) {
 
 /// Waits until `node` has replayed the primary's WAL up to `lsn`.
 void wait_replayed(const ClusterEnv& env, ClusterNode node, const std::string& lsn) {
-    const bool replayed = eventually(
+    const bool replayed = eventually_within(
         30s,
         [&] {
             return env.psql(node, fmt::format("SELECT pg_last_wal_replay_lsn() >= '{}'::pg_lsn",
@@ -253,7 +250,7 @@ void wait_replicas_ready(const ClusterEnv& env, db::Database& pool) {
     wait_replayed(env, ClusterNode::replica1, lsn);
     wait_replayed(env, ClusterNode::replica2, lsn);
     const auto max_lag = pool.config().max_replica_lag;
-    const bool ready = eventually(60s, [&] {
+    const bool ready = eventually_within(60s, [&] {
         for (std::size_t i = 0; i < pool.router().size(); ++i) {
             const auto st = pool.router().state(i);
             if (!st.up || st.lag > max_lag) return false;
@@ -443,7 +440,7 @@ TEST_CASE("replica reads survive a replica killed and restarted under load", "[r
     LoadTotals totals;
     {
         ReadLoad load(pool, 8);
-        REQUIRE(eventually(60s, [&] {
+        REQUIRE(eventually_within(60s, [&] {
             return log.first_ok_after(kReplica1, Clock::time_point{}).has_value() &&
                    log.first_ok_after(kReplica2, Clock::time_point{}).has_value();
         }));
@@ -454,7 +451,7 @@ TEST_CASE("replica reads survive a replica killed and restarted under load", "[r
             // Down for a while (at least; a slow machine keeps it down longer), until the pool
             // has marked it down and replica2 has served reads since.
             std::this_thread::sleep_for(2500ms);
-            eventually(60s, [&] {
+            eventually_within(60s, [&] {
                 down = log.first_down_after(kReplica1, stop_called);
                 return down && (replica2_served = log.first_ok_after(kReplica2, *down).has_value());
             });
@@ -464,8 +461,8 @@ TEST_CASE("replica reads survive a replica killed and restarted under load", "[r
             stopped_node.restart();
             restarted = Clock::now();
         }
-        eventually(60s,
-                   [&] { return (back = log.first_ok_after(kReplica1, restarted)).has_value(); });
+        eventually_within(
+            60s, [&] { return (back = log.first_ok_after(kReplica1, restarted)).has_value(); });
         router_state = describe(pool.router().state(0));
         std::this_thread::sleep_for(300ms);
         load.stop();
@@ -514,7 +511,7 @@ TEST_CASE("replica reads fall back to the primary while every replica is down", 
     LoadTotals totals;
     {
         ReadLoad load(pool, 8);
-        REQUIRE(eventually(60s, [&] {
+        REQUIRE(eventually_within(60s, [&] {
             return log.first_ok_after(kReplica1, Clock::time_point{}).has_value() &&
                    log.first_ok_after(kReplica2, Clock::time_point{}).has_value();
         }));
@@ -526,7 +523,7 @@ TEST_CASE("replica reads fall back to the primary while every replica is down", 
             // Down for a while (at least; a slow machine keeps them down longer), until the pool
             // has marked both down and the primary has served reads since.
             std::this_thread::sleep_for(2500ms);
-            eventually(60s, [&] {
+            eventually_within(60s, [&] {
                 const auto d1 = log.first_down_after(kReplica1, stop_called[kReplica1]);
                 const auto d2 = log.first_down_after(kReplica2, stop_called[kReplica2]);
                 if (!d1 || !d2) return false;
@@ -548,7 +545,7 @@ TEST_CASE("replica reads fall back to the primary while every replica is down", 
         }
         for (int host : {kReplica1, kReplica2}) {
             const auto h = static_cast<std::size_t>(host);
-            eventually(60s, [&] {
+            eventually_within(60s, [&] {
                 return (back[h] = log.first_ok_after(host, restarted[h])).has_value();
             });
             router_state[h] = describe(pool.router().state(h - 1));
@@ -593,7 +590,7 @@ TEST_CASE("a restarted replica that has caught up takes reads while the primary 
     // the lag on its own health checks (a replica counted as lagging by the age of the last
     // commit never is, and the wait fails).
     std::this_thread::sleep_for(cfg.max_replica_lag + 4 * period);
-    eventually(60s, [&] {
+    eventually_within(60s, [&] {
         const auto st = pool.router().state(0);
         return st.up && st.lag <= cfg.max_replica_lag;
     });
@@ -722,7 +719,7 @@ TEST_CASE("read-your-writes with a position token while replicas lag", "[replica
         // primary.
         for (int check = 0; check < 2; ++check) {
             const auto since = Clock::now();
-            REQUIRE(eventually(60s, [&] {
+            REQUIRE(eventually_within(60s, [&] {
                 for (std::size_t i = 0; i < pool.router().size(); ++i) {
                     if (pool.router().state(i).checked_at <= since) return false;
                 }
@@ -741,7 +738,7 @@ TEST_CASE("read-your-writes with a position token while replicas lag", "[replica
     {
         const Written& last = written.front().back();
         bool on_replica = false;
-        eventually(60s, [&] {
+        eventually_within(60s, [&] {
             Counts c;
             token_read(last, c);
             on_replica = c.token_on_replica == 1;

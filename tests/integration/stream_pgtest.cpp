@@ -17,24 +17,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Stop : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
 // Whether a statement of `application` containing `text` is running on the primary.
 bool running(const std::string& application, const std::string& text) {
     const auto out = cluster().psql(
         Node::primary, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '" +
                            application + "' AND state = 'active' AND query LIKE '%" + text + "%'");
     return std::stoi(out) > 0;
-}
-
-// A pool of one connection, so that the next caller gets the connection the stream used.
-db::PoolConfig one_connection(const std::string& application) {
-    auto cfg = config(application);
-    cfg.min_connections = 1;
-    cfg.max_connections = 1;
-    return cfg;
 }
 
 }  // namespace

@@ -25,10 +25,6 @@ db::TransactionOptions serializable(int retries = 50) {
             .backoff_max = 20ms};
 }
 
-// The COMMIT statement as it crosses the wire: a Parse message with an unnamed statement, so
-// the text sits between NUL bytes (BEGIN ... READ COMMITTED does not match).
-const std::string kCommitOnWire("\0COMMIT\0", 8);
-
 // A pool whose primary is reached through a fault-injecting proxy.
 struct ProxiedPool {
     sparc::testing::FaultProxy proxy{"127.0.0.1", cluster().port(Node::primary)};

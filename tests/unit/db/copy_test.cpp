@@ -22,15 +22,11 @@
 namespace db = sparc::db;
 using db::test::fake_config;
 using db::test::FakePool;
+using db::test::Rows;
+using db::test::Stop;
 using namespace std::chrono_literals;
 
 namespace {
-
-using Rows = std::vector<std::vector<std::optional<std::string>>>;
-
-struct Stop : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
 const char* const kEventsCopy = R"(COPY "events" ("id", "kind", "at") FROM STDIN)";
 

@@ -23,10 +23,9 @@
 namespace db = sparc::db;
 using namespace std::chrono_literals;
 using db::test::FakePool;
+using db::test::Vars;
 
 namespace {
-
-using Vars = std::map<std::string, std::string, std::less<>>;
 
 // Pieces of the passwords written in kEnvironments, as written (percent-encoded) and decoded.
 const std::vector<std::string> kSecretPieces = {

@@ -10,23 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_util.hpp"
+
 namespace db = sparc::db;
-
-namespace {
-
-// The message of the ConfigError `f` throws; fails the test when it throws nothing.
-template <typename F>
-std::string config_error(F&& f) {
-    try {
-        f();
-    } catch (const db::ConfigError& e) {
-        return e.what();
-    }
-    FAIL("no ConfigError thrown");
-    return {};
-}
-
-}  // namespace
+using db::test::config_error;
 
 TEST_CASE("URL components are parsed", "[db][endpoint]") {
     const auto e = db::Endpoint::parse(

@@ -13,12 +13,13 @@
 #include <utility>
 #include <vector>
 
+#include "test_util.hpp"
+
 namespace db = sparc::db;
 using namespace std::chrono_literals;
+using db::test::Vars;
 
 namespace {
-
-using Vars = std::map<std::string, std::string, std::less<>>;
 
 const std::string kPassword = "Tr0ub4dor&3xyz";
 const std::string kKeyPassword = "KeyPhrase!42xyz";

@@ -13,21 +13,12 @@
 #include <cstddef>
 #include <string>
 
+#include "test_util.hpp"
+
 namespace db = sparc::db;
+using db::test::config_error;
 
 namespace {
-
-// The message of the ConfigError `f` throws; fails the test when it throws nothing.
-template <typename F>
-std::string config_error(F&& f) {
-    try {
-        f();
-    } catch (const db::ConfigError& e) {
-        return e.what();
-    }
-    FAIL("no ConfigError thrown");
-    return {};
-}
 
 std::string parse_error(const std::string& input) {
     return config_error([&] { (void)db::Endpoint::parse(input); });

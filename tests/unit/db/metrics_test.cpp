@@ -86,7 +86,7 @@ std::string with(const char* host, const std::string& extra) {
 }
 
 template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 30s) {
+bool eventually_30s(Pred pred, std::chrono::milliseconds limit = 30s) {
     const auto until = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < until) {
         if (pred()) return true;
@@ -151,7 +151,7 @@ TEST_CASE("metrics_text shows leased connections, waiters, utilisation and pool 
                 waiter_closed = true;
             }
         });
-        REQUIRE(eventually([&] { return pool.stats().waiting == 1; }));
+        REQUIRE(eventually_30s([&] { return pool.stats().waiting == 1; }));
         CHECK(Exposition(pool.metrics_text()).get("sparc_db_waiting_requests", kPrimary) == 1);
         CHECK_THROWS_AS(pool.acquire({.timeout = 20ms}), db::PoolTimeout);
         pool.shutdown(0ms);  // fails the waiter with PoolClosed
@@ -201,7 +201,7 @@ TEST_CASE("metrics_text reports replica state, lag and host_up", "[db][metrics]"
     fake.replica("replica1").lag(250ms);
     Pool pool(config(4, true), fake);
 
-    REQUIRE(eventually([&] {
+    REQUIRE(eventually_30s([&] {
         return Exposition(pool.metrics_text()).get("sparc_db_replication_lag_seconds", kReplica) ==
                0.25;
     }));
@@ -217,10 +217,10 @@ TEST_CASE("metrics_text reports replica state, lag and host_up", "[db][metrics]"
               .get("sparc_db_queries_total", with(kReplica, R"(outcome="ok")")) == 1);
 
     fake.host("replica1").down();
-    REQUIRE(eventually(
+    REQUIRE(eventually_30s(
         [&] { return Exposition(pool.metrics_text()).get("sparc_db_host_up", kReplica) == 0; }));
     fake.host("replica1").up();
-    REQUIRE(eventually(
+    REQUIRE(eventually_30s(
         [&] { return Exposition(pool.metrics_text()).get("sparc_db_host_up", kReplica) == 1; }));
 }
 
@@ -278,7 +278,7 @@ TEST_CASE("metrics_text has HELP and TYPE for every exported family and nothing 
     Pool pool(config(4, true), fake);
     pool.query("SELECT 1");
     CHECK_THROWS(pool.query("INSERT INTO dup VALUES (1)"));
-    REQUIRE(eventually([&] {
+    REQUIRE(eventually_30s([&] {
         return Exposition(pool.metrics_text()).has("sparc_db_replication_lag_seconds", kReplica);
     }));
 
@@ -371,7 +371,7 @@ TEST_CASE("metrics_text can be scraped while the pool is busy and loses no count
     CHECK(e.get("sparc_db_query_duration_seconds_count", kPrimary) == kThreads * kQueries);
     CHECK(e.get("sparc_db_acquire_wait_seconds_count", kPrimary) == kThreads * kQueries);
     // Every lease was returned (a health check may hold a connection for a moment).
-    CHECK(eventually([&] {
+    CHECK(eventually_30s([&] {
         return Exposition(pool.metrics_text())
                    .get("sparc_db_connections", with(kPrimary, R"(state="in_use")")) == 0;
     }));

@@ -15,6 +15,7 @@ namespace db = sparc::db;
 namespace safety = sparc::db::safety;
 using db::test::fake_config;
 using db::test::FakePool;
+using db::test::fast;
 using namespace std::chrono_literals;
 
 namespace {
@@ -23,10 +24,6 @@ db::SqlError server_error(std::string sqlstate, std::string routine) {
     db::SqlErrorFields fields;
     fields.routine = std::move(routine);
     return db::SqlError("server error", std::move(sqlstate), fields);
-}
-
-db::TransactionOptions fast(int retries = 3) {
-    return {.timeout = 5s, .retries = retries, .backoff_base = 1ms, .backoff_max = 5ms};
 }
 
 // Options whose retry_if would retry anything, counting how often it is asked.

@@ -21,11 +21,11 @@ namespace db = sparc::db;
 using db::test::eventually;
 using db::test::fake_config;
 using db::test::FakePool;
+using db::test::Rows;
+using db::test::Stop;
 using namespace std::chrono_literals;
 
 namespace {
-
-using Rows = std::vector<std::vector<std::optional<std::string>>>;
 
 // Rows "1" .. "n" of one column.
 Rows numbered(int n) {
@@ -33,10 +33,6 @@ Rows numbered(int n) {
     for (int i = 1; i <= n; ++i) rows.push_back({std::to_string(i)});
     return rows;
 }
-
-struct Stop : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
 }  // namespace
 

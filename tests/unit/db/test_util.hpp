@@ -3,7 +3,14 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <sparc/db.hpp>
 #include <sparc/db/testing/fake_backend.hpp>
@@ -11,6 +18,17 @@
 namespace sparc::db::test {
 
 using FakePool = ConnectionPool<testing::FakeBackend>;
+
+/// Rows of text fields, a missing one NULL (as the fake backend returns them).
+using Rows = std::vector<std::vector<std::optional<std::string>>>;
+
+/// Environment variables by name, for fixed_environment().
+using Vars = std::map<std::string, std::string, std::less<>>;
+
+/// What a test's callback (a row function, a row source) throws to stop half-way.
+struct Stop : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 /// Polls `condition` until it holds or `limit` passes; the result says which. Used for
 /// background work (opening, reaping, health checks) whose timing the test does not assert.
@@ -40,6 +58,26 @@ inline PoolConfig fake_config(std::initializer_list<const char*> replicas = {}) 
     cfg.query_timeout = std::chrono::milliseconds(5000);
     cfg.health_check_period = std::chrono::milliseconds(50);
     return cfg;
+}
+
+/// Transaction options that retry quickly: `retries` retries, 1-5 ms of backoff, 5 s in all.
+inline TransactionOptions fast(int retries = 3) {
+    return {.timeout = std::chrono::seconds(5),
+            .retries = retries,
+            .backoff_base = std::chrono::milliseconds(1),
+            .backoff_max = std::chrono::milliseconds(5)};
+}
+
+/// The message of the ConfigError `f` throws; fails the test when it throws nothing.
+template <typename F>
+std::string config_error(F&& f) {
+    try {
+        f();
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    FAIL("no ConfigError thrown");
+    return {};
 }
 
 }  // namespace sparc::db::test

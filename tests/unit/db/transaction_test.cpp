@@ -13,13 +13,8 @@
 namespace db = sparc::db;
 using db::test::fake_config;
 using db::test::FakePool;
+using db::test::fast;
 using namespace std::chrono_literals;
-
-namespace {
-db::TransactionOptions fast(int retries = 3) {
-    return {.timeout = 5s, .retries = retries, .backoff_base = 1ms, .backoff_max = 5ms};
-}
-}  // namespace
 
 TEST_CASE("classify: the retry discipline", "[db][retry]") {
     using Action = db::RetryDecision::Action;
