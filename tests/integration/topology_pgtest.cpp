@@ -45,6 +45,15 @@ db::PoolConfig base_config(const std::string& name, bool with_replicas = false) 
     return cfg;
 }
 
+// base_config() with the primary named by a host list, the primary then replica1, each host
+// tried for connect_timeout=2 (target_session_attrs=read-write, as multi_host_url() gives).
+db::PoolConfig host_list_config(const std::string& name, bool with_replicas = false) {
+    auto cfg = base_config(name, with_replicas);
+    cfg.primary = db::Endpoint::parse(cluster().multi_host_url(
+        {ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
+    return cfg;
+}
+
 // Inserts `v` into `table`, flushed at commit (the test cluster runs with synchronous_commit
 // off, so its WAL reaches the replicas on the WAL writer's schedule; a service's database
 // flushes at commit, as here). Returns the new row's id.
@@ -82,9 +91,7 @@ TEST_CASE("writes resume after a hung primary fails over, within connect_timeout
           "[topology][failover]") {
     TopologyGuard guard(cluster());
     create_table("failover_writes");
-    auto cfg = base_config("topo-hung");
-    cfg.primary = db::Endpoint::parse(cluster().multi_host_url(
-        {ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
+    auto cfg = host_list_config("topo-hung");
     db::Database pool(cfg);
     pool.query("INSERT INTO failover_writes (v) VALUES (0)");
 
@@ -130,9 +137,7 @@ TEST_CASE("statements stuck on a hung primary are cut once the host list has mov
           "[topology][failover]") {
     TopologyGuard guard(cluster());
     create_table("failover_cut");
-    auto cfg = base_config("topo-hung-cut");
-    cfg.primary = db::Endpoint::parse(cluster().multi_host_url(
-        {ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
+    auto cfg = host_list_config("topo-hung-cut");
     // Deadlines far beyond the test: only the pool's cut can end the stuck statements.
     cfg.max_connections = 2;
     cfg.statement_timeout = 10min;
@@ -212,9 +217,7 @@ TEST_CASE("a fenced primary's writes move to the promoted host without a caller 
           "[topology][fence]") {
     TopologyGuard guard(cluster());
     create_table("fence_writes");
-    auto cfg = base_config("topo-fence");
-    cfg.primary = db::Endpoint::parse(cluster().multi_host_url(
-        {ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
+    auto cfg = host_list_config("topo-fence");
     db::Database pool(cfg);
     for (int i = 0; i < 10; ++i) pool.query("INSERT INTO fence_writes (v) VALUES ($1)", {i});
     // What a failover manager does: fence the old primary, promote a standby.
@@ -281,9 +284,7 @@ TEST_CASE(
     "[topology][failover][ryw]") {
     TopologyGuard guard(cluster());
     create_table("ryw_failover");
-    auto cfg = base_config("topo-ryw-failover", true);
-    cfg.primary = db::Endpoint::parse(cluster().multi_host_url(
-        {ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
+    auto cfg = host_list_config("topo-ryw-failover", true);
     cfg.max_replica_lag = 60s;  // lag is not what must keep replica2 out
     db::Database pool(cfg);
     REQUIRE(eventually(
@@ -342,9 +343,7 @@ TEST_CASE(
     "[topology][failover][ryw]") {
     TopologyGuard guard(cluster());
     create_table("ryw_replay_resume");
-    auto cfg = base_config("topo-ryw-replay-resume", true);
-    cfg.primary = db::Endpoint::parse(cluster().multi_host_url(
-        {ClusterNode::primary, ClusterNode::replica1}, "connect_timeout=2"));
+    auto cfg = host_list_config("topo-ryw-replay-resume", true);
     cfg.max_replica_lag = 60s;  // lag is not what must keep replica2 out
     db::Database pool(cfg);
     REQUIRE(eventually(

@@ -430,7 +430,7 @@ class HostPool {
         // All three before the slot is published (the store that publishes it releases them).
         bump(s->releases_begun);
         bump(s->ended);
-        if (reusable) bump(s->answers);
+        if (follow_moves_ && reusable) bump(s->answers);  // only a host list reads it
         if (track_leaks_) s->site.clear();
         if (reusable && !s->proven) [[unlikely]] {
             s->proven = true;
