@@ -132,6 +132,7 @@ void ReplicaRouter::follow_timeline_locked(ReplicaState& s, const CommitPosition
     if (position.timeline != 0) {
         // Its WAL receiver says which timeline it streams.
         s.off_timeline = position.timeline != primary_timeline_;
+        s.progress_unconfirmed = false;
     } else if (s.receiver && (s.receiver->details_visible || !s.receiver->connected)) {
         // No timeline although the role could see it: no receiver streams. Or no receiver is
         // connected at all. Either way a replay position that moves is WAL received earlier,
@@ -143,9 +144,21 @@ void ReplicaRouter::follow_timeline_locked(ReplicaState& s, const CommitPosition
         s.position_at_switch = position;
     } else if (position.lsn > s.position_at_switch->lsn) {
         // It replays WAL written since then, with a receiver connected (or nothing known of
-        // its receiver): it follows a live primary. (A standby that still follows the old
-        // primary in a split brain would too; only a visible timeline tells.)
+        // its receiver): it follows a live primary. A standby that still follows the old
+        // primary in a split brain would too, but the new primary does not stream to it: it
+        // is taken back only while the new primary streams to more standbys than were taken
+        // back this way (when the primary said; a count from before the change says nothing).
+        if (standbys_) {
+            std::uint32_t taken = 0;
+            for (const auto& other : states_) taken += other.follows_by_progress ? 1U : 0U;
+            if (standbys_timeline_ != primary_timeline_ || *standbys_ <= taken) {
+                s.progress_unconfirmed = true;
+                return;
+            }
+        }
         s.off_timeline = false;
+        s.follows_by_progress = true;
+        s.progress_unconfirmed = false;
     }
 }
 
@@ -161,6 +174,8 @@ bool ReplicaRouter::primary_timeline(std::uint32_t timeline) {
             if (!s.off_timeline) s.switched_at = now;  // else: counting from an earlier change
             s.off_timeline = true;
             s.position_at_switch.reset();
+            s.follows_by_progress = false;
+            s.progress_unconfirmed = false;
         }
     }
     return changed;
@@ -169,6 +184,12 @@ bool ReplicaRouter::primary_timeline(std::uint32_t timeline) {
 std::uint32_t ReplicaRouter::primary_timeline() const {
     std::lock_guard lock(mutex_);
     return primary_timeline_;
+}
+
+void ReplicaRouter::primary_standbys(std::uint32_t timeline, std::uint32_t count) {
+    std::lock_guard lock(mutex_);
+    standbys_ = count;
+    standbys_timeline_ = timeline;
 }
 
 ReplicaState ReplicaRouter::state(std::size_t replica) const {

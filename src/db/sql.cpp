@@ -1,5 +1,7 @@
 #include <sparc/db/detail/sql.hpp>
 
+#include <algorithm>
+
 namespace sparc::db::detail {
 
 ProbeAnswer ProbeAnswer::parse(const Result& r) {
@@ -18,6 +20,10 @@ ProbeAnswer ProbeAnswer::parse(const Result& r) {
     if (r.columns() > 5 && !row[5].is_null()) {
         const auto bits = row[5].as<std::int64_t>(0);
         a.receiver = ReceiverView{.connected = (bits & 1) != 0, .details_visible = (bits & 2) != 0};
+    }
+    if (r.columns() > 6 && !row[6].is_null()) {
+        const auto n = row[6].as<std::int64_t>(0);
+        a.standbys = static_cast<std::uint32_t>(std::clamp<std::int64_t>(n, 0, 0xFFFFFFFF));
     }
     return a;
 }

@@ -18,6 +18,7 @@
 
 #include <sparc/db.hpp>
 #include <sparc_test/cluster_env.hpp>
+#include <sparc_test/fault_proxy.hpp>
 
 #include "pg_util.hpp"
 
@@ -276,6 +277,89 @@ TEST_CASE("a replica promoted while the primary runs serves no read-your-writes 
     }
     CHECK(named);
     std::printf("split brain: %d of %d read-your-writes reads stale\n", stale, reads);
+}
+
+TEST_CASE(
+    "in a split brain, a standby still streaming from the old primary serves no "
+    "read-your-writes read of the new one, even to a role that cannot see its timeline",
+    "[topology][split-brain][ryw]") {
+    TopologyGuard guard(cluster());
+    create_table("split_plain");
+    // A role without pg_read_all_stats: it sees that a standby's WAL receiver runs, not which
+    // timeline it streams.
+    const std::string role = "sparc_plain";
+    const std::string password = "plain-secret-5d1c";
+    cluster().psql(ClusterNode::primary,
+                   "DO $$ BEGIN CREATE ROLE " + role + " LOGIN PASSWORD '" + password +
+                       "'; EXCEPTION WHEN duplicate_object THEN NULL; END $$; "
+                       "GRANT ALL ON split_plain, split_plain_id_seq TO " +
+                       role);
+    auto url = [&](const std::string& hosts, std::string_view query = {}) {
+        return "postgresql://" + role + ":" + password + "@" + hosts + "/" + cluster().database +
+               (query.empty() ? "" : "?") + std::string(query);
+    };
+    auto host = [&](ClusterNode node) {
+        return "127.0.0.1:" + std::to_string(cluster().port(node));
+    };
+    // The pool reaches the old primary through a proxy, to cut it off from the pool alone.
+    sparc::testing::FaultProxy to_primary("127.0.0.1", cluster().port(ClusterNode::primary));
+    auto cfg = base_config("topo-split-plain");
+    cfg.primary = db::Endpoint::parse(url(to_primary.address() + "," + host(ClusterNode::replica1),
+                                          "target_session_attrs=read-write&connect_timeout=2"));
+    for (auto node : {ClusterNode::replica1, ClusterNode::replica2}) {
+        cfg.replicas.push_back({db::Endpoint::parse(url(host(node))), 1});
+    }
+    cfg.max_replica_lag = 60s;  // lag is not what must keep replica2 out
+    for (auto node : {ClusterNode::replica1, ClusterNode::replica2}) {
+        REQUIRE(eventually([&] {
+            return cluster().psql(
+                       node, "SELECT count(*) FROM pg_roles WHERE rolname = '" + role + "'") == "1";
+        }));
+    }
+    db::Database pool(cfg);
+    REQUIRE(eventually(
+        [&] { return pool.health({.timeout = 2s}).status == db::HealthStatus::healthy; }));
+    REQUIRE(eventually([&] { return pool.router().state(1).receiver.has_value(); }));
+    REQUIRE_FALSE(pool.router().state(1).receiver->details_visible);
+    // replica1 is promoted and the pool loses the old primary, which goes on taking writes
+    // from elsewhere and streaming them to replica2.
+    cluster().promote(ClusterNode::replica1);
+    to_primary.refuse_new(true);
+    to_primary.cut_all();
+    int stale = 0;
+    int reads = 0;
+    for (std::int64_t i = 0; i < 60; ++i) {
+        // More WAL on the old primary than on the new one: replica2's LSN passes the pool's.
+        cluster().psql(ClusterNode::primary,
+                       "INSERT INTO split_plain (v) SELECT -g FROM generate_series(1, 2000) g");
+        const auto v = 1'000'000 + i;
+        try {
+            insert_flushed(pool, "split_plain", v);
+        } catch (const db::Error&) {
+            continue;  // the pool is still finding the new primary
+        }
+        const auto pos = pool.current_position();
+        const auto read = pool.query("SELECT count(*) FROM split_plain WHERE v = $1", {v},
+                                     {.use_read_replica = true, .after = pos});
+        ++reads;
+        if (read.front()[0].as<std::int64_t>() != 1) ++stale;
+    }
+    std::printf("split brain, unprivileged role: %d of %d read-your-writes reads stale\n", stale,
+                reads);
+    CHECK(reads > 40);
+    CHECK(stale == 0);
+    // replica2 replays, but the new primary streams to nobody: health says why it is out.
+    const auto port2 = std::to_string(cluster().port(ClusterNode::replica2));
+    REQUIRE(eventually([&] {
+        for (const auto& reason : pool.health({.timeout = 2s}).reasons) {
+            if (reason.find(port2) != std::string::npos &&
+                reason.find("pg_read_all_stats") != std::string::npos) {
+                return true;
+            }
+        }
+        return false;
+    }));
+    CHECK(pool.health({.timeout = 2s}).to_json().find(password) == std::string::npos);
 }
 
 TEST_CASE(

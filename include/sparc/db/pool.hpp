@@ -1285,7 +1285,12 @@ class PoolCore {
             const HostRole observed = answer.in_recovery ? HostRole::replica : HostRole::primary;
             if (i == 0) {
                 primary_checked(true, answer.in_recovery, answer.read_only, "");
-                if (answer.position && !answer.in_recovery) primary_seen_at(*answer.position);
+                if (answer.position && !answer.in_recovery) {
+                    primary_seen_at(*answer.position);
+                    if (router_ && answer.standbys && answer.position->timeline != 0) {
+                        router_->primary_standbys(answer.position->timeline, *answer.standbys);
+                    }
+                }
             } else {
                 // A standby cut off from its primary has replayed all it received and says
                 // it does not lag: the primary's own positions tell how far behind it is.
@@ -1706,9 +1711,15 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
         } else if (st.off_timeline) {
             report.reasons.push_back(fmt::format(
                 "replica {} has not been seen following the primary's new timeline since a "
-                "failover {} ms ago (a standby of the old primary, or one that diverged from "
-                "the new one: it needs pg_rewind or a new base backup)",
-                h.host, h.replication_lag.count()));
+                "failover {} ms ago ({})",
+                h.host, h.replication_lag.count(),
+                st.progress_unconfirmed
+                    ? "its replay moves, but the new primary streams WAL to no more standbys "
+                      "than already follow it: it may stream from the old primary (a split "
+                      "brain); grant pg_read_all_stats to the pool's role to let the pool see "
+                      "which timeline it streams"
+                    : "a standby of the old primary, or one that diverged from the new one: it "
+                      "needs pg_rewind or a new base backup"));
         } else if (h.lagging) {
             report.reasons.push_back(fmt::format("replica {} lags {} ms (more than {} ms)", h.host,
                                                  h.replication_lag.count(),

@@ -39,6 +39,13 @@ struct ReplicaState {
     bool off_timeline = false;
     std::optional<CommitPosition> position_at_switch;  ///< The first position seen since.
     Clock::time_point switched_at{};                   ///< When the change was seen.
+    /// Back on the timeline by replay progress alone (its receiver's timeline hidden): it
+    /// counts against the standbys the new primary shows streaming from it.
+    bool follows_by_progress = false;
+    /// Off the timeline although its replay moves with a receiver connected: the new primary
+    /// streams to no more standbys than already follow it, so this one may follow another
+    /// server (the old primary, in a split brain).
+    bool progress_unconfirmed = false;
     /// Its WAL receiver at the last check, when the server said.
     std::optional<ReceiverView> receiver;
 };
@@ -80,6 +87,12 @@ class ReplicaRouter {
     bool primary_timeline(std::uint32_t timeline);
     /// The primary's timeline as last recorded (0: unknown).
     std::uint32_t primary_timeline() const;
+    /// Records how many standbys the primary shows streaming WAL from it (physical WAL
+    /// senders, visible to any role) on `timeline`. After a failover, a replica whose
+    /// receiver's timeline is hidden is taken back on replay progress only while the new
+    /// primary streams to more standbys than were taken back so: a standby still streaming
+    /// from the old primary (a split brain) replays too, but the new primary does not count it.
+    void primary_standbys(std::uint32_t timeline, std::uint32_t count);
     /// A copy of a replica's state.
     ReplicaState state(std::size_t replica) const;
     /// When the next check of a replica is due: the health period while up, a backoff that
@@ -97,6 +110,9 @@ class ReplicaRouter {
     std::vector<ReplicaState> states_;
     std::vector<std::int64_t> current_;
     std::uint32_t primary_timeline_ = 0;
+    // The primary's WAL senders as last reported, and the timeline it reported them on.
+    std::optional<std::uint32_t> standbys_;
+    std::uint32_t standbys_timeline_ = 0;
 };
 
 }  // namespace sparc::db

@@ -391,7 +391,7 @@ TEST_CASE("the probe reports role, WAL position and lag", "[db][fake]") {
     auto probe = [](FakeBackend::Connection& c) {
         const auto r = exec(c, db::detail::kProbeSql);
         REQUIRE(r.size() == 1);
-        REQUIRE(r.columns() == 5);
+        REQUIRE(r.columns() == 7);
         return Probe{r.front().at(0).as<bool>(),
                      db::CommitPosition::parse(r.front().at(1).as<std::string>()),
                      r.front().at(2).as<std::int64_t>(), r.front().at(3).as<bool>()};
@@ -405,6 +405,19 @@ TEST_CASE("the probe reports role, WAL position and lag", "[db][fake]") {
     CHECK(probe(*r1).read_only);
     CHECK(p->in_recovery() == false);
     CHECK(r1->in_recovery() == true);
+
+    // The standbys streaming from the primary: its replicas that are up, unless set.
+    auto standbys = [](FakeBackend::Connection& c) {
+        return db::detail::ProbeAnswer::parse(exec(c, db::detail::kProbeSql)).standbys;
+    };
+    CHECK(standbys(*p) == 2U);
+    CHECK_FALSE(standbys(*r1).has_value());
+    fake.replica("replica3");
+    CHECK(standbys(*p) == 3U);
+    fake.host("replica3").down();
+    CHECK(standbys(*p) == 2U);
+    fake.host("primary").wal_senders(0);
+    CHECK(standbys(*p) == 0U);
 
     // Fenced: still a primary, but it takes no writes.
     fake.host("primary").fence();

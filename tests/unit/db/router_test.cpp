@@ -237,6 +237,35 @@ TEST_CASE("health: degraded when a replica is down, unhealthy when the primary i
 }
 
 TEST_CASE(
+    "after a failover, the new primary's standbys bound how many replicas replay "
+    "progress brings back",
+    "[db][router]") {
+    db::ReplicaRouter router({1, 1}, 60s);
+    const db::ReceiverView hidden{.connected = true, .details_visible = false};
+    auto check = [&](std::size_t replica, std::uint64_t lsn) {
+        router.mark_up(replica, db::HostRole::replica, 0ms, db::CommitPosition{.lsn = lsn}, 1ms,
+                       hidden);
+    };
+    router.primary_timeline(1);
+    REQUIRE(router.primary_timeline(2));
+    router.primary_standbys(2, 1);  // one standby streams from the new primary
+    for (std::size_t r : {0U, 1U}) check(r, 100);
+    for (std::size_t r : {0U, 1U}) check(r, 200);
+    // Both replay, but only one can be the new primary's: the first seen moving.
+    REQUIRE_FALSE(router.state(0).off_timeline);
+    REQUIRE(router.state(1).off_timeline);
+    REQUIRE(router.state(1).progress_unconfirmed);
+    // Another failover starts the count again.
+    REQUIRE(router.primary_timeline(3));
+    REQUIRE(router.state(0).off_timeline);
+    router.primary_standbys(3, 2);
+    for (std::size_t r : {0U, 1U}) check(r, 300);
+    for (std::size_t r : {0U, 1U}) check(r, 400);
+    REQUIRE_FALSE(router.state(0).off_timeline);
+    REQUIRE_FALSE(router.state(1).off_timeline);
+}
+
+TEST_CASE(
     "after a failover, replay progress brings a replica back only when it can mean the new "
     "timeline",
     "[db][router]") {
@@ -271,6 +300,27 @@ TEST_CASE(
         REQUIRE(router.state(0).off_timeline);
         check(300, hidden);
         REQUIRE_FALSE(router.state(0).off_timeline);
+    }
+    SECTION("replay progress counts only while the new primary streams to that many standbys") {
+        const db::ReceiverView hidden{.connected = true, .details_visible = false};
+        // A count the old primary gave says nothing of the new one.
+        router.primary_standbys(1, 2);
+        check(200, hidden);
+        check(300, hidden);
+        REQUIRE(router.state(0).off_timeline);
+        REQUIRE(router.state(0).progress_unconfirmed);
+        // The new primary streams to nobody: the replica replays someone else's WAL (the old
+        // primary's, in a split brain).
+        router.primary_standbys(2, 0);
+        check(400, hidden);
+        REQUIRE(router.state(0).off_timeline);
+        REQUIRE(router.state(0).progress_unconfirmed);
+        // A standby connects to it: the replica's next progress brings it back.
+        router.primary_standbys(2, 1);
+        check(500, hidden);
+        REQUIRE_FALSE(router.state(0).off_timeline);
+        REQUIRE_FALSE(router.state(0).progress_unconfirmed);
+        REQUIRE(router.pick(0, db::CommitPosition{.lsn = 450, .timeline = 2}) == 0);
     }
     SECTION("a position from a read-your-writes refresh counts only as the last check allows") {
         check(200, db::ReceiverView{.connected = false, .details_visible = true});

@@ -572,6 +572,57 @@ TEST_CASE("a replica cut off from its primary counts as lagging, though it repor
 }
 
 TEST_CASE(
+    "after a failover, replicas whose replay moves come back only as far as the new primary "
+    "shows standbys",
+    "[db][topology][router]") {
+    db::testing::FakeBackend fake;
+    fake.replica("replica1");
+    fake.replica("replica2");
+    FakePool pool(fake_config({"replica1", "replica2"}), fake);
+    REQUIRE(eventually([&] {
+        return pool.router().state(0).position.has_value() &&
+               pool.router().state(1).position.has_value();
+    }));
+    // A new primary that streams to nobody: both replicas replay someone else's WAL.
+    fake.host("primary").new_timeline().wal_senders(0);
+    auto writes_seen = [&](std::size_t replica) {
+        pool.query("INSERT INTO t VALUES (1)");
+        return pool.router().state(replica).progress_unconfirmed;
+    };
+    REQUIRE(eventually([&] { return writes_seen(0) && writes_seen(1); }, 5s));
+    CHECK(pool.router().state(0).off_timeline);
+    CHECK(pool.router().state(1).off_timeline);
+    pool.query("INSERT INTO t VALUES (2)");
+    const auto mine = pool.current_position();
+    fake.clear_calls();
+    for (int i = 0; i < 10; ++i) {
+        pool.query("SELECT v FROM t", {}, {.use_read_replica = true, .after = mine});
+    }
+    CHECK(fake.count_on("primary", "SELECT v FROM t") == 10);
+    CHECK_THAT(pool.health({.timeout = 1s}).to_json(),
+               Catch::Contains("replica1:5432/app has not been seen following") &&
+                   Catch::Contains("grant pg_read_all_stats"));
+    // One standby connects: one replica comes back, the other stays out.
+    fake.host("primary").wal_senders(1);
+    REQUIRE(eventually(
+        [&] {
+            pool.query("INSERT INTO t VALUES (3)");
+            return !pool.router().state(0).off_timeline || !pool.router().state(1).off_timeline;
+        },
+        5s));
+    for (int i = 0; i < 5; ++i) pool.query("INSERT INTO t VALUES (4)");
+    CHECK(pool.router().state(0).off_timeline != pool.router().state(1).off_timeline);
+    // Both stream from it: both come back.
+    fake.host("primary").wal_senders(2);
+    REQUIRE(eventually(
+        [&] {
+            pool.query("INSERT INTO t VALUES (5)");
+            return !pool.router().state(0).off_timeline && !pool.router().state(1).off_timeline;
+        },
+        5s));
+}
+
+TEST_CASE(
     "after a failover, a replica past the new timeline's positions serves no "
     "read-your-writes read until it follows the new primary",
     "[db][topology][router]") {

@@ -22,7 +22,9 @@ namespace sparc::db::detail {
 /// timeline: a primary's, or the one a standby's WAL receiver streams (NULL unless the role may
 /// read pg_stat_wal_receiver's details and the receiver runs). Sixth, on a standby, what it
 /// shows of its WAL receiver: bit 1 set when a receiver is connected to an upstream, bit 2 when
-/// the role may read its details (then a NULL timeline means no receiver streams).
+/// the role may read its details (then a NULL timeline means no receiver streams). Seventh, on
+/// a primary, how many physical WAL senders run (standbys streaming from it, or a base backup):
+/// any role sees them in pg_stat_replication, and physical ones connect to no database.
 inline constexpr const char* kProbeSql =
     "SELECT pg_is_in_recovery(),"
     " (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
@@ -37,7 +39,9 @@ inline constexpr const char* kProbeSql =
     " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END),"
     " (CASE WHEN pg_is_in_recovery() THEN"
     " (CASE WHEN pg_has_role('pg_read_all_stats', 'USAGE') THEN 2 ELSE 0 END)"
-    " + (CASE WHEN EXISTS (SELECT 1 FROM pg_stat_wal_receiver) THEN 1 ELSE 0 END) END)";
+    " + (CASE WHEN EXISTS (SELECT 1 FROM pg_stat_wal_receiver) THEN 1 ELSE 0 END) END),"
+    " (CASE WHEN NOT pg_is_in_recovery() THEN (SELECT count(*) FROM pg_stat_replication r"
+    " JOIN pg_stat_activity a ON a.pid = r.pid WHERE a.datid IS NULL) END)";
 
 /// What a host said of itself in answer to kProbeSql.
 struct ProbeAnswer {
@@ -50,6 +54,8 @@ struct ProbeAnswer {
     std::optional<std::uint32_t> timeline;
     /// A standby's WAL receiver as the role sees it; unset when the server did not say.
     std::optional<ReceiverView> receiver;
+    /// A primary's physical WAL senders; unset when the server did not say.
+    std::optional<std::uint32_t> standbys;
 
     /// Whether new transactions there may write.
     bool takes_writes() const noexcept { return !in_recovery && !read_only; }

@@ -178,6 +178,9 @@ struct HostData {
     std::optional<std::uint64_t> replayed;  // Pinned or paused replay position.
     std::uint32_t timeline = 1;             // A primary's; a promotion starts a new one.
     bool diverged = false;  // Replayed WAL a new timeline never had: its position stands.
+    // A primary's WAL senders as its probe reports them; unset: its replicas that are up and
+    // have not diverged.
+    std::optional<std::size_t> wal_senders;
     std::size_t connection_attempts = 0;
     std::size_t connections_opened = 0;
     std::size_t statements_run = 0;
@@ -826,6 +829,12 @@ class FakeBackend::Host {
         }
         return *this;
     }
+    /// How many standbys this primary's probe shows streaming from it (pg_stat_replication),
+    /// instead of the replicas that are up and have not diverged: 0 makes a replica whose
+    /// replay moves after a new_timeline() look like one still following the old primary.
+    Host& wal_senders(std::size_t n) {
+        return set([&](detail::HostData& h) { h.wal_senders = n; });
+    }
     /// Breaks every open connection, as pg_terminate_backend would; the host stays up.
     Host& terminate_connections() {
         std::lock_guard lock(state_->mutex);
@@ -1376,12 +1385,25 @@ inline std::optional<Result> FakeBackend::Connection::builtin(std::string_view s
         const auto lag = replica ? h.lag.count() : 0;
         // A session opened read-only is the caller's, not the server's setting.
         const bool read_only = replica || h.fenced;
-        // A standby's timeline is hidden, as from a role without pg_read_all_stats.
+        // A standby's timeline is hidden, as from a role without pg_read_all_stats, and so
+        // is what its receiver does.
+        std::size_t senders = 0;
+        if (h.wal_senders) {
+            senders = *h.wal_senders;
+        } else {
+            for (const auto& [name, other] : st.hosts) {
+                if (other.role == HostRole::replica && !other.down && !other.diverged) ++senders;
+            }
+        }
+        auto primary_only = [&](std::string text) {
+            return replica ? std::nullopt : std::optional<std::string>(std::move(text));
+        };
         return detail::text_result(
-            {"pg_is_in_recovery", "pg_current_wal_lsn", "coalesce", "read_only", "timeline"},
+            {"pg_is_in_recovery", "pg_current_wal_lsn", "coalesce", "read_only", "timeline",
+             "receiver", "standbys"},
             {{replica ? "t" : "f", detail::lsn_text(st.replayed(h)), std::to_string(lag),
-              read_only ? "t" : "f",
-              replica ? std::nullopt : std::optional<std::string>(std::to_string(h.timeline))}});
+              read_only ? "t" : "f", primary_only(std::to_string(h.timeline)), std::nullopt,
+              primary_only(std::to_string(senders))}});
     }
     if (sql == sql_text::kPingSql) {
         return detail::text_result({"?column?"}, {{"1"}});
