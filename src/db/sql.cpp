@@ -25,6 +25,7 @@ ProbeAnswer ProbeAnswer::parse(const Result& r) {
         const auto n = row[6].as<std::int64_t>(0);
         a.standbys = static_cast<std::uint32_t>(std::clamp<std::int64_t>(n, 0, 0xFFFFFFFF));
     }
+    if (r.columns() > 7 && !row[7].is_null()) a.system = row[7].as<std::string>();
     return a;
 }
 

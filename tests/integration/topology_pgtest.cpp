@@ -214,6 +214,84 @@ TEST_CASE("statements stuck on a hung primary are cut once the host list has mov
     frozen.reset();  // thaw before reset rebuilds the nodes
 }
 
+TEST_CASE("an old primary thawed after the failover gets no more writes from the pool",
+          "[topology][failover][split-brain]") {
+    TopologyGuard guard(cluster());
+    create_table("failover_thaw");
+    auto cfg = host_list_config("topo-thaw");
+    cfg.statement_timeout = 10min;
+    cfg.query_timeout = 11min;
+    std::vector<std::thread> callers;
+    std::vector<std::promise<std::string>> outcomes(2);
+    struct Join {
+        std::vector<std::thread>& threads;
+        ~Join() {
+            for (auto& t : threads) {
+                if (t.joinable()) t.join();
+            }
+        }
+    } join{callers};
+    db::Database pool(cfg);
+    pool.query("INSERT INTO failover_thaw (v) VALUES (0)");
+    // The pool has checked the primary: it knows which history its server continues.
+    REQUIRE(eventually(
+        [&] { return pool.health({.timeout = 2s}).status == db::HealthStatus::healthy; }));
+    for (int i = 0; i < 2; ++i) {
+        callers.emplace_back([&, i] {
+            try {
+                pool.query("INSERT INTO failover_thaw (v) SELECT $1 FROM pg_sleep(600)", {i + 1});
+                outcomes[static_cast<std::size_t>(i)].set_value("no error");
+            } catch (const db::ConnectionError& e) {
+                outcomes[static_cast<std::size_t>(i)].set_value(
+                    std::string(e.statement_sent() ? "sent: " : "not sent: ") + e.what());
+            } catch (const std::exception& e) {
+                outcomes[static_cast<std::size_t>(i)].set_value(std::string("other: ") + e.what());
+            }
+        });
+    }
+    REQUIRE(eventually([&] {
+        return std::stoi(cluster().psql(ClusterNode::primary,
+                                        "SELECT count(*) FROM pg_stat_activity WHERE "
+                                        "application_name = 'topo-thaw' AND query LIKE "
+                                        "'%pg_sleep(600)%' AND state = 'active'")) == 2;
+    }));
+    REQUIRE(eventually([&] {
+        return cluster().psql(ClusterNode::replica1, "SELECT count(*) FROM failover_thaw") == "1";
+    }));
+    std::optional<FrozenNode> frozen;
+    frozen.emplace(cluster(), ClusterNode::primary);
+    cluster().promote(ClusterNode::replica1);
+    // The first write after the promotion reaches replica1 (the frozen host costs one
+    // connect_timeout); then the old primary thaws, writable again: a split brain.
+    REQUIRE(eventually([&] {
+        try {
+            pool.query("INSERT INTO failover_thaw (v) VALUES (100)");
+            return true;
+        } catch (const db::Error&) {
+            return false;
+        }
+    }));
+    frozen.reset();
+    for (std::int64_t i = 1; i <= 20; ++i) {
+        pool.query("INSERT INTO failover_thaw (v) VALUES ($1)", {100 + i});
+    }
+    // The statements stuck on the old primary were cut, saying why: they may have run there.
+    for (auto& outcome : outcomes) {
+        auto f = outcome.get_future();
+        REQUIRE(f.wait_for(5min) == std::future_status::ready);
+        const auto text = f.get();
+        CHECK_THAT(text, Catch::StartsWith("sent: connection cut"));
+        CHECK_THAT(text, Catch::Contains("timeline"));
+    }
+    for (auto& t : callers) t.join();
+    callers.clear();
+    // Every write after the promotion is on the new primary, none on the thawed old one.
+    CHECK(cluster().psql(ClusterNode::replica1,
+                         "SELECT count(*) FROM failover_thaw WHERE v >= 100") == "21");
+    CHECK(cluster().psql(ClusterNode::primary,
+                         "SELECT count(*) FROM failover_thaw WHERE v >= 100") == "0");
+}
+
 TEST_CASE("a fenced primary's writes move to the promoted host without a caller error",
           "[topology][fence]") {
     TopologyGuard guard(cluster());

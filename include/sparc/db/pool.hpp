@@ -1265,7 +1265,11 @@ class PoolCore {
             x.cancel_grace = std::chrono::milliseconds(0);
             const Result r = conn.execute(detail::kProbeSql, {}, x);
             const auto rtt = Clock::now() - started;
-            host.answered();  // the opener, if backing off, tries again at once
+            host.answered();     // the opener, if backing off, tries again at once
+            std::string server;  // which server of a host list answered
+            if constexpr (ServerAwareBackend<B>) {
+                if (host.follows_moves()) server = conn.server();
+            }
             auto clean = [](connection_type& c) {
                 return safety::reuse(c.transaction_status(), c.cancel_outstanding()) ==
                        safety::Reuse::keep;
@@ -1289,6 +1293,9 @@ class PoolCore {
                     primary_seen_at(*answer.position);
                     if (router_ && answer.standbys && answer.position->timeline != 0) {
                         router_->primary_standbys(answer.position->timeline, *answer.standbys);
+                    }
+                    if (!server.empty()) {
+                        host.note_history(server, {answer.system, answer.position->timeline});
                     }
                 }
             } else {
@@ -1646,6 +1653,11 @@ HealthReport detail::PoolCore<B>::health(HealthOptions options) {
             h.reachable = true;
             primary.answered();
             const auto answer = detail::ProbeAnswer::parse(r);
+            if constexpr (ServerAwareBackend<B>) {
+                if (primary.follows_moves() && answer.position && !answer.in_recovery) {
+                    primary.note_history(conn.server(), {answer.system, answer.position->timeline});
+                }
+            }
             h.observed_role = answer.in_recovery ? HostRole::replica : HostRole::primary;
             if (answer.in_recovery) {
                 report.reasons.push_back(fmt::format("primary {} is in recovery", h.host));

@@ -391,7 +391,7 @@ TEST_CASE("the probe reports role, WAL position and lag", "[db][fake]") {
     auto probe = [](FakeBackend::Connection& c) {
         const auto r = exec(c, db::detail::kProbeSql);
         REQUIRE(r.size() == 1);
-        REQUIRE(r.columns() == 7);
+        REQUIRE(r.columns() == 8);
         return Probe{r.front().at(0).as<bool>(),
                      db::CommitPosition::parse(r.front().at(1).as<std::string>()),
                      r.front().at(2).as<std::int64_t>(), r.front().at(3).as<bool>()};

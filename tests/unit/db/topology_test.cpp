@@ -48,6 +48,32 @@ TEST_CASE("a caller waits through 53300 for a connection released before its dea
     CHECK(fake.host("primary").connection_attempts() >= 2);
 }
 
+TEST_CASE(
+    "a full server with a caller waiting is tried again within half a second, not after a "
+    "grown backoff",
+    "[db][topology]") {
+    // A session may free up outside the pool (another client leaves): only a connect finds it.
+    db::testing::FakeBackend fake;
+    fake.host("primary").max_connections(1);
+    auto cfg = fake_config();
+    cfg.max_connections = 4;
+    cfg.connection_timeout = 30s;
+    cfg.reconnect_backoff_max = 10s;
+    FakePool pool(cfg, fake);
+    auto held = pool.acquire();
+    std::thread waiter([&] {
+        try {
+            pool.query("SELECT 1");
+        } catch (const db::Error&) {
+        }
+    });
+    // Backing off as from a server that is down, the 12th attempt would come after 20 s and
+    // more; retrying a full server every half second at most, within about 4 s.
+    CHECK(eventually([&] { return fake.host("primary").connection_attempts() >= 12; }, 15s));
+    held.release();
+    waiter.join();
+}
+
 TEST_CASE("without a release, the 53300 reaches the caller at its deadline with its SQLSTATE",
           "[db][topology]") {
     db::testing::FakeBackend fake;
@@ -903,4 +929,87 @@ TEST_CASE("a second path to a primary that still answers is no failover: nothing
     CHECK_THAT(pool.metrics_text(), Catch::Contains("sparc_db_primary_moves_total{service=\"unit\","
                                                     "role=\"primary\",host=\"h1:5432,h1b:5432/"
                                                     "app\"} 0"));
+}
+
+TEST_CASE(
+    "a second path to the same server cuts nothing, even with every session busy past the "
+    "pool's window",
+    "[db][topology][failover]") {
+    // h1 and h1b lead to one server (same history: same cluster, same timeline). Every session
+    // on h1 runs a statement longer than connection_timeout, so none answers meanwhile: the
+    // histories, not the answers, tell that nothing moved.
+    db::testing::FakeBackend fake;
+    fake.primary("h1");
+    fake.primary("h1b");
+    auto cfg = fake_config();
+    cfg.primary = db::Endpoint::parse(
+        "postgresql://app:unit-secret-pw@h1,h1b/app?target_session_attrs=read-write");
+    cfg.health_check_period = 10min;
+    cfg.max_connections = 3;
+    cfg.query_timeout = 11min;
+    cfg.statement_timeout = 10min;
+    Threads threads;
+    FakePool pool(cfg, fake);
+    const std::string sql = "UPDATE accounts SET balance = balance - 1";
+    auto [slow, held] = busy_on_h1(pool, fake, sql, 4s, threads);
+    for (auto& lease : held) lease.release();
+    auto second = run_in_background(pool, sql, threads);
+    REQUIRE(fake.wait_for_running(2, 10s));
+    fake.host("h1").refuse_next_connections(1);
+    auto other = pool.acquire();
+    REQUIRE(other.connection().server() == "h1b");
+    CHECK(slow.wait_for(60s) == std::future_status::ready);
+    CHECK(slow.get() == "no error");
+    CHECK(second.get() == "no error");
+    threads.join_all();
+    CHECK(fake.count(sql) == 2);
+    CHECK_THAT(pool.metrics_text(), Catch::Contains("primary_moves_total{service=\"unit\","
+                                                    "role=\"primary\",host=\"h1:5432,h1b:5432/"
+                                                    "app\"} 0"));
+}
+
+TEST_CASE(
+    "in a split brain the newer timeline wins: the old primary's sessions are cut though "
+    "it still answers, and it gets no new session",
+    "[db][topology][failover][split-brain]") {
+    db::testing::FakeBackend fake;
+    auto cfg = host_list_config(fake);
+    cfg.health_check_period = 10min;  // the start-up check only: it learns h1's history
+    cfg.max_connections = 8;
+    Threads threads;
+    FakePool pool(cfg, fake);
+    const std::string sql = "UPDATE accounts SET balance = balance - 1";
+    auto [running, held] = busy_on_h1(pool, fake, sql, 10min, threads);
+    // h2 is promoted while h1 stays writable and answers (a split brain); a new session
+    // reaches h2 (h1 refuses it once, as a partition would).
+    fake.host("h2").role(db::HostRole::primary);
+    fake.host("h1").refuse_next_connections(1);
+    auto fresh = pool.acquire();
+    REQUIRE(fresh.connection().server() == "h2");
+    // At once, not after connection_timeout: h1's sessions are cut, whatever they answer.
+    REQUIRE(running.wait_for(60s) == std::future_status::ready);
+    const auto text = running.get();
+    CHECK_THAT(text, Catch::StartsWith("sent: connection cut while waiting for the result"));
+    CHECK_THAT(text, Catch::Contains("moved from h1 (timeline 1) to h2 (timeline 2)"));
+    threads.join_all();
+    for (auto& lease : held) {
+        CHECK_THROWS_AS(lease.query("INSERT INTO audit VALUES (1)"), db::ConnectionError);
+        lease.release();
+    }
+    CHECK(fake.count("INSERT INTO audit VALUES (1)") == 0);
+    fresh.release();
+    REQUIRE(eventually([&] { return fake.host("h1").open_connections() == 0; }));
+    // h2 refuses a connect: the list leads back to h1, which is behind. It gets no session.
+    std::vector<db::Lease<db::testing::FakeBackend>> leases;
+    while (pool.stats().idle > 0) leases.push_back(pool.acquire());
+    fake.host("h2").refuse_next_connections(1);
+    const auto writes_before = fake.count("INSERT INTO t VALUES (1)");
+    try {
+        pool.query("INSERT INTO t VALUES (1)");
+    } catch (const db::Error& e) {
+        CHECK_THAT(e.what(), Catch::Contains("timeline 1, behind timeline 2"));
+    }
+    CHECK(fake.host("h1").open_connections() == 0);
+    CHECK(fake.count_on("h1", "INSERT INTO t VALUES (1)") == 0);
+    CHECK(fake.count("INSERT INTO t VALUES (1)") <= writes_before + 1);
 }

@@ -64,6 +64,7 @@
 #include <fmt/format.h>
 
 #include <sparc/db/backend.hpp>
+#include <sparc/db/detail/sql.hpp>
 #include <sparc/db/endpoint.hpp>
 #include <sparc/db/errors.hpp>
 #include <sparc/db/hooks.hpp>
@@ -329,6 +330,13 @@ inline void bump(std::atomic<std::uint64_t>& counter) noexcept {
 template <typename B>
 class HostPool {
   public:
+    /// Which history a writable server continues: its cluster's system identifier and its
+    /// timeline (kHistorySql).
+    struct History {
+        std::string system;
+        std::uint32_t timeline = 0;
+    };
+
     using SlotT = Slot<B>;
 
     HostPool(B backend, Endpoint endpoint, HostRole role, HostLimits limits,
@@ -477,6 +485,8 @@ class HostPool {
         {
             std::lock_guard lock(mutex_);
             if (closed_locked()) return;
+            for (auto& conn : doomed_) to_close.push_back(std::move(conn));
+            doomed_.clear();
             if (follow_moves_) confirm_move_locked(now, to_close);
             std::vector<std::pair<Clock::time_point, SlotT*>> too_idle;
             const std::uint32_t n = high_.load(std::memory_order_relaxed);
@@ -587,13 +597,18 @@ class HostPool {
 
     /// Opens a connection that is not the pool's (a health check's own). Counts the attempt.
     /// @throws ConnectionError.
-    std::unique_ptr<typename B::Connection> open_unpooled(Clock::time_point deadline) {
+    std::unique_ptr<typename B::Connection> open_unpooled(
+        Clock::time_point deadline, std::optional<History>* history = nullptr) {
         metrics_.connect_attempts.add();
         ConnectSettings s = settings_;
         s.deadline = deadline;
         try {
             // The opener's backoff ends when a statement is served on it (answered()).
-            return backend_.connect(endpoint_, s);
+            auto conn = backend_.connect(endpoint_, s);
+            if (history != nullptr && needs_history(*conn)) {
+                *history = read_history(*conn, deadline);
+            }
+            return conn;
         } catch (const ConnectionError& e) {
             metrics_.connection_errors.add();
             // Its text reaches health reports and host-state hooks: no password in it.
@@ -608,6 +623,18 @@ class HostPool {
     /// Whether this host follows the writable server of a host list (see
     /// follows_writable_host()).
     bool follows_moves() const noexcept { return follow_moves_; }
+
+    /// Records the history that `server` showed a health check (kProbeSql): the sessions'
+    /// server, before any move, is compared with a new one by it (follow_move_locked()).
+    void note_history(std::string_view server, History history) {
+        if (!follow_moves_ || history.timeline == 0 || history.system.empty()) return;
+        std::lock_guard lock(mutex_);
+        if (server != server_) return;
+        if (!server_history_ || server_history_->system != history.system ||
+            history.timeline > server_history_->timeline) {
+            server_history_ = std::move(history);
+        }
+    }
 
     /// For a host list whose every session is busy (a check found none free): when no lease
     /// has ended since the previous such check either, the sessions may all be stuck on a
@@ -636,16 +663,18 @@ class HostPool {
             if (open_ == 0 || pending_move_) return;  // nothing to cut, or already suspected
         }
         std::unique_ptr<typename B::Connection> conn;
+        std::optional<History> history;
         try {
-            conn = open_unpooled(deadline);
+            conn = open_unpooled(deadline, &history);
         } catch (const Error&) {
             return;  // no writable server now: nothing moved yet
         }
         bool suspected = false;
         {
             std::lock_guard lock(mutex_);
-            follow_move_locked(*conn);
-            suspected = pending_move_.has_value();
+            const auto moves = metrics_.primary_moves.value();
+            follow_move_locked(*conn, history);
+            suspected = pending_move_.has_value() || metrics_.primary_moves.value() != moves;
         }
         conn->close();  // never counted as one of the pool's
         look_every_ = suspected ? 1 : std::min(look_every_ * 2, 64);
@@ -742,7 +771,11 @@ class HostPool {
 
     /// Opens a connection for a reserve()d place. @throws ConnectionError.
     std::unique_ptr<typename B::Connection> open_reserved(Clock::time_point deadline) {
-        return open_unpooled(deadline);
+        std::optional<History> history;
+        auto conn = open_unpooled(deadline, follow_moves_ ? &history : nullptr);
+        std::lock_guard lock(mutex_);
+        reserved_history_ = std::move(history);
+        return conn;
     }
 
     /// Ends a reserve(): adds `conn` to the pool as an idle (or handed-off) connection, or
@@ -760,7 +793,9 @@ class HostPool {
             return;
         }
         metrics_.connections_opened.add();
-        add_connection_locked(std::move(conn));
+        if (!add_connection_locked(std::move(conn), std::exchange(reserved_history_, {}))) {
+            open_cv_.notify_one();
+        }
     }
 
   private:
@@ -1267,22 +1302,92 @@ class HostPool {
         }
     }
 
-    // A new session of a host list reached `conn.server()`. When the sessions before it reached
-    // another server, the writable primary may have moved (a failover). It may also not have:
-    // two entries of the list may lead to one server (two proxies, a name and its address),
-    // and a session that began connecting before the move may join after it. So the move is
-    // only suspected here; confirm_move_locked() decides after connection_timeout.
-    void follow_move_locked(const typename B::Connection& conn) {
+    // Whether a new session's history is worth a round trip: only for one that reached another
+    // server than the sessions before it (follow_move_locked()), a rare event. The first
+    // server's history comes from the health check (note_history()).
+    bool needs_history(const typename B::Connection& conn) {
+        if constexpr (ServerAwareBackend<B>) {
+            std::lock_guard lock(mutex_);
+            return !server_.empty() && server_ != conn.server();
+        } else {
+            (void)conn;
+            return false;
+        }
+    }
+
+    // Which history the writable server a session reached continues (kHistorySql), read
+    // right after the connect; nullopt when it could not be read (the move is then judged by
+    // answers alone, see follow_move_locked()).
+    std::optional<History> read_history(typename B::Connection& conn,
+                                        Clock::time_point deadline) noexcept {
+        try {
+            ExecSettings x;
+            x.deadline = std::min(deadline, Clock::now() + std::chrono::seconds(2));
+            x.prepare = false;
+            x.cancel_grace = std::chrono::milliseconds(0);
+            const Result r = conn.execute(kHistorySql, {}, x);
+            if (r.empty() || r.front()[0].is_null() || r.front()[1].is_null()) return std::nullopt;
+            History h{std::string(r.front()[0].template as<std::string_view>()),
+                      timeline_of_walfile(r.front()[1].template as<std::string_view>())};
+            if (h.timeline == 0) return std::nullopt;
+            return h;
+        } catch (...) {
+            return std::nullopt;
+        }
+    }
+
+    // A new session of a host list reached `conn.server()`, continuing `history` there. When
+    // the sessions before it reached another server, the writable primary may have moved (a
+    // failover). The two servers' histories decide when both are known and belong to one
+    // cluster:
+    // - a newer timeline: the new server was promoted after the old one's sessions began. The
+    //   old server is the old primary, hung, fenced or, worse, still writable (a split brain):
+    //   its sessions go now (cut_server_locked());
+    // - the same timeline: the same server reached by another entry (two proxies, a name and
+    //   its address): nothing moved, nothing is cut;
+    // - an older timeline: the new session reached a stale primary, a server that a failover
+    //   left behind. The session is refused (false): a write there would be lost.
+    // Otherwise (not known) the move is only suspected here, and confirm_move_locked()
+    // decides after connection_timeout by whether the old server still answers.
+    bool follow_move_locked(const typename B::Connection& conn,
+                            const std::optional<History>& history) {
         if constexpr (ServerAwareBackend<B>) {
             const std::string_view now = conn.server();
-            if (server_ == now) return;
-            if (server_.empty()) {
+            if (server_.empty() || server_ == now) {
                 server_ = now;
-                return;
+                if (history && (!server_history_ || server_history_->system != history->system ||
+                                history->timeline > server_history_->timeline)) {
+                    server_history_ = history;
+                }
+                return true;
+            }
+            if (history && server_history_ && history->system == server_history_->system) {
+                if (history->timeline == server_history_->timeline) return true;
+                if (history->timeline < server_history_->timeline) {
+                    stale_error_ = fmt::format(
+                        "{} refused: its writable server {} is on timeline {}, behind timeline "
+                        "{} of {}: a primary that a failover left behind (a split brain); it "
+                        "is not used",
+                        label_, now, history->timeline, server_history_->timeline, server_);
+                    return false;
+                }
+                pending_move_.reset();
+                const std::string from = std::exchange(server_, std::string(now));
+                const auto old_timeline = server_history_->timeline;
+                server_history_ = history;
+                cut_server_locked(
+                    from,
+                    fmt::format("the writable primary of {} moved from {} "
+                                "(timeline {}) to {} (timeline {}), a failover; "
+                                "this session was on the old primary {}",
+                                label_, from, old_timeline, server_, history->timeline, from),
+                    doomed_);
+                return true;
             }
             PendingMove move;
             move.from = std::exchange(server_, std::string(now));
             move.to = server_;
+            server_history_ = history;
             move.due = Clock::now() + limits_.connection_timeout;
             const std::uint32_t n = high_.load(std::memory_order_relaxed);
             for (std::uint32_t i = 0; i < n; ++i) {
@@ -1293,8 +1398,11 @@ class HostPool {
                 }
             }
             pending_move_ = std::move(move);
+            return true;
         } else {
             (void)conn;
+            (void)history;
+            return true;
         }
     }
 
@@ -1302,9 +1410,8 @@ class HostPool {
     // server ended a lease reusable meanwhile, that server still answers: no move (a second
     // path to the same server, or a session that joined late), and nothing is cut. Otherwise
     // the old server neither answered its sessions for connection_timeout nor kept the host
-    // list's new sessions: its idle sessions go (into `to_close`) and its leased ones are cut,
-    // so that a caller waiting on a server that hangs instead of dying learns it now instead
-    // of at its query_timeout.
+    // list's new sessions: its sessions go (cut_server_locked()), so that a caller waiting on a
+    // server that hangs instead of dying learns it now instead of at its query_timeout.
     void confirm_move_locked(Clock::time_point now,
                              std::vector<std::unique_ptr<typename B::Connection>>& to_close) {
         if constexpr (ServerAwareBackend<B>) {
@@ -1318,15 +1425,28 @@ class HostPool {
                     return;  // the old server still answers
                 }
             }
-            const std::string reason = fmt::format(
-                "the writable primary of {} moved from {} to {}, and this session "
-                "was on {}, which stopped answering",
-                label_, move.from, move.to, move.from);
+            cut_server_locked(move.from,
+                              fmt::format("the writable primary of {} moved from {} to {}, and "
+                                          "this session was on {}, which stopped answering",
+                                          label_, move.from, move.to, move.from),
+                              to_close);
+        } else {
+            (void)now;
+            (void)to_close;
+        }
+    }
+
+    // The writable primary moved away from `from`: its idle sessions go (into `to_close`, never
+    // handed out again) and its leased ones are cut (interrupt(reason)), so that no statement
+    // runs there any more and a caller waiting there learns it now.
+    void cut_server_locked(const std::string& from, const std::string& reason,
+                           std::vector<std::unique_ptr<typename B::Connection>>& to_close) {
+        if constexpr (ServerAwareBackend<B>) {
             bool cut = false;
             const std::uint32_t n = high_.load(std::memory_order_relaxed);
             for (std::uint32_t i = 0; i < n; ++i) {
                 SlotT& s = slots_[i];
-                if (!s.conn || s.conn->server() != move.from) continue;
+                if (!s.conn || s.conn->server() != from) continue;
                 if (take_for_removal_locked(s, to_close)) continue;
                 if (s.state.load(std::memory_order_acquire) == SlotT::kLeased) {
                     s.retire.store(true, std::memory_order_relaxed);
@@ -1337,14 +1457,21 @@ class HostPool {
             metrics_.primary_moves.add();
             if (cut || !to_close.empty()) open_cv_.notify_one();
         } else {
-            (void)now;
+            (void)from;
+            (void)reason;
             (void)to_close;
         }
     }
 
-    // Puts a new connection in an empty slot: handed to the head of the queue, or idle.
-    void add_connection_locked(std::unique_ptr<typename B::Connection> conn) {
-        if (follow_moves_) follow_move_locked(*conn);
+    // Puts a new connection in an empty slot: handed to the head of the queue, or idle. False
+    // when it reached a stale primary (follow_move_locked()): it is closed on the next tick.
+    bool add_connection_locked(std::unique_ptr<typename B::Connection> conn,
+                               std::optional<History> history = std::nullopt) {
+        if (follow_moves_ && !follow_move_locked(*conn, history)) {
+            doomed_.push_back(std::move(conn));
+            open_cv_.notify_one();
+            return false;
+        }
         // open_ + opening_ <= max, so there is an empty slot.
         std::uint32_t i = 0;
         while (slots_[i].state.load(std::memory_order_relaxed) != SlotT::kEmpty) ++i;
@@ -1368,6 +1495,7 @@ class HostPool {
         } else {
             s.state.store(SlotT::kIdle, std::memory_order_seq_cst);
         }
+        return true;
     }
 
     // A connection attempt failed, or the pooler ended a session for want of the database
@@ -1378,7 +1506,14 @@ class HostPool {
         last_connect_error_ = error;
         last_connect_sqlstate_ = sqlstate;
         ++connect_failures_;
-        const auto retry_at = Clock::now() + connect_backoff(connect_failures_);
+        auto delay = connect_backoff(connect_failures_);
+        // A server that is up but full (53300) or starting (57P03) may take a session any
+        // moment, and a caller is waiting for one: try again soon, not after a backoff grown
+        // for a server that is down.
+        if (safety::server_busy(sqlstate) && !waiters_.empty()) {
+            delay = std::min<Clock::duration>(delay, kBusyRetryMax);
+        }
+        const auto retry_at = Clock::now() + delay;
         retry_at_ = retry_at;
         // With no connection open, nothing will be released to the caller this connection was
         // for: it learns at once why there is none, and so does every caller whose deadline
@@ -1450,10 +1585,14 @@ class HostPool {
             std::string error;
             std::string sqlstate;
             metrics_.connect_attempts.add();
+            std::optional<History> history;
             try {
                 ConnectSettings s = settings_;
                 s.deadline = started + limits_.connection_timeout;
                 conn = backend_.connect(endpoint_, s);
+                if (follow_moves_ && needs_history(*conn)) {
+                    history = read_history(*conn, s.deadline);
+                }
             } catch (const ConnectionError& e) {
                 error = redact_error_text(e.what(), endpoint_);
                 sqlstate = e.sqlstate();
@@ -1483,9 +1622,15 @@ class HostPool {
                 continue;
             }
             metrics_.connections_opened.add();
-            add_connection_locked(std::move(conn));
+            if (!add_connection_locked(std::move(conn), std::move(history))) {
+                metrics_.connection_errors.add();
+                connect_failed_locked(stale_error_, "", open_ == 0);
+            }
         }
     }
+
+    // The longest wait between two connects to a full server while a caller waits.
+    static constexpr std::chrono::milliseconds kBusyRetryMax{500};
 
     B backend_;
     Endpoint endpoint_;
@@ -1528,6 +1673,12 @@ class HostPool {
     Clock::time_point retry_at_{};  // the opener's next attempt after a failed one
     bool follow_moves_ = false;     // see follows_writable_host(); set once
     std::string server_;            // the server the newest session reached (follow_moves_)
+    // The history server_ continues, when known (follow_move_locked()).
+    std::optional<History> server_history_;
+    std::optional<History> reserved_history_;  // of the session open_reserved() opened
+    std::string stale_error_;  // why the last session to a stale primary was refused
+    // Sessions taken out under the mutex (a move, a stale primary), closed on the next tick.
+    std::vector<std::unique_ptr<typename B::Connection>> doomed_;
     // A move follow_move_locked() suspects: from and to which server, when to decide, and the
     // answers counted then on each slot whose session was on the old server.
     struct PendingMove {

@@ -23,8 +23,10 @@ namespace sparc::db::detail {
 /// read pg_stat_wal_receiver's details and the receiver runs). Sixth, on a standby, what it
 /// shows of its WAL receiver: bit 1 set when a receiver is connected to an upstream, bit 2 when
 /// the role may read its details (then a NULL timeline means no receiver streams). Seventh, on
-/// a primary, how many physical WAL senders run (standbys streaming from it, or a base backup):
-/// any role sees them in pg_stat_replication, and physical ones connect to no database.
+/// a primary, how many standbys stream from it: physical WAL senders (any role sees them in
+/// pg_stat_replication; physical ones connect to no database), but for the WAL archivers and
+/// base backups that say what they are (pg_receivewal, pg_basebackup).
+/// Eighth, on a primary, the cluster's system identifier (see kHistorySql).
 inline constexpr const char* kProbeSql =
     "SELECT pg_is_in_recovery(),"
     " (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
@@ -41,7 +43,10 @@ inline constexpr const char* kProbeSql =
     " (CASE WHEN pg_has_role('pg_read_all_stats', 'USAGE') THEN 2 ELSE 0 END)"
     " + (CASE WHEN EXISTS (SELECT 1 FROM pg_stat_wal_receiver) THEN 1 ELSE 0 END) END),"
     " (CASE WHEN NOT pg_is_in_recovery() THEN (SELECT count(*) FROM pg_stat_replication r"
-    " JOIN pg_stat_activity a ON a.pid = r.pid WHERE a.datid IS NULL) END)";
+    " JOIN pg_stat_activity a ON a.pid = r.pid WHERE a.datid IS NULL"
+    " AND r.application_name NOT IN ('pg_receivewal', 'pg_basebackup')) END),"
+    " (CASE WHEN NOT pg_is_in_recovery() THEN"
+    " (SELECT system_identifier FROM pg_control_system())::text END)";
 
 /// What a host said of itself in answer to kProbeSql.
 struct ProbeAnswer {
@@ -56,6 +61,8 @@ struct ProbeAnswer {
     std::optional<ReceiverView> receiver;
     /// A primary's physical WAL senders; unset when the server did not say.
     std::optional<std::uint32_t> standbys;
+    /// A primary's cluster system identifier; empty when the server did not say.
+    std::string system;
 
     /// Whether new transactions there may write.
     bool takes_writes() const noexcept { return !in_recovery && !read_only; }
@@ -84,6 +91,16 @@ inline constexpr const char* kTxidStatusSql =
 /// The second column is the WAL file name, whose first 8 hex digits are the timeline.
 inline constexpr const char* kCurrentLsnSql =
     "SELECT pg_current_wal_insert_lsn()::text, pg_walfile_name(pg_current_wal_insert_lsn())";
+
+/// Which history a writable server continues, asked on each new session of a host list's
+/// primary: the cluster's system identifier (the same on a primary and every standby made from
+/// it) and the WAL file name of the current position, whose first 8 hex digits are the
+/// timeline. A promotion starts a new timeline, so of two writable servers of one cluster the
+/// one on the higher timeline is the newer primary, and two entries leading to one server show
+/// the same. Any role may run it; a standby refuses it (recovery is in progress).
+inline constexpr const char* kHistorySql =
+    "SELECT (SELECT system_identifier FROM pg_control_system())::text,"
+    " pg_walfile_name(pg_current_wal_lsn())";
 
 /// The timeline in a WAL file name (its first 8 hex digits); 0 when `name` is not one.
 std::uint32_t timeline_of_walfile(std::string_view name) noexcept;

@@ -210,6 +210,9 @@ struct ConnData {
     std::int64_t txid = 0;
 };
 
+/// The simulated cluster's system identifier: every host shares it.
+inline constexpr const char* kFakeSystemIdentifier = "7300000000000000001";
+
 /// Where the simulated WAL and transaction ids start.
 inline constexpr std::uint64_t kInitialWal = 0x1000000;
 inline constexpr std::int64_t kInitialTxid = 1000;
@@ -1400,10 +1403,10 @@ inline std::optional<Result> FakeBackend::Connection::builtin(std::string_view s
         };
         return detail::text_result(
             {"pg_is_in_recovery", "pg_current_wal_lsn", "coalesce", "read_only", "timeline",
-             "receiver", "standbys"},
+             "receiver", "standbys", "system_identifier"},
             {{replica ? "t" : "f", detail::lsn_text(st.replayed(h)), std::to_string(lag),
               read_only ? "t" : "f", primary_only(std::to_string(h.timeline)), std::nullopt,
-              primary_only(std::to_string(senders))}});
+              primary_only(std::to_string(senders)), primary_only(detail::kFakeSystemIdentifier)}});
     }
     if (sql == sql_text::kPingSql) {
         return detail::text_result({"?column?"}, {{"1"}});
@@ -1414,6 +1417,16 @@ inline std::optional<Result> FakeBackend::Connection::builtin(std::string_view s
         }
         return detail::text_result({"pg_last_wal_replay_lsn"},
                                    {{detail::lsn_text(st.replayed(h))}});
+    }
+    if (sql == sql_text::kHistorySql) {
+        if (h.role == HostRole::replica) {
+            throw Failure{Failure::sql, "55000", "recovery is in progress", false};
+        }
+        // One cluster: every host shares the system identifier.
+        return detail::text_result({"system_identifier", "pg_walfile_name"},
+                                   {{detail::kFakeSystemIdentifier,
+                                     fmt::format("{:08X}{:08X}{:08X}", h.timeline, st.wal >> 32U,
+                                                 (st.wal & 0xFFFFFFFFU) >> 24U)}});
     }
     if (sql == sql_text::kCurrentLsnSql) {
         if (h.role == HostRole::replica) {
@@ -1538,7 +1551,8 @@ inline Result FakeBackend::Connection::run(std::string_view sql, ParamsRef param
         call.txid = c.txid;
     }
     std::optional<std::uint64_t> seq;
-    if (st.record_internal || (sql != sql_text::kProbeSql && sql != sql_text::kPingSql)) {
+    if (st.record_internal ||
+        (sql != sql_text::kProbeSql && sql != sql_text::kPingSql && sql != sql_text::kHistorySql)) {
         seq = st.next_call_seq++;
         st.calls.push_back(call);
     }
