@@ -988,6 +988,12 @@ struct PqxxBackend::Connection::Impl {
         if (error) {
             try {
                 throw_error(error.get(), cancelled);
+            } catch (const QueryTimeout& e) {
+                // A timeout (57014 after the client's cancel, or statement_timeout) stays a
+                // QueryTimeout: caught as SqlError below it would lose its type, and callers
+                // (and under_caller_limits, which turns a caller's deadline into Cancelled)
+                // would see a plain SqlError.
+                throw detail::batch_timeout(e, failed_at, statements.size());
             } catch (const SqlError& e) {
                 throw detail::batch_failure(e, failed_at, statements.size());
             }

@@ -169,6 +169,17 @@ class QueryTimeout : public SqlError {
     bool cancelled_;
 };
 
+namespace detail {
+/// The timeout of statement `index` (from 0) of a batch of `count`: still a QueryTimeout (with
+/// its client_side() and cancelled()), its message saying which statement was running. Not
+/// batch_failure(), which would slice it into a plain SqlError 57014.
+inline QueryTimeout batch_timeout(const QueryTimeout& e, std::size_t index, std::size_t count) {
+    return QueryTimeout("batch statement " + std::to_string(index + 1) + " of " +
+                            std::to_string(count) + " timed out: " + e.what(),
+                        e.client_side(), e.cancelled());
+}
+}  // namespace detail
+
 /// Why a call ended early on the caller's say-so.
 enum class CancelReason {
     deadline,  ///< QueryOptions::deadline (or TransactionOptions::deadline) passed.

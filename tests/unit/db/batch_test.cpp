@@ -129,6 +129,33 @@ TEST_CASE("a batch whose connection proved dead before it was sent runs on anoth
     }
 }
 
+TEST_CASE("a batch past its timeout is QueryTimeout naming the statement, not a plain SqlError",
+          "[db][batch]") {
+    db::testing::FakeBackend fake;
+    fake.on("SELECT pg_sleep(60)").delays(60s);
+    FakePool pool(fake_config(), fake);
+    auto statements = inserts(3);
+    statements.push_back({"SELECT pg_sleep(60)", {}});
+    SECTION("the statement's timeout") {
+        try {
+            pool.batch(statements, {.timeout = 50ms});
+            FAIL("the batch succeeded");
+        } catch (const db::QueryTimeout& e) {
+            CHECK(e.client_side());
+            CHECK_THAT(e.what(), Catch::StartsWith("batch statement 4 of 4 timed out"));
+        }
+    }
+    SECTION("the caller's deadline: Cancelled") {
+        try {
+            pool.batch(statements, {.deadline = std::chrono::steady_clock::now() + 50ms});
+            FAIL("the batch succeeded");
+        } catch (const db::Cancelled& e) {
+            CHECK(e.reason() == db::CancelReason::deadline);
+        }
+    }
+    CHECK_NOTHROW(pool.batch(inserts(1)));
+}
+
 TEST_CASE("a batch runs inside a transaction, a lease and through db::Client", "[db][batch]") {
     db::testing::FakeBackend fake;
     FakePool pool(fake_config(), fake);

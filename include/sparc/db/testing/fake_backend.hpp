@@ -1759,6 +1759,8 @@ inline std::vector<Result> FakeBackend::Connection::batch(std::span<const Statem
     for (std::size_t i = 0; i < statements.size(); ++i) {
         try {
             results.push_back(run(statements[i].sql, statements[i].params, exec));
+        } catch (const QueryTimeout& e) {  // kept a QueryTimeout, as the real backend does
+            throw ::sparc::db::detail::batch_timeout(e, i, statements.size());
         } catch (const SqlError& e) {
             throw ::sparc::db::detail::batch_failure(e, i, statements.size());
         } catch (const ConnectionError& e) {
