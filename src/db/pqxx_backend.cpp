@@ -866,6 +866,148 @@ struct PqxxBackend::Connection::Impl {
         return result;
     }
 
+    // Runs `statements` in libpq's pipeline mode: all of them and one Sync sent in one go, then
+    // every result read, so the batch costs one round trip. Outside a transaction block the
+    // server runs them as one implicit transaction, committed at the Sync: a failing statement
+    // aborts it, and the ones after it are skipped. A statement's error is kept until the Sync
+    // is read, so the session leaves pipeline mode idle and usable; a lost session, a timeout
+    // or a cut breaks it off. Nothing is prepared: the statements are sent unnamed.
+    std::vector<Result> batch(std::span<const Statement> statements, const ExecSettings& settings) {
+        cancel_grace = settings.cancel_grace;
+        ready_to_send();
+        if (PQenterPipelineMode(raw) == 0) {
+            throw UsageError(fmt::format("batch: libpq could not enter pipeline mode: {}",
+                                         mask(PQerrorMessage(raw))));
+        }
+        // libpq writes a pipeline's statements out once its buffer fills: after the first one
+        // is queued, some of the batch may have left the client.
+        bool sent = false;
+        for (const auto& statement : statements) {
+            values.clear();
+            lengths.clear();
+            formats.clear();
+            for (const auto& p : statement.params) {
+                values.push_back(p.c_str());
+                lengths.push_back(static_cast<int>(p.size()));
+                formats.push_back(p.is_binary() ? 1 : 0);
+            }
+            if (PQsendQueryParams(raw, statement.sql.c_str(), static_cast<int>(values.size()),
+                                  nullptr, values.data(), lengths.data(), formats.data(), 0) == 0) {
+                if (PQstatus(raw) != CONNECTION_OK) {
+                    throw_broken(sent, "before the whole batch was sent");
+                }
+                // libpq refused the call itself: the session is left mid-pipeline.
+                const std::string why = mask(PQerrorMessage(raw));
+                mark_broken();
+                throw UsageError(fmt::format("batch: {}", why));
+            }
+            sent = true;
+        }
+        if (PQpipelineSync(raw) == 0) throw_broken(sent, "while sending the batch");
+        flush(settings.deadline);
+
+        std::vector<ResultPtr> got(statements.size());
+        ResultPtr error;
+        std::size_t failed_at = statements.size();
+        std::size_t index = 0;
+        bool cancelled = false;
+        bool synced = false;
+        Clock::time_point hard_deadline = settings.deadline;
+        const std::uint64_t waiting_for = ++awaited;
+        awaiting.store(waiting_for, std::memory_order_release);
+        struct Done {
+            std::atomic<std::uint64_t>& awaiting;
+            ~Done() { awaiting.store(0, std::memory_order_release); }
+        } done{awaiting};
+        while (!synced) {
+            if (PQconsumeInput(raw) == 0) {
+                if (error) throw_error(error.get(), cancelled);  // a FATAL goodbye says why
+                throw_broken(true, "while waiting for the batch's results");
+            }
+            while (!synced && PQisBusy(raw) == 0) {
+                PGresult* r = PQgetResult(raw);
+                if (r == nullptr) {
+                    ++index;  // the end of one statement's results
+                    continue;
+                }
+                ResultPtr res(r);
+                switch (PQresultStatus(r)) {
+                    case PGRES_PIPELINE_SYNC:
+                        synced = true;
+                        break;
+                    case PGRES_PIPELINE_ABORTED:
+                        break;  // skipped after an earlier statement failed
+                    case PGRES_FATAL_ERROR:
+                    case PGRES_NONFATAL_ERROR:
+                    case PGRES_BAD_RESPONSE:
+                        if (!error) {
+                            error = std::move(res);
+                            failed_at = index;
+                        }
+                        break;
+                    case PGRES_COPY_IN:
+                    case PGRES_COPY_OUT:
+                    case PGRES_COPY_BOTH:
+                        mark_broken();
+                        throw UsageError(
+                            "COPY cannot run in a batch (pipeline mode): use copy_in()");
+                    default:
+                        if (index < got.size()) got[index] = std::move(res);
+                        break;
+                }
+            }
+            if (synced) break;
+            const Wait w = wait_result(hard_deadline, waiting_for);
+            if (w == Wait::woken) {
+                if (!cancelled) {
+                    cancelled = true;
+                    hard_deadline = std::min(hard_deadline, Clock::now() + cancel_grace);
+                }
+                continue;
+            }
+            if (w == Wait::timeout) {
+                if (!cancelled) {
+                    cancelled = true;
+                    request_cancel();
+                    hard_deadline = Clock::now() + cancel_grace;
+                    continue;
+                }
+                mark_broken();
+                throw QueryTimeout(
+                    "batch exceeded the client query timeout; the server did not answer the "
+                    "cancel request and the connection was closed: the batch may have committed",
+                    true, false);
+            }
+        }
+        if (PQexitPipelineMode(raw) == 0) {
+            const std::string why = mask(PQerrorMessage(raw));
+            mark_broken();
+            throw ConnectionError(
+                fmt::format("batch: libpq could not leave pipeline mode: {}", why), true);
+        }
+        if (error) {
+            try {
+                throw_error(error.get(), cancelled);
+            } catch (const QueryTimeout& e) {
+                // A timeout (57014 after the client's cancel, or statement_timeout) stays a
+                // QueryTimeout: caught as SqlError below it would lose its type, and callers
+                // (and under_caller_limits, which turns a caller's deadline into Cancelled)
+                // would see a plain SqlError.
+                throw detail::batch_timeout(e, failed_at, statements.size());
+            } catch (const SqlError& e) {
+                throw detail::batch_failure(e, failed_at, statements.size());
+            }
+        }
+        std::vector<Result> results;
+        results.reserve(got.size());
+        for (auto& r : got) {
+            if (r) forget_all_if_discarded(PQcmdStatus(r.get()));
+            results.push_back(r ? Result(std::make_shared<const PgResultData>(std::move(r)))
+                                : Result{});
+        }
+        return results;
+    }
+
     // Runs a statement in libpq's single-row mode, handing each row to `sink` as it arrives:
     // libpq holds one row at a time (plus what one read of the socket brought in), so memory
     // stays bounded whatever the row count. The deadline covers the whole stream, the sink's
@@ -1448,6 +1590,11 @@ Result PqxxBackend::Connection::execute(std::string_view sql, ParamsRef params,
 std::size_t PqxxBackend::Connection::copy_in(std::string_view sql, detail::CopySource source,
                                              const ExecSettings& settings) {
     return impl_->copy_in(sql, source, settings);
+}
+
+std::vector<Result> PqxxBackend::Connection::batch(std::span<const Statement> statements,
+                                                   const ExecSettings& settings) {
+    return impl_->batch(statements, settings);
 }
 
 std::size_t PqxxBackend::Connection::stream(std::string_view sql, ParamsRef params,

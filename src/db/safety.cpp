@@ -1,10 +1,74 @@
 #include <sparc/db/safety.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
 namespace sparc::db::safety {
+
+namespace {
+
+// The statement's words from the start, past blanks and comments, upper-cased (at most `n`).
+std::vector<std::string> leading_words(std::string_view sql, std::size_t n) {
+    std::vector<std::string> words;
+    std::size_t i = 0;
+    while (i < sql.size() && words.size() < n) {
+        const char c = sql[i];
+        if (std::isspace(static_cast<unsigned char>(c)) != 0) {
+            ++i;
+        } else if (sql.substr(i, 2) == "--") {
+            const auto end = sql.find('\n', i);
+            i = end == std::string_view::npos ? sql.size() : end + 1;
+        } else if (sql.substr(i, 2) == "/*") {
+            // Block comments nest in PostgreSQL.
+            int depth = 0;
+            while (i < sql.size()) {
+                if (sql.substr(i, 2) == "/*") {
+                    ++depth;
+                    i += 2;
+                } else if (sql.substr(i, 2) == "*/") {
+                    i += 2;
+                    if (--depth == 0) break;
+                } else {
+                    ++i;
+                }
+            }
+        } else if (std::isalpha(static_cast<unsigned char>(c)) != 0) {
+            std::string word;
+            while (i < sql.size() &&
+                   (std::isalnum(static_cast<unsigned char>(sql[i])) != 0 || sql[i] == '_')) {
+                word += static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i])));
+                ++i;
+            }
+            words.push_back(std::move(word));
+        } else {
+            break;
+        }
+    }
+    return words;
+}
+
+}  // namespace
+
+void check_batch_statement(std::string_view sql) {
+    const auto words = leading_words(sql, 2);
+    if (words.empty()) return;
+    static constexpr std::string_view kControl[] = {"BEGIN",    "START", "COMMIT",    "END",
+                                                    "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE"};
+    bool control =
+        std::find(std::begin(kControl), std::end(kControl), words[0]) != std::end(kControl);
+    control = control || (words[0] == "PREPARE" && words.size() > 1 && words[1] == "TRANSACTION");
+    if (control) {
+        throw UsageError(fmt::format(
+            "{} cannot run in a batch: a batch is one transaction (or a part of the caller's); "
+            "nothing was sent",
+            words[0] == "PREPARE" ? std::string("PREPARE TRANSACTION") : words[0]));
+    }
+}
 
 void check_statement(std::string_view sql, ParamsRef params) {
     if (const auto at = sql.find('\0'); at != std::string_view::npos) {

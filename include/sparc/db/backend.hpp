@@ -7,8 +7,10 @@
 #include <concepts>
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <sparc/db/copy.hpp>
 #include <sparc/db/endpoint.hpp>
@@ -105,15 +107,6 @@ concept StreamingBackend = Backend<B> &&
     { c.stream(sql, params, exec, sink) } -> std::same_as<std::size_t>;
 };
 
-/// A Backend whose connections load data with COPY FROM STDIN (ConnectionPool::copy_in):
-/// `c.copy_in(sql, source, exec)` sends `sql` (a `COPY ... FROM STDIN` statement, no
-/// parameters, never prepared), then, once the server accepted it, the data `source` produces,
-/// chunk by chunk, and returns the number of rows the server reports loaded. The deadline in
-/// `exec` covers the whole COPY. Facts as for execute(); besides, when `source` throws, the
-/// backend aborts the COPY so that the server loads nothing of it (PQputCopyEnd with a reason),
-/// leaves transaction_status() and cancel_outstanding() telling the truth about the session,
-/// and rethrows the source's exception unchanged. A Backend without copy_in() cannot run
-/// copy_in(): the call throws UsageError before anything is sent.
 /// A backend whose sessions tell which server they reached and can be cut from another
 /// thread. server(): for an endpoint with a host list, the host that accepted ("host:port");
 /// called from any thread, its value never changes. interrupt(reason): called from any thread
@@ -130,11 +123,36 @@ concept ServerAwareBackend = Backend<B> &&
     noexcept;
 };
 
+/// A Backend whose connections load data with COPY FROM STDIN (ConnectionPool::copy_in):
+/// `c.copy_in(sql, source, exec)` sends `sql` (a `COPY ... FROM STDIN` statement, no
+/// parameters, never prepared), then, once the server accepted it, the data `source` produces,
+/// chunk by chunk, and returns the number of rows the server reports loaded. The deadline in
+/// `exec` covers the whole COPY. Facts as for execute(); besides, when `source` throws, the
+/// backend aborts the COPY so that the server loads nothing of it (PQputCopyEnd with a reason),
+/// leaves transaction_status() and cancel_outstanding() telling the truth about the session,
+/// and rethrows the source's exception unchanged. A Backend without copy_in() cannot run
+/// copy_in(): the call throws UsageError before anything is sent.
 template <typename B>
 concept CopyingBackend = Backend<B> &&
     requires(typename B::Connection& c, std::string_view sql, detail::CopySource source,
              const ExecSettings& exec) {
     { c.copy_in(sql, source, exec) } -> std::same_as<std::size_t>;
+};
+
+/// A Backend whose connections run several statements in one round trip (ConnectionPool::
+/// batch): `c.batch(statements, exec)` sends them all, then waits for their results (libpq's
+/// pipeline mode), and returns one Result per statement. Outside a transaction block they run
+/// as one implicit transaction: all or nothing. When one fails the later ones are skipped, and
+/// the call throws the failing statement's SqlError through detail::batch_failure() (its
+/// batch_index()), with the session left idle and usable. The deadline in `exec` covers the
+/// whole batch. Facts as for execute(): statement_sent() is false only when nothing of the
+/// batch may have left the client. A Backend without batch() cannot run batch(): the call
+/// throws UsageError before anything is sent.
+template <typename B>
+concept BatchingBackend = Backend<B> &&
+    requires(typename B::Connection& c, std::span<const Statement> statements,
+             const ExecSettings& exec) {
+    { c.batch(statements, exec) } -> std::same_as<std::vector<Result>>;
 };
 
 /// The SQL that starts a transaction with the given options.

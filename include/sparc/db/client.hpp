@@ -16,6 +16,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <sparc/db/copy.hpp>
 #include <sparc/db/errors.hpp>
@@ -53,6 +54,11 @@ class Tx {
                                     return do_copy_in(sql, source, options);
                                 });
     }
+    /// Runs `statements` in the transaction in one round trip; see ConnectionPool::batch().
+    /// A failing statement leaves the transaction failed. @returns one Result per statement.
+    std::vector<Result> batch(const std::vector<Statement>& statements, QueryOptions options = {}) {
+        return do_batch(statements, options);
+    }
     /// The attempt number (1 for the first run, 2 for the first retry, ...).
     int attempt() const noexcept { return do_attempt(); }
     /// The host the transaction runs on.
@@ -68,6 +74,8 @@ class Tx {
                             const QueryOptions& options) = 0;
     virtual std::size_t do_copy_in(std::string_view sql, detail::CopySource source,
                                    const QueryOptions& options) = 0;
+    virtual std::vector<Result> do_batch(const std::vector<Statement>& statements,
+                                         const QueryOptions& options) = 0;
     virtual int do_attempt() const noexcept = 0;
     virtual HostRef do_host() const noexcept = 0;
 };
@@ -202,6 +210,13 @@ class Client {
                                 });
     }
 
+    /// Runs `statements` on the primary in one round trip and one transaction; see
+    /// ConnectionPool::batch(). @returns one Result per statement.
+    std::vector<Result> batch(const std::vector<Statement>& statements, QueryOptions options = {},
+                              SourceLocation where = SourceLocation::current()) {
+        return do_batch(statements, options, where);
+    }
+
     /// Runs `fn(tx)` in a transaction on the primary and commits, with exactly the retries of
     /// ConnectionPool::transaction(): the whole function may run again on a retryable failure
     /// before COMMIT was sent, never once COMMIT may have been applied. `fn` takes a `Tx&` and
@@ -259,6 +274,9 @@ class Client {
                                     const QueryOptions& options, const SourceLocation& where) = 0;
     virtual std::size_t do_copy_in(std::string_view sql, detail::CopySource source,
                                    const QueryOptions& options, const SourceLocation& where) = 0;
+    virtual std::vector<Result> do_batch(const std::vector<Statement>& statements,
+                                         const QueryOptions& options,
+                                         const SourceLocation& where) = 0;
     virtual void do_transaction(detail::TransactionBody body, TransactionOptions options,
                                 const SourceLocation& where) = 0;
     virtual Session do_acquire(const AcquireOptions& options, const SourceLocation& where) = 0;

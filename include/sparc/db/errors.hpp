@@ -90,8 +90,14 @@ struct SqlErrorFields {
 /// The server rejected a statement; carries the SQLSTATE code the server reported.
 class SqlError : public Error {
   public:
-    SqlError(const std::string& message, std::string sqlstate, SqlErrorFields fields = {})
-        : Error(message), sqlstate_(std::move(sqlstate)), fields_(std::move(fields)) {}
+    SqlError(const std::string& message, std::string sqlstate, SqlErrorFields fields = {},
+             std::optional<std::size_t> batch_index = std::nullopt)
+        : Error(message),
+          sqlstate_(std::move(sqlstate)),
+          fields_(std::move(fields)),
+          batch_index_(batch_index) {}
+    /// In a batch (ConnectionPool::batch()), the index of the statement that failed, from 0.
+    std::optional<std::size_t> batch_index() const noexcept { return batch_index_; }
     /// Five-character SQLSTATE, e.g. "23505"; empty when the server sent none.
     const std::string& sqlstate() const noexcept { return sqlstate_; }
     /// The constraint violated, e.g. "users_email_key" (23xxx errors).
@@ -114,7 +120,18 @@ class SqlError : public Error {
   private:
     std::string sqlstate_;
     SqlErrorFields fields_;
+    std::optional<std::size_t> batch_index_;
 };
+
+namespace detail {
+/// The error of statement `index` (from 0) of a batch of `count`: the server's error, with its
+/// message saying which statement failed and batch_index() set.
+inline SqlError batch_failure(const SqlError& e, std::size_t index, std::size_t count) {
+    return SqlError("batch statement " + std::to_string(index + 1) + " of " +
+                        std::to_string(count) + " failed: " + e.what(),
+                    e.sqlstate(), e.fields(), index);
+}
+}  // namespace detail
 
 /// A caller's mistake: a NUL byte in SQL text or in a text parameter, more than 65,535
 /// parameters, a parameter count that does not match the statement (SQLSTATE 08P01). Never
@@ -151,6 +168,17 @@ class QueryTimeout : public SqlError {
     bool client_side_;
     bool cancelled_;
 };
+
+namespace detail {
+/// The timeout of statement `index` (from 0) of a batch of `count`: still a QueryTimeout (with
+/// its client_side() and cancelled()), its message saying which statement was running. Not
+/// batch_failure(), which would slice it into a plain SqlError 57014.
+inline QueryTimeout batch_timeout(const QueryTimeout& e, std::size_t index, std::size_t count) {
+    return QueryTimeout("batch statement " + std::to_string(index + 1) + " of " +
+                            std::to_string(count) + " timed out: " + e.what(),
+                        e.client_side(), e.cancelled());
+}
+}  // namespace detail
 
 /// Why a call ended early on the caller's say-so.
 enum class CancelReason {

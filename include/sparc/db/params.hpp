@@ -146,6 +146,12 @@ class ParamsRef {
 /// An owning parameter list, for building parameters at run time.
 using Params = std::vector<Param>;
 
+/// One statement of a batch (ConnectionPool::batch()): its SQL and its parameters, bound.
+struct Statement {
+    std::string sql;
+    Params params{};
+};
+
 }  // namespace sparc::db
 
 // The built-in Traits (arrays, time points, ...) must be visible wherever a Param is built.

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -271,6 +272,38 @@ std::size_t copy_in_statement(HostPool<B>& host, PoolMetrics& pool_metrics, cons
     }
 }
 
+/// Runs a batch (BatchingBackend) on a leased connection in one round trip, timed and counted
+/// like run_statement(): one statement for metrics and hooks, which see the first statement's
+/// SQL. Every statement is checked before anything is sent; transaction control (BEGIN, COMMIT,
+/// ROLLBACK, SAVEPOINT, ...) is refused, since a batch is one transaction of its own or a part
+/// of the caller's. @throws UsageError (nothing sent), or what the backend throws.
+template <typename B>
+std::vector<Result> batch_statements(HostPool<B>& host, PoolMetrics& pool_metrics,
+                                     const Hooks& hooks, typename B::Connection& conn,
+                                     std::span<const Statement> statements, const ExecSettings& x,
+                                     const void* trace_context = nullptr) {
+    if constexpr (!BatchingBackend<B>) {
+        (void)host, (void)pool_metrics, (void)hooks, (void)conn, (void)statements, (void)x,
+            (void)trace_context;
+        throw UsageError("batch: this backend has no batch(): it cannot pipeline statements");
+    } else {
+        if (statements.empty()) return {};
+        for (std::size_t i = 0; i < statements.size(); ++i) {
+            try {
+                safety::check_statement(statements[i].sql, statements[i].params);
+                safety::check_batch_statement(statements[i].sql);
+            } catch (const UsageError& e) {
+                throw UsageError(
+                    fmt::format("batch statement {} of {}: {}", i + 1, statements.size(), e.what()),
+                    e.sqlstate());
+            }
+        }
+        return timed_call(host, pool_metrics, hooks,
+                          StatementInfo{statements.front().sql, trace_context},
+                          [&] { return conn.batch(statements, x); });
+    }
+}
+
 /// Runs `run(x)`, a caller's statement, under the deadline and stop token of the call this
 /// thread is making (CallLimits): never started once the call is stopped or past its deadline;
 /// a stop cancels it on the server (conn.cancel(), which another thread may call); a timeout
@@ -477,6 +510,12 @@ class Lease {
                                 });
     }
 
+    /// Runs `statements` on this connection in one round trip; see ConnectionPool::batch().
+    /// Outside a transaction block they are one transaction; inside one, a part of it.
+    /// @returns one Result per statement. @throws like query(); a failing statement's SqlError
+    /// has batch_index().
+    std::vector<Result> batch(const std::vector<Statement>& statements, QueryOptions options = {});
+
     /// The backend connection, for calls the pool does not wrap.
     /// @throws PoolClosed when the pool was shut down while the lease was held, UsageError when
     /// the lease holds no connection.
@@ -556,6 +595,11 @@ class Transaction final : public Tx {
                                     return copy(sql, source, options);
                                 });
     }
+    /// Runs `statements` in the transaction in one round trip, within its deadline; see
+    /// ConnectionPool::batch(). A failing statement leaves the transaction failed.
+    /// @returns one Result per statement. @throws like query(); a failing statement's SqlError
+    /// has batch_index().
+    std::vector<Result> batch(const std::vector<Statement>& statements, QueryOptions options = {});
     /// The attempt number (1 for the first run, 2 for the first retry, ...).
     int attempt() const noexcept { return attempt_; }
     /// The host the transaction runs on.
@@ -579,6 +623,10 @@ class Transaction final : public Tx {
     std::size_t do_copy_in(std::string_view sql, detail::CopySource source,
                            const QueryOptions& options) override {
         return copy(sql, source, options);
+    }
+    std::vector<Result> do_batch(const std::vector<Statement>& statements,
+                                 const QueryOptions& options) override {
+        return batch(statements, options);
     }
     std::size_t copy(std::string_view sql, detail::CopySource source, const QueryOptions& options);
     int do_attempt() const noexcept override { return attempt_; }
@@ -746,6 +794,16 @@ class PoolCore {
                         SourceLocation where = SourceLocation::current()) {
         detail::ScopedCallLimits limits(options.deadline, options.stop);
         CopyWork work{sql, source, options};
+        auto deadline = acquire_deadline(config_.connection_timeout);
+        return run_on(*hosts_.front(), work, deadline, where);
+    }
+
+    /// Runs `statements` on the primary in one round trip and one transaction; see
+    /// ConnectionPool::batch(). @returns one Result per statement.
+    std::vector<Result> batch(const std::vector<Statement>& statements, QueryOptions options = {},
+                              SourceLocation where = SourceLocation::current()) {
+        detail::ScopedCallLimits limits(options.deadline, options.stop);
+        BatchWork work{statements, options};
         auto deadline = acquire_deadline(config_.connection_timeout);
         return run_on(*hosts_.front(), work, deadline, where);
     }
@@ -946,6 +1004,15 @@ class PoolCore {
         std::size_t run(Lease<B>& lease) { return lease.copy(sql, source, options, progress); }
         std::size_t delivered() const noexcept { return progress.chunks; }
         bool caller_failed() const noexcept { return progress.callback_failed; }
+    };
+
+    // What batch() runs on a lease: the statements in one round trip.
+    struct BatchWork {
+        const std::vector<Statement>& statements;
+        const QueryOptions& options;
+        std::vector<Result> run(Lease<B>& lease) { return lease.batch(statements, options); }
+        std::size_t delivered() const noexcept { return 0; }
+        bool caller_failed() const noexcept { return false; }
     };
 
     // Runs an autocommit statement (`work`) on `host`, running it again only when safety::
@@ -1537,6 +1604,23 @@ class ConnectionPool : public Client {
                                 });
     }
 
+    /// Runs `statements` (each a db::Statement{sql, params}) on the primary in one round trip
+    /// (libpq's pipeline mode) and one transaction: all of them or none. A failing statement's
+    /// SqlError says which ("batch statement 30 of 50 failed: ...") and has batch_index(); the
+    /// statements after it are skipped and the ones before it rolled back. Every statement is
+    /// checked before anything is sent (UsageError naming it); transaction control statements
+    /// are refused. The batch runs again only when its connection proved dead before any of it
+    /// was sent (as query()); a batch lost after it was sent may have committed and is never
+    /// run twice (ConnectionError, statement_sent()). The client deadline covers the whole
+    /// batch; hooks and metrics see one statement, with the first statement's SQL.
+    /// @returns one Result per statement, in order.
+    /// @throws SqlError, QueryTimeout, ConnectionError, PoolTimeout, PoolClosed, UsageError,
+    /// Cancelled.
+    std::vector<Result> batch(const std::vector<Statement>& statements, QueryOptions options = {},
+                              SourceLocation where = SourceLocation::current()) {
+        return core_->batch(statements, options, where);
+    }
+
     /// The primary's current WAL position: pass it as QueryOptions::after to read your own
     /// writes from a replica. @throws like query().
     CommitPosition current_position() { return core_->current_position(); }
@@ -1595,6 +1679,11 @@ class ConnectionPool : public Client {
     std::size_t do_copy_in(std::string_view sql, detail::CopySource source,
                            const QueryOptions& options, const SourceLocation& where) override {
         return core_->copy_in(sql, source, options, where);
+    }
+    std::vector<Result> do_batch(const std::vector<Statement>& statements,
+                                 const QueryOptions& options,
+                                 const SourceLocation& where) override {
+        return core_->batch(statements, options, where);
     }
     void do_transaction(detail::TransactionBody body, TransactionOptions options,
                         const SourceLocation& where) override {
@@ -1847,6 +1936,28 @@ std::size_t Lease<B>::copy(std::string_view sql, detail::CopySource source,
 }
 
 template <Backend B>
+std::vector<Result> Lease<B>::batch(const std::vector<Statement>& statements,
+                                    QueryOptions options) {
+    check_usable();
+    detail::ScopedCallLimits limits(options.deadline, options.stop);
+    // Never prepared: the statements travel together, unnamed. The deadline covers them all.
+    const ExecSettings x = pool_->exec_settings(options.timeout, false);
+    auto& conn = *slot_->conn;
+    try {
+        return detail::under_caller_limits(*host_, conn, x, [&](const ExecSettings& limited) {
+            return detail::batch_statements(*host_, pool_->metrics_, pool_->hooks_, conn,
+                                            statements, limited, options.trace_context);
+        });
+    } catch (const QueryTimeout&) {
+        check_usable();  // cancelled by a shutdown, not by a timeout: PoolClosed says so
+        throw;
+    } catch (const Cancelled&) {
+        check_usable();
+        throw;
+    }
+}
+
+template <Backend B>
 void Lease<B>::release() noexcept {
     if (slot_ == nullptr) return;
     auto& conn = *slot_->conn;
@@ -1884,6 +1995,36 @@ Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOption
         return detail::run_caller_statement(
             *lease_.host_, pool_.metrics_, pool_.hooks_, *lease_.slot_->conn, sql, params, x,
             options.trace_context != nullptr ? options.trace_context : trace_context_);
+    } catch (const QueryTimeout&) {
+        lease_.check_usable();  // cancelled by a shutdown, not by a timeout
+        throw;
+    } catch (const Cancelled&) {
+        lease_.check_usable();
+        throw;
+    }
+}
+
+template <Backend B>
+std::vector<Result> Transaction<B>::batch(const std::vector<Statement>& statements,
+                                          QueryOptions options) {
+    lease_.check_usable();
+    detail::ScopedCallLimits limits(options.deadline, options.stop);
+    if (Clock::now() >= deadline_) {
+        if (const auto d = detail::call_deadline(); d && *d <= deadline_) {
+            throw Cancelled("the call's deadline passed before the transaction's batch was sent",
+                            CancelReason::deadline);
+        }
+        throw QueryTimeout("the transaction's timeout expired", true);
+    }
+    const ExecSettings x = pool_.exec_settings(options.timeout, false, deadline_);
+    auto& conn = *lease_.slot_->conn;
+    try {
+        return detail::under_caller_limits(
+            *lease_.host_, conn, x, [&](const ExecSettings& limited) {
+                return detail::batch_statements(
+                    *lease_.host_, pool_.metrics_, pool_.hooks_, conn, statements, limited,
+                    options.trace_context != nullptr ? options.trace_context : trace_context_);
+            });
     } catch (const QueryTimeout&) {
         lease_.check_usable();  // cancelled by a shutdown, not by a timeout
         throw;

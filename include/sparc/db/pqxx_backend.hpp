@@ -67,6 +67,12 @@ class PqxxBackend::Connection {
     /// @throws ConnectionError, SqlError, QueryTimeout, UsageError.
     std::size_t copy_in(std::string_view sql, detail::CopySource source,
                         const ExecSettings& settings);
+    /// Runs `statements` in one round trip (libpq's pipeline mode, one Sync): outside a
+    /// transaction block, one implicit transaction. Returns one Result per statement; a failing
+    /// statement's SqlError has batch_index(), and the session stays usable. The deadline in
+    /// `settings` covers the whole batch. @throws ConnectionError, SqlError, QueryTimeout,
+    /// UsageError.
+    std::vector<Result> batch(std::span<const Statement> statements, const ExecSettings& settings);
     /// Starts a transaction with the given isolation and access mode.
     void begin(const TransactionOptions& options, const ExecSettings& settings);
     /// Commits. A ConnectionError with statement_sent() means the outcome is unknown.
@@ -102,5 +108,6 @@ class PqxxBackend::Connection {
 static_assert(StreamingBackend<PqxxBackend>);
 static_assert(CopyingBackend<PqxxBackend>);
 static_assert(ServerAwareBackend<PqxxBackend>);
+static_assert(BatchingBackend<PqxxBackend>);
 
 }  // namespace sparc::db

@@ -277,6 +277,12 @@ inline bool usage_error(const SqlError& e) noexcept { return e.sqlstate() == "08
 /// more than PostgreSQL's 1 GB per value. @throws UsageError naming the mistake.
 void check_statement(std::string_view sql, ParamsRef params);
 
+/// Refuses a statement that cannot be part of a batch: transaction control (BEGIN, START,
+/// COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE, PREPARE TRANSACTION), which would split
+/// the batch's one transaction. Leading blanks and comments are skipped.
+/// @throws UsageError naming the command.
+void check_batch_statement(std::string_view sql);
+
 }  // namespace safety
 
 /// The transaction rule (safety::classify), under the name retry.hpp has always offered.

@@ -526,6 +526,11 @@ class FakeBackend::Connection {
     /// deadline QueryTimeout (client side, cancelled; the connection stays usable).
     std::size_t copy_in(std::string_view sql, ::sparc::db::detail::CopySource source,
                         const ExecSettings& exec);
+    /// Runs a batch (see BatchingBackend): each statement as execute() runs it, in order, each
+    /// recorded as a call. The first that fails ends the batch: the later ones are not run, and
+    /// its SqlError says which statement it was (batch_index()). A connection lost after the
+    /// first statement counts as sent, as the real batch was sent whole.
+    std::vector<Result> batch(std::span<const Statement> statements, const ExecSettings& exec);
     /// Runs "COMMIT". A failed transaction is rolled back and SqlError 25P02 thrown.
     void commit(const ExecSettings& exec) { run("COMMIT", {}, exec); }
     /// Runs "ROLLBACK".
@@ -1761,8 +1766,28 @@ inline std::size_t FakeBackend::Connection::copy_in(std::string_view sql,
     return answer.affected_rows() > 0 ? static_cast<std::size_t>(answer.affected_rows()) : n;
 }
 
+inline std::vector<Result> FakeBackend::Connection::batch(std::span<const Statement> statements,
+                                                          const ExecSettings& exec) {
+    std::vector<Result> results;
+    results.reserve(statements.size());
+    for (std::size_t i = 0; i < statements.size(); ++i) {
+        try {
+            results.push_back(run(statements[i].sql, statements[i].params, exec));
+        } catch (const QueryTimeout& e) {  // kept a QueryTimeout, as the real backend does
+            throw ::sparc::db::detail::batch_timeout(e, i, statements.size());
+        } catch (const SqlError& e) {
+            throw ::sparc::db::detail::batch_failure(e, i, statements.size());
+        } catch (const ConnectionError& e) {
+            if (i == 0 || e.statement_sent()) throw;
+            throw ConnectionError(e.what(), true, e.sqlstate(), e.read_only_session());
+        }
+    }
+    return results;
+}
+
 static_assert(StreamingBackend<FakeBackend>);
 static_assert(CopyingBackend<FakeBackend>);
+static_assert(BatchingBackend<FakeBackend>);
 static_assert(ServerAwareBackend<FakeBackend>);
 
 }  // namespace sparc::db::testing
