@@ -1013,3 +1013,52 @@ TEST_CASE(
     CHECK(fake.count_on("h1", "INSERT INTO t VALUES (1)") == 0);
     CHECK(fake.count("INSERT INTO t VALUES (1)") <= writes_before + 1);
 }
+
+TEST_CASE("a host list's primary found fenced cuts the transactions still open on it",
+          "[db][topology][fence]") {
+    // default_transaction_read_only does not touch a transaction already open: left alone, it
+    // would commit on the fenced server, and be lost once the new primary takes over.
+    db::testing::FakeBackend fake;
+    auto cfg = host_list_config(fake);
+    cfg.health_check_period = 10min;
+    Threads threads;
+    FakePool pool(cfg, fake);
+    {
+        auto a = pool.acquire();
+        auto b = pool.acquire();
+    }
+    std::promise<void> inside;
+    std::promise<void> go;
+    auto go_future = go.get_future().share();
+    std::atomic<int> runs{0};
+    std::optional<std::string> error;
+    threads.list.emplace_back([&] {
+        try {
+            pool.transaction(
+                [&](auto& tx) {
+                    tx.query("INSERT INTO t VALUES (1)");
+                    if (++runs == 1) {
+                        inside.set_value();
+                        go_future.wait();
+                    }
+                },
+                db::TransactionOptions{
+                    .timeout = 20s, .retries = 50, .backoff_base = 10ms, .backoff_max = 100ms});
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+    });
+    inside.get_future().wait();
+    REQUIRE(pool.stats().idle >= 1);
+    // h1 is fenced; a write on one of its idle sessions meets 25006, and no host takes writes
+    // yet.
+    fake.host("h1").fence();
+    CHECK_THROWS(pool.query("INSERT INTO t VALUES (2)"));
+    fake.host("h2").role(db::HostRole::primary);
+    go.set_value();
+    threads.join_all();
+    CHECK_FALSE(error);
+    CHECK(runs == 2);
+    CHECK(fake.count_on("h1", "COMMIT") == 0);
+    CHECK(fake.count_on("h2", "INSERT INTO t VALUES (1)") == 1);
+}

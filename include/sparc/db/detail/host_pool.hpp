@@ -550,19 +550,33 @@ class HostPool {
         close_all(to_close);
     }
 
-    /// Drops every connection: idle ones now, leased ones when released. For a host that is no
-    /// longer what it was (a fenced or demoted primary, a hung one): with a host list, new
-    /// connections look for the right host again.
+    /// Drops every connection: idle ones now, leased ones when released (a host list's are cut
+    /// now). For a host that is no longer what it was (a fenced or demoted primary, a hung
+    /// one): with a host list, new connections look for the right host again.
     void evict_all() {
         std::vector<std::unique_ptr<typename B::Connection>> to_close;
         {
             std::lock_guard lock(mutex_);
+            // A host list's primary that stopped taking writes (fenced, demoted): a transaction
+            // open there could still commit on a server that is no longer the primary, and be
+            // lost once the new one takes over. Its leased sessions are cut now: a COMMIT not
+            // yet sent fails unsent (transaction() retries on the writable host), one in flight
+            // ends unknown.
+            const std::string reason = follow_moves_
+                                           ? fmt::format(
+                                                 "the writable primary of {} ({}) stopped taking "
+                                                 "writes (fenced or demoted)",
+                                                 label_, server_)
+                                           : std::string();
             const std::uint32_t n = high_.load(std::memory_order_relaxed);
             for (std::uint32_t i = 0; i < n; ++i) {
                 SlotT& s = slots_[i];
                 if (!take_for_removal_locked(s, to_close) &&
                     s.state.load(std::memory_order_acquire) == SlotT::kLeased) {
                     s.retire.store(true, std::memory_order_relaxed);
+                    if constexpr (ServerAwareBackend<B>) {
+                        if (follow_moves_) s.conn->interrupt(reason);
+                    }
                 }
             }
             open_cv_.notify_one();
