@@ -73,7 +73,9 @@ void require_original_shape() {
 /// Whether `node` has replayed everything the primary had written when called.
 bool caught_up(ClusterNode node) {
     const auto& env = cluster();
-    const auto lsn = env.psql(ClusterNode::primary, "SELECT pg_current_wal_lsn()");
+    // The insert position: with synchronous_commit off (the test cluster's), a commit's record
+    // may not be written yet, and the write position would come before it.
+    const auto lsn = env.psql(ClusterNode::primary, "SELECT pg_current_wal_insert_lsn()");
     return eventually([&] {
         return env.psql(node, fmt::format("SELECT pg_last_wal_replay_lsn() >= '{}'", lsn)) == "t";
     });
