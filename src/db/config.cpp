@@ -103,6 +103,7 @@ void PoolConfig::validate() const {
     check_duration(*this, "max_replica_lag", max_replica_lag);
     check_duration(*this, "reconnect_backoff_max", reconnect_backoff_max);
     check_duration(*this, "leak_detection_threshold", leak_detection_threshold, true);
+    check_duration(*this, "alive_bypass_window", alive_bypass_window, true);
 
     if (query_timeout <= statement_timeout) {
         fail(*this, fmt::format("query_timeout ({}ms) must exceed statement_timeout ({}ms), so "
@@ -138,6 +139,7 @@ void to_json(nlohmann::json& j, const PoolConfig& c) {
         {"max_replica_lag_ms", c.max_replica_lag.count()},
         {"leak_detection_threshold_ms", c.leak_detection_threshold.count()},
         {"reconnect_backoff_max_ms", c.reconnect_backoff_max.count()},
+        {"alive_bypass_window_ms", c.alive_bypass_window.count()},
         {"fallback_to_primary", c.fallback_to_primary},
         {"prefer_replica_reads", c.prefer_replica_reads},
         {"pgbouncer_mode", c.pgbouncer_mode},

@@ -319,6 +319,10 @@ struct PqxxBackend::Shared {
     std::mutex mutex;
     std::map<std::string, Canceller, std::less<>> cancellers;   // by "host:port"
     std::map<std::string, std::size_t, std::less<>> preferred;  // by endpoint label
+    // Sessions found lost (closed by the server, broken): after each, every session checks its
+    // socket once before its next statement, alive-bypass window or not, since a restart or a
+    // mass termination ends the others too.
+    std::atomic<std::uint64_t> sessions_lost{0};
 
     void cancel(std::string_view server, CancelJob job) {
         std::lock_guard lock(mutex);
@@ -391,6 +395,12 @@ struct PqxxBackend::Connection::Impl {
     bool read_only_at_send = false;  // the server reported the session read-only at the send
     bool pgbouncer_mode = false;
     std::size_t cache_capacity = 0;
+    // The session answered (or passed a liveness check) at `last_seen`: until `alive_bypass`
+    // after it, check_idle_socket() trusts it without a system call (HikariCP's alive-bypass
+    // window).
+    std::chrono::milliseconds alive_bypass{0};
+    Clock::time_point last_seen{};
+    std::uint64_t lost_seen = 0;  // Shared::sessions_lost at the last check of the socket
     std::chrono::milliseconds cancel_grace = kCancelGrace;  // of the statement in flight
     // cancel() from another thread (a caller's stop request, a shutdown) wakes the owner's wait
     // for the result through this eventfd, so a statement cancelled that way ends within
@@ -479,6 +489,7 @@ struct PqxxBackend::Connection::Impl {
 
     void mark_broken() noexcept {
         broken = true;
+        pending = false;
         std::lock_guard lock(fd_mutex);
         if (socket_fd >= 0) ::close(std::exchange(socket_fd, -1));
         if (conn) {
@@ -491,10 +502,43 @@ struct PqxxBackend::Connection::Impl {
     }
 
     // Reads whatever the server sent while the session was idle. False when the session is
-    // gone: the server closed it (terminated backend, restart) or libpq saw an error.
-    bool check_idle_socket() {
-        if (broken || raw == nullptr || server_closing) return false;
-        if (PQstatus(raw) != CONNECTION_OK) return false;
+    // gone: the server closed it (terminated backend, restart) or libpq saw an error. Within
+    // alive_bypass of the session's last answer only what is known without a system call is
+    // checked, unless `always` or a session was lost since this one's last check.
+    bool check_idle_socket(bool always = false) {
+        if (!open_in_memory()) return false;
+        const auto now = Clock::now();
+        const std::uint64_t lost =
+            shared ? shared->sessions_lost.load(std::memory_order_relaxed) : 0;
+        if (!always && now - last_seen < alive_bypass && lost == lost_seen) return true;
+        if (!poll_idle_socket()) {
+            note_lost();
+            return false;
+        }
+        last_seen = now;
+        lost_seen = lost;
+        return true;
+    }
+
+    // This session was lost: the others check their sockets before their next statements.
+    void note_lost() noexcept {
+        if (shared) shared->sessions_lost.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    // What is known of the session without a system call.
+    bool open_in_memory() const noexcept {
+        return !broken && raw != nullptr && !server_closing && PQstatus(raw) == CONNECTION_OK;
+    }
+
+    // The session's end of an exchange: one that left it unbroken was answered by the server.
+    struct Answered {
+        Impl& impl;
+        ~Answered() {
+            if (!impl.broken) impl.last_seen = Clock::now();
+        }
+    };
+
+    bool poll_idle_socket() {
         const int fd = PQsocket(raw);
         if (fd < 0) return false;
         for (int i = 0; i < 4; ++i) {
@@ -586,6 +630,7 @@ struct PqxxBackend::Connection::Impl {
 
     [[noreturn]] void throw_broken(bool sent, const std::string& what) {
         if (interrupted.load(std::memory_order_acquire)) throw_cut(sent, what);
+        note_lost();
         std::string msg = raw != nullptr ? mask(PQerrorMessage(raw)) : std::string();
         mark_broken();
         throw ConnectionError(fmt::format("connection lost {}: {}", what,
@@ -610,6 +655,7 @@ struct PqxxBackend::Connection::Impl {
             if (interrupted.load(std::memory_order_acquire)) {
                 throw_cut(sent, "while waiting for the result");
             }
+            note_lost();
             mark_broken();
             throw ConnectionError(fmt::format("connection lost: {}", message), sent,
                                   std::move(sqlstate), sent && read_only_at_send);
@@ -627,6 +673,30 @@ struct PqxxBackend::Connection::Impl {
         throw SqlError(message, std::move(sqlstate), std::move(fields));
     }
 
+    // Waits once for the answer to statement `id`: true when the socket has something to read.
+    // cancel() from another thread (which has sent the request) or the deadline (which sends it
+    // now) gives the server cancel_grace to answer, except during COMMIT, which is never cut
+    // short; when that runs out too, the session is broken off and QueryTimeout(`timeout`)
+    // thrown. False: wait again.
+    bool await_ready(std::uint64_t id, bool& cancelled, Clock::time_point& hard_deadline,
+                     const char* timeout) {
+        const Wait w = wait_result(hard_deadline, id);
+        if (w == Wait::ready) return true;
+        if (!cancelled && !committing) {
+            cancelled = true;
+            if (w == Wait::woken) {
+                hard_deadline = std::min(hard_deadline, Clock::now() + cancel_grace);
+            } else {
+                request_cancel();
+                hard_deadline = Clock::now() + cancel_grace;
+            }
+            return false;
+        }
+        if (w == Wait::woken) return false;
+        mark_broken();
+        throw QueryTimeout(timeout, true, false);
+    }
+
     // Collects the statement's results; handles the client-side deadline. The deadline cancels
     // a statement, except COMMIT: a cancel cannot undo a commit record already written (and
     // during a synchronous-replication wait only turns the answer into a warning), so a late
@@ -642,35 +712,18 @@ struct PqxxBackend::Connection::Impl {
             std::atomic<std::uint64_t>& awaiting;
             ~Done() { awaiting.store(0, std::memory_order_release); }
         } done{awaiting};
-        while (true) {
-            if (PQconsumeInput(raw) == 0) throw_broken(true, "while waiting for the result");
-            if (PQisBusy(raw) == 0) break;
-            const Wait w = wait_result(hard_deadline, statement);
-            if (w == Wait::woken) {
-                // cancel() was called for this statement and has sent the request: the server
-                // gets cancel_grace to answer it. A COMMIT is never cut short.
-                if (!cancelled && !committing) {
-                    cancelled = true;
-                    hard_deadline = std::min(hard_deadline, Clock::now() + cancel_grace);
-                }
+        // Send, poll, receive: nothing is read before the socket says the answer is there.
+        while (PQisBusy(raw) != 0) {
+            if (!await_ready(statement, cancelled, hard_deadline,
+                             committing
+                                 ? "COMMIT was not answered within the client deadline; the "
+                                   "connection was closed and the outcome is not known"
+                                 : "statement exceeded the client query timeout; the server did "
+                                   "not answer the cancel request and the connection was closed: "
+                                   "the statement may have completed")) {
                 continue;
             }
-            if (w == Wait::timeout) {
-                if (!cancelled && !committing) {
-                    cancelled = true;
-                    request_cancel();
-                    hard_deadline = Clock::now() + cancel_grace;
-                    continue;
-                }
-                mark_broken();
-                throw QueryTimeout(
-                    committing ? "COMMIT was not answered within the client deadline; the "
-                                 "connection was closed and the outcome is not known"
-                               : "statement exceeded the client query timeout; the server did "
-                                 "not answer the cancel request and the connection was closed: "
-                                 "the statement may have completed",
-                    true, false);
-            }
+            if (PQconsumeInput(raw) == 0) throw_broken(true, "while waiting for the result");
         }
         ResultPtr last;
         ResultPtr error;
@@ -761,6 +814,7 @@ struct PqxxBackend::Connection::Impl {
     }
 
     void run_simple(const std::string& sql, Clock::time_point deadline) {
+        Answered answered{*this};
         if (PQsendQuery(raw, sql.c_str()) == 0)
             throw_broken(false, "before the statement was sent");
         flush(deadline);
@@ -780,7 +834,15 @@ struct PqxxBackend::Connection::Impl {
 
     Result execute(std::string_view sql, ParamsRef params, const ExecSettings& settings) {
         cancel_grace = settings.cancel_grace;
-        ResultPtr result = execute_raw(sql, params, settings);
+        ResultPtr result;
+        if (pending) {
+            result = execute_pipelined(sql, params, settings, false);
+        } else if (pgbouncer_mode && settings.local_statement_timeout.count() > 0 &&
+                   raw != nullptr && PQtransactionStatus(raw) == PQTRANS_IDLE) {
+            result = execute_pipelined(sql, params, settings, true);
+        } else {
+            result = execute_raw(sql, params, settings);
+        }
         if (!result) return Result{};
         return Result(std::make_shared<const PgResultData>(std::move(result)));
     }
@@ -788,12 +850,18 @@ struct PqxxBackend::Connection::Impl {
     // Before a statement is sent: a connection found closed throws ConnectionError (not sent),
     // and read_only_at_send is noted, a fact for safety::try_another_host(): the server reports
     // the session's default (PostgreSQL 14 and later), so a statement sent now runs in a
-    // read-only transaction.
+    // read-only transaction. Inside a transaction block the socket is not checked: a session
+    // lost there fails the statement, and the transaction is lost either way (transaction()
+    // runs it again from BEGIN). Before COMMIT it always is, alive-bypass window or not: a
+    // COMMIT that never left the client is retried, one sent into a closed session is unknown.
     void ready_to_send() {
         if (interrupted.load(std::memory_order_acquire)) {
             throw_cut(false, "before the statement was sent");
         }
-        if (!check_idle_socket()) {
+        const bool in_block = raw != nullptr && !committing &&
+                              (PQtransactionStatus(raw) == PQTRANS_INTRANS ||
+                               PQtransactionStatus(raw) == PQTRANS_INERROR);
+        if (!(in_block ? open_in_memory() : check_idle_socket(committing))) {
             std::string msg = raw != nullptr ? mask(PQerrorMessage(raw)) : std::string();
             mark_broken();
             throw ConnectionError(
@@ -854,6 +922,7 @@ struct PqxxBackend::Connection::Impl {
     }
 
     ResultPtr execute_raw(std::string_view sql, ParamsRef params, const ExecSettings& settings) {
+        Answered answered{*this};
         const bool use_cache = send_statement(sql, params, settings, false);
         ResultPtr result;
         try {
@@ -866,51 +935,77 @@ struct PqxxBackend::Connection::Impl {
         return result;
     }
 
-    // Runs `statements` in libpq's pipeline mode: all of them and one Sync sent in one go, then
-    // every result read, so the batch costs one round trip. Outside a transaction block the
-    // server runs them as one implicit transaction, committed at the Sync: a failing statement
-    // aborts it, and the ones after it are skipped. A statement's error is kept until the Sync
-    // is read, so the session leaves pipeline mode idle and usable; a lost session, a timeout
-    // or a cut breaks it off. Nothing is prepared: the statements are sent unnamed.
-    std::vector<Result> batch(std::span<const Statement> statements, const ExecSettings& settings) {
-        cancel_grace = settings.cancel_grace;
-        ready_to_send();
+    // One statement of a pipeline: its text, or the name of the prepared statement it executes.
+    struct Entry {
+        const char* sql;
+        ParamsRef params;
+        bool prepared = false;
+    };
+
+    // What a pipeline brought back: each entry's last result, and the first error and the index
+    // of its entry (entries.size() when none failed).
+    struct PipelineResults {
+        std::vector<ResultPtr> got;
+        ResultPtr error;
+        std::size_t failed_at = 0;
+        bool cancelled = false;
+    };
+
+    std::vector<Entry> pipeline;  // reused pipeline to pipeline
+    // begin() was called: BEGIN (and SET LOCAL statement_timeout = pending_timeout, when not 0)
+    // goes out with the first statement.
+    bool pending = false;
+    std::string pending_begin;
+    std::chrono::milliseconds pending_timeout{0};
+
+    // Sends `entries` in libpq's pipeline mode, all of them and one Sync in one go, then reads
+    // every result: one round trip. After a failing entry the server skips the rest up to the
+    // Sync. An entry's error is kept until the Sync is read, so the session leaves pipeline mode
+    // usable; a lost session, a timeout or a cut breaks it off. `batch`: the pipeline is a
+    // caller's batch (what the messages call it). The caller has called ready_to_send().
+    PipelineResults run_pipeline(std::span<const Entry> entries, const ExecSettings& settings,
+                                 bool batch) {
+        const char* what = batch ? "batch" : "statement";
         if (PQenterPipelineMode(raw) == 0) {
-            throw UsageError(fmt::format("batch: libpq could not enter pipeline mode: {}",
+            throw UsageError(fmt::format("{}: libpq could not enter pipeline mode: {}", what,
                                          mask(PQerrorMessage(raw))));
         }
         // libpq writes a pipeline's statements out once its buffer fills: after the first one
-        // is queued, some of the batch may have left the client.
+        // is queued, some of it may have left the client.
         bool sent = false;
-        for (const auto& statement : statements) {
+        for (const auto& entry : entries) {
             values.clear();
             lengths.clear();
             formats.clear();
-            for (const auto& p : statement.params) {
+            for (const auto& p : entry.params) {
                 values.push_back(p.c_str());
                 lengths.push_back(static_cast<int>(p.size()));
                 formats.push_back(p.is_binary() ? 1 : 0);
             }
-            if (PQsendQueryParams(raw, statement.sql.c_str(), static_cast<int>(values.size()),
-                                  nullptr, values.data(), lengths.data(), formats.data(), 0) == 0) {
+            const int n = static_cast<int>(values.size());
+            const int ok = entry.prepared
+                               ? PQsendQueryPrepared(raw, entry.sql, n, values.data(),
+                                                     lengths.data(), formats.data(), 0)
+                               : PQsendQueryParams(raw, entry.sql, n, nullptr, values.data(),
+                                                   lengths.data(), formats.data(), 0);
+            if (ok == 0) {
                 if (PQstatus(raw) != CONNECTION_OK) {
-                    throw_broken(sent, "before the whole batch was sent");
+                    throw_broken(sent, fmt::format("before the whole {} was sent", what));
                 }
                 // libpq refused the call itself: the session is left mid-pipeline.
                 const std::string why = mask(PQerrorMessage(raw));
                 mark_broken();
-                throw UsageError(fmt::format("batch: {}", why));
+                throw UsageError(fmt::format("{}: {}", what, why));
             }
             sent = true;
         }
-        if (PQpipelineSync(raw) == 0) throw_broken(sent, "while sending the batch");
+        if (PQpipelineSync(raw) == 0) throw_broken(sent, fmt::format("while sending the {}", what));
         flush(settings.deadline);
 
-        std::vector<ResultPtr> got(statements.size());
-        ResultPtr error;
-        std::size_t failed_at = statements.size();
+        PipelineResults out;
+        out.got.resize(entries.size());
+        out.failed_at = entries.size();
         std::size_t index = 0;
-        bool cancelled = false;
         bool synced = false;
         Clock::time_point hard_deadline = settings.deadline;
         const std::uint64_t waiting_for = ++awaited;
@@ -920,14 +1015,10 @@ struct PqxxBackend::Connection::Impl {
             ~Done() { awaiting.store(0, std::memory_order_release); }
         } done{awaiting};
         while (!synced) {
-            if (PQconsumeInput(raw) == 0) {
-                if (error) throw_error(error.get(), cancelled);  // a FATAL goodbye says why
-                throw_broken(true, "while waiting for the batch's results");
-            }
             while (!synced && PQisBusy(raw) == 0) {
                 PGresult* r = PQgetResult(raw);
                 if (r == nullptr) {
-                    ++index;  // the end of one statement's results
+                    ++index;  // the end of one entry's results
                     continue;
                 }
                 ResultPtr res(r);
@@ -936,13 +1027,13 @@ struct PqxxBackend::Connection::Impl {
                         synced = true;
                         break;
                     case PGRES_PIPELINE_ABORTED:
-                        break;  // skipped after an earlier statement failed
+                        break;  // skipped after an earlier entry failed
                     case PGRES_FATAL_ERROR:
                     case PGRES_NONFATAL_ERROR:
                     case PGRES_BAD_RESPONSE:
-                        if (!error) {
-                            error = std::move(res);
-                            failed_at = index;
+                        if (!out.error) {
+                            out.error = std::move(res);
+                            out.failed_at = index;
                         }
                         break;
                     case PGRES_COPY_IN:
@@ -950,62 +1041,138 @@ struct PqxxBackend::Connection::Impl {
                     case PGRES_COPY_BOTH:
                         mark_broken();
                         throw UsageError(
-                            "COPY cannot run in a batch (pipeline mode): use copy_in()");
+                            batch ? "COPY cannot run in a batch (pipeline mode): use copy_in()"
+                                  : "COPY FROM STDIN / TO STDOUT cannot run through query(): use "
+                                    "copy_in()");
                     default:
-                        if (index < got.size()) got[index] = std::move(res);
+                        if (index < out.got.size()) out.got[index] = std::move(res);
                         break;
                 }
             }
             if (synced) break;
-            const Wait w = wait_result(hard_deadline, waiting_for);
-            if (w == Wait::woken) {
-                if (!cancelled) {
-                    cancelled = true;
-                    hard_deadline = std::min(hard_deadline, Clock::now() + cancel_grace);
-                }
+            if (!await_ready(
+                    waiting_for, out.cancelled, hard_deadline,
+                    batch ? "batch exceeded the client query timeout; the server did not answer "
+                            "the cancel request and the connection was closed: the batch may "
+                            "have committed"
+                          : "statement exceeded the client query timeout; the server did not "
+                            "answer the cancel request and the connection was closed: the "
+                            "statement may have completed")) {
                 continue;
             }
-            if (w == Wait::timeout) {
-                if (!cancelled) {
-                    cancelled = true;
-                    request_cancel();
-                    hard_deadline = Clock::now() + cancel_grace;
-                    continue;
-                }
-                mark_broken();
-                throw QueryTimeout(
-                    "batch exceeded the client query timeout; the server did not answer the "
-                    "cancel request and the connection was closed: the batch may have committed",
-                    true, false);
+            if (PQconsumeInput(raw) == 0) {
+                if (out.error) throw_error(out.error.get(), out.cancelled);  // a FATAL goodbye
+                throw_broken(true, fmt::format("while waiting for the {}'s results", what));
             }
         }
         if (PQexitPipelineMode(raw) == 0) {
             const std::string why = mask(PQerrorMessage(raw));
             mark_broken();
             throw ConnectionError(
-                fmt::format("batch: libpq could not leave pipeline mode: {}", why), true);
+                fmt::format("{}: libpq could not leave pipeline mode: {}", what, why), true);
         }
-        if (error) {
+        return out;
+    }
+
+    // Runs `statements` in one pipeline (run_pipeline): the batch costs one round trip. Outside
+    // a transaction block the server runs them as one implicit transaction, committed at the
+    // Sync: a failing statement aborts it, and the ones after it are skipped. Nothing is
+    // prepared: the statements are sent unnamed.
+    std::vector<Result> batch(std::span<const Statement> statements, const ExecSettings& settings) {
+        Answered answered{*this};
+        cancel_grace = settings.cancel_grace;
+        send_pending_begin(settings.deadline);
+        ready_to_send();
+        pipeline.clear();
+        for (const auto& statement : statements) {
+            pipeline.push_back(Entry{statement.sql.c_str(), statement.params});
+        }
+        auto out = run_pipeline(pipeline, settings, true);
+        if (out.error) {
             try {
-                throw_error(error.get(), cancelled);
+                throw_error(out.error.get(), out.cancelled);
             } catch (const QueryTimeout& e) {
                 // A timeout (57014 after the client's cancel, or statement_timeout) stays a
                 // QueryTimeout: caught as SqlError below it would lose its type, and callers
                 // (and under_caller_limits, which turns a caller's deadline into Cancelled)
                 // would see a plain SqlError.
-                throw detail::batch_timeout(e, failed_at, statements.size());
+                throw detail::batch_timeout(e, out.failed_at, statements.size());
             } catch (const SqlError& e) {
-                throw detail::batch_failure(e, failed_at, statements.size());
+                throw detail::batch_failure(e, out.failed_at, statements.size());
             }
         }
         std::vector<Result> results;
-        results.reserve(got.size());
-        for (auto& r : got) {
+        results.reserve(out.got.size());
+        for (auto& r : out.got) {
             if (r) forget_all_if_discarded(PQcmdStatus(r.get()));
             results.push_back(r ? Result(std::make_shared<const PgResultData>(std::move(r)))
                                 : Result{});
         }
         return results;
+    }
+
+    // A statement sent with what must precede it in one round trip: the transaction's deferred
+    // BEGIN (and its SET LOCAL statement_timeout), or, for an autocommit statement behind
+    // PgBouncer, BEGIN, SET LOCAL statement_timeout and a COMMIT after it, so that the server
+    // enforces the timeout on a pooled session. A failure of any part throws its error; a
+    // wrapped statement's failed transaction is rolled back before.
+    ResultPtr execute_pipelined(std::string_view sql, ParamsRef params,
+                                const ExecSettings& settings, bool wrap) {
+        Answered answered{*this};
+        ready_to_send();
+        const std::string begin_sql = wrap ? std::string("BEGIN") : pending_begin;
+        const auto timeout = wrap ? settings.local_statement_timeout : pending_timeout;
+        const std::string set_timeout =
+            timeout.count() > 0 ? fmt::format("SET LOCAL statement_timeout = {}", timeout.count())
+                                : std::string();
+        const bool use_cache = settings.prepare && !pgbouncer_mode && cache_capacity > 0;
+        const std::string text(sql);
+        const std::string* name =
+            use_cache ? prepared_name(sql, static_cast<int>(params.size()), settings.deadline)
+                      : nullptr;
+        pipeline.clear();
+        pipeline.push_back(Entry{begin_sql.c_str(), {}});
+        if (!set_timeout.empty()) pipeline.push_back(Entry{set_timeout.c_str(), {}});
+        const std::size_t at = pipeline.size();
+        pipeline.push_back(name != nullptr ? Entry{name->c_str(), params, true}
+                                           : Entry{text.c_str(), params});
+        if (wrap) pipeline.push_back(Entry{"COMMIT", {}});
+        pending = false;
+        auto out = run_pipeline(pipeline, settings, false);
+        if (out.error) {
+            if (wrap && PQtransactionStatus(raw) == PQTRANS_INERROR) {
+                try {
+                    run_simple("ROLLBACK",
+                               std::max(settings.deadline, Clock::now() + cancel_grace));
+                } catch (const Error&) {
+                    mark_broken();
+                }
+            }
+            try {
+                throw_error(out.error.get(), out.cancelled);
+            } catch (const SqlError& e) {
+                if (use_cache && out.failed_at == at && safety::stale_prepared_statement(e)) {
+                    forget_prepared(sql, e);
+                }
+                throw;
+            }
+        }
+        ResultPtr result = std::move(out.got[at]);
+        if (result) forget_all_if_discarded(PQcmdStatus(result.get()));
+        return result;
+    }
+
+    // A transaction's BEGIN waits for its first statement (execute_pipelined); the other calls
+    // send it on its own first.
+    void send_pending_begin(Clock::time_point deadline) {
+        if (!pending) return;
+        std::string sql = std::move(pending_begin);
+        pending = false;
+        if (pending_timeout.count() > 0) {
+            // Two statements in one simple-protocol message: one round trip.
+            sql += fmt::format("; SET LOCAL statement_timeout = {}", pending_timeout.count());
+        }
+        execute_simple(sql, deadline);
     }
 
     // Runs a statement in libpq's single-row mode, handing each row to `sink` as it arrives:
@@ -1018,6 +1185,8 @@ struct PqxxBackend::Connection::Impl {
     // off. No row of the statement can reach a later one.
     std::size_t stream(std::string_view sql, ParamsRef params, const ExecSettings& settings,
                        detail::RowSink sink) {
+        Answered answered{*this};
+        send_pending_begin(settings.deadline);
         cancel_grace = settings.cancel_grace;
         const bool use_cache = send_statement(sql, params, settings, true);
         const bool has_deadline = settings.deadline != Clock::time_point::max();
@@ -1166,6 +1335,8 @@ struct PqxxBackend::Connection::Impl {
     // error (a constraint) arrives after the data and is thrown as SqlError: nothing loaded.
     std::size_t copy_in(std::string_view sql, detail::CopySource source,
                         const ExecSettings& settings) {
+        Answered answered{*this};
+        send_pending_begin(settings.deadline);
         cancel_grace = settings.cancel_grace;
         ready_to_send();
         const std::string text(sql);
@@ -1418,6 +1589,7 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::open_host(const Endpoint& 
     impl->password = password;
     impl->pgbouncer_mode = settings.pgbouncer_mode;
     impl->cache_capacity = settings.statement_cache_size;
+    impl->alive_bypass = settings.alive_bypass;
     ConnectContext ctx;
     ctx.deadline = deadline;
     ctx.abandon = settings.abandon;
@@ -1448,6 +1620,8 @@ std::unique_ptr<PqxxBackend::Connection> PqxxBackend::open_host(const Endpoint& 
     const char* port = PQport(impl->raw);
     impl->server = fmt::format("{}:{}", host != nullptr ? host : "", port != nullptr ? port : "");
     impl->socket_fd = ::fcntl(PQsocket(impl->raw), F_DUPFD_CLOEXEC, 0);  // -1: cannot be cut
+    impl->last_seen = Clock::now();  // the server has just answered the startup
+    impl->lost_seen = impl->shared->sessions_lost.load(std::memory_order_relaxed);
     impl->cancel_handle = CancelHandle(PQgetCancel(impl->raw), CancelFree{});
     impl->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     PQsetNoticeReceiver(impl->raw, sparc_pqxx_notice_receiver, &impl->server_closing);
@@ -1602,22 +1776,35 @@ std::size_t PqxxBackend::Connection::stream(std::string_view sql, ParamsRef para
     return impl_->stream(sql, params, settings, sink);
 }
 
+// BEGIN goes out with the transaction's first statement, in one round trip (a transaction
+// that runs none sends nothing). A session already lost is reported now, as when BEGIN is sent.
 void PqxxBackend::Connection::begin(const TransactionOptions& options,
                                     const ExecSettings& settings) {
-    std::string sql = begin_statement(options);
-    if (settings.local_statement_timeout.count() > 0) {
-        // Two statements in one simple-protocol message: one round trip.
-        sql += fmt::format("; SET LOCAL statement_timeout = {}",
-                           settings.local_statement_timeout.count());
+    Impl& impl = *impl_;
+    impl.cancel_grace = settings.cancel_grace;
+    if (impl.interrupted.load(std::memory_order_acquire)) {
+        impl.throw_cut(false, "before the statement was sent");
     }
-    impl_->cancel_grace = settings.cancel_grace;
-    impl_->execute_simple(sql, settings.deadline);
+    if (!impl.open_in_memory()) {
+        impl.mark_broken();
+        throw ConnectionError("connection was closed before the statement was sent", false);
+    }
+    impl.send_pending_begin(settings.deadline);  // begin() twice: the first one goes now
+    impl.pending_begin = begin_statement(options);
+    impl.pending_timeout = settings.local_statement_timeout;
+    impl.pending = true;
+    // Inside a block already: sent now, for the server to answer as it does.
+    if (PQtransactionStatus(impl.raw) != PQTRANS_IDLE) impl.send_pending_begin(settings.deadline);
 }
 
 void PqxxBackend::Connection::commit(const ExecSettings& settings) {
     ExecSettings s = settings;
     s.prepare = false;
     impl_->cancel_grace = settings.cancel_grace;
+    if (impl_->pending) {
+        impl_->pending = false;  // nothing ran: nothing to commit
+        return;
+    }
     impl_->committing = true;
     ResultPtr r;
     try {
@@ -1635,6 +1822,10 @@ void PqxxBackend::Connection::commit(const ExecSettings& settings) {
 }
 
 void PqxxBackend::Connection::rollback(const ExecSettings& settings) {
+    if (impl_->pending) {
+        impl_->pending = false;  // nothing ran: nothing to roll back
+        return;
+    }
     ExecSettings s = settings;
     s.prepare = false;
     impl_->execute("ROLLBACK", {}, s);
@@ -1666,6 +1857,7 @@ bool PqxxBackend::Connection::is_alive() {
 
 TxStatus PqxxBackend::Connection::transaction_status() const noexcept {
     if (impl_->broken || impl_->raw == nullptr) return TxStatus::unknown;
+    if (impl_->pending) return TxStatus::in_transaction;  // BEGIN waits for the first statement
     switch (PQtransactionStatus(impl_->raw)) {
         case PQTRANS_IDLE:
             return TxStatus::idle;

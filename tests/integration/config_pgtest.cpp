@@ -312,3 +312,41 @@ TEST_CASE("PgBouncer: without pgbouncer_mode the pool cannot work behind it", "[
     }
     check_pool_output(pool);
 }
+
+TEST_CASE("PgBouncer: the server enforces statement_timeout on an autocommit statement",
+          "[pgbouncer]") {
+    // Sessions behind PgBouncer carry no statement_timeout of their own: the statement goes out
+    // as BEGIN; SET LOCAL statement_timeout; statement; COMMIT in one round trip.
+    auto cfg = pgbouncer_config(true);
+    cfg.statement_timeout = 300ms;
+    cfg.query_timeout = 20s;
+    db::Database pool(cfg);
+    const auto started = std::chrono::steady_clock::now();
+    try {
+        pool.query("SELECT pg_sleep(10)");
+        FAIL("pg_sleep(10) returned under a 300 ms statement_timeout");
+    } catch (const db::QueryTimeout& e) {
+        CHECK_FALSE(e.client_side());  // the server's 57014, not the client's deadline
+    }
+    // Far from the client's 20 s: the server cut it (no timing assertion beyond that).
+    CHECK(std::chrono::steady_clock::now() - started < 10s);
+    // A write commits; a failing one is rolled back and leaves its session usable.
+    pool.query("DROP TABLE IF EXISTS sparc_it_pgbouncer_timeout");
+    pool.query("CREATE TABLE sparc_it_pgbouncer_timeout (id int PRIMARY KEY)");
+    const auto inserted =
+        pool.query("INSERT INTO sparc_it_pgbouncer_timeout VALUES ($1) RETURNING id", {7});
+    CHECK(inserted.front()[0].as<int>() == 7);
+    CHECK_THROWS_AS(pool.query("INSERT INTO sparc_it_pgbouncer_timeout VALUES ($1)", {7}),
+                    db::SqlError);
+    // Every statement runs under the pool's timeout.
+    CHECK(pool.query("SELECT current_setting('statement_timeout')").front()[0].as<std::string>() ==
+          "300ms");
+    db::Database direct(sparc::pgtest::config("pg-bouncer-check"));
+    CHECK(direct.query("SELECT count(*) FROM sparc_it_pgbouncer_timeout").front()[0].as<int>() ==
+          1);
+    // Inside a transaction the timeout is set with BEGIN, as before.
+    CHECK_THROWS_AS(pool.transaction([](auto& tx) { tx.query("SELECT pg_sleep(10)"); }),
+                    db::QueryTimeout);
+    CHECK(pool.stats().in_use == 0);
+    pool.query("DROP TABLE sparc_it_pgbouncer_timeout");
+}

@@ -71,6 +71,8 @@ inline db::PoolConfig matrix_config(const std::string& application, std::size_t 
     auto cfg = config(application);
     cfg.min_connections = 1;
     cfg.max_connections = max;
+    // Row 1's checkout check, on a session that answered a moment ago (docs/fault-matrix.md).
+    cfg.alive_bypass_window = std::chrono::milliseconds(0);
     cfg.health_check_period = std::chrono::hours(1);
     cfg.statement_timeout = std::chrono::seconds(20);
     cfg.query_timeout = std::chrono::seconds(30);

@@ -118,6 +118,8 @@ TEST_CASE("a pool destroyed while a cancel request is stuck leaves nothing behin
 TEST_CASE("terminating every pooled backend loses no subsequent query", "[faults]") {
     auto cfg = config("pg-terminate");
     cfg.min_connections = 4;
+    // Every checkout checks the socket: the sessions were used (or opened) a moment ago.
+    cfg.alive_bypass_window = 0ms;
     db::Database pool(cfg);
     REQUIRE(eventually([&] { return pool.stats().idle >= 4; }));
     for (int round = 0; round < 3; ++round) {
@@ -138,6 +140,49 @@ TEST_CASE("terminating every pooled backend loses no subsequent query", "[faults
             REQUIRE(pool.query("SELECT $1::int", {i}).front()[0].as<int>() == i);
         }
     }
+}
+
+TEST_CASE(
+    "inside the alive-bypass window a session the server ended fails one statement, "
+    "not rerun, and the pool checks every other session before using it",
+    "[faults]") {
+    auto cfg = config("pg-bypass");
+    cfg.min_connections = 4;
+    cfg.max_connections = 4;
+    cfg.alive_bypass_window = 60s;  // every session counts as just used
+    cfg.health_check_period = 60s;  // no check of its own in between
+    db::Database pool(cfg);
+    pool.query("DROP TABLE IF EXISTS bypass_marks");
+    pool.query("CREATE TABLE bypass_marks (i int NOT NULL)");
+    REQUIRE(eventually([&] { return pool.stats().idle >= 4; }));
+    const std::string pids = cluster().psql(
+        Node::primary,
+        "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = "
+        "'pg-bypass'");
+    REQUIRE(terminate_sessions("pg-bypass") == 4);
+    REQUIRE(eventually([&] {
+        return cluster().psql(
+                   Node::primary,
+                   "SELECT count(*) FROM pg_stat_activity WHERE pid IN (" + pids + ")") == "0";
+    }));
+    int failures = 0;
+    for (int i = 0; i < 20; ++i) {
+        try {
+            pool.query("INSERT INTO bypass_marks VALUES ($1)", {i});
+        } catch (const db::ConnectionError& e) {
+            // Sent into a session taken as alive: it may have run, so it is not run again.
+            CHECK(e.statement_sent());
+            ++failures;
+        }
+    }
+    // The first lost session makes the others check their sockets: they are replaced before a
+    // statement reaches them.
+    CHECK(failures <= 1);
+    CHECK(cluster().psql(Node::primary, "SELECT count(*) FROM bypass_marks") ==
+          std::to_string(20 - failures));
+    CHECK(cluster().psql(Node::primary, "SELECT count(DISTINCT i) FROM bypass_marks") ==
+          std::to_string(20 - failures));
+    pool.query("DROP TABLE bypass_marks");
 }
 
 TEST_CASE("the pool survives a primary restart", "[faults]") {

@@ -29,6 +29,9 @@ struct ConnectSettings {
     std::string application_name{};                         ///< When the endpoint sets none.
     bool pgbouncer_mode = false;           ///< No startup options, no named prepared statements.
     std::size_t statement_cache_size = 0;  ///< Prepared statements kept per connection.
+    /// A session that answered less than this long ago is taken as alive without a system call
+    /// (Connection::is_alive() and the check before a statement); 0 checks every time.
+    std::chrono::milliseconds alive_bypass{0};
     /// Open the session with default_transaction_read_only on (not in pgbouncer_mode, which
     /// allows no startup options).
     bool read_only = false;
@@ -44,7 +47,9 @@ struct ExecSettings {
     Clock::time_point deadline = Clock::time_point::max();
     bool prepare = true;  ///< Allow the statement cache.
     /// For begin(): `SET LOCAL statement_timeout` to this (0 = leave the session's), sent with
-    /// BEGIN in one round trip.
+    /// BEGIN in one round trip. For an autocommit statement of a pool in pgbouncer_mode: the
+    /// statement_timeout the server enforces on it (a backend may wrap the statement in a
+    /// transaction that sets it).
     std::chrono::milliseconds local_statement_timeout{0};
     /// How long a statement cancelled at the deadline may take to answer before the connection
     /// is broken off instead. Health checks use 0: they end at their deadline.

@@ -28,6 +28,7 @@ inline constexpr milliseconds kDefaultMaxReplicaLag{10'000};
 inline constexpr milliseconds kDefaultLeakDetectionThreshold{60'000};
 inline constexpr milliseconds kDefaultReconnectBackoffMax{10'000};
 inline constexpr std::size_t kDefaultStatementCacheSize = 128;
+inline constexpr milliseconds kDefaultAliveBypassWindow{500};
 
 /// Upper bound validate() accepts for min/max connections: a PostgreSQL backend is a process,
 /// and a larger number is a typo, not a plan.
@@ -70,6 +71,11 @@ struct PoolConfig {
     /// opener's connects and the health checks of a host that is down): the waits start at
     /// 50-100 ms and double, jittered, up to this.
     milliseconds reconnect_backoff_max = kDefaultReconnectBackoffMax;
+    /// A connection that answered the server less than this long ago is handed out without
+    /// checking its socket (HikariCP's alive-bypass window): a session the server ended inside
+    /// the window fails its next statement instead of being replaced first. 0 checks at every
+    /// checkout. See docs/configuration.md.
+    milliseconds alive_bypass_window = kDefaultAliveBypassWindow;
 
     bool fallback_to_primary = true;  ///< Serve reads on the primary when no replica can.
     /// Default for QueryOptions::use_read_replica: route reads to replicas unless a query says

@@ -679,6 +679,7 @@ class PoolCore {
             config_.application_name.empty() ? config_.service_name : config_.application_name;
         settings.pgbouncer_mode = config_.pgbouncer_mode;
         settings.statement_cache_size = config_.pgbouncer_mode ? 0 : config_.statement_cache_size;
+        settings.alive_bypass = config_.alive_bypass_window;
         detail::HostLimits limits{config_.min_connections,      config_.max_connections,
                                   config_.idle_timeout,         config_.connection_timeout,
                                   config_.max_lifetime,         config_.leak_detection_threshold,
@@ -941,6 +942,18 @@ class PoolCore {
         const auto t = timeout.count() > 0 ? timeout : config_.query_timeout;
         x.deadline = t.count() > 0 ? std::min(cap, Clock::now() + t) : cap;
         x.prepare = prepare;
+        if (config_.pgbouncer_mode && config_.statement_timeout.count() > 0) {
+            // Behind PgBouncer the session has no statement_timeout of its own: an autocommit
+            // statement goes out as BEGIN; SET LOCAL statement_timeout; it; COMMIT, in one
+            // round trip, with this timeout (never past the client's deadline).
+            x.local_statement_timeout = config_.statement_timeout;
+            if (x.deadline != Clock::time_point::max()) {
+                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    x.deadline - Clock::now());
+                x.local_statement_timeout = std::max(std::chrono::milliseconds(1),
+                                                     std::min(x.local_statement_timeout, left));
+            }
+        }
         return x;
     }
 

@@ -121,6 +121,7 @@ struct FaultProxy::Impl {
     std::uint64_t applied = 0;
     std::size_t open = 0;
     std::size_t accepted = 0;
+    std::size_t client_reads = 0;
     std::size_t fired = 0;
     std::string failure;  // why the I/O thread stopped, or why a request could not be applied
 
@@ -314,6 +315,10 @@ struct FaultProxy::Impl {
             l.to_server.empty() && !l.awaiting_reply) {
             const auto n = read_some(l.client, buf);
             if (n > 0) {
+                {
+                    std::lock_guard lock(mu);
+                    ++client_reads;
+                }
                 from_client(l, buf.data(), buf.size());
             } else if (n == 0) {
                 l.client_eof = true;
@@ -508,6 +513,11 @@ std::size_t FaultProxy::connections() const {
 std::size_t FaultProxy::connections_accepted() const {
     std::lock_guard lock(impl_->mu);
     return impl_->accepted;
+}
+
+std::size_t FaultProxy::client_reads() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->client_reads;
 }
 
 }  // namespace sparc::testing

@@ -60,6 +60,10 @@ class FaultProxy {
     std::size_t connections() const;
     /// Client connections accepted since construction.
     std::size_t connections_accepted() const;
+    /// Reads of client bytes since construction, all connections together. A client that waits
+    /// for each answer before it writes again (a PostgreSQL session) makes one read per round
+    /// trip, as long as each write is smaller than the proxy's read chunk.
+    std::size_t client_reads() const;
 
   private:
     struct Impl;
