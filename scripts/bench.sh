@@ -26,6 +26,7 @@ Usage: $PROG [OPTIONS]
 Comparisons (same statement, SELECT abalance FROM pgbench_accounts WHERE aid = \$1, aid
 uniform in 1..100000*scale):
   pgbench -S -M prepared -c 8 -j 2        vs  sparc-load --threads 8 (pool of 8)
+  sparc-load --mode raw --threads 8       vs  sparc-load --threads 8, and --threads 64 on 8
   sparc-load --mode raw (1 libpqxx conn)  vs  sparc-load --threads 1 (pool of 1)
 Replica failure (after the comparisons, once per round, 9 s or --duration if longer):
   sparc-load --use-replicas --threads 8 while replica1 is stopped (-m immediate) from 1/3 to
@@ -195,6 +196,10 @@ EOF
         --sql "$SQL" --param-range "$range")
     raw1=("$load" --mode raw --url "$url" --threads 1 --duration "$duration" --sql "$SQL"
         --param-range "$range")
+    raw8=("$load" --mode raw --url "$url" --threads 8 --duration "$duration" --sql "$SQL"
+        --param-range "$range")
+    sparc64=("$load" --url "$url" --threads 64 --max-connections 8 --duration "$duration"
+        --sql "$SQL" --param-range "$range")
     sparc1=("$load" --url "$url" --threads 1 --max-connections 1 --duration "$duration"
         --sql "$SQL" --param-range "$range")
     for ((round = 1; round <= rounds; round++)); do
@@ -203,11 +208,15 @@ EOF
         if ((round % 2)); then
             record pgbench_c8 "${pgbench8[@]}"
             record sparc_t8 "${sparc8[@]}"
+            record raw_pqxx_t8 "${raw8[@]}"
+            record sparc_t64c8 "${sparc64[@]}"
             record raw_pqxx_t1 "${raw1[@]}"
             record sparc_t1 "${sparc1[@]}"
         else
             record sparc_t8 "${sparc8[@]}"
             record pgbench_c8 "${pgbench8[@]}"
+            record sparc_t64c8 "${sparc64[@]}"
+            record raw_pqxx_t8 "${raw8[@]}"
             record sparc_t1 "${sparc1[@]}"
             record raw_pqxx_t1 "${raw1[@]}"
         fi
@@ -326,7 +335,10 @@ if os.path.exists(path) and os.path.getsize(path) > 0:
         paired = sorted(r["qps"] / by_round[r["round"]] for r in runs[a] if r["round"] in by_round)
         print(f"{title}: {med[a] / med[b]:.3f} (target >= {target}); within rounds: median "
               f"{statistics.median(paired):.3f}, range {paired[0]:.3f}..{paired[-1]:.3f}")
-    compare("sparc 8 threads / pgbench -c 8", "sparc_t8", "pgbench_c8", 0.90)
+    compare("sparc 8 threads / pgbench -c 8", "sparc_t8", "pgbench_c8", 0.95)
+    compare("sparc 8 threads / raw libpqxx 8 threads", "sparc_t8", "raw_pqxx_t8", 1.0)
+    compare("sparc 64 threads on 8 connections / raw libpqxx 8 threads", "sparc_t64c8",
+            "raw_pqxx_t8", 1.0)
     compare("sparc 1 thread / raw libpqxx 1 thread", "sparc_t1", "raw_pqxx_t1", 0.95)
     if "replica_failure" in runs:
         p99 = [r["latency_us"]["p99"] for r in runs["replica_failure"]]
