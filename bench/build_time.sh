@@ -8,11 +8,15 @@
 #   fake      the same code on ConnectionPool<db::testing::FakeBackend> (a unit test's file)
 #   client    <sparc/db/client.hpp> and a db::Client& (service code that takes the interface)
 # ROUNDS rounds (default 3), the four files interleaved in each round; prints the median wall
-# time and peak memory (RSS) of each and its ratio to the libpqxx file.
+# time, processor time (user + system) and peak memory (RSS) of each, and its times' ratios to
+# the libpqxx file's. On a machine shared with other builds the processor time is the steadier
+# figure: the wall time also counts the waits for a core.
 #
 # The include flags and definitions are the ones the sparc::db target gives its users, read
 # from BUILD_DIR/compile_commands.json (default build/dev; CMAKE_EXPORT_COMPILE_COMMANDS=ON).
-# CXX overrides the compiler (default: the one that built BUILD_DIR).
+# CXX overrides the compiler (default: the one that built BUILD_DIR). With BASELINE=DIR, another
+# sparc checkout (`git worktree add DIR COMMIT`), the three sparc files are also compiled
+# against DIR/include in the same rounds, as rows marked "@base": before and after in one run.
 set -euo pipefail
 
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -122,18 +126,36 @@ EOF
 
 names=(libpqxx db.hpp fake client)
 files=(libpqxx db fake client)
+# The flags with the baseline's include directory in place of this checkout's.
+base_flags=()
+if [[ -n ${BASELINE:-} ]]; then
+    baseline=$(cd -- "$BASELINE" && pwd)
+    [[ -f $baseline/include/sparc/db.hpp ]] || { echo "build_time.sh: no sparc checkout at $baseline" >&2; exit 2; }
+    own_include=$(cd -- "$here/../include" && pwd)
+    for f in "${flags[@]}"; do
+        [[ $f == "-I$own_include" ]] && f="-I$baseline/include"
+        base_flags+=("$f")
+    done
+    for file in db fake client; do
+        cp "$work/$file.cpp" "$work/$file@base.cpp"
+        names+=("$(case $file in db) echo db.hpp ;; *) echo "$file" ;; esac)@base")
+        files+=("$file@base")
+    done
+fi
 
-# One compile: appends "seconds kilobytes" to $work/<file>.times.
+# One compile: appends "wall-seconds cpu-seconds kilobytes" to $work/<file>.times.
 measure() {
     local file=$1
-    if ! /usr/bin/time -f '%e %M' -o "$work/$file.one" \
-        "$cxx" -std=c++20 -O2 "${flags[@]}" -c "$work/$file.cpp" -o "$work/$file.o" \
+    local -a use=("${flags[@]}")
+    [[ $file == *@base ]] && use=("${base_flags[@]}")
+    if ! /usr/bin/time -f '%e %U %S %M' -o "$work/$file.one" \
+        "$cxx" -std=c++20 -O2 "${use[@]}" -c "$work/$file.cpp" -o "$work/$file.o" \
         2>"$work/$file.err"; then
         echo "build_time.sh: $file.cpp did not compile:" >&2
         cat "$work/$file.err" >&2
         exit 1
     fi
-    tail -n 1 "$work/$file.one" >>"$work/$file.times"
+    tail -n 1 "$work/$file.one" | awk '{ print $1, $2 + $3, $4 }' >>"$work/$file.times"
 }
 
 for ((round = 1; round <= rounds; ++round)); do
@@ -143,13 +165,15 @@ done
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "build time of one file, g++ -std=c++20 -O2 -c ($("$cxx" -dumpfullversion)), median of $rounds"
-printf '%-9s %9s %8s %10s\n' file seconds ratio 'peak MB'
-base=""
+printf '%-14s %8s %7s %8s %7s %8s\n' file 'wall s' ratio 'cpu s' ratio 'peak MB'
+base_wall=""
+base_cpu=""
 for i in "${!files[@]}"; do
     file=${files[$i]}
-    s=$(cut -d' ' -f1 "$work/$file.times" | median)
-    kb=$(cut -d' ' -f2 "$work/$file.times" | median)
-    [[ -n $base ]] || base=$s
-    awk -v n="${names[$i]}" -v s="$s" -v b="$base" -v kb="$kb" \
-        'BEGIN { printf "%-9s %9.2f %7.2fx %10d\n", n, s, s / b, kb / 1024 }'
+    wall=$(cut -d' ' -f1 "$work/$file.times" | median)
+    cpu=$(cut -d' ' -f2 "$work/$file.times" | median)
+    kb=$(cut -d' ' -f3 "$work/$file.times" | median)
+    [[ -n $base_wall ]] || { base_wall=$wall; base_cpu=$cpu; }
+    awk -v n="${names[$i]}" -v w="$wall" -v bw="$base_wall" -v c="$cpu" -v bc="$base_cpu" \
+        -v kb="$kb" 'BEGIN { printf "%-14s %8.2f %6.2fx %8.2f %6.2fx %8d\n", n, w, w / bw, c, c / bc, kb / 1024 }'
 done
