@@ -7,6 +7,7 @@
 #include <sparc/db/config.hpp>
 #include <sparc/db/connection_url.hpp>
 #include <sparc/db/copy.hpp>
+#include <sparc/db/database.hpp>
 #include <sparc/db/endpoint.hpp>
 #include <sparc/db/errors.hpp>
 #include <sparc/db/health.hpp>
@@ -26,10 +27,3 @@
 #include <sparc/db/traits.hpp>
 #include <sparc/db/types.hpp>
 #include <sparc/db/uuid.hpp>
-
-namespace sparc::db {
-
-/// The production pool: PostgreSQL through libpqxx.
-using Database = ConnectionPool<PqxxBackend>;
-
-}  // namespace sparc::db

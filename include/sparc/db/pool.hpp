@@ -829,10 +829,12 @@ class PoolCore {
     /// asks the server with txid_status and returns normally if it committed). Any other error,
     /// including an exception from `fn`, rolls back and propagates unchanged.
     /// @returns what `fn` returns.
-    template <typename F>
-    auto transaction(F&& fn, TransactionOptions options = {},
-                     SourceLocation where = SourceLocation::current())
-        -> std::invoke_result_t<F&, Transaction<B>&>;
+    ///
+    /// `body` gets the Transaction<B> as its Tx& and keeps what the function returns; the
+    /// retry loop itself is no template of the function, so that it is compiled once per
+    /// backend (in the library, for PqxxBackend).
+    void transaction(detail::TransactionBody body, TransactionOptions options,
+                     SourceLocation where);
 
     /// Health: a live check of the primary bounded by options.timeout, plus each replica's
     /// state from the background checks.
@@ -1522,29 +1524,21 @@ class ConnectionPool : public Client {
 
     /// Builds the pool and starts opening min_connections per host in the background:
     /// construction never waits for a server. @throws ConfigError when `config` is invalid.
-    explicit ConnectionPool(PoolConfig config, B backend = B{}, Hooks hooks = {})
-        : core_(std::make_unique<detail::PoolCore<B>>(std::move(config), std::move(backend),
-                                                      std::move(hooks))) {}
+    explicit ConnectionPool(PoolConfig config, B backend = B{}, Hooks hooks = {});
 
     ConnectionPool(const ConnectionPool&) = delete;
     ConnectionPool& operator=(const ConnectionPool&) = delete;
 
     /// Shuts down with a 5 s grace period (see shutdown()), then waits for revoked leases to be
     /// released and for every call still touching the pool to return.
-    ~ConnectionPool() override {
-        core_->shutdown(std::chrono::seconds(5));
-        core_->wait_quiescent();
-    }
+    ~ConnectionPool() override;
 
     /// The configuration the pool runs with.
-    const PoolConfig& config() const noexcept { return core_->config(); }
+    const PoolConfig& config() const noexcept;
 
     /// Leases a connection (the primary's, or a replica's with use_read_replica).
     /// @throws PoolTimeout after connection_timeout, PoolClosed, ConnectionError.
-    Lease<B> acquire(AcquireOptions options = {},
-                     SourceLocation where = SourceLocation::current()) {
-        return core_->acquire(options, where);
-    }
+    Lease<B> acquire(AcquireOptions options = {}, SourceLocation where = SourceLocation::current());
 
     /// Runs one statement, parameters bound, on the primary or (use_read_replica) a replica.
     /// A statement is run again only when no byte of it reached the server (or the server
@@ -1552,9 +1546,7 @@ class ConnectionPool : public Client {
     /// reads fail over to other replicas, then the primary.
     /// @throws SqlError, QueryTimeout, PoolTimeout, PoolClosed, ConnectionError, UsageError.
     Result query(std::string_view sql, ParamsRef params = {}, QueryOptions options = {},
-                 SourceLocation where = SourceLocation::current()) {
-        return core_->query(sql, params, options, where);
-    }
+                 SourceLocation where = SourceLocation::current());
 
     /// Runs one statement like query() (the same routing to replicas, timeouts, hooks and
     /// metrics), handing each row to `fn(const db::Row&)` as it arrives instead of building a
@@ -1574,7 +1566,7 @@ class ConnectionPool : public Client {
     requires std::invocable<F&, const Row&> std::size_t for_each(
         std::string_view sql, ParamsRef params, F&& fn, QueryOptions options = {},
         SourceLocation where = SourceLocation::current()) {
-        return core_->for_each(sql, params, detail::RowSink(fn), options, where);
+        return do_for_each(sql, params, detail::RowSink(fn), options, where);
     }
 
     /// Loads `rows` into `table` (`"events"`, or `{"schema", "events"}`) with
@@ -1600,7 +1592,7 @@ class ConnectionPool : public Client {
         QueryOptions options = {}, SourceLocation where = SourceLocation::current()) {
         return detail::run_copy(table, columns, rows,
                                 [&](std::string_view sql, detail::CopySource source) {
-                                    return core_->copy_in(sql, source, options, where);
+                                    return do_copy_in(sql, source, options, where);
                                 });
     }
 
@@ -1617,13 +1609,11 @@ class ConnectionPool : public Client {
     /// @throws SqlError, QueryTimeout, ConnectionError, PoolTimeout, PoolClosed, UsageError,
     /// Cancelled.
     std::vector<Result> batch(const std::vector<Statement>& statements, QueryOptions options = {},
-                              SourceLocation where = SourceLocation::current()) {
-        return core_->batch(statements, options, where);
-    }
+                              SourceLocation where = SourceLocation::current());
 
     /// The primary's current WAL position: pass it as QueryOptions::after to read your own
     /// writes from a replica. @throws like query().
-    CommitPosition current_position() { return core_->current_position(); }
+    CommitPosition current_position();
 
     /// Runs `fn(tx)` in a transaction on the primary and commits; retries the whole function
     /// on serialization failure, deadlock, or a connection lost before COMMIT was sent (each
@@ -1638,69 +1628,213 @@ class ConnectionPool : public Client {
     auto transaction(F&& fn, TransactionOptions options = {},
                      SourceLocation where = SourceLocation::current())
         -> std::invoke_result_t<F&, Transaction<B>&> {
-        return core_->transaction(std::forward<F>(fn), std::move(options), where);
+        // The retry loop is not a template of F: it keeps what the last attempt's `fn` returned.
+        using R = std::invoke_result_t<F&, Transaction<B>&>;
+        if constexpr (std::is_void_v<R>) {
+            auto body = [&fn](Tx& tx) { fn(static_cast<Transaction<B>&>(tx)); };
+            do_transaction(detail::TransactionBody(body), std::move(options), where);
+        } else {
+            std::optional<R> value;
+            auto body = [&fn, &value](Tx& tx) {
+                value.emplace(fn(static_cast<Transaction<B>&>(tx)));
+            };
+            do_transaction(detail::TransactionBody(body), std::move(options), where);
+            return std::move(*value);
+        }
     }
 
     /// Health: a live check of the primary bounded by options.timeout, plus each replica's
     /// state from the background checks.
-    HealthReport health(HealthOptions options = {}) { return core_->health(options); }
+    HealthReport health(HealthOptions options = {});
 
     /// Connection counts.
-    PoolStats stats() const { return core_->stats(); }
+    PoolStats stats() const;
 
     /// Prometheus text exposition of the pool's metrics.
-    std::string metrics_text() const { return core_->metrics_text(); }
+    std::string metrics_text() const;
 
     /// The pool-wide counters (retries, transactions, hook errors).
-    const PoolMetrics& pool_metrics() const noexcept { return core_->pool_metrics(); }
+    const PoolMetrics& pool_metrics() const noexcept;
     /// The replica router (for inspection).
-    const ReplicaRouter& router() const noexcept { return core_->router(); }
+    const ReplicaRouter& router() const noexcept;
 
     /// Drains the pool: refuses new work (PoolClosed), lets leased connections finish for up
     /// to `grace`, then revokes the leases still held (their statements are cancelled, any
     /// further use throws PoolClosed, and each connection closes when its lease is released)
     /// and closes every idle connection. Idempotent and safe from any number of threads at
     /// once: every call returns when the drain has ended.
-    void shutdown(std::chrono::milliseconds grace) { core_->shutdown(grace); }
+    void shutdown(std::chrono::milliseconds grace);
 
     /// Whether shutdown() has begun.
-    bool closed() const noexcept { return core_->closed(); }
+    bool closed() const noexcept;
 
   private:
-    // db::Client, for code that takes the pool without its backend type.
+    // db::Client, for code that takes the pool without its backend type. Like the members
+    // above, defined out of the class: not inline, so that a file using the pool over
+    // PqxxBackend compiles none of the pool's logic (<sparc/db/database.hpp>).
     Result do_query(std::string_view sql, ParamsRef params, const QueryOptions& options,
-                    const SourceLocation& where) override {
-        return core_->query(sql, params, options, where);
-    }
+                    const SourceLocation& where) override;
     std::size_t do_for_each(std::string_view sql, ParamsRef params, detail::RowSink fn,
-                            const QueryOptions& options, const SourceLocation& where) override {
-        return core_->for_each(sql, params, fn, options, where);
-    }
+                            const QueryOptions& options, const SourceLocation& where) override;
     std::size_t do_copy_in(std::string_view sql, detail::CopySource source,
-                           const QueryOptions& options, const SourceLocation& where) override {
-        return core_->copy_in(sql, source, options, where);
-    }
+                           const QueryOptions& options, const SourceLocation& where) override;
     std::vector<Result> do_batch(const std::vector<Statement>& statements,
-                                 const QueryOptions& options,
-                                 const SourceLocation& where) override {
-        return core_->batch(statements, options, where);
-    }
+                                 const QueryOptions& options, const SourceLocation& where) override;
     void do_transaction(detail::TransactionBody body, TransactionOptions options,
-                        const SourceLocation& where) override {
-        core_->transaction([body](Transaction<B>& tx) { body(tx); }, std::move(options), where);
-    }
-    Session do_acquire(const AcquireOptions& options, const SourceLocation& where) override {
-        return Session(std::make_unique<detail::LeaseSession<B>>(core_->acquire(options, where)));
-    }
-    CommitPosition do_current_position() override { return core_->current_position(); }
-    HealthReport do_health(const HealthOptions& options) override { return core_->health(options); }
-    PoolStats do_stats() const override { return core_->stats(); }
-    std::string do_metrics_text() const override { return core_->metrics_text(); }
-    void do_shutdown(std::chrono::milliseconds grace) override { core_->shutdown(grace); }
-    bool do_closed() const noexcept override { return core_->closed(); }
+                        const SourceLocation& where) override;
+    Session do_acquire(const AcquireOptions& options, const SourceLocation& where) override;
+    CommitPosition do_current_position() override;
+    HealthReport do_health(const HealthOptions& options) override;
+    PoolStats do_stats() const override;
+    std::string do_metrics_text() const override;
+    void do_shutdown(std::chrono::milliseconds grace) override;
+    bool do_closed() const noexcept override;
 
     std::unique_ptr<detail::PoolCore<B>> core_;
 };
+
+// ---- ConnectionPool: each call goes to the core ----
+
+template <Backend B>
+ConnectionPool<B>::ConnectionPool(PoolConfig config, B backend, Hooks hooks)
+    : core_(std::make_unique<detail::PoolCore<B>>(std::move(config), std::move(backend),
+                                                  std::move(hooks))) {}
+
+template <Backend B>
+ConnectionPool<B>::~ConnectionPool() {
+    core_->shutdown(std::chrono::seconds(5));
+    core_->wait_quiescent();
+}
+
+template <Backend B>
+const PoolConfig& ConnectionPool<B>::config() const noexcept {
+    return core_->config();
+}
+
+template <Backend B>
+Lease<B> ConnectionPool<B>::acquire(AcquireOptions options, SourceLocation where) {
+    return core_->acquire(options, where);
+}
+
+template <Backend B>
+Result ConnectionPool<B>::query(std::string_view sql, ParamsRef params, QueryOptions options,
+                                SourceLocation where) {
+    return core_->query(sql, params, options, where);
+}
+
+template <Backend B>
+std::vector<Result> ConnectionPool<B>::batch(const std::vector<Statement>& statements,
+                                             QueryOptions options, SourceLocation where) {
+    return core_->batch(statements, options, where);
+}
+
+template <Backend B>
+CommitPosition ConnectionPool<B>::current_position() {
+    return core_->current_position();
+}
+
+template <Backend B>
+HealthReport ConnectionPool<B>::health(HealthOptions options) {
+    return core_->health(options);
+}
+
+template <Backend B>
+PoolStats ConnectionPool<B>::stats() const {
+    return core_->stats();
+}
+
+template <Backend B>
+std::string ConnectionPool<B>::metrics_text() const {
+    return core_->metrics_text();
+}
+
+template <Backend B>
+const PoolMetrics& ConnectionPool<B>::pool_metrics() const noexcept {
+    return core_->pool_metrics();
+}
+
+template <Backend B>
+const ReplicaRouter& ConnectionPool<B>::router() const noexcept {
+    return core_->router();
+}
+
+template <Backend B>
+void ConnectionPool<B>::shutdown(std::chrono::milliseconds grace) {
+    core_->shutdown(grace);
+}
+
+template <Backend B>
+bool ConnectionPool<B>::closed() const noexcept {
+    return core_->closed();
+}
+
+template <Backend B>
+Result ConnectionPool<B>::do_query(std::string_view sql, ParamsRef params,
+                                   const QueryOptions& options, const SourceLocation& where) {
+    return core_->query(sql, params, options, where);
+}
+
+template <Backend B>
+std::size_t ConnectionPool<B>::do_for_each(std::string_view sql, ParamsRef params,
+                                           detail::RowSink fn, const QueryOptions& options,
+                                           const SourceLocation& where) {
+    return core_->for_each(sql, params, fn, options, where);
+}
+
+template <Backend B>
+std::size_t ConnectionPool<B>::do_copy_in(std::string_view sql, detail::CopySource source,
+                                          const QueryOptions& options,
+                                          const SourceLocation& where) {
+    return core_->copy_in(sql, source, options, where);
+}
+
+template <Backend B>
+std::vector<Result> ConnectionPool<B>::do_batch(const std::vector<Statement>& statements,
+                                                const QueryOptions& options,
+                                                const SourceLocation& where) {
+    return core_->batch(statements, options, where);
+}
+
+template <Backend B>
+void ConnectionPool<B>::do_transaction(detail::TransactionBody body, TransactionOptions options,
+                                       const SourceLocation& where) {
+    core_->transaction(body, std::move(options), where);
+}
+
+template <Backend B>
+Session ConnectionPool<B>::do_acquire(const AcquireOptions& options, const SourceLocation& where) {
+    return Session(std::make_unique<detail::LeaseSession<B>>(core_->acquire(options, where)));
+}
+
+template <Backend B>
+CommitPosition ConnectionPool<B>::do_current_position() {
+    return core_->current_position();
+}
+
+template <Backend B>
+HealthReport ConnectionPool<B>::do_health(const HealthOptions& options) {
+    return core_->health(options);
+}
+
+template <Backend B>
+PoolStats ConnectionPool<B>::do_stats() const {
+    return core_->stats();
+}
+
+template <Backend B>
+std::string ConnectionPool<B>::do_metrics_text() const {
+    return core_->metrics_text();
+}
+
+template <Backend B>
+void ConnectionPool<B>::do_shutdown(std::chrono::milliseconds grace) {
+    core_->shutdown(grace);
+}
+
+template <Backend B>
+bool ConnectionPool<B>::do_closed() const noexcept {
+    return core_->closed();
+}
 
 // ---- Health ----
 
@@ -2067,14 +2201,8 @@ std::size_t Transaction<B>::copy(std::string_view sql, detail::CopySource source
 }
 
 template <Backend B>
-template <typename F>
-auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, SourceLocation where)
-    -> std::invoke_result_t<F&, Transaction<B>&> {
-    using R = std::invoke_result_t<F&, Transaction<B>&>;
-    using Stored = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
-    auto take = [](std::optional<Stored>& v) -> R {
-        if constexpr (!std::is_void_v<R>) return std::move(*v);
-    };
+void detail::PoolCore<B>::transaction(detail::TransactionBody body, TransactionOptions options,
+                                      SourceLocation where) {
     const auto start = Clock::now();
     detail::ScopedCallLimits limits(options.deadline, options.stop);
     const auto caller_deadline = detail::call_deadline();
@@ -2105,7 +2233,6 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
         std::exception_ptr failure;
         std::optional<std::int64_t> txid;
         std::string server_start;
-        std::optional<Stored> value;
         {
             Lease<B> lease;
             try {
@@ -2167,12 +2294,7 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                         txid = r.front()[0].template as<std::int64_t>();
                         server_start = r.front()[1].template as<std::string>();
                     }
-                    if constexpr (std::is_void_v<R>) {
-                        fn(tx);
-                        value.emplace();
-                    } else {
-                        value.emplace(fn(tx));
-                    }
+                    body(tx);
                     if (conn.transaction_status() == TxStatus::in_error) {
                         throw SqlError(
                             "the transaction failed (an error inside it was caught) and was rolled "
@@ -2184,7 +2306,7 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                     detail::timed_call(host, metrics_, hooks_, {"COMMIT", options.trace_context},
                                        [&] { conn.commit(x); });
                     finish(TransactionOutcome::committed);
-                    return take(value);
+                    return;
                 } catch (const Error& e) {
                     failure = std::current_exception();
                     session_failed(host, e);
@@ -2199,7 +2321,7 @@ auto detail::PoolCore<B>::transaction(F&& fn, TransactionOptions options, Source
                             status = resolve_txid(*txid, server_start, deadline);
                             if (status == "committed") {
                                 finish(TransactionOutcome::committed);
-                                return take(value);
+                                return;
                             }
                             if (status == "aborted") retry = RetryReason::aborted_commit;
                         }
