@@ -22,7 +22,7 @@
 #include <variant>
 #include <vector>
 
-#include <fmt/format.h>
+#include <fmt/core.h>
 
 #include <sparc/db/backend.hpp>
 #include <sparc/db/client.hpp>
