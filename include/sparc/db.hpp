@@ -1,10 +1,13 @@
 #pragma once
 /// @file db.hpp
 /// Umbrella header for sparc::db: the connection pool, its configuration and its backends.
+/// db::Database's code is compiled in the library; a pool over another backend also includes
+/// <sparc/db/pool.hpp> (the fake backend's header does).
 
 #include <sparc/db/backend.hpp>
 #include <sparc/db/client.hpp>
 #include <sparc/db/config.hpp>
+#include <sparc/db/connection_pool.hpp>
 #include <sparc/db/connection_url.hpp>
 #include <sparc/db/copy.hpp>
 #include <sparc/db/database.hpp>
@@ -17,12 +20,12 @@
 #include <sparc/db/monitoring.hpp>
 #include <sparc/db/options.hpp>
 #include <sparc/db/params.hpp>
-#include <sparc/db/pool.hpp>
 #include <sparc/db/pqxx_backend.hpp>
 #include <sparc/db/registry.hpp>
 #include <sparc/db/result.hpp>
 #include <sparc/db/retry.hpp>
 #include <sparc/db/router.hpp>
+#include <sparc/db/safety.hpp>
 #include <sparc/db/stats.hpp>
 #include <sparc/db/traits.hpp>
 #include <sparc/db/types.hpp>

@@ -1,6 +1,7 @@
 // db::Database's code, compiled once: the explicit instantiations that database.hpp declares
-// extern.
+// extern, with the pool's logic from pool.hpp.
 #include <sparc/db/database.hpp>
+#include <sparc/db/pool.hpp>
 
 namespace sparc::db {
 

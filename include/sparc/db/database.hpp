@@ -4,7 +4,7 @@
 /// sparc::db library. A file that includes this header and uses db::Database compiles none
 /// of the pool's logic: the explicit instantiations below are in src/db/database.cpp.
 
-#include <sparc/db/pool.hpp>
+#include <sparc/db/connection_pool.hpp>
 #include <sparc/db/pqxx_backend.hpp>
 
 namespace sparc::db {
@@ -15,8 +15,5 @@ using Database = ConnectionPool<PqxxBackend>;
 extern template class ConnectionPool<PqxxBackend>;
 extern template class Lease<PqxxBackend>;
 extern template class Transaction<PqxxBackend>;
-extern template class detail::LeaseSession<PqxxBackend>;
-extern template class detail::PoolCore<PqxxBackend>;
-extern template class detail::HostPool<PqxxBackend>;
 
 }  // namespace sparc::db
