@@ -2,7 +2,8 @@
 /// @file db.hpp
 /// Umbrella header for sparc::db: the connection pool, its configuration and its backends.
 /// db::Database's code is compiled in the library; a pool over another backend also includes
-/// <sparc/db/pool.hpp> (the fake backend's header does).
+/// <sparc/db/pool.hpp> (the fake backend's header does). The dashboard and alert-rule generators
+/// are in <sparc/db/monitoring.hpp>, left out here for the <filesystem> they bring.
 
 #include <sparc/db/backend.hpp>
 #include <sparc/db/client.hpp>
@@ -17,7 +18,6 @@
 #include <sparc/db/hooks.hpp>
 #include <sparc/db/listener.hpp>
 #include <sparc/db/metrics.hpp>
-#include <sparc/db/monitoring.hpp>
 #include <sparc/db/options.hpp>
 #include <sparc/db/params.hpp>
 #include <sparc/db/pqxx_backend.hpp>
