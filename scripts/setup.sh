@@ -17,7 +17,7 @@ readonly PACKAGES=(
     libcpp-httplib-dev prometheus-cpp-dev
     # the test cluster and the tools tests judge output with
     postgresql postgresql-contrib pgbouncer python3 python3-botocore python3-yaml awscli prometheus
-    shellcheck jq curl openssl procps iproute2 util-linux
+    shellcheck jq curl openssl procps iproute2 util-linux time
     # runs the Lambda@Edge function (cdn.edge_auth_function; CMake drops the test without it)
     nodejs
 )

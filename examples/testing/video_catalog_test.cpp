@@ -1,7 +1,7 @@
 // Unit tests of a service's data access on db::testing::FakeBackend: no server, no network.
-// Build: link sparc::db and Catch2 (v2), e.g.
+// Build: link sparc::db_testing (sparc::db and the fake backend) and Catch2 (v2), e.g.
 //   add_executable(catalog_test video_catalog_test.cpp)
-//   target_link_libraries(catalog_test PRIVATE sparc::db Catch2::Catch2)
+//   target_link_libraries(catalog_test PRIVATE sparc::db_testing Catch2::Catch2)
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 

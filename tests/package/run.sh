@@ -36,9 +36,11 @@ if [[ $found != "$work/prefix/"* ]]; then
 fi
 cmake --build "$work/installed" --parallel "${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 "$work/installed/consumer"
+"$work/installed/consumer_testing"
 
 echo "== consumer through add_subdirectory($src)"
 cmake -S "$here" -B "$work/subdir" "${common[@]}" -DSPARC_SOURCE_DIR="$src"
 cmake --build "$work/subdir" --parallel "${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 "$work/subdir/consumer"
+"$work/subdir/consumer_testing"
 echo "== package consumer: both routes passed"

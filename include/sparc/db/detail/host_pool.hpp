@@ -61,7 +61,7 @@
 #include <utility>
 #include <vector>
 
-#include <fmt/format.h>
+#include <fmt/core.h>
 
 #include <sparc/db/backend.hpp>
 #include <sparc/db/detail/sql.hpp>

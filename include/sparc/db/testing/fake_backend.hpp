@@ -95,6 +95,7 @@
 #include <sparc/db/hooks.hpp>
 #include <sparc/db/options.hpp>
 #include <sparc/db/params.hpp>
+#include <sparc/db/pool.hpp>
 #include <sparc/db/result.hpp>
 
 namespace sparc::db::testing {
@@ -1791,3 +1792,14 @@ static_assert(BatchingBackend<FakeBackend>);
 static_assert(ServerAwareBackend<FakeBackend>);
 
 }  // namespace sparc::db::testing
+
+// The pool over the fake is compiled once, in sparc::db_testing (src/db/testing), which a test
+// using the fake links.
+namespace sparc::db {
+extern template class ConnectionPool<testing::FakeBackend>;
+extern template class Lease<testing::FakeBackend>;
+extern template class Transaction<testing::FakeBackend>;
+extern template class detail::LeaseSession<testing::FakeBackend>;
+extern template class detail::PoolCore<testing::FakeBackend>;
+extern template class detail::HostPool<testing::FakeBackend>;
+}  // namespace sparc::db
