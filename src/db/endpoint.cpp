@@ -174,14 +174,33 @@ std::vector<Span> secret_spans(std::string_view s) {
         }
     }
     // password=... and sslpassword=..., in key=value strings or URL queries, in any case
-    // (libpq refuses "PASSWORD=", but whoever wrote it meant a password).
+    // (libpq refuses "PASSWORD=", but whoever wrote it meant a password), and every key that
+    // looks like a misspelt one (pasword, passwd, pwd, db_pass, ...): libpq refuses it, and the
+    // value is a password all the same.
     std::string lower(s);
     std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
         return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     });
-    constexpr std::string_view kKey = "password";
-    for (auto at = lower.find(kKey); at != std::string::npos; at = lower.find(kKey, at + 1)) {
-        auto i = at + kKey.size();
+    auto key_char = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+    };
+    std::vector<std::size_t> keys;  // where each such key starts
+    for (const std::string_view stem : {std::string_view("pas"), std::string_view("pwd")}) {
+        for (auto at = lower.find(stem); at != std::string::npos; at = lower.find(stem, at + 1)) {
+            auto k = at;
+            while (k > 0 && key_char(lower[k - 1])) {
+                --k;
+            }
+            keys.push_back(k);
+        }
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    for (const auto at : keys) {
+        auto i = at;
+        while (i < s.size() && key_char(lower[i])) {
+            ++i;
+        }
         while (i < s.size() && is_space(s[i])) {
             ++i;
         }
@@ -189,9 +208,7 @@ std::vector<Span> secret_spans(std::string_view s) {
             continue;
         }
         // In a URL query the value ends at '&'; in a key=value string '&' is an ordinary byte.
-        const bool in_query = at > 0 && (s[at - 1] == '?' || s[at - 1] == '&' ||
-                                         (at > 2 && lower.compare(at - 3, 3, "ssl") == 0 &&
-                                          at > 3 && (s[at - 4] == '?' || s[at - 4] == '&')));
+        const bool in_query = at > 0 && (s[at - 1] == '?' || s[at - 1] == '&');
         ++i;
         while (i < s.size() && is_space(s[i])) {
             ++i;
@@ -669,11 +686,13 @@ Endpoint Endpoint::parse(std::string_view url_or_conninfo) {
     char* err = nullptr;
     ConninfoPtr parsed(PQconninfoParse(input.c_str(), &err));
     if (!parsed) {
+        // A string libpq cannot parse is not shown: a misspelt keyword or a missing '=' leaves
+        // a password where no rule can tell it is one. libpq's reason names the keyword.
         std::string reason = sanitize_reason(err, input);
         if (err != nullptr) {
             PQfreemem(err);
         }
-        throw fail(shorten(std::move(reason)));
+        throw fail(shorten(std::move(reason)), false);
     }
     if (err != nullptr) {
         PQfreemem(err);

@@ -315,6 +315,15 @@ TEST_CASE("Parse errors never contain the password", "[db][endpoint][secrets]") 
         "password=" + pw + " bad",
         "host=h PASSWORD=" + pw,
         "postgresql://h/db?Password=" + pw,
+        // Misspelt keywords, and a missing '=': libpq refuses them, the value is still secret.
+        "host=h pasword=" + pw,
+        "host=h passwd=" + pw,
+        "host=h pwd=" + pw,
+        "host=h password " + pw,
+        "postgresql://u@h/db?pasword=" + pw,
+        "postgresql://u@h/db?sslpasword=" + pw,
+        "postgresql://u@h:99999/db?passwd=" + pw,
+        "postgresql://u@h/db?db_pass=" + pw + "&sslmode=bogus",
     };
     for (const auto& input : inputs) {
         INFO(input);
@@ -338,6 +347,9 @@ TEST_CASE("redact_connection_string masks secrets in unparseable text", "[db][en
     CHECK(db::redact_connection_string("postgresql://h/db?sslpassword=x&sslmode=require") ==
           "postgresql://h/db?sslpassword=****&sslmode=require");
     CHECK(db::redact_connection_string("postgresql://u@h/db") == "postgresql://u@h/db");
+    CHECK(db::redact_connection_string("host=h passwd=abc port=1") == "host=h passwd=**** port=1");
+    CHECK(db::redact_connection_string("postgresql://h/db?pwd=abc&sslmode=require") ==
+          "postgresql://h/db?pwd=****&sslmode=require");
     CHECK(db::mask_password("url postgresql://u:p%40ss@h and p@ss", "p@ss") ==
           "url postgresql://u:****@h and ****");
     CHECK(db::mask_password("text", "") == "text");

@@ -33,13 +33,13 @@ TEST_CASE("A quoted password with an unescaped quote stays masked", "[db][endpoi
     auto msg = parse_error("host=db password='it's a secret' port=5x");
     CHECK_THAT(msg, !Catch::Contains("secret"));
     CHECK_THAT(msg, !Catch::Contains("\"s\""));
-    CHECK_THAT(msg, Catch::Contains("password=****"));
-    CHECK_THAT(msg, Catch::Contains("port=5x"));
+    // libpq cannot parse it: the string is not shown at all.
+    CHECK_THAT(msg, Catch::Contains("not shown"));
 
     // The quote is followed by a blank and words that are not "key=".
     msg = parse_error("host=db password='it' s a secret' port=5x");
     CHECK_THAT(msg, !Catch::Contains("secret"));
-    CHECK_THAT(msg, Catch::Contains("port=5x"));
+    CHECK_THAT(msg, Catch::Contains("not shown"));
 
     // A correctly quoted value still ends at its quote: what follows is shown.
     msg = parse_error("password='it\\'s a secret' port=5x");
