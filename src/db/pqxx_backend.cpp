@@ -1147,6 +1147,15 @@ struct PqxxBackend::Connection::Impl {
                 } catch (const Error&) {
                     mark_broken();
                 }
+                // A statement that cannot run in a transaction block (VACUUM, CREATE INDEX
+                // CONCURRENTLY, CREATE DATABASE, ...) was refused before it ran: it runs on
+                // its own, under the session's statement_timeout.
+                const char* state = PQresultErrorField(out.error.get(), PG_DIAG_SQLSTATE);
+                if (!broken && out.failed_at == at && state != nullptr &&
+                    std::string_view(state) == "25001" &&
+                    PQtransactionStatus(raw) == PQTRANS_IDLE) {
+                    return execute_raw(sql, params, settings);
+                }
             }
             try {
                 throw_error(out.error.get(), out.cancelled);

@@ -70,6 +70,24 @@ void check_batch_statement(std::string_view sql) {
     }
 }
 
+void check_transaction_statement(std::string_view sql) {
+    const auto words = leading_words(sql, 2);
+    if (words.empty()) return;
+    static constexpr std::string_view kControl[] = {"BEGIN", "START",    "COMMIT",
+                                                    "END",   "ROLLBACK", "ABORT"};
+    bool control =
+        std::find(std::begin(kControl), std::end(kControl), words[0]) != std::end(kControl);
+    if (words[0] == "ROLLBACK" && words.size() > 1 && words[1] == "TO") control = false;
+    control = control || (words[0] == "PREPARE" && words.size() > 1 && words[1] == "TRANSACTION");
+    if (control) {
+        throw UsageError(fmt::format(
+            "{} cannot run inside transaction(): the pool begins, commits and rolls back the "
+            "transaction itself (return from the function to commit, throw to roll back; "
+            "savepoints are allowed); nothing was sent",
+            words[0] == "PREPARE" ? std::string("PREPARE TRANSACTION") : words[0]));
+    }
+}
+
 void check_statement(std::string_view sql, ParamsRef params) {
     if (const auto at = sql.find('\0'); at != std::string_view::npos) {
         throw UsageError(fmt::format(

@@ -344,6 +344,12 @@ TEST_CASE("PgBouncer: the server enforces statement_timeout on an autocommit sta
     db::Database direct(sparc::pgtest::config("pg-bouncer-check"));
     CHECK(direct.query("SELECT count(*) FROM sparc_it_pgbouncer_timeout").front()[0].as<int>() ==
           1);
+    // What cannot run in a transaction block runs on its own.
+    pool.query("VACUUM sparc_it_pgbouncer_timeout");
+    pool.query(
+        "CREATE INDEX CONCURRENTLY sparc_it_pgbouncer_timeout_i ON "
+        "sparc_it_pgbouncer_timeout (id)");
+    CHECK_THROWS_AS(pool.query("VACUUM no_such_table_here"), db::SqlError);
     // Inside a transaction the timeout is set with BEGIN, as before.
     CHECK_THROWS_AS(pool.transaction([](auto& tx) { tx.query("SELECT pg_sleep(10)"); }),
                     db::QueryTimeout);

@@ -406,3 +406,23 @@ TEST_CASE("transfers under random backend termination keep every balance", "[tra
     // Everything in the table was reported committed, or its outcome was reported unknown.
     REQUIRE(in_table.size() <= committed.size() + static_cast<std::size_t>(unknown.load()));
 }
+
+TEST_CASE("a transaction ended by the caller's deadline throws Cancelled every time",
+          "[transaction]") {
+    // The server's lowered statement_timeout leaves the client's deadline to act first, so the
+    // outcome is not a race between the two.
+    auto cfg = config("pg-tx-deadline");
+    cfg.min_connections = 1;
+    db::Database pool(cfg);
+    for (int i = 0; i < 5; ++i) {
+        INFO("attempt " << i);
+        try {
+            pool.transaction([](auto& tx) { tx.query("SELECT pg_sleep(3)"); },
+                             {.deadline = std::chrono::steady_clock::now() + 300ms});
+            FAIL("pg_sleep(3) finished within a 300 ms deadline");
+        } catch (const db::Cancelled& e) {
+            CHECK(e.reason() == db::CancelReason::deadline);
+        }
+    }
+    CHECK(pool.query("SELECT 1").front()[0].as<int>() == 1);
+}

@@ -739,17 +739,28 @@ class PoolCore {
         if (config_.pgbouncer_mode && config_.statement_timeout.count() > 0) {
             // Behind PgBouncer the session has no statement_timeout of its own: an autocommit
             // statement goes out as BEGIN; SET LOCAL statement_timeout; it; COMMIT, in one
-            // round trip, with this timeout (never past the client's deadline).
-            x.local_statement_timeout = config_.statement_timeout;
-            if (x.deadline != Clock::time_point::max()) {
-                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    x.deadline - Clock::now());
-                x.local_statement_timeout = std::max(std::chrono::milliseconds(1),
-                                                     std::min(x.local_statement_timeout, left));
-            }
+            // round trip, with this timeout.
+            x.local_statement_timeout = server_timeout_until(x.deadline);
         }
         return x;
     }
+
+    // The server's statement_timeout for statements that must end by `deadline`: the configured
+    // one, or the time left when that is shorter, plus kServerTimeoutMargin, so that the
+    // client's own deadline acts first and is reported as what it is (Cancelled for a caller's
+    // deadline) rather than raced by the server's timer; the server still stops the work of a
+    // client that has gone.
+    std::chrono::milliseconds server_timeout_until(Clock::time_point deadline) const {
+        auto timeout = config_.statement_timeout;
+        if (deadline != Clock::time_point::max()) {
+            const auto left =
+                std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()) +
+                kServerTimeoutMargin;
+            if (timeout.count() == 0 || left < timeout) timeout = left;
+        }
+        return std::max(std::chrono::milliseconds(1), timeout);
+    }
+    static constexpr std::chrono::milliseconds kServerTimeoutMargin{50};
 
     // The acquire deadline for a statement or lease: `timeout` from when the caller first has
     // to wait, but never past the deadline of a transaction() this thread is inside.
@@ -1763,6 +1774,7 @@ void Lease<B>::release() noexcept {
 template <Backend B>
 Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOptions options) {
     lease_.check_usable();
+    safety::check_transaction_statement(sql);
     detail::ScopedCallLimits limits(options.deadline, options.stop);
     if (Clock::now() >= deadline_) {
         if (const auto d = detail::call_deadline(); d && *d <= deadline_) {
@@ -1921,15 +1933,9 @@ void detail::PoolCore<B>::transaction(detail::TransactionBody body, TransactionO
                 TransactionPhase phase = TransactionPhase::body;
                 try {
                     ExecSettings x = exec_settings(std::chrono::milliseconds{0}, false, deadline);
-                    // The server's statement timeout never outlives the transaction's deadline;
-                    // it is set with BEGIN, in the same round trip.
-                    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        deadline - Clock::now());
-                    x.local_statement_timeout =
-                        std::max(std::chrono::milliseconds(1),
-                                 config_.statement_timeout.count() > 0
-                                     ? std::min(config_.statement_timeout, left)
-                                     : left);
+                    // The server's statement timeout does not outlive the transaction's deadline
+                    // by more than a margin; it is set with BEGIN, in the same round trip.
+                    x.local_statement_timeout = server_timeout_until(deadline);
                     // The BEGIN text is built for the hooks only when one listens.
                     const std::string begin_sql = hooks_.on_query_start || hooks_.on_query
                                                       ? begin_statement(options)

@@ -283,6 +283,12 @@ void check_statement(std::string_view sql, ParamsRef params);
 /// @throws UsageError naming the command.
 void check_batch_statement(std::string_view sql);
 
+/// Refuses a statement that would end or restart the transaction transaction() manages
+/// (BEGIN, START, COMMIT, END, ROLLBACK, ABORT, PREPARE TRANSACTION): a COMMIT sent by the
+/// function would keep its work even when transaction() then reports a rollback. Savepoints
+/// (SAVEPOINT, RELEASE, ROLLBACK TO) are allowed. @throws UsageError naming the command.
+void check_transaction_statement(std::string_view sql);
+
 }  // namespace safety
 
 /// The transaction rule (safety::classify), under the name retry.hpp has always offered.

@@ -389,3 +389,32 @@ TEST_CASE("retry and outcome hooks are called", "[db][transaction][hooks]") {
     REQUIRE(retries == std::vector<db::RetryReason>{db::RetryReason::deadlock});
     REQUIRE(outcomes == std::vector<db::TransactionOutcome>{db::TransactionOutcome::committed});
 }
+
+TEST_CASE("transaction control inside transaction() is refused before it is sent",
+          "[db][transaction]") {
+    db::testing::FakeBackend fake;
+    FakePool pool(fake_config(), fake);
+    for (const char* sql : {"COMMIT", "  commit and chain", "ROLLBACK", "END", "BEGIN", "abort",
+                            "/* c */ START TRANSACTION", "PREPARE TRANSACTION 'x'"}) {
+        INFO(sql);
+        fake.clear_calls();
+        CHECK_THROWS_WITH(pool.transaction([&](auto& tx) {
+            tx.query("INSERT INTO t VALUES (1)");
+            tx.query(sql);
+        }),
+                          Catch::Contains("cannot run inside transaction()"));
+        // Rolled back: the statement never left, and neither did a COMMIT.
+        bool committed = false;
+        for (const auto& c : fake.calls()) {
+            committed = committed || c.sql == "COMMIT";
+            if (std::string_view(sql) != "ROLLBACK") CHECK(c.sql != sql);
+        }
+        CHECK_FALSE(committed);
+    }
+    // Savepoints are the function's own business.
+    pool.transaction([](auto& tx) {
+        tx.query("SAVEPOINT s");
+        tx.query("ROLLBACK TO SAVEPOINT s");
+        tx.query("RELEASE s");
+    });
+}
