@@ -1074,21 +1074,40 @@ struct PqxxBackend::Connection::Impl {
         return out;
     }
 
-    // Runs `statements` in one pipeline (run_pipeline): the batch costs one round trip. Outside
-    // a transaction block the server runs them as one implicit transaction, committed at the
-    // Sync: a failing statement aborts it, and the ones after it are skipped. Nothing is
+    // Runs `statements` in one pipeline (run_pipeline): the batch costs one round trip. A
+    // failing statement aborts the transaction, and the ones after it are skipped. Nothing is
     // prepared: the statements are sent unnamed.
     std::vector<Result> batch(std::span<const Statement> statements, const ExecSettings& settings) {
         Answered answered{*this};
         cancel_grace = settings.cancel_grace;
         send_pending_begin(settings.deadline);
         ready_to_send();
+        if (statements.empty()) return {};
+        // Outside a transaction block the batch goes between BEGIN and COMMIT, in the same
+        // pipeline: in the implicit transaction a procedure that commits (CALL, DO) would
+        // commit the statements before it; in a block it fails (2D000) and nothing is kept.
+        const bool wrap = PQtransactionStatus(raw) == PQTRANS_IDLE;
+        const std::size_t first = wrap ? 1 : 0;
         pipeline.clear();
+        if (wrap) pipeline.push_back(Entry{"BEGIN", {}});
         for (const auto& statement : statements) {
             pipeline.push_back(Entry{statement.sql.c_str(), statement.params});
         }
+        if (wrap) pipeline.push_back(Entry{"COMMIT", {}});
         auto out = run_pipeline(pipeline, settings, true);
         if (out.error) {
+            if (wrap && PQtransactionStatus(raw) == PQTRANS_INERROR) {
+                try {
+                    run_simple("ROLLBACK",
+                               std::max(settings.deadline, Clock::now() + cancel_grace));
+                } catch (const Error&) {
+                    mark_broken();
+                }
+            }
+            // The statement at fault; a COMMIT that fails (a deferred constraint) counts as the
+            // last one's.
+            const std::size_t at =
+                std::min(out.failed_at > first ? out.failed_at - first : 0, statements.size() - 1);
             try {
                 throw_error(out.error.get(), out.cancelled);
             } catch (const QueryTimeout& e) {
@@ -1096,14 +1115,15 @@ struct PqxxBackend::Connection::Impl {
                 // QueryTimeout: caught as SqlError below it would lose its type, and callers
                 // (and under_caller_limits, which turns a caller's deadline into Cancelled)
                 // would see a plain SqlError.
-                throw detail::batch_timeout(e, out.failed_at, statements.size());
+                throw detail::batch_timeout(e, at, statements.size());
             } catch (const SqlError& e) {
-                throw detail::batch_failure(e, out.failed_at, statements.size());
+                throw detail::batch_failure(e, at, statements.size());
             }
         }
         std::vector<Result> results;
-        results.reserve(out.got.size());
-        for (auto& r : out.got) {
+        results.reserve(statements.size());
+        for (std::size_t i = first; i < first + statements.size(); ++i) {
+            auto& r = out.got[i];
             if (r) forget_all_if_discarded(PQcmdStatus(r.get()));
             results.push_back(r ? Result(std::make_shared<const PgResultData>(std::move(r)))
                                 : Result{});
@@ -1227,6 +1247,15 @@ struct PqxxBackend::Connection::Impl {
                     break;
                 }
                 const auto status = PQresultStatus(res.get());
+                if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT ||
+                    status == PGRES_COPY_BOTH) {
+                    // libpq would hand this result out forever, and the session waits for
+                    // COPY data: it is closed.
+                    mark_broken();
+                    throw UsageError(
+                        "COPY FROM STDIN / TO STDOUT cannot run through for_each(): use "
+                        "copy_in()");
+                }
                 if (status == PGRES_SINGLE_TUPLE) {
                     if (abandoned || timed_out) {
                         // Rows still coming past the grace: the cancel did not take.

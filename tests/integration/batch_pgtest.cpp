@@ -68,6 +68,30 @@ TEST_CASE("50 INSERTs failing at the 30th: SqlError naming it, nothing kept, ses
     pool.query("DROP TABLE batch_atomic");
 }
 
+TEST_CASE("a procedure that commits cannot keep part of a failing batch", "[batch]") {
+    db::Database pool(one_connection("pg-batch-proc-commit"));
+    pool.query("DROP TABLE IF EXISTS batch_proc");
+    pool.query("CREATE TABLE batch_proc (id int PRIMARY KEY, v text NOT NULL)");
+    pool.query(
+        "CREATE OR REPLACE PROCEDURE batch_proc_commit() LANGUAGE plpgsql AS "
+        "$$BEGIN COMMIT; END$$");
+    for (const char* committer : {"CALL batch_proc_commit()", "DO $$BEGIN COMMIT; END$$"}) {
+        INFO(committer);
+        auto statements = batch_test_inserts("batch_proc", 2);
+        statements.insert(statements.begin() + 1, db::Statement{committer, {}});
+        statements.push_back({"INSERT INTO batch_proc (id, v) VALUES (1, 'again')", {}});
+        CHECK_THROWS_AS(pool.batch(statements), db::SqlError);
+        CHECK(batch_test_rows(pool, "batch_proc") == 0);
+    }
+    // A batch that succeeds still commits, and its results are its statements'.
+    const auto results = pool.batch(batch_test_inserts("batch_proc", 3));
+    CHECK(results.size() == 3);
+    CHECK(batch_test_rows(pool, "batch_proc") == 3);
+    CHECK(pool.stats().in_use == 0);
+    pool.query("DROP TABLE batch_proc");
+    pool.query("DROP PROCEDURE batch_proc_commit()");
+}
+
 TEST_CASE("a batch returns each statement's result in order, parameters of several types",
           "[batch]") {
     db::Database pool(one_connection("pg-batch-results"));

@@ -123,6 +123,20 @@ TEST_CASE("a server error mid-stream comes after the rows before it", "[stream]"
     REQUIRE(pool.query("SELECT 7").front()[0].as<int>() == 7);
 }
 
+TEST_CASE("COPY through for_each is refused with a UsageError, not a hang", "[stream]") {
+    db::Database pool(one_connection("pg-stream-copy"));
+    pool.query("DROP TABLE IF EXISTS stream_copy");
+    pool.query("CREATE TABLE stream_copy (v int)");
+    for (const char* sql : {"COPY (SELECT 1) TO STDOUT", "COPY stream_copy FROM STDIN"}) {
+        INFO(sql);
+        int rows = 0;
+        CHECK_THROWS_AS(pool.for_each(sql, {}, [&](const db::Row&) { ++rows; }), db::UsageError);
+        CHECK(rows == 0);
+        CHECK(pool.query("SELECT 7").front()[0].as<int>() == 7);
+    }
+    pool.query("DROP TABLE stream_copy");
+}
+
 TEST_CASE("the client deadline covers the whole stream; the cancelled session is reused",
           "[stream]") {
     const std::string app = "pg-stream-timeout";
