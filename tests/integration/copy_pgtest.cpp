@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <stop_token>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -290,6 +291,30 @@ TEST_CASE("the client deadline covers the whole COPY: aborted, nothing loaded", 
         REQUIRE(count_rows(pool, "copy_deadline") == 0);
     }
     pool.query("DROP TABLE copy_deadline");
+}
+
+TEST_CASE("a slow row source still stops at the deadline: nothing loaded, the source left",
+          "[copy]") {
+    db::Database pool(one_copy_connection("pg-copy-slow-source"));
+    pool.query("DROP TABLE IF EXISTS copy_slow");
+    pool.query("CREATE TABLE copy_slow (id bigint)");
+    int calls = 0;
+    try {
+        // 100 rows, 30 ms each: they fit in one chunk, and would take 3 s.
+        pool.copy_in("copy_slow", {"id"},
+                     [&](db::CopyWriter& w) {
+                         std::this_thread::sleep_for(30ms);
+                         w.row(++calls);
+                         return calls < 100;
+                     },
+                     {.timeout = 300ms});
+        FAIL("no QueryTimeout");
+    } catch (const db::QueryTimeout& e) {
+        CHECK(e.client_side());
+    }
+    CHECK(calls < 100);  // the deadline ended the COPY, not the end of the rows
+    CHECK(count_rows(pool, "copy_slow") == 0);
+    pool.query("DROP TABLE copy_slow");
 }
 
 TEST_CASE("a COPY FROM STDIN through query() is a UsageError, not a hang", "[copy]") {

@@ -3,6 +3,7 @@
 /// Bulk loading with `COPY table (columns) FROM STDIN`: the table name, the row writer, and the
 /// COPY text encoding shared by every backend (see docs/copy.md).
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <functional>
@@ -45,6 +46,9 @@ struct TableName {
 /// The COPY data chunk a backend sends in one go: rows are encoded until this many bytes are
 /// buffered (a row is never split).
 inline constexpr std::size_t kCopyChunkBytes = 64 * 1024;
+/// A chunk is handed over after this long even when it is not full, so that a slow row source
+/// does not keep the COPY from its deadline or a stop request, which are checked between chunks.
+inline constexpr std::chrono::milliseconds kCopyChunkTime{20};
 
 namespace detail {
 
@@ -176,8 +180,11 @@ std::size_t run_copy(const TableName& table, const std::vector<std::string>& col
         bool more = true;
         auto fill = [&](std::string& out) -> bool {
             writer.retarget(out);
-            while (more && out.size() < kCopyChunkBytes)
+            const auto until = std::chrono::steady_clock::now() + kCopyChunkTime;
+            while (more && out.size() < kCopyChunkBytes) {
                 more = static_cast<bool>(std::invoke(rows, writer));
+                if (std::chrono::steady_clock::now() >= until) break;
+            }
             return more;
         };
         return run(std::string_view(sql), CopySource(fill));
@@ -194,9 +201,12 @@ std::size_t run_copy(const TableName& table, const std::vector<std::string>& col
             if (!it) it.emplace(std::ranges::begin(rows));
             auto& i = *it;
             const auto end = std::ranges::end(rows);
-            while (i != end && out.size() < kCopyChunkBytes) {
+            const auto until = std::chrono::steady_clock::now() + kCopyChunkTime;
+            for (std::size_t n = 1; i != end && out.size() < kCopyChunkBytes; ++n) {
                 writer.row(*i);
                 ++i;
+                // A range may compute its rows (a view): the clock every 64 of them.
+                if (n % 64 == 0 && std::chrono::steady_clock::now() >= until) break;
             }
             return i != end;
         };
