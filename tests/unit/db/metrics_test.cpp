@@ -2,6 +2,7 @@
 #include <sparc/db/testing/fake_backend.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -331,6 +332,45 @@ TEST_CASE("Histogram buckets observations by upper bound", "[db][metrics]") {
     CHECK(h.sum_seconds() == Approx(20.0902));
     CHECK(h.quantile(0.5) <= 0.05);
     CHECK(h.quantile(0.5) > 0.025);
+}
+
+TEST_CASE("Counter and Histogram lose no count when threads record at once", "[db][metrics]") {
+    // More threads than shards: some threads share a shard, as they do in a busy server.
+    const int threads = static_cast<int>(db::detail::kMetricShards) + 8;
+    constexpr int kRecords = 20'000;
+    db::Counter counter;
+    db::Histogram histogram;
+    std::atomic<int> ready{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            ++ready;
+            while (ready < threads) std::this_thread::yield();  // all at once
+            // Each thread its own bucket (up to the last), and twice its count in it.
+            const auto took = std::chrono::microseconds(400) * (1 << std::min(t, 15));
+            for (int i = 0; i < kRecords; ++i) {
+                counter.add();
+                histogram.observe(took);
+                histogram.observe(took, 2);
+                counter.add(3);
+            }
+        });
+    }
+    for (auto& w : workers) w.join();
+    CHECK(counter.value() == std::uint64_t{4} * threads * kRecords);
+    CHECK(histogram.count() == std::uint64_t{3} * threads * kRecords);
+    std::array<std::uint64_t, db::Histogram::kBounds.size() + 1> expected{};
+    std::uint64_t sum_ns = 0;
+    for (int t = 0; t < threads; ++t) {
+        const auto took = std::chrono::microseconds(400) * (1 << std::min(t, 15));
+        const double s = std::chrono::duration<double>(took).count();
+        std::size_t i = 0;
+        while (i < db::Histogram::kBounds.size() && s > db::Histogram::kBounds[i]) ++i;
+        expected[i] += std::uint64_t{3} * kRecords;
+        sum_ns += static_cast<std::uint64_t>(std::chrono::nanoseconds(took).count()) * 3 * kRecords;
+    }
+    CHECK(histogram.buckets() == expected);
+    CHECK(histogram.sum_seconds() == static_cast<double>(sum_ns) * 1e-9);
 }
 
 TEST_CASE("metrics_text can be scraped while the pool is busy and loses no count",
