@@ -74,7 +74,7 @@ class ReplicaRouter {
     /// picks they follow the weights with the least possible clustering. Each thread starts
     /// one step further into the rotation than the thread before it, so threads that pick
     /// only a few times each still spread their picks by weight. Returns -1 when none fits.
-    /// Lock-free; waits only while a writer publishes a change (a few stores).
+    /// Takes no lock; reads again only while a writer publishes a change (a few stores).
     int pick(std::uint64_t exclude = 0, std::optional<CommitPosition> after = std::nullopt);
 
     /// Marks a replica down at once (a failed connect, check or read). True if it was up.
