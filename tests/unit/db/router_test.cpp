@@ -102,7 +102,9 @@ TEST_CASE("pick() returns only what is eligible while the replicas' state change
     const db::CommitPosition behind{10};
     const db::CommitPosition after{50};
     // 0: always up and caught up. 1: up and down, caught up. 2: up only while behind (down
-    // whenever its position is past `after`). 3: never a standby within max_lag.
+    // whenever its position is past `after`): a read of its state torn between two
+    // publications could find it up and past `after`, though the window is a few stores wide
+    // and a run seldom hits it. 3: never a standby within max_lag.
     router.mark_up(0, db::HostRole::replica, 0ms, ahead, 1ms);
     router.mark_up(1, db::HostRole::replica, 0ms, ahead, 1ms);
     router.mark_up(2, db::HostRole::replica, 0ms, behind, 1ms);
