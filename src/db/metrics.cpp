@@ -9,6 +9,11 @@
 
 namespace sparc::db {
 
+std::size_t detail::next_metric_shard() noexcept {
+    static std::atomic<std::size_t> next{0};
+    return next.fetch_add(1, std::memory_order_relaxed) % kMetricShards;
+}
+
 double Histogram::quantile(double q) const noexcept {
     const auto b = buckets();
     std::uint64_t total = 0;

@@ -2,16 +2,69 @@
 #include <sparc/db/router.hpp>
 
 #include <algorithm>
+#include <thread>
 
 #include <fmt/format.h>
 
 namespace sparc::db {
 
+namespace {
+
+// Published::flags: what pick() needs of a replica in one word, its position's timeline in
+// the high half.
+constexpr std::uint64_t kServable = 1;  // up, in recovery, within max_lag
+constexpr std::uint64_t kHasPosition = 2;
+constexpr std::uint64_t kOffTimeline = 4;
+constexpr unsigned kTimelineShift = 32;
+
+// A thread's place in the smooth weighted rotation of one router: the running weights and,
+// per replica, the mark_down() count it has seen (a replica marked down starts again at 0).
+struct Rotation {
+    std::uint64_t router = 0;
+    std::vector<std::int64_t> current;
+    std::vector<std::uint32_t> downs;
+};
+
+// The routers a thread has picked from lately, the last one first. A thread that picks from
+// more forgets the oldest: it starts that rotation again.
+constexpr std::size_t kRotationsPerThread = 8;
+// Most steps a thread's rotation starts into the cycle.
+constexpr std::uint64_t kMaxFirstStep = 1024;
+
+thread_local std::vector<Rotation> t_rotations;
+
+std::uint64_t next_router_id() noexcept {
+    static std::atomic<std::uint64_t> next{0};
+    return next.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+// One step of the smooth weighted round-robin over the replicas in `eligible` (bit i =
+// replica i): -1 when it is empty.
+int rotate(std::vector<std::int64_t>& current, const std::vector<unsigned>& weights,
+           std::uint64_t eligible) noexcept {
+    std::int64_t total = 0;
+    int best = -1;
+    for (std::size_t i = 0; i < weights.size(); ++i) {
+        if (((eligible >> i) & 1U) == 0) continue;
+        current[i] += weights[i];
+        total += weights[i];
+        if (best < 0 || current[i] > current[static_cast<std::size_t>(best)]) {
+            best = static_cast<int>(i);
+        }
+    }
+    if (best >= 0) current[static_cast<std::size_t>(best)] -= total;
+    return best;
+}
+
+}  // namespace
+
 ReplicaRouter::ReplicaRouter(std::vector<unsigned> weights, std::chrono::milliseconds max_lag)
-    : weights_(std::move(weights)),
+    : id_(next_router_id()),
+      weights_(std::move(weights)),
       max_lag_(max_lag),
-      states_(weights_.size()),
-      current_(weights_.size(), 0) {
+      published_(std::make_unique<Published[]>(  // NOLINT(modernize-avoid-c-arrays)
+          weights_.size())),
+      states_(weights_.size()) {
     if (weights_.size() > kMaxReplicas) {
         throw ConfigError(fmt::format("at most {} replicas are supported, {} were configured",
                                       kMaxReplicas, weights_.size()));
@@ -21,42 +74,107 @@ ReplicaRouter::ReplicaRouter(std::vector<unsigned> weights, std::chrono::millise
             throw ConfigError(fmt::format("replica {} has weight 0; weights must be positive", i));
         }
     }
+    std::lock_guard lock(mutex_);
+    publish_locked();
 }
 
-bool ReplicaRouter::eligible_locked(std::size_t i,
-                                    const std::optional<CommitPosition>& after) const {
-    const auto& s = states_[i];
+void ReplicaRouter::publish_locked() {
+    const std::uint64_t v = version_.load(std::memory_order_relaxed);
+    version_.store(v + 1, std::memory_order_relaxed);
+    // Release stores: a pick() that reads any of them reads the odd version after it.
+    published_timeline_.store(primary_timeline_, std::memory_order_release);
+    for (std::size_t i = 0; i < states_.size(); ++i) {
+        const auto& s = states_[i];
+        std::uint64_t flags = 0;
+        if (s.up && s.observed_role == HostRole::replica && s.lag <= max_lag_) flags |= kServable;
+        if (s.off_timeline) flags |= kOffTimeline;
+        std::uint64_t position = 0;
+        if (s.position) {
+            flags |= kHasPosition | (std::uint64_t{s.position->timeline} << kTimelineShift);
+            position = s.position->lsn;
+        }
+        published_[i].flags.store(flags, std::memory_order_release);
+        published_[i].position.store(position, std::memory_order_release);
+    }
+    version_.store(v + 2, std::memory_order_release);
+}
+
+bool ReplicaRouter::eligible(std::uint64_t flags, std::uint64_t position,
+                             std::uint32_t primary_timeline,
+                             const std::optional<CommitPosition>& after) const noexcept {
     // A "replica" that is not in recovery was promoted: in a split brain it serves another
     // history than the primary's, so it takes no reads at all until it is a standby again.
-    if (!s.up || s.observed_role != HostRole::replica) return false;
-    if (s.lag > max_lag_) return false;
+    if ((flags & kServable) == 0) return false;
     if (!after) return true;
-    if (!s.position || s.position->lsn < after->lsn) return false;
-    if (after->timeline != 0 && primary_timeline_ != 0) {
+    if ((flags & kHasPosition) == 0 || position < after->lsn) return false;
+    if (after->timeline != 0 && primary_timeline != 0) {
         // A position of another timeline than the primary's: the failover may have lost it,
         // and a replica's LSN says nothing of it. Only the primary answers.
-        if (after->timeline != primary_timeline_) return false;
-        if (s.off_timeline) return false;
-        if (s.position->timeline != 0 && s.position->timeline != after->timeline) return false;
+        if (after->timeline != primary_timeline) return false;
+        if ((flags & kOffTimeline) != 0) return false;
+        const auto timeline = static_cast<std::uint32_t>(flags >> kTimelineShift);
+        if (timeline != 0 && timeline != after->timeline) return false;
     }
     return true;
 }
 
 int ReplicaRouter::pick(std::uint64_t exclude, std::optional<CommitPosition> after) {
-    std::lock_guard lock(mutex_);
-    std::int64_t total = 0;
-    int best = -1;
-    for (std::size_t i = 0; i < weights_.size(); ++i) {
-        if ((exclude >> i) & 1U) continue;
-        if (!eligible_locked(i, after)) continue;
-        current_[i] += weights_[i];
-        total += weights_[i];
-        if (best < 0 || current_[i] > current_[static_cast<std::size_t>(best)]) {
-            best = static_cast<int>(i);
+    const std::size_t n = weights_.size();
+    if (n == 0) return -1;
+    // Which replicas may take the read, from one consistent publication.
+    std::uint64_t eligible_now = 0;
+    for (unsigned spins = 0;; ++spins) {
+        const std::uint64_t v = version_.load(std::memory_order_acquire);
+        if ((v & 1U) != 0) {
+            // A writer is publishing: a few stores, unless it lost its CPU in between.
+            if (spins >= 64) std::this_thread::yield();
+            continue;
+        }
+        eligible_now = 0;
+        const std::uint32_t timeline = published_timeline_.load(std::memory_order_acquire);
+        for (std::size_t i = 0; i < n; ++i) {
+            if ((exclude >> i) & 1U) continue;
+            const auto flags = published_[i].flags.load(std::memory_order_acquire);
+            const auto position = published_[i].position.load(std::memory_order_acquire);
+            if (eligible(flags, position, timeline, after)) eligible_now |= std::uint64_t{1} << i;
+        }
+        // After the acquire loads above: a writer that began since shows here.
+        if (version_.load(std::memory_order_relaxed) == v) break;
+    }
+
+    // This thread's rotation, the last one used first.
+    auto& rotations = t_rotations;
+    auto it = std::find_if(rotations.begin(), rotations.end(),
+                           [&](const Rotation& r) { return r.router == id_; });
+    if (it == rotations.end()) {
+        Rotation r{.router = id_, .current = std::vector<std::int64_t>(n, 0), .downs = {}};
+        r.downs.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            r.downs.push_back(published_[i].downs.load(std::memory_order_relaxed));
+        }
+        // Each thread starts one step further into the cycle than the one before it.
+        std::uint64_t total = 0;
+        for (auto w : weights_) total += w;
+        const std::uint64_t steps =
+            joins_.fetch_add(1, std::memory_order_relaxed) % std::min(total, kMaxFirstStep);
+        const std::uint64_t all = n == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1;
+        for (std::uint64_t k = 0; k < steps; ++k) rotate(r.current, weights_, all);
+        if (rotations.size() == kRotationsPerThread) rotations.pop_back();
+        rotations.insert(rotations.begin(), std::move(r));
+        it = rotations.begin();
+    } else if (it != rotations.begin()) {
+        std::rotate(rotations.begin(), it, it + 1);
+        it = rotations.begin();
+    }
+    Rotation& rotation = *it;
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto downs = published_[i].downs.load(std::memory_order_relaxed);
+        if (downs != rotation.downs[i]) {
+            rotation.downs[i] = downs;
+            rotation.current[i] = 0;
         }
     }
-    if (best >= 0) current_[static_cast<std::size_t>(best)] -= total;
-    return best;
+    return rotate(rotation.current, weights_, eligible_now);
 }
 
 bool ReplicaRouter::mark_down(std::size_t replica, std::string reason) {
@@ -67,7 +185,8 @@ bool ReplicaRouter::mark_down(std::size_t replica, std::string reason) {
     s.last_error = std::move(reason);
     s.checked_at = Clock::now();
     ++s.failures;
-    current_[replica] = 0;
+    published_[replica].downs.fetch_add(1, std::memory_order_relaxed);
+    publish_locked();
     return was_up;
 }
 
@@ -96,6 +215,7 @@ bool ReplicaRouter::mark_up(std::size_t replica, HostRole observed_role,
     s.last_error.clear();
     s.checked_at = Clock::now();
     s.failures = 0;
+    publish_locked();
     return was_down;
 }
 
@@ -105,6 +225,7 @@ bool ReplicaRouter::mark_not_standby(std::size_t replica, std::string reason) {
     const bool was_standby = s.observed_role == HostRole::replica;
     s.observed_role = HostRole::primary;
     s.last_error = std::move(reason);
+    publish_locked();
     return was_standby;
 }
 
@@ -116,6 +237,7 @@ void ReplicaRouter::advance_position(std::size_t replica, CommitPosition positio
         s.position = position;
     }
     follow_timeline_locked(s, position);
+    publish_locked();
 }
 
 void ReplicaRouter::follow_timeline_locked(ReplicaState& s, const CommitPosition& position) const {
@@ -178,6 +300,7 @@ bool ReplicaRouter::primary_timeline(std::uint32_t timeline) {
             s.progress_unconfirmed = false;
         }
     }
+    publish_locked();
     return changed;
 }
 

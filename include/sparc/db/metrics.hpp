@@ -1,7 +1,7 @@
 #pragma once
 /// @file metrics.hpp
-/// The pool's counters and histograms (relaxed atomics on the hot path) and their Prometheus
-/// text exposition.
+/// The pool's counters and histograms (relaxed atomics on per-thread cache lines on the hot
+/// path) and their Prometheus text exposition.
 
 #include <array>
 #include <atomic>
@@ -18,7 +18,28 @@
 
 namespace sparc::db {
 
-/// A fixed-bucket latency histogram; observe() is a few relaxed atomic increments.
+namespace detail {
+
+/// How many cache lines a counter or histogram spreads its writes over.
+inline constexpr std::size_t kMetricShards = 16;
+/// The size of the cache line a shard has to itself.
+inline constexpr std::size_t kCacheLine = 64;
+
+/// Hands out shards in turn, one per thread on its first write.
+std::size_t next_metric_shard() noexcept;
+
+/// The shard this thread writes to: the first kMetricShards threads to count anything each
+/// have one of their own, later ones share.
+inline std::size_t metric_shard() noexcept {
+    thread_local const std::size_t shard = next_metric_shard();
+    return shard;
+}
+
+}  // namespace detail
+
+/// A fixed-bucket latency histogram; observe() is a few relaxed atomic increments on the
+/// calling thread's shard, so threads recording at once do not write to the same cache line.
+/// Readers add the shards up.
 class Histogram {
   public:
     /// Upper bounds in seconds (Prometheus `le`), chosen around the 50 ms query target.
@@ -30,49 +51,68 @@ class Histogram {
         const double s = std::chrono::duration<double>(d).count();
         std::size_t i = 0;
         while (i < kBounds.size() && s > kBounds[i]) ++i;
-        buckets_[i].fetch_add(n, std::memory_order_relaxed);
+        auto& shard = shards_[detail::metric_shard()];
+        shard.buckets[i].fetch_add(n, std::memory_order_relaxed);
         // Zeros (acquires served at once) add nothing to the sum: skip the read-modify-write.
         if (d.count() > 0) {
-            sum_ns_.fetch_add(static_cast<std::uint64_t>(d.count()) * n, std::memory_order_relaxed);
+            shard.sum_ns.fetch_add(static_cast<std::uint64_t>(d.count()) * n,
+                                   std::memory_order_relaxed);
         }
     }
 
     /// Non-cumulative bucket counts (the last one is +Inf).
     std::array<std::uint64_t, kBounds.size() + 1> buckets() const noexcept {
         std::array<std::uint64_t, kBounds.size() + 1> out{};
-        for (std::size_t i = 0; i < out.size(); ++i) {
-            out[i] = buckets_[i].load(std::memory_order_relaxed);
+        for (const auto& shard : shards_) {
+            for (std::size_t i = 0; i < out.size(); ++i) {
+                out[i] += shard.buckets[i].load(std::memory_order_relaxed);
+            }
         }
         return out;
     }
     /// Number of observations.
     std::uint64_t count() const noexcept {
         std::uint64_t n = 0;
-        for (const auto& b : buckets_) n += b.load(std::memory_order_relaxed);
+        for (auto b : buckets()) n += b;
         return n;
     }
     /// Sum of observations in seconds.
     double sum_seconds() const noexcept {
-        return static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) * 1e-9;
+        std::uint64_t ns = 0;
+        for (const auto& shard : shards_) ns += shard.sum_ns.load(std::memory_order_relaxed);
+        return static_cast<double>(ns) * 1e-9;
     }
     /// Estimated quantile (0..1) in seconds by linear interpolation inside the bucket.
     double quantile(double q) const noexcept;
 
   private:
-    std::array<std::atomic<std::uint64_t>, kBounds.size() + 1> buckets_{};
-    std::atomic<std::uint64_t> sum_ns_{0};
+    struct alignas(detail::kCacheLine) Shard {
+        std::array<std::atomic<std::uint64_t>, kBounds.size() + 1> buckets{};
+        std::atomic<std::uint64_t> sum_ns{0};
+    };
+    std::array<Shard, detail::kMetricShards> shards_{};
 };
 
-/// A relaxed counter.
+/// A relaxed counter, sharded as Histogram is: add() writes the calling thread's cache line,
+/// value() adds the shards up.
 class Counter {
   public:
     /// Adds `n`.
-    void add(std::uint64_t n = 1) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
+    void add(std::uint64_t n = 1) noexcept {
+        shards_[detail::metric_shard()].v.fetch_add(n, std::memory_order_relaxed);
+    }
     /// The current count.
-    std::uint64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
+    std::uint64_t value() const noexcept {
+        std::uint64_t n = 0;
+        for (const auto& shard : shards_) n += shard.v.load(std::memory_order_relaxed);
+        return n;
+    }
 
   private:
-    std::atomic<std::uint64_t> v_{0};
+    struct alignas(detail::kCacheLine) Shard {
+        std::atomic<std::uint64_t> v{0};
+    };
+    std::array<Shard, detail::kMetricShards> shards_{};
 };
 
 /// Counters kept per host.

@@ -3,8 +3,10 @@
 /// Replica selection: smooth weighted round-robin over the replicas that are up, not lagging
 /// and (for read-your-writes) caught up.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -50,8 +52,10 @@ struct ReplicaState {
     std::optional<ReceiverView> receiver;
 };
 
-/// Weighted choice among replicas. Thread-safe; pick() holds a mutex for a few dozen
-/// instructions.
+/// Weighted choice among replicas. Thread-safe. pick() takes no lock and writes nothing another
+/// thread reads: it reads the replicas' state as the writers (checks, mark_down() and the
+/// like, which share a mutex) last published it, and keeps its place in the rotation per
+/// thread.
 class ReplicaRouter {
   public:
     /// Most replicas a router handles (exclusion masks are 64-bit).
@@ -66,8 +70,11 @@ class ReplicaRouter {
 
     /// Picks a replica that is up, observed in recovery (a promoted one takes no reads),
     /// within max_lag, has replayed `after` when given, and is not in `exclude` (bit i =
-    /// replica i). Smooth weighted round-robin: over any window the
-    /// picks follow the weights with the least possible clustering. Returns -1 when none fits.
+    /// replica i). Smooth weighted round-robin, per thread: over any window of one thread's
+    /// picks they follow the weights with the least possible clustering. Each thread starts
+    /// one step further into the rotation than the thread before it, so threads that pick
+    /// only a few times each still spread their picks by weight. Returns -1 when none fits.
+    /// Takes no lock; reads again only while a writer publishes a change (a few stores).
     int pick(std::uint64_t exclude = 0, std::optional<CommitPosition> after = std::nullopt);
 
     /// Marks a replica down at once (a failed connect, check or read). True if it was up.
@@ -100,15 +107,38 @@ class ReplicaRouter {
     Clock::time_point next_check(std::size_t replica, std::chrono::milliseconds period) const;
 
   private:
-    bool eligible_locked(std::size_t i, const std::optional<CommitPosition>& after) const;
+    // One replica's state as pick() reads it (see publish_locked()).
+    struct Published {
+        std::atomic<std::uint64_t> position{0};  // replayed LSN
+        std::atomic<std::uint64_t> flags{0};     // kServable, kHasPosition, ... and timeline
+        std::atomic<std::uint32_t> downs{0};     // times marked down: restarts its rotation
+    };
+
+    // Copies what pick() reads out of states_, between two writes of version_. Call after
+    // every change, with the mutex held.
+    void publish_locked();
+    // Whether the thread running pick() may send a read to a replica with this published
+    // state: up, a standby, within max_lag, and past `after` when given.
+    bool eligible(std::uint64_t flags, std::uint64_t position, std::uint32_t primary_timeline,
+                  const std::optional<CommitPosition>& after) const noexcept;
     // Whether the replica now follows the primary's timeline, from a position it reported.
     void follow_timeline_locked(ReplicaState& s, const CommitPosition& position) const;
 
+    // Fixed at construction.
+    const std::uint64_t id_;  // tells the routers apart in the threads' rotations
     std::vector<unsigned> weights_;
     std::chrono::milliseconds max_lag_;
-    mutable std::mutex mutex_;
+
+    // What pick() reads, written by the writers only. A sequence lock: version_ is odd while a
+    // writer publishes; pick() reads again if it changed while it read.
+    alignas(64) std::atomic<std::uint64_t> version_{0};
+    std::atomic<std::uint32_t> published_timeline_{0};
+    std::unique_ptr<Published[]> published_;  // NOLINT(modernize-avoid-c-arrays)
+
+    // Written by the writers under the mutex, and once per thread by its first pick().
+    alignas(64) mutable std::mutex mutex_;
+    std::atomic<std::uint64_t> joins_{0};  // threads that have picked: each one's first step
     std::vector<ReplicaState> states_;
-    std::vector<std::int64_t> current_;
     std::uint32_t primary_timeline_ = 0;
     // The primary's WAL senders as last reported, and the timeline it reported them on.
     std::optional<std::uint32_t> standbys_;

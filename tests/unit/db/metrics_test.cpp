@@ -2,6 +2,7 @@
 #include <sparc/db/testing/fake_backend.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -331,6 +332,78 @@ TEST_CASE("Histogram buckets observations by upper bound", "[db][metrics]") {
     CHECK(h.sum_seconds() == Approx(20.0902));
     CHECK(h.quantile(0.5) <= 0.05);
     CHECK(h.quantile(0.5) > 0.025);
+}
+
+TEST_CASE("Counter and Histogram lose no count when threads record at once", "[db][metrics]") {
+    // Threads beyond the number of shards share them: gather threads on this thread's shard
+    // (threads take shards in turn) and let them record at once, 24 threads in all.
+    constexpr int kSharing = 8;
+    const int threads = static_cast<int>(db::detail::kMetricShards) + 8;
+    constexpr int kRecords = 300'000;
+    const std::size_t shard = db::detail::metric_shard();
+    db::Counter counter;
+    db::Histogram histogram;
+    // How many threads to start at most, and how many of those recording are on this thread's
+    // shard and elsewhere.
+    const int most = 64 * static_cast<int>(db::detail::kMetricShards);
+    int sharing = 0;
+    int others = 0;
+    std::vector<char> chosen(static_cast<std::size_t>(most));
+    std::atomic<int> decided{0};
+    std::atomic<bool> go{false};
+    auto record = [&](int t) {
+        // Each thread its own bucket (up to the last), and three observations in it per loop.
+        const auto took = std::chrono::microseconds(400) * (1 << std::min(t, 15));
+        for (int i = 0; i < kRecords; ++i) {
+            counter.add();
+            histogram.observe(took);
+            histogram.observe(took, 2);
+            counter.add(3);
+        }
+    };
+    std::vector<std::thread> workers;
+    std::vector<int> recorders;  // the threads that record, by index
+    for (int t = 0; t < most && static_cast<int>(recorders.size()) < threads; ++t) {
+        workers.emplace_back([&, t] {
+            // One thread decides at a time. On this shard: one of the sharing threads while
+            // they are too few; elsewhere, one of the others while they are too few.
+            bool mine = false;
+            if (db::detail::metric_shard() == shard) {
+                mine = sharing < kSharing;
+                if (mine) ++sharing;
+            } else {
+                mine = others < threads - kSharing;
+                if (mine) ++others;
+            }
+            chosen[static_cast<std::size_t>(t)] = mine ? 1 : 0;
+            ++decided;
+            decided.notify_one();
+            if (!mine) return;
+            while (!go) std::this_thread::yield();
+            record(t);
+        });
+        while (decided.load() < t + 1) decided.wait(t);
+        if (chosen[static_cast<std::size_t>(t)] != 0) recorders.push_back(t);
+    }
+    REQUIRE(sharing == kSharing);
+    REQUIRE(static_cast<int>(recorders.size()) == threads);
+    go = true;
+    for (auto& w : workers) w.join();
+
+    CHECK(counter.value() == std::uint64_t{4} * threads * kRecords);
+    CHECK(histogram.count() == std::uint64_t{3} * threads * kRecords);
+    std::array<std::uint64_t, db::Histogram::kBounds.size() + 1> expected{};
+    std::uint64_t sum_ns = 0;
+    for (int t : recorders) {
+        const auto took = std::chrono::microseconds(400) * (1 << std::min(t, 15));
+        const double s = std::chrono::duration<double>(took).count();
+        std::size_t i = 0;
+        while (i < db::Histogram::kBounds.size() && s > db::Histogram::kBounds[i]) ++i;
+        expected[i] += std::uint64_t{3} * kRecords;
+        sum_ns += static_cast<std::uint64_t>(std::chrono::nanoseconds(took).count()) * 3 * kRecords;
+    }
+    CHECK(histogram.buckets() == expected);
+    CHECK(histogram.sum_seconds() == static_cast<double>(sum_ns) * 1e-9);
 }
 
 TEST_CASE("metrics_text can be scraped while the pool is busy and loses no count",
