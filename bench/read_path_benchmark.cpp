@@ -28,6 +28,8 @@
 #include <benchmark/benchmark.h>
 
 #include <sparc/db.hpp>
+#include <sparc/db/detail/sql.hpp>
+#include <sparc/db/pool.hpp>  // the pool over a backend of its own
 
 namespace db = sparc::db;
 
