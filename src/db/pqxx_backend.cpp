@@ -1097,12 +1097,7 @@ struct PqxxBackend::Connection::Impl {
         auto out = run_pipeline(pipeline, settings, true);
         if (out.error) {
             if (wrap && PQtransactionStatus(raw) == PQTRANS_INERROR) {
-                try {
-                    run_simple("ROLLBACK",
-                               std::max(settings.deadline, Clock::now() + cancel_grace));
-                } catch (const Error&) {
-                    mark_broken();
-                }
+                roll_back_own_block(settings.deadline);
             }
             // The statement at fault; a COMMIT that fails (a deferred constraint) counts as the
             // last one's.
@@ -1161,12 +1156,7 @@ struct PqxxBackend::Connection::Impl {
         auto out = run_pipeline(pipeline, settings, false);
         if (out.error) {
             if (wrap && PQtransactionStatus(raw) == PQTRANS_INERROR) {
-                try {
-                    run_simple("ROLLBACK",
-                               std::max(settings.deadline, Clock::now() + cancel_grace));
-                } catch (const Error&) {
-                    mark_broken();
-                }
+                roll_back_own_block(settings.deadline);
                 // A statement that cannot run in a transaction block (VACUUM, CREATE INDEX
                 // CONCURRENTLY, CREATE DATABASE, ...) was refused before it ran: it runs on
                 // its own, under the session's statement_timeout.
@@ -1189,6 +1179,16 @@ struct PqxxBackend::Connection::Impl {
         ResultPtr result = std::move(out.got[at]);
         if (result) forget_all_if_discarded(PQcmdStatus(result.get()));
         return result;
+    }
+
+    // Ends the failed transaction block a pipeline of its own opened (a wrapped batch or
+    // statement), so the session goes back idle; a session that cannot is broken off.
+    void roll_back_own_block(Clock::time_point deadline) {
+        try {
+            run_simple("ROLLBACK", std::max(deadline, Clock::now() + cancel_grace));
+        } catch (const Error&) {
+            mark_broken();
+        }
     }
 
     // A transaction's BEGIN waits for its first statement (execute_pipelined); the other calls
