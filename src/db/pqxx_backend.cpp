@@ -96,11 +96,31 @@ std::string trim(std::string s) {
     return s;
 }
 
+// The server refused a text of several statements. Every statement goes out with the extended
+// query protocol (bound parameters), prepared or not, which takes one statement per text; the
+// server's words for it ("... into a prepared statement") would mislead where nothing is
+// prepared, as in pgbouncer_mode.
+constexpr std::string_view kSeveralStatementsHint =
+    "send the statements one at a time, or as one batch()";
+
+bool several_statements(const PGresult* r) {
+    const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    return state != nullptr && primary != nullptr && std::string_view(state) == "42601" &&
+           std::string_view(primary) == "cannot insert multiple commands into a prepared statement";
+}
+
 // "primary message (DETAIL: ...) (HINT: ...) [SQLSTATE xxxxx]", or libpq's own text when the
 // server sent no fields (a broken connection).
 std::string describe(const PGresult* r) {
     const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     if (primary == nullptr) return trim(PQresultErrorMessage(r));
+    if (several_statements(r)) {
+        return fmt::format(
+            "the SQL text holds more than one statement, and a statement sent with bound "
+            "parameters (as every statement is) must be one: {} [SQLSTATE 42601]",
+            kSeveralStatementsHint);
+    }
     std::string out = primary;
     if (const char* d = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL))
         out += fmt::format(" DETAIL: {}", d);
@@ -125,6 +145,7 @@ SqlErrorFields fields_of(const PGresult* r) {
     f.column = field(PG_DIAG_COLUMN_NAME);
     f.constraint = field(PG_DIAG_CONSTRAINT_NAME);
     f.routine = field(PG_DIAG_SOURCE_FUNCTION);
+    if (several_statements(r)) f.hint = kSeveralStatementsHint;
     return f;
 }
 
@@ -662,8 +683,8 @@ struct PqxxBackend::Connection::Impl {
         }
         if (sqlstate == "57014") {
             settle_cancels();
-            throw QueryTimeout(cancelled ? "statement exceeded the client query timeout and was "
-                                           "cancelled: " +
+            throw QueryTimeout(cancelled ? "the client-side deadline passed and the server "
+                                           "cancelled the statement: " +
                                                message
                                          : message,
                                cancelled);

@@ -422,7 +422,34 @@ TEST_CASE("a transaction ended by the caller's deadline throws Cancelled every t
             FAIL("pg_sleep(3) finished within a 300 ms deadline");
         } catch (const db::Cancelled& e) {
             CHECK(e.reason() == db::CancelReason::deadline);
+            CHECK_THAT(e.what(), Catch::Contains("COMMIT was never sent") &&
+                                     !Catch::Contains("may have completed"));
         }
     }
     CHECK(pool.query("SELECT 1").front()[0].as<int>() == 1);
+}
+
+TEST_CASE("a transaction past its own timeout says it rolled back and names that timeout",
+          "[transaction]") {
+    auto cfg = config("pg-tx-timeout");
+    cfg.min_connections = 1;
+    db::Database pool(cfg);
+    pool.query("DROP TABLE IF EXISTS tx_timeout");
+    pool.query("CREATE TABLE tx_timeout (id int PRIMARY KEY)");
+    try {
+        pool.transaction(
+            [](auto& tx) {
+                tx.query("INSERT INTO tx_timeout VALUES (1)");
+                tx.query("SELECT pg_sleep(3)");
+            },
+            {.timeout = 300ms});
+        FAIL("pg_sleep(3) finished within a 300 ms timeout");
+    } catch (const db::QueryTimeout& e) {
+        CHECK_THAT(e.what(),
+                   Catch::StartsWith("transaction() reached its 300 ms timeout and was rolled "
+                                     "back: COMMIT was never sent") &&
+                       !Catch::Contains("may have completed") && !Catch::Contains("query timeout"));
+    }
+    CHECK(pool.query("SELECT count(*) FROM tx_timeout").front()[0].as<int>() == 0);
+    pool.query("DROP TABLE tx_timeout");
 }

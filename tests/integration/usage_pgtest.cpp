@@ -248,3 +248,35 @@ TEST_CASE("a query inside transaction() on a pool of one says the lease may be t
     REQUIRE(runs == 1);
     REQUIRE(pool.query("SELECT 3").front()[0].as<int>() == 3);
 }
+
+TEST_CASE("several statements in one string: the error says so, with or without PgBouncer",
+          "[usage][pgbouncer]") {
+    auto direct = config("pg-usage-multi");
+    auto bounced = direct;
+    bounced.service_name = "pg-usage-multi-pgbouncer";
+    bounced.primary = db::Endpoint::parse(cluster().pgbouncer_url);
+    bounced.pgbouncer_mode = true;
+    for (const auto* cfg : {&direct, &bounced}) {
+        db::Database pool(*cfg);
+        const auto check = [](const std::function<void()>& call) {
+            try {
+                call();
+                FAIL("no error");
+            } catch (const db::SqlError& e) {
+                CHECK(e.sqlstate() == "42601");
+                // Prepared or not, behind PgBouncer or not: the text holds two statements.
+                CHECK_THAT(e.what(), Catch::Contains("more than one statement") &&
+                                         Catch::Contains("batch()") &&
+                                         !Catch::Contains("prepared statement"));
+                CHECK_THAT(e.hint(), Catch::Contains("batch()"));
+            }
+        };
+        DYNAMIC_SECTION((cfg->pgbouncer_mode ? "pgbouncer_mode" : "direct")) {
+            check([&] { pool.query("SELECT 1; SELECT 2"); });
+            check([&] { pool.query("SELECT 1; SELECT 2", {}, {.prepare = false}); });
+            check([&] { pool.transaction([](auto& tx) { tx.query("SELECT 1; SELECT 2"); }); });
+            check([&] { pool.batch({{"SELECT 1", {}}, {"SELECT 1; SELECT 2", {}}}); });
+            CHECK(pool.query("SELECT 3").front()[0].as<int>() == 3);
+        }
+    }
+}

@@ -162,6 +162,8 @@ class QueryTimeout : public SqlError {
     /// True when the statement did not complete: the server cancelled it (sqlstate() is
     /// "57014"). False when the server did not answer in time and the connection was closed:
     /// the statement may have completed there (sqlstate() is empty), as after a lost connection.
+    /// From transaction(), either way nothing of the transaction was kept: COMMIT was never
+    /// sent, and the message says so.
     bool cancelled() const noexcept { return cancelled_; }
 
   private:

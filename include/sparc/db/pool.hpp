@@ -429,6 +429,20 @@ struct NotAStandby {
                           e.waiting());
     }
 }
+
+/// How a statement that a limit cut short inside transaction() ended, for the error that
+/// reports the rollback: the statement may have run, but COMMIT was never sent, so that is
+/// not said.
+inline std::string cut_statement_detail(const Error& e) {
+    const auto* timeout = dynamic_cast<const QueryTimeout*>(&e);
+    const auto* cancelled = dynamic_cast<const Cancelled*>(&e);
+    if ((timeout != nullptr && !timeout->cancelled()) ||
+        (cancelled != nullptr && cancelled->statement_may_have_run())) {
+        return "the server did not confirm the cancel of the running statement in time, and "
+               "closing the connection ended the transaction there";
+    }
+    return e.what();
+}
 }  // namespace detail
 
 namespace detail {
@@ -1782,7 +1796,7 @@ Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOption
                 "the call's deadline passed before the transaction's statement was sent",
                 CancelReason::deadline);
         }
-        throw QueryTimeout("the transaction's timeout expired", true);
+        throw QueryTimeout("its time ran out before the next statement was sent", true);
     }
     const ExecSettings x = pool_.exec_settings(options.timeout, options.prepare, deadline_);
     try {
@@ -1808,7 +1822,7 @@ std::vector<Result> Transaction<B>::batch(const std::vector<Statement>& statemen
             throw Cancelled("the call's deadline passed before the transaction's batch was sent",
                             CancelReason::deadline);
         }
-        throw QueryTimeout("the transaction's timeout expired", true);
+        throw QueryTimeout("its time ran out before the next statement was sent", true);
     }
     const ExecSettings x = pool_.exec_settings(options.timeout, false, deadline_);
     auto& conn = *lease_.slot_->conn;
@@ -1838,7 +1852,7 @@ std::size_t Transaction<B>::copy(std::string_view sql, detail::CopySource source
             throw Cancelled("the call's deadline passed before the transaction's COPY was sent",
                             CancelReason::deadline);
         }
-        throw QueryTimeout("the transaction's timeout expired", true);
+        throw QueryTimeout("its time ran out before the next statement was sent", true);
     }
     const ExecSettings x = pool_.exec_settings(options.timeout, false, deadline_);
     auto& conn = *lease_.slot_->conn;
@@ -2013,20 +2027,37 @@ void detail::PoolCore<B>::transaction(detail::TransactionBody body, TransactionO
                         // The caller's stop or deadline ended the body: Cancelled, and since
                         // nothing was committed no statement of it may have taken effect.
                         const auto* cancelled = dynamic_cast<const Cancelled*>(&e);
+                        const auto* timeout = dynamic_cast<const QueryTimeout*>(&e);
                         if (phase == TransactionPhase::body &&
                             (cancelled != nullptr ||
-                             (dynamic_cast<const QueryTimeout*>(&e) != nullptr &&
+                             (timeout != nullptr &&
                               (detail::call_stop_requested() ||
                                (caller_binds && Clock::now() >= deadline))))) {
                             const bool stopped = cancelled != nullptr
                                                      ? cancelled->reason() == CancelReason::stop
                                                      : detail::call_stop_requested();
                             throw Cancelled(
-                                fmt::format("transaction() was {} and rolled back, nothing of it "
-                                            "committed: {}",
+                                fmt::format("transaction() was {} and rolled back: COMMIT was "
+                                            "never sent, so nothing of it was committed ({})",
                                             stopped ? "stopped" : "at its caller's deadline",
-                                            e.what()),
+                                            detail::cut_statement_detail(e)),
                                 stopped ? CancelReason::stop : CancelReason::deadline, false);
+                        }
+                        // A timeout ended the body: the transaction's own, or a statement's.
+                        if (phase == TransactionPhase::body && timeout != nullptr) {
+                            throw QueryTimeout(
+                                fmt::format(
+                                    "transaction() {}: COMMIT was never sent, so nothing of it "
+                                    "was committed ({})",
+                                    Clock::now() >= deadline
+                                        ? fmt::format("reached its {} ms timeout and was rolled "
+                                                      "back",
+                                                      options.timeout.count())
+                                        : std::string("was rolled back: a statement exceeded its "
+                                                      "query timeout (QueryOptions::timeout, or "
+                                                      "PoolConfig::query_timeout)"),
+                                    detail::cut_statement_detail(e)),
+                                timeout->client_side(), timeout->cancelled());
                         }
                         throw;
                     }

@@ -344,11 +344,36 @@ TEST_CASE("the timeout bounds the whole call", "[db][transaction]") {
     db::testing::FakeBackend fake;
     auto cfg = fake_config();
     FakePool pool(cfg, fake);
-    SECTION("a slow statement is stopped at the deadline") {
+    SECTION("a slow statement is stopped at the deadline, and the error says it rolled back") {
         fake.on("SELECT slow").delays(10s);
-        REQUIRE_THROWS_AS(pool.transaction([&](auto& tx) { tx.query("SELECT slow"); },
-                                           {.timeout = 100ms, .retries = 3}),
-                          db::QueryTimeout);
+        try {
+            pool.transaction([&](auto& tx) { tx.query("SELECT slow"); },
+                             {.timeout = 100ms, .retries = 3});
+            FAIL("expected QueryTimeout");
+        } catch (const db::QueryTimeout& e) {
+            // COMMIT was never sent: nothing of it can have been kept, whatever became of the
+            // statement, and the limit named is the transaction's own.
+            CHECK_THAT(e.what(), Catch::StartsWith("transaction() reached its 100 ms timeout "
+                                                   "and was rolled back") &&
+                                     Catch::Contains("COMMIT was never sent") &&
+                                     !Catch::Contains("may have completed") &&
+                                     !Catch::Contains("query timeout"));
+        }
+        REQUIRE(fake.count("COMMIT") == 0);
+    }
+    SECTION("a statement past its own timeout: the error names it, and says it rolled back") {
+        fake.on("SELECT slow").delays(10s);
+        try {
+            pool.transaction([&](auto& tx) { tx.query("SELECT slow", {}, {.timeout = 50ms}); },
+                             {.timeout = 30s, .retries = 3});
+            FAIL("expected QueryTimeout");
+        } catch (const db::QueryTimeout& e) {
+            CHECK_THAT(e.what(), Catch::StartsWith("transaction() was rolled back: a statement "
+                                                   "exceeded its query timeout") &&
+                                     Catch::Contains("COMMIT was never sent") &&
+                                     !Catch::Contains("may have completed"));
+        }
+        REQUIRE(fake.count("COMMIT") == 0);
     }
     SECTION("no retry starts past the deadline") {
         fake.on("UPDATE x").fails("40001", "could not serialize access");
