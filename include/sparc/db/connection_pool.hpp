@@ -153,6 +153,13 @@ class Lease {
     // cancelled, and it may only be released now.
     void check_usable() const;
 
+    // Runs `run()`, a call on this lease, under `options`' deadline and stop token. A
+    // QueryTimeout or Cancelled that the pool's shutdown caused is reported as PoolClosed
+    // (check_usable()), unless `*callback_failed` says the caller's own function ended the call.
+    template <typename F>
+    auto guarded(const QueryOptions& options, F&& run, const bool* callback_failed = nullptr)
+        -> decltype(run());
+
     detail::PoolCore<B>* pool_ = nullptr;
     detail::HostPool<B>* host_ = nullptr;
     detail::Slot<B>* slot_ = nullptr;
@@ -198,6 +205,12 @@ class Transaction final : public Tx {
 
   private:
     friend class detail::PoolCore<B>;
+    // Lease::guarded() for a statement, batch or COPY (`what`) of this transaction: nothing is
+    // sent once the transaction's deadline has passed. `run(x)` gets the settings bounded by
+    // that deadline and the call's own timeout.
+    template <typename F>
+    auto guarded(const QueryOptions& options, bool prepare, const char* what, F&& run,
+                 const bool* callback_failed = nullptr) -> decltype(run(ExecSettings{}));
     Transaction(Lease<B>& lease, detail::PoolCore<B>& pool, Clock::time_point deadline, int attempt,
                 const void* trace_context)
         : lease_(lease),

@@ -1654,16 +1654,32 @@ void Lease<B>::check_usable() const {
 }
 
 template <Backend B>
-Result Lease<B>::query(std::string_view sql, ParamsRef params, QueryOptions options) {
+template <typename F>
+auto Lease<B>::guarded(const QueryOptions& options, F&& run, const bool* callback_failed)
+    -> decltype(run()) {
     check_usable();
     detail::ScopedCallLimits limits(options.deadline, options.stop);
-    const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
-    auto& conn = *slot_->conn;
-    auto run = [&] {
-        return detail::run_caller_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql,
-                                            params, x, options.trace_context);
-    };
     try {
+        return run();
+    } catch (const QueryTimeout&) {
+        // Cancelled by a shutdown, not by a timeout: PoolClosed says so.
+        if (callback_failed == nullptr || !*callback_failed) check_usable();
+        throw;
+    } catch (const Cancelled&) {
+        check_usable();
+        throw;
+    }
+}
+
+template <Backend B>
+Result Lease<B>::query(std::string_view sql, ParamsRef params, QueryOptions options) {
+    return guarded(options, [&] {
+        const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
+        auto& conn = *slot_->conn;
+        auto run = [&] {
+            return detail::run_caller_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql,
+                                                params, x, options.trace_context);
+        };
         try {
             return run();
         } catch (const Error& e) {
@@ -1675,93 +1691,71 @@ Result Lease<B>::query(std::string_view sql, ParamsRef params, QueryOptions opti
             }
         }
         return run();
-    } catch (const QueryTimeout&) {
-        check_usable();  // cancelled by a shutdown, not by a timeout: PoolClosed says so
-        throw;
-    } catch (const Cancelled&) {
-        check_usable();
-        throw;
-    }
+    });
 }
 
 template <Backend B>
 std::size_t Lease<B>::stream(std::string_view sql, ParamsRef params, detail::RowSink fn,
                              const QueryOptions& options, detail::StreamProgress& progress) {
-    check_usable();
-    detail::ScopedCallLimits limits(options.deadline, options.stop);
-    // The deadline covers the whole stream, the function's time included.
-    const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
-    auto& conn = *slot_->conn;
-    auto run = [&] {
-        return detail::under_caller_limits(*host_, conn, x, [&](const ExecSettings& limited) {
-            return detail::stream_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql,
-                                            params, limited, fn, progress, options.trace_context);
-        });
-    };
-    try {
-        try {
-            return run();
-        } catch (const Error& e) {
-            // As query(): a stale cached statement is rejected before it runs, so before any
-            // row; run it once more, prepared anew.
-            if (progress.callback_failed ||
-                safety::rerun_statement(e, progress.rows) != safety::Rerun::same_host ||
-                conn.transaction_status() != TxStatus::idle) {
-                throw;
+    return guarded(
+        options,
+        [&] {
+            // The deadline covers the whole stream, the function's time included.
+            const ExecSettings x = pool_->exec_settings(options.timeout, options.prepare);
+            auto& conn = *slot_->conn;
+            auto run = [&] {
+                return detail::under_caller_limits(
+                    *host_, conn, x, [&](const ExecSettings& limited) {
+                        return detail::stream_statement(*host_, pool_->metrics_, pool_->hooks_,
+                                                        conn, sql, params, limited, fn, progress,
+                                                        options.trace_context);
+                    });
+            };
+            try {
+                return run();
+            } catch (const Error& e) {
+                // As query(): a stale cached statement is rejected before it runs, so before
+                // any row; run it once more, prepared anew.
+                if (progress.callback_failed ||
+                    safety::rerun_statement(e, progress.rows) != safety::Rerun::same_host ||
+                    conn.transaction_status() != TxStatus::idle) {
+                    throw;
+                }
             }
-        }
-        return run();
-    } catch (const QueryTimeout&) {
-        if (!progress.callback_failed) check_usable();  // cancelled by a shutdown: PoolClosed
-        throw;
-    } catch (const Cancelled&) {
-        check_usable();
-        throw;
-    }
+            return run();
+        },
+        &progress.callback_failed);
 }
 
 template <Backend B>
 std::size_t Lease<B>::copy(std::string_view sql, detail::CopySource source,
                            const QueryOptions& options, detail::CopyProgress& progress) {
-    check_usable();
-    detail::ScopedCallLimits limits(options.deadline, options.stop);
-    // Never prepared: COPY takes no parameters. The deadline covers the whole COPY.
-    const ExecSettings x = pool_->exec_settings(options.timeout, false);
-    auto& conn = *slot_->conn;
-    try {
-        return detail::under_caller_limits(*host_, conn, x, [&](const ExecSettings& limited) {
-            return detail::copy_in_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql,
-                                             source, limited, progress, options.trace_context);
-        });
-    } catch (const QueryTimeout&) {
-        if (!progress.callback_failed) check_usable();  // cancelled by a shutdown: PoolClosed
-        throw;
-    } catch (const Cancelled&) {
-        check_usable();
-        throw;
-    }
+    return guarded(
+        options,
+        [&] {
+            // Never prepared: COPY takes no parameters. The deadline covers the whole COPY.
+            const ExecSettings x = pool_->exec_settings(options.timeout, false);
+            auto& conn = *slot_->conn;
+            return detail::under_caller_limits(*host_, conn, x, [&](const ExecSettings& limited) {
+                return detail::copy_in_statement(*host_, pool_->metrics_, pool_->hooks_, conn, sql,
+                                                 source, limited, progress, options.trace_context);
+            });
+        },
+        &progress.callback_failed);
 }
 
 template <Backend B>
 std::vector<Result> Lease<B>::batch(const std::vector<Statement>& statements,
                                     QueryOptions options) {
-    check_usable();
-    detail::ScopedCallLimits limits(options.deadline, options.stop);
-    // Never prepared: the statements travel together, unnamed. The deadline covers them all.
-    const ExecSettings x = pool_->exec_settings(options.timeout, false);
-    auto& conn = *slot_->conn;
-    try {
+    return guarded(options, [&] {
+        // Never prepared: the statements travel together, unnamed. The deadline covers them.
+        const ExecSettings x = pool_->exec_settings(options.timeout, false);
+        auto& conn = *slot_->conn;
         return detail::under_caller_limits(*host_, conn, x, [&](const ExecSettings& limited) {
             return detail::batch_statements(*host_, pool_->metrics_, pool_->hooks_, conn,
                                             statements, limited, options.trace_context);
         });
-    } catch (const QueryTimeout&) {
-        check_usable();  // cancelled by a shutdown, not by a timeout: PoolClosed says so
-        throw;
-    } catch (const Cancelled&) {
-        check_usable();
-        throw;
-    }
+    });
 }
 
 template <Backend B>
@@ -1786,92 +1780,67 @@ void Lease<B>::release() noexcept {
 // ---- Transaction ----
 
 template <Backend B>
+template <typename F>
+auto Transaction<B>::guarded(const QueryOptions& options, bool prepare, const char* what, F&& run,
+                             const bool* callback_failed) -> decltype(run(ExecSettings{})) {
+    return lease_.guarded(
+        options,
+        [&] {
+            if (Clock::now() >= deadline_) {
+                if (const auto d = detail::call_deadline(); d && *d <= deadline_) {
+                    throw Cancelled(fmt::format("the call's deadline passed before the "
+                                                "transaction's {} was sent",
+                                                what),
+                                    CancelReason::deadline);
+                }
+                throw QueryTimeout("its time ran out before the next statement was sent", true);
+            }
+            return run(pool_.exec_settings(options.timeout, prepare, deadline_));
+        },
+        callback_failed);
+}
+
+template <Backend B>
 Result Transaction<B>::query(std::string_view sql, ParamsRef params, QueryOptions options) {
-    lease_.check_usable();
     safety::check_transaction_statement(sql);
-    detail::ScopedCallLimits limits(options.deadline, options.stop);
-    if (Clock::now() >= deadline_) {
-        if (const auto d = detail::call_deadline(); d && *d <= deadline_) {
-            throw Cancelled(
-                "the call's deadline passed before the transaction's statement was sent",
-                CancelReason::deadline);
-        }
-        throw QueryTimeout("its time ran out before the next statement was sent", true);
-    }
-    const ExecSettings x = pool_.exec_settings(options.timeout, options.prepare, deadline_);
-    try {
+    return guarded(options, options.prepare, "statement", [&](const ExecSettings& x) {
         return detail::run_caller_statement(
             *lease_.host_, pool_.metrics_, pool_.hooks_, *lease_.slot_->conn, sql, params, x,
             options.trace_context != nullptr ? options.trace_context : trace_context_);
-    } catch (const QueryTimeout&) {
-        lease_.check_usable();  // cancelled by a shutdown, not by a timeout
-        throw;
-    } catch (const Cancelled&) {
-        lease_.check_usable();
-        throw;
-    }
+    });
 }
 
 template <Backend B>
 std::vector<Result> Transaction<B>::batch(const std::vector<Statement>& statements,
                                           QueryOptions options) {
-    lease_.check_usable();
-    detail::ScopedCallLimits limits(options.deadline, options.stop);
-    if (Clock::now() >= deadline_) {
-        if (const auto d = detail::call_deadline(); d && *d <= deadline_) {
-            throw Cancelled("the call's deadline passed before the transaction's batch was sent",
-                            CancelReason::deadline);
-        }
-        throw QueryTimeout("its time ran out before the next statement was sent", true);
-    }
-    const ExecSettings x = pool_.exec_settings(options.timeout, false, deadline_);
-    auto& conn = *lease_.slot_->conn;
-    try {
+    return guarded(options, false, "batch", [&](const ExecSettings& x) {
+        auto& conn = *lease_.slot_->conn;
         return detail::under_caller_limits(
             *lease_.host_, conn, x, [&](const ExecSettings& limited) {
                 return detail::batch_statements(
                     *lease_.host_, pool_.metrics_, pool_.hooks_, conn, statements, limited,
                     options.trace_context != nullptr ? options.trace_context : trace_context_);
             });
-    } catch (const QueryTimeout&) {
-        lease_.check_usable();  // cancelled by a shutdown, not by a timeout
-        throw;
-    } catch (const Cancelled&) {
-        lease_.check_usable();
-        throw;
-    }
+    });
 }
 
 template <Backend B>
 std::size_t Transaction<B>::copy(std::string_view sql, detail::CopySource source,
                                  const QueryOptions& options) {
-    lease_.check_usable();
-    detail::ScopedCallLimits limits(options.deadline, options.stop);
-    if (Clock::now() >= deadline_) {
-        if (const auto d = detail::call_deadline(); d && *d <= deadline_) {
-            throw Cancelled("the call's deadline passed before the transaction's COPY was sent",
-                            CancelReason::deadline);
-        }
-        throw QueryTimeout("its time ran out before the next statement was sent", true);
-    }
-    const ExecSettings x = pool_.exec_settings(options.timeout, false, deadline_);
-    auto& conn = *lease_.slot_->conn;
     detail::CopyProgress progress;
-    try {
-        return detail::under_caller_limits(
-            *lease_.host_, conn, x, [&](const ExecSettings& limited) {
-                return detail::copy_in_statement(
-                    *lease_.host_, pool_.metrics_, pool_.hooks_, conn, sql, source, limited,
-                    progress,
-                    options.trace_context != nullptr ? options.trace_context : trace_context_);
-            });
-    } catch (const QueryTimeout&) {
-        if (!progress.callback_failed) lease_.check_usable();  // cancelled by a shutdown
-        throw;
-    } catch (const Cancelled&) {
-        lease_.check_usable();
-        throw;
-    }
+    return guarded(
+        options, false, "COPY",
+        [&](const ExecSettings& x) {
+            auto& conn = *lease_.slot_->conn;
+            return detail::under_caller_limits(
+                *lease_.host_, conn, x, [&](const ExecSettings& limited) {
+                    return detail::copy_in_statement(
+                        *lease_.host_, pool_.metrics_, pool_.hooks_, conn, sql, source, limited,
+                        progress,
+                        options.trace_context != nullptr ? options.trace_context : trace_context_);
+                });
+        },
+        &progress.callback_failed);
 }
 
 template <Backend B>
