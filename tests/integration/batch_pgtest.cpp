@@ -188,55 +188,42 @@ TEST_CASE("a batch inside pool.transaction commits and rolls back with it", "[ba
 
 TEST_CASE("a batch cut after it reached the server: ConnectionError, statement sent, never rerun",
           "[batch]") {
-    sparc::testing::FaultProxy proxy("127.0.0.1", cluster().port(Node::primary));
-    auto cfg = one_connection("pg-batch-cut");
-    cfg.primary = through(proxy);
-    db::Database pool(cfg);
-    pool.query("DROP TABLE IF EXISTS batch_cut");
-    pool.query("CREATE TABLE batch_cut (id int PRIMARY KEY, v text NOT NULL)");
-    auto statements = batch_test_inserts("batch_cut", 5);
-    statements.push_back(
-        {"INSERT INTO batch_cut (id, v) VALUES (6, 'batch_cut_last_statement')", {}});
-    proxy.cut_after_client_sends("batch_cut_last_statement");
-    try {
-        pool.batch(statements);
-        FAIL("no ConnectionError");
-    } catch (const db::ConnectionError& e) {
-        INFO(e.what());
-        CHECK(e.statement_sent());
+    for (const bool keyed : {true, false}) {
+        // Without a key a rerun would show as 12 rows; with one it would fail on the key.
+        DYNAMIC_SECTION((keyed ? "a table with a primary key" : "a table without a key")) {
+            const std::string table = keyed ? "batch_cut" : "batch_cut_nokey";
+            const std::string marker = table + "_last_statement";
+            sparc::testing::FaultProxy proxy("127.0.0.1", cluster().port(Node::primary));
+            auto cfg = one_connection("pg-" + table);
+            cfg.primary = through(proxy);
+            db::Database pool(cfg);
+            pool.query("DROP TABLE IF EXISTS " + table);
+            pool.query("CREATE TABLE " + table + " (id int" + (keyed ? " PRIMARY KEY" : "") +
+                       ", v text NOT NULL)");
+            auto statements = batch_test_inserts(table, 5);
+            statements.push_back(
+                {"INSERT INTO " + table + " (id, v) VALUES (6, '" + marker + "')", {}});
+            proxy.cut_after_client_sends(marker);
+            try {
+                pool.batch(statements);
+                FAIL("no ConnectionError");
+            } catch (const db::ConnectionError& e) {
+                INFO(e.what());
+                CHECK(e.statement_sent());
+            }
+            REQUIRE(proxy.wait_for_triggers(1, 5s));
+            CHECK(proxy.triggers_fired() == 1);
+            // The server had the whole batch and its Sync: it committed all of it, once, or
+            // none of it.
+            const auto rows = batch_test_rows(pool, table);
+            INFO(rows << " rows");
+            CHECK((rows == 6 || rows == 0));
+            CHECK(pool.query("SELECT count(*) FROM " + table + " WHERE v = $1", {marker})
+                      .front()[0]
+                      .as<std::int64_t>() <= 1);
+            pool.query("DROP TABLE " + table);
+        }
     }
-    REQUIRE(proxy.wait_for_triggers(1, 5s));
-    CHECK(proxy.triggers_fired() == 1);
-    // The server had the whole batch and its Sync: it committed all of it, once. A rerun would
-    // have failed on the primary key or doubled nothing; either way the count says.
-    const auto rows = batch_test_rows(pool, "batch_cut");
-    INFO(rows << " rows");
-    CHECK((rows == 6 || rows == 0));
-    CHECK(pool.query("SELECT count(*) FROM batch_cut WHERE v = 'batch_cut_last_statement'")
-              .front()[0]
-              .as<std::int64_t>() <= 1);
-    pool.query("DROP TABLE batch_cut");
-}
-
-TEST_CASE("a batch cut after it reached the server is not run twice on a table without a key",
-          "[batch]") {
-    sparc::testing::FaultProxy proxy("127.0.0.1", cluster().port(Node::primary));
-    auto cfg = config("pg-batch-cut-nokey");
-    cfg.primary = through(proxy);
-    db::Database pool(cfg);
-    pool.query("DROP TABLE IF EXISTS batch_cut_nokey");
-    pool.query("CREATE TABLE batch_cut_nokey (id int, v text NOT NULL)");
-    auto statements = batch_test_inserts("batch_cut_nokey", 5);
-    statements.push_back(
-        {"INSERT INTO batch_cut_nokey (id, v) VALUES (6, 'batch_nokey_last_statement')", {}});
-    proxy.cut_after_client_sends("batch_nokey_last_statement");
-    REQUIRE_THROWS_AS(pool.batch(statements), db::ConnectionError);
-    REQUIRE(proxy.wait_for_triggers(1, 5s));
-    // Without a key a rerun would show as 12 rows.
-    const auto rows = batch_test_rows(pool, "batch_cut_nokey");
-    INFO(rows << " rows");
-    CHECK((rows == 6 || rows == 0));
-    pool.query("DROP TABLE batch_cut_nokey");
 }
 
 TEST_CASE("a dead idle session is found before sending: the batch runs once on a new one",

@@ -35,6 +35,69 @@ namespace {
 using sparc::pgtest::cluster;
 using sparc::pgtest::eventually;
 
+// Two callers, each stuck in `INSERT INTO <table> ... pg_sleep(600)` on the primary: start()
+// returns once both statements run there and the table's first row has reached replica1.
+// outcomes() gives how each call ended: "sent: <message>", "not sent: ...", "other: ..." or
+// "no error". Declared before the pool, so that the threads are joined at scope exit after the
+// pool's destruction has ended their calls (a failed REQUIRE included).
+class StuckCallers {
+  public:
+    StuckCallers() = default;
+    StuckCallers(const StuckCallers&) = delete;
+    StuckCallers& operator=(const StuckCallers&) = delete;
+    ~StuckCallers() { join(); }
+
+    void start(db::Database& pool, const std::string& table, const std::string& app) {
+        for (int i = 0; i < 2; ++i) {
+            threads_.emplace_back([&pool, table, this, i] {
+                auto& outcome = outcomes_[static_cast<std::size_t>(i)];
+                try {
+                    pool.query("INSERT INTO " + table + " (v) SELECT $1 FROM pg_sleep(600)",
+                               {i + 1});
+                    outcome.set_value("no error");
+                } catch (const db::ConnectionError& e) {
+                    outcome.set_value(std::string(e.statement_sent() ? "sent: " : "not sent: ") +
+                                      e.what());
+                } catch (const std::exception& e) {
+                    outcome.set_value(std::string("other: ") + e.what());
+                }
+            });
+        }
+        REQUIRE(eventually([&] {
+            return std::stoi(cluster().psql(
+                       ClusterNode::primary,
+                       "SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app +
+                           "' AND query LIKE '%pg_sleep(600)%' AND state = 'active'")) == 2;
+        }));
+        REQUIRE(eventually([&] {
+            return cluster().psql(ClusterNode::replica1, "SELECT count(*) FROM " + table) == "1";
+        }));
+    }
+
+    // Waits for both calls to end (each within `timeout`), and joins their threads.
+    std::vector<std::string> outcomes(Clock::duration timeout) {
+        std::vector<std::string> texts;
+        for (auto& outcome : outcomes_) {
+            auto f = outcome.get_future();
+            REQUIRE(f.wait_for(timeout) == std::future_status::ready);
+            texts.push_back(f.get());
+        }
+        join();
+        return texts;
+    }
+
+  private:
+    void join() {
+        for (auto& t : threads_) {
+            if (t.joinable()) t.join();
+        }
+        threads_.clear();
+    }
+
+    std::vector<std::thread> threads_;
+    std::promise<std::string> outcomes_[2];
+};
+
 // The shared configuration with short timeouts and a quick reconnect, so that a change of
 // topology shows within a test's time.
 db::PoolConfig base_config(const std::string& name, bool with_replicas = false) {
@@ -143,44 +206,12 @@ TEST_CASE("statements stuck on a hung primary are cut once the host list has mov
     cfg.max_connections = 2;
     cfg.statement_timeout = 10min;
     cfg.query_timeout = 11min;
-    // Joined at scope exit, after the pool's destruction has ended their calls (a failed
-    // REQUIRE included).
-    std::vector<std::thread> callers;
-    std::vector<std::promise<std::string>> outcomes(2);
-    struct Join {
-        std::vector<std::thread>& threads;
-        ~Join() {
-            for (auto& t : threads) {
-                if (t.joinable()) t.join();
-            }
-        }
-    } join{callers};
+    StuckCallers stuck;
     db::Database pool(cfg);
     pool.query("INSERT INTO failover_cut (v) VALUES (0)");
 
     // Both of the pool's sessions run a statement on the primary when it freezes.
-    for (int i = 0; i < 2; ++i) {
-        callers.emplace_back([&, i] {
-            try {
-                pool.query("INSERT INTO failover_cut (v) SELECT $1 FROM pg_sleep(600)", {i + 1});
-                outcomes[static_cast<std::size_t>(i)].set_value("no error");
-            } catch (const db::ConnectionError& e) {
-                outcomes[static_cast<std::size_t>(i)].set_value(
-                    std::string(e.statement_sent() ? "sent: " : "not sent: ") + e.what());
-            } catch (const std::exception& e) {
-                outcomes[static_cast<std::size_t>(i)].set_value(std::string("other: ") + e.what());
-            }
-        });
-    }
-    REQUIRE(eventually([&] {
-        return std::stoi(cluster().psql(ClusterNode::primary,
-                                        "SELECT count(*) FROM pg_stat_activity WHERE "
-                                        "application_name = 'topo-hung-cut' AND query LIKE "
-                                        "'%pg_sleep(600)%' AND state = 'active'")) == 2;
-    }));
-    REQUIRE(eventually([&] {
-        return cluster().psql(ClusterNode::replica1, "SELECT count(*) FROM failover_cut") == "1";
-    }));
+    stuck.start(pool, "failover_cut", "topo-hung-cut");
     std::optional<FrozenNode> frozen;
     frozen.emplace(cluster(), ClusterNode::primary);
     cluster().promote(ClusterNode::replica1);
@@ -189,15 +220,8 @@ TEST_CASE("statements stuck on a hung primary are cut once the host list has mov
     // No caller opens a session (both are busy): the health check opens one of its own, which
     // lands on the promoted host, and the statements on the frozen one end with an error that
     // says so, at once instead of at their 11 minute deadline.
-    std::vector<std::string> texts;
-    for (auto& outcome : outcomes) {
-        auto f = outcome.get_future();
-        REQUIRE(f.wait_for(5min) == std::future_status::ready);
-        texts.push_back(f.get());
-    }
+    const auto texts = stuck.outcomes(5min);
     const auto took = Clock::now() - promoted;
-    for (auto& t : callers) t.join();
-    callers.clear();
     std::printf(
         "hung primary: stuck statements cut %.2f s after the promotion "
         "(connect_timeout=2)\n",
@@ -221,43 +245,13 @@ TEST_CASE("an old primary thawed after the failover gets no more writes from the
     auto cfg = host_list_config("topo-thaw");
     cfg.statement_timeout = 10min;
     cfg.query_timeout = 11min;
-    std::vector<std::thread> callers;
-    std::vector<std::promise<std::string>> outcomes(2);
-    struct Join {
-        std::vector<std::thread>& threads;
-        ~Join() {
-            for (auto& t : threads) {
-                if (t.joinable()) t.join();
-            }
-        }
-    } join{callers};
+    StuckCallers stuck;
     db::Database pool(cfg);
     pool.query("INSERT INTO failover_thaw (v) VALUES (0)");
     // The pool has checked the primary: it knows which history its server continues.
     REQUIRE(eventually(
         [&] { return pool.health({.timeout = 2s}).status == db::HealthStatus::healthy; }));
-    for (int i = 0; i < 2; ++i) {
-        callers.emplace_back([&, i] {
-            try {
-                pool.query("INSERT INTO failover_thaw (v) SELECT $1 FROM pg_sleep(600)", {i + 1});
-                outcomes[static_cast<std::size_t>(i)].set_value("no error");
-            } catch (const db::ConnectionError& e) {
-                outcomes[static_cast<std::size_t>(i)].set_value(
-                    std::string(e.statement_sent() ? "sent: " : "not sent: ") + e.what());
-            } catch (const std::exception& e) {
-                outcomes[static_cast<std::size_t>(i)].set_value(std::string("other: ") + e.what());
-            }
-        });
-    }
-    REQUIRE(eventually([&] {
-        return std::stoi(cluster().psql(ClusterNode::primary,
-                                        "SELECT count(*) FROM pg_stat_activity WHERE "
-                                        "application_name = 'topo-thaw' AND query LIKE "
-                                        "'%pg_sleep(600)%' AND state = 'active'")) == 2;
-    }));
-    REQUIRE(eventually([&] {
-        return cluster().psql(ClusterNode::replica1, "SELECT count(*) FROM failover_thaw") == "1";
-    }));
+    stuck.start(pool, "failover_thaw", "topo-thaw");
     std::optional<FrozenNode> frozen;
     frozen.emplace(cluster(), ClusterNode::primary);
     cluster().promote(ClusterNode::replica1);
@@ -276,15 +270,10 @@ TEST_CASE("an old primary thawed after the failover gets no more writes from the
         pool.query("INSERT INTO failover_thaw (v) VALUES ($1)", {100 + i});
     }
     // The statements stuck on the old primary were cut, saying why: they may have run there.
-    for (auto& outcome : outcomes) {
-        auto f = outcome.get_future();
-        REQUIRE(f.wait_for(5min) == std::future_status::ready);
-        const auto text = f.get();
+    for (const auto& text : stuck.outcomes(5min)) {
         CHECK_THAT(text, Catch::StartsWith("sent: connection cut"));
         CHECK_THAT(text, Catch::Contains("timeline"));
     }
-    for (auto& t : callers) t.join();
-    callers.clear();
     // Every write after the promotion is on the new primary, none on the thawed old one.
     CHECK(cluster().psql(ClusterNode::replica1,
                          "SELECT count(*) FROM failover_thaw WHERE v >= 100") == "21");

@@ -735,6 +735,21 @@ db::PoolConfig host_list_config(db::testing::FakeBackend& fake) {
     return cfg;
 }
 
+// A host list of two paths, h1 and h1b, to one writable server (two proxies in front of it,
+// say), with `max_connections` sessions and the long timeouts of host_list_config().
+db::PoolConfig two_paths_config(db::testing::FakeBackend& fake, std::size_t max_connections) {
+    fake.primary("h1");
+    fake.primary("h1b");
+    auto cfg = fake_config();
+    cfg.primary = db::Endpoint::parse(
+        "postgresql://app:unit-secret-pw@h1,h1b/app?target_session_attrs=read-write");
+    cfg.health_check_period = 10min;
+    cfg.max_connections = max_connections;
+    cfg.query_timeout = 11min;
+    cfg.statement_timeout = 10min;
+    return cfg;
+}
+
 // Threads joined at scope exit. Declared before the pool, so that after a failed REQUIRE the
 // pool's destruction (which ends their calls) comes first.
 struct Threads {
@@ -893,15 +908,7 @@ TEST_CASE("a second path to a primary that still answers is no failover: nothing
     // h1 and h1b lead to the same writable server (two proxies in front of it, say): a session
     // that lands on h1b while h1 refuses one connect is no move while h1's sessions answer.
     db::testing::FakeBackend fake;
-    fake.primary("h1");
-    fake.primary("h1b");
-    auto cfg = fake_config();
-    cfg.primary = db::Endpoint::parse(
-        "postgresql://app:unit-secret-pw@h1,h1b/app?target_session_attrs=read-write");
-    cfg.health_check_period = 10min;
-    cfg.max_connections = 8;
-    cfg.query_timeout = 11min;
-    cfg.statement_timeout = 10min;
+    const auto cfg = two_paths_config(fake, 8);
     Threads threads;
     FakePool pool(cfg, fake);
     // A statement on h1 that outlasts the pool's decision (connection_timeout, 2 s).
@@ -939,15 +946,7 @@ TEST_CASE(
     // on h1 runs a statement longer than connection_timeout, so none answers meanwhile: the
     // histories, not the answers, tell that nothing moved.
     db::testing::FakeBackend fake;
-    fake.primary("h1");
-    fake.primary("h1b");
-    auto cfg = fake_config();
-    cfg.primary = db::Endpoint::parse(
-        "postgresql://app:unit-secret-pw@h1,h1b/app?target_session_attrs=read-write");
-    cfg.health_check_period = 10min;
-    cfg.max_connections = 3;
-    cfg.query_timeout = 11min;
-    cfg.statement_timeout = 10min;
+    const auto cfg = two_paths_config(fake, 3);
     Threads threads;
     FakePool pool(cfg, fake);
     const std::string sql = "UPDATE accounts SET balance = balance - 1";
