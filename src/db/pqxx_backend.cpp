@@ -859,7 +859,10 @@ struct PqxxBackend::Connection::Impl {
         if (pending) {
             result = execute_pipelined(sql, params, settings, false);
         } else if (pgbouncer_mode && settings.local_statement_timeout.count() > 0 &&
-                   raw != nullptr && PQtransactionStatus(raw) == PQTRANS_IDLE) {
+                   raw != nullptr && PQtransactionStatus(raw) == PQTRANS_IDLE &&
+                   safety::transaction_control(sql).empty()) {
+            // An autocommit statement; the caller's own BEGIN (and what follows it, in the
+            // block it opens) is sent as it is.
             result = execute_pipelined(sql, params, settings, true);
         } else {
             result = execute_raw(sql, params, settings);
@@ -1179,11 +1182,13 @@ struct PqxxBackend::Connection::Impl {
             if (wrap && PQtransactionStatus(raw) == PQTRANS_INERROR) {
                 roll_back_own_block(settings.deadline);
                 // A statement that cannot run in a transaction block (VACUUM, CREATE INDEX
-                // CONCURRENTLY, CREATE DATABASE, ...) was refused before it ran: it runs on
-                // its own, under the session's statement_timeout.
+                // CONCURRENTLY, CREATE DATABASE, ...: 25001, refused before it ran), or a
+                // procedure that ends the transaction itself (CALL, DO with COMMIT: 2D000,
+                // whose work was rolled back with the block), runs on its own, under the
+                // session's statement_timeout.
                 const char* state = PQresultErrorField(out.error.get(), PG_DIAG_SQLSTATE);
-                if (!broken && out.failed_at == at && state != nullptr &&
-                    std::string_view(state) == "25001" &&
+                const std::string_view code = state != nullptr ? state : "";
+                if (!broken && out.failed_at == at && (code == "25001" || code == "2D000") &&
                     PQtransactionStatus(raw) == PQTRANS_IDLE) {
                     return execute_raw(sql, params, settings);
                 }

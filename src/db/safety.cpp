@@ -54,19 +54,26 @@ std::vector<std::string> leading_words(std::string_view sql, std::size_t n) {
 
 }  // namespace
 
-void check_batch_statement(std::string_view sql) {
+std::string transaction_control(std::string_view sql) {
     const auto words = leading_words(sql, 2);
-    if (words.empty()) return;
+    if (words.empty()) return {};
     static constexpr std::string_view kControl[] = {"BEGIN",    "START", "COMMIT",    "END",
                                                     "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE"};
-    bool control =
-        std::find(std::begin(kControl), std::end(kControl), words[0]) != std::end(kControl);
-    control = control || (words[0] == "PREPARE" && words.size() > 1 && words[1] == "TRANSACTION");
-    if (control) {
+    if (std::find(std::begin(kControl), std::end(kControl), words[0]) != std::end(kControl)) {
+        return words[0];
+    }
+    if (words[0] == "PREPARE" && words.size() > 1 && words[1] == "TRANSACTION") {
+        return "PREPARE TRANSACTION";
+    }
+    return {};
+}
+
+void check_batch_statement(std::string_view sql) {
+    if (const auto command = transaction_control(sql); !command.empty()) {
         throw UsageError(fmt::format(
             "{} cannot run in a batch: a batch is one transaction (or a part of the caller's); "
             "nothing was sent",
-            words[0] == "PREPARE" ? std::string("PREPARE TRANSACTION") : words[0]));
+            command));
     }
 }
 

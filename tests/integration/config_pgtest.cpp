@@ -356,3 +356,66 @@ TEST_CASE("PgBouncer: the server enforces statement_timeout on an autocommit sta
     CHECK(pool.stats().in_use == 0);
     pool.query("DROP TABLE sparc_it_pgbouncer_timeout");
 }
+
+TEST_CASE("PgBouncer: a transaction the caller opens on a session stays one transaction",
+          "[pgbouncer]") {
+    // The autocommit wrap (BEGIN; SET LOCAL; statement; COMMIT) is for statements outside a
+    // block: the caller's BEGIN, and what runs in the block it opens, go out as they are.
+    auto cfg = pgbouncer_config(true);
+    cfg.statement_timeout = 5s;
+    db::Database pool(cfg);
+    db::Database direct(sparc::pgtest::config("pg-bouncer-session-check"));
+    pool.query("DROP TABLE IF EXISTS sparc_it_pgbouncer_block");
+    pool.query("CREATE TABLE sparc_it_pgbouncer_block (id int PRIMARY KEY)");
+    const auto rows = [&] {
+        return direct.query("SELECT count(*) FROM sparc_it_pgbouncer_block").front()[0].as<int>();
+    };
+    db::Client& client = pool;
+    SECTION("ROLLBACK undoes the block") {
+        auto s = client.acquire();
+        s.query("BEGIN");
+        s.query("INSERT INTO sparc_it_pgbouncer_block VALUES (1)");
+        s.query("ROLLBACK");
+        CHECK(rows() == 0);
+    }
+    SECTION("after an error the block refuses statements, and ROLLBACK undoes it") {
+        auto lease = pool.acquire();
+        lease.query("begin");
+        lease.query("INSERT INTO sparc_it_pgbouncer_block VALUES (2)");
+        CHECK_THROWS_AS(lease.query("SELECT 1/0"), db::SqlError);
+        try {
+            lease.query("INSERT INTO sparc_it_pgbouncer_block VALUES (3)");
+            FAIL("a statement ran in a failed transaction block");
+        } catch (const db::SqlError& e) {
+            CHECK(e.sqlstate() == "25P02");
+        }
+        lease.query("ROLLBACK");
+        CHECK(rows() == 0);
+    }
+    SECTION("COMMIT keeps the block, once") {
+        auto s = client.acquire();
+        s.query("/* opened here */ START TRANSACTION");
+        s.query("INSERT INTO sparc_it_pgbouncer_block VALUES (4)");
+        CHECK(rows() == 0);  // not committed statement by statement
+        s.query("COMMIT");
+        CHECK(rows() == 1);
+    }
+    SECTION("a block left open is rolled back when the session is released") {
+        {
+            auto s = client.acquire();
+            s.query("BEGIN");
+            s.query("INSERT INTO sparc_it_pgbouncer_block VALUES (5)");
+        }
+        CHECK(rows() == 0);
+    }
+    SECTION("a procedure that commits runs on its own") {
+        pool.query(
+            "CREATE OR REPLACE PROCEDURE sparc_it_pgbouncer_commits() LANGUAGE plpgsql AS "
+            "$$ BEGIN INSERT INTO sparc_it_pgbouncer_block VALUES (6); COMMIT; END $$");
+        pool.query("CALL sparc_it_pgbouncer_commits()");
+        CHECK(rows() == 1);
+        pool.query("DROP PROCEDURE sparc_it_pgbouncer_commits()");
+    }
+    CHECK(pool.stats().in_use == 0);
+    pool.query("DROP TABLE sparc_it_pgbouncer_block");
+}

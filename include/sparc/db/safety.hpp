@@ -10,6 +10,7 @@
 /// the fake backend cannot disagree on a rule.
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include <sparc/db/backend.hpp>
@@ -276,6 +277,11 @@ inline bool usage_error(const SqlError& e) noexcept { return e.sqlstate() == "08
 /// sends at most kMaxParameters parameters; a binary (bytea) parameter may hold NUL but not
 /// more than PostgreSQL's 1 GB per value. @throws UsageError naming the mistake.
 void check_statement(std::string_view sql, ParamsRef params);
+
+/// The transaction-control command `sql` starts with (BEGIN, START, COMMIT, END, ROLLBACK,
+/// ABORT, SAVEPOINT, RELEASE, PREPARE TRANSACTION), upper-cased; empty for any other
+/// statement. Leading blanks and comments are skipped.
+std::string transaction_control(std::string_view sql);
 
 /// Refuses a statement that cannot be part of a batch: transaction control (BEGIN, START,
 /// COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE, PREPARE TRANSACTION), which would split
