@@ -1938,8 +1938,24 @@ void detail::PoolCore<B>::transaction(detail::TransactionBody body, TransactionO
                             "back",
                             "25P02");
                     }
+                    // A stop, or the deadline passing, while the function ran after its last
+                    // statement: COMMIT is not sent, and the transaction is rolled back.
+                    if (detail::call_stop_requested()) {
+                        throw Cancelled("the call was stopped before COMMIT was sent",
+                                        CancelReason::stop);
+                    }
+                    if (Clock::now() >= deadline) {
+                        if (caller_binds) {
+                            throw Cancelled("the call's deadline passed before COMMIT was sent",
+                                            CancelReason::deadline);
+                        }
+                        throw QueryTimeout("its time ran out before COMMIT was sent", true);
+                    }
                     phase = TransactionPhase::commit;
-                    x = exec_settings(std::chrono::milliseconds{0}, false, deadline);
+                    // A COMMIT sent is waited for past the caller's deadline, within the
+                    // transaction's own timeout: its outcome is unknown only after that.
+                    x = exec_settings(std::chrono::milliseconds{0}, false,
+                                      start + options.timeout);
                     detail::timed_call(host, metrics_, hooks_, {"COMMIT", options.trace_context},
                                        [&] { conn.commit(x); });
                     finish(TransactionOutcome::committed);

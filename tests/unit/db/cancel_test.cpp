@@ -315,3 +315,81 @@ TEST_CASE("for_each obeys the caller's stop and deadline", "[db][pool][stream][c
     REQUIRE(rows == 0);
     REQUIRE_NOTHROW(pool.query("SELECT 1"));
 }
+
+TEST_CASE("a deadline or stop that comes after the last statement: no COMMIT, rolled back",
+          "[db][transaction][cancel]") {
+    db::testing::FakeBackend fake;
+    FakePool pool(fake_config(), fake);
+    // The function's own work (no statement) outlasts the limit after its last statement.
+    const auto work_until = [](std::chrono::steady_clock::time_point t) {
+        while (std::chrono::steady_clock::now() <= t) std::this_thread::yield();
+    };
+    SECTION("the caller's deadline: Cancelled") {
+        const auto deadline = std::chrono::steady_clock::now() + 50ms;
+        try {
+            pool.transaction(
+                [&](auto& tx) {
+                    tx.query("UPDATE t SET x = 1");
+                    work_until(deadline);
+                },
+                {.deadline = deadline});
+            FAIL("expected Cancelled");
+        } catch (const db::Cancelled& e) {
+            CHECK(e.reason() == db::CancelReason::deadline);
+            CHECK_FALSE(e.statement_may_have_run());
+            CHECK_THAT(e.what(), Catch::Contains("COMMIT was never sent"));
+        }
+    }
+    SECTION("the transaction's timeout: QueryTimeout saying it rolled back") {
+        try {
+            const auto deadline = std::chrono::steady_clock::now() + 50ms;
+            pool.transaction(
+                [&](auto& tx) {
+                    tx.query("UPDATE t SET x = 1");
+                    work_until(deadline);
+                },
+                {.timeout = 50ms});
+            FAIL("expected QueryTimeout");
+        } catch (const db::QueryTimeout& e) {
+            CHECK_THAT(e.what(), Catch::StartsWith("transaction() reached its 50 ms timeout and "
+                                                   "was rolled back: COMMIT was never sent"));
+        }
+    }
+    SECTION("a stop: Cancelled") {
+        std::stop_source stop;
+        try {
+            pool.transaction(
+                [&](auto& tx) {
+                    tx.query("UPDATE t SET x = 1");
+                    stop.request_stop();
+                },
+                {.stop = stop.get_token()});
+            FAIL("expected Cancelled");
+        } catch (const db::Cancelled& e) {
+            CHECK(e.reason() == db::CancelReason::stop);
+            CHECK_THAT(e.what(), Catch::Contains("COMMIT was never sent"));
+        }
+    }
+    CHECK(fake.count("COMMIT") == 0);
+    CHECK(fake.count("ROLLBACK") == 1);
+    CHECK(pool.pool_metrics()
+              .transactions[static_cast<std::size_t>(db::TransactionOutcome::rolled_back)]
+              .value() == 1);
+}
+
+TEST_CASE("a COMMIT sent before the caller's deadline is waited for past it",
+          "[db][transaction][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on_commit().delays(300ms);
+    FakePool pool(fake_config(), fake);
+    const int got = pool.transaction(
+        [&](auto& tx) {
+            tx.query("UPDATE t SET x = 1");
+            return 7;
+        },
+        {.deadline = std::chrono::steady_clock::now() + 100ms});
+    CHECK(got == 7);
+    CHECK(pool.pool_metrics()
+              .transactions[static_cast<std::size_t>(db::TransactionOutcome::committed)]
+              .value() == 1);
+}
