@@ -62,7 +62,6 @@ struct Listener::Impl {
     PoolConfig config;
     std::vector<Endpoint> hosts;  // the primary, host by host, with the pool's limits
     std::string label;            // for messages: no user, no password
-    std::string password;         // only for masking messages
     std::atomic<bool> closing{false};
     int wake_fd = -1;  // an eventfd: written to wake a wait() sleeping in poll()
 
@@ -90,7 +89,6 @@ struct Listener::Impl {
         config.validate();
         const Endpoint primary = with_pool_limits(config, config.primary, ServerRole::primary);
         label = config.primary.label();
-        password = config.primary.option("password").value_or("");
         try {
             hosts = split_hosts(primary);
         } catch (const ConfigError& e) {
@@ -106,7 +104,7 @@ struct Listener::Impl {
     }
 
     std::string mask(std::string text) const {
-        return mask_password(trim(std::move(text)), password);
+        return mask_secrets(trim(std::move(text)), config.primary);
     }
 
     void wake() const noexcept {
@@ -169,7 +167,8 @@ struct Listener::Impl {
         if (reason.empty()) reason = "server closed the connection";
         drop(reason);
         throw ConnectionError(
-            fmt::format("listener connection to {} lost {}: {}", label, what, last_error), true);
+            mask(fmt::format("listener connection to {} lost {}: {}", label, what, last_error)),
+            true);
     }
 
     void drain() {
@@ -254,7 +253,7 @@ struct Listener::Impl {
                 hosts.size() > 1 ? fmt::format("{}: {}", hosts[i].label(), error) : error;
         }
         throw ConnectionError(
-            fmt::format("listener could not connect to {}: {}", label, mask(failures_text)));
+            mask(fmt::format("listener could not connect to {}: {}", label, failures_text)));
     }
 
     // Runs `sql` (simple protocol) within query_timeout. Notifications that arrive meanwhile
@@ -326,8 +325,8 @@ struct Listener::Impl {
                 // A host that cannot listen (a standby): try again later, maybe elsewhere.
                 drop(e.what());
                 throw ConnectionError(
-                    fmt::format("listener could not listen on {}: {}", label, e.what()), false,
-                    e.sqlstate());
+                    mask(fmt::format("listener could not listen on {}: {}", label, e.what())),
+                    false, e.sqlstate());
             }
         }
         failures = 0;
@@ -471,7 +470,7 @@ std::optional<Notification> Listener::wait(std::chrono::milliseconds timeout) {
         }
         if (Clock::now() >= deadline) {
             throw ConnectionError(
-                fmt::format("listener is not connected to {}: {}", m.label, m.last_error));
+                m.mask(fmt::format("listener is not connected to {}: {}", m.label, m.last_error)));
         }
         m.sleep_on(-1, std::min(deadline, m.next_attempt), lock);
     }

@@ -351,4 +351,20 @@ TEST_CASE("listener errors never show the password", "[listen]") {
             CHECK(no_password(e.what()));
         }
     }
+    SECTION("a wrong password that is also the database name") {
+        auto cfg = config("pg-listen-samepw");
+        cfg.primary.set_option("password", "postgres");
+        cfg.primary.set_option("dbname", "postgres");
+        db::Listener listener(cfg);
+        try {
+            listener.listen("x");
+            FAIL("connected with a wrong password");
+        } catch (const db::ConnectionError& e) {
+            const std::string what = e.what();
+            INFO(what);
+            CHECK(what.find("postgres") == std::string::npos);
+            CHECK_THAT(what, Catch::Contains("/****"));
+            CHECK(no_password(what));
+        }
+    }
 }

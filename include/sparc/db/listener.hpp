@@ -66,7 +66,9 @@ struct Notification {
 /// primary, built from the same PoolConfig as a pool: the primary endpoint with its TLS and
 /// other libpq options, the pool's connect_timeout, application_name and
 /// target_session_attrs=read-write (as connection_url() gives), tried host by host for a host
-/// list. The connection opens at the first listen(), not in the constructor.
+/// list. The connection opens at the first listen(), not in the constructor. Messages never
+/// show the password, nor a host, port or database name that contains it (see
+/// Endpoint::label()).
 ///
 /// Connection loss (the backend terminated, a server restart, a failover, a network cut) is
 /// found by wait(), which then reconnects, with the pool's backoff between failed attempts

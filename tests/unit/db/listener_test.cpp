@@ -82,3 +82,20 @@ TEST_CASE("notify() runs pg_notify with both values bound, on the primary", "[db
     CHECK_THROWS_AS(pool.notify(std::string(64, 'c')), db::UsageError);
     CHECK_THROWS_AS(pool.notify("c", std::string("a\0b", 3)), db::UsageError);
 }
+
+TEST_CASE("a listener's connect error does not show a password that is also the database name",
+          "[db][listen][secrets]") {
+    auto cfg = fake_config();
+    // A port nothing listens on: the connect is refused at once.
+    cfg.primary = db::Endpoint::parse("postgresql://postgres:postgres@127.0.0.1:1/postgres");
+    db::Listener listener(cfg);
+    try {
+        listener.listen("events");
+        FAIL("listen() connected to a port nothing listens on");
+    } catch (const db::ConnectionError& e) {
+        const std::string what = e.what();
+        INFO(what);
+        CHECK(what.find("127.0.0.1:1/****") != std::string::npos);
+        CHECK(what.find("postgres") == std::string::npos);
+    }
+}
