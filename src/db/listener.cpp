@@ -396,7 +396,13 @@ void Listener::unlisten(std::string_view channel) {
     m.take_over(lock);
     const std::string name(channel);
     std::erase(m.channels, name);
-    if (m.conn == nullptr) return;
+    // A session found dead listens on nothing: the channel, forgotten, is not listened to again
+    // on the next one (which wait() opens, reporting the gap when channels remain).
+    if (m.conn != nullptr) m.pump();
+    if (m.conn == nullptr) {
+        if (!m.queue.empty()) m.wake();
+        return;
+    }
     char* quoted = PQescapeIdentifier(m.conn, name.data(), name.size());
     if (quoted == nullptr) {
         throw UsageError(
@@ -404,7 +410,11 @@ void Listener::unlisten(std::string_view channel) {
     }
     const std::string sql = fmt::format("UNLISTEN {}", quoted);
     PQfreemem(quoted);
-    m.run(sql);
+    try {
+        m.run(sql);
+    } catch (const ConnectionError&) {
+        // Lost while it ran (the connection is dropped): the same as above.
+    }
     if (!m.queue.empty()) m.wake();
 }
 

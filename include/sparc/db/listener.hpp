@@ -102,10 +102,12 @@ class Listener {
     void listen(std::string_view channel);
 
     /// Stops listening on `channel`. Notifications of that channel already received are still
-    /// returned by wait(). When not connected, only forgets the channel (it is not listened to
-    /// again after a reconnect).
-    /// @throws UsageError for a bad name, PoolClosed after close(), ConnectionError when the
-    /// connection broke meanwhile (the channel is forgotten all the same), SqlError.
+    /// returned by wait(). When not connected, or when the connection turns out to be lost
+    /// (before or while UNLISTEN runs), only forgets the channel: a lost session listens on
+    /// nothing, and the next one does not listen on it. The loss is then handled as always:
+    /// wait() reconnects and reports the gap, when other channels remain.
+    /// @throws UsageError for a bad name, PoolClosed after close(), SqlError when the server
+    /// refused.
     void unlisten(std::string_view channel);
 
     /// Waits up to `timeout` for the next notification; never spins (it sleeps in poll() on the
