@@ -20,6 +20,8 @@
 #include <sparc/db/errors.hpp>
 #include <sparc/db/retry.hpp>
 
+#include "resolve.hpp"
+
 namespace sparc::db {
 namespace {
 
@@ -194,8 +196,25 @@ struct Listener::Impl {
         return true;
     }
 
-    // One host: a non-blocking connect that ends at `until` or at close().
+    // One host: its name looked up and a non-blocking connect to each of its addresses, all
+    // ending at `until` or at close().
     PGconn* connect_host(const Endpoint& host, Clock::time_point until, std::string& error) {
+        std::vector<Endpoint> attempts;
+        try {
+            attempts = detail::resolve_attempts(host, until, &closing, "the listener was closed");
+        } catch (const ConnectionError& e) {
+            if (closing.load()) throw PoolClosed("the listener was closed");
+            error = e.what();
+            return nullptr;
+        }
+        for (const auto& attempt : attempts) {
+            if (PGconn* c = connect_address(attempt, until, error)) return c;
+        }
+        return nullptr;
+    }
+
+    // A non-blocking connect to one address that ends at `until` or at close().
+    PGconn* connect_address(const Endpoint& host, Clock::time_point until, std::string& error) {
         PGconn* c = PQconnectStart(host.conninfo().c_str());
         if (c == nullptr) throw std::bad_alloc();
         PostgresPollingStatusType state = PGRES_POLLING_WRITING;

@@ -66,9 +66,10 @@ struct Notification {
 /// primary, built from the same PoolConfig as a pool: the primary endpoint with its TLS and
 /// other libpq options, the pool's connect_timeout, application_name and
 /// target_session_attrs=read-write (as connection_url() gives), tried host by host for a host
-/// list. The connection opens at the first listen(), not in the constructor. Messages never
-/// show the password, nor a host, port or database name that contains it (see
-/// Endpoint::label()).
+/// list, each host name looked up within the connect's deadline as the pool does (a name server
+/// that does not answer costs connection_timeout, not the lookup's own time). The connection
+/// opens at the first listen(), not in the constructor. Messages never show the password, nor a
+/// host, port or database name that contains it (see Endpoint::label()).
 ///
 /// Connection loss (the backend terminated, a server restart, a failover, a network cut) is
 /// found by wait(), which then reconnects, with the pool's backoff between failed attempts
