@@ -786,6 +786,42 @@ void Endpoint::validate() const {
 }
 
 namespace {
+// Whether `text` shows one of the secrets of `options` (password, sslpassword), as written or
+// percent-encoded.
+bool shows_secret(std::string_view text, const std::vector<Endpoint::Option>& options) {
+    for (const auto& [k, v] : options) {
+        if (!is_secret_option(k) || v.empty()) {
+            continue;
+        }
+        if (text.find(v) != std::string_view::npos ||
+            text.find(percent_encode(v)) != std::string_view::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// A displayed component (a host, a port, a database or user name, an option's value): the mask
+// in its place when its value, or the text shown for it, holds a secret of `options` (a
+// password that is also the database name, say). Shown as it is otherwise.
+std::string display_component(std::string_view value, std::string shown,
+                              const std::vector<Endpoint::Option>& options) {
+    if (shows_secret(value, options) || shows_secret(shown, options)) {
+        return std::string(kMask);
+    }
+    return shown;
+}
+
+// `text` with every secret of `options` masked: for a secret spanning two components.
+std::string mask_secrets_in(std::string text, const std::vector<Endpoint::Option>& options) {
+    for (const auto& [k, v] : options) {
+        if (is_secret_option(k) && !v.empty()) {
+            text = mask_password(text, v);
+        }
+    }
+    return text;
+}
+
 std::string make_conninfo(const std::vector<Endpoint::Option>& options, bool mask) {
     std::string out;
     for (const auto& [k, v] : options) {
@@ -794,9 +830,14 @@ std::string make_conninfo(const std::vector<Endpoint::Option>& options, bool mas
         }
         out += k;
         out += '=';
-        out += mask && is_secret_option(k) ? std::string(kMask) : quote_value(v);
+        if (mask) {
+            out += is_secret_option(k) ? std::string(kMask)
+                                       : display_component(v, quote_value(v), options);
+        } else {
+            out += quote_value(v);
+        }
     }
-    return out;
+    return mask ? mask_secrets_in(std::move(out), options) : out;
 }
 
 // libpq's URI grammar cannot carry every value in the authority part (an empty user, a host
@@ -805,11 +846,16 @@ std::string make_conninfo(const std::vector<Endpoint::Option>& options, bool mas
 std::string make_url(const std::vector<Endpoint::Option>& options, bool mask) {
     std::optional<std::string> user, password, host, port, dbname;
     std::string query;
-    auto add = [&query](std::string_view k, std::string_view v) {
+    // A component shown in a masked URL: the mask when it holds a secret.
+    auto encode = [&](std::string_view v, std::string_view keep = {}) {
+        return mask ? display_component(v, percent_encode(v, keep), options)
+                    : percent_encode(v, keep);
+    };
+    auto add = [&](std::string_view k, std::string_view v) {
         query += query.empty() ? '?' : '&';
         query += percent_encode(k);
         query += '=';
-        query += percent_encode(v);
+        query += encode(v);
     };
     auto add_secret = [&](std::string_view k, std::string_view v) {
         if (mask) {
@@ -840,7 +886,7 @@ std::string make_url(const std::vector<Endpoint::Option>& options, bool mask) {
     }
     std::string authority;
     if (user && !user->empty()) {
-        authority += percent_encode(*user);
+        authority += encode(*user);
     } else if (user) {
         add("user", *user);
     }
@@ -858,12 +904,12 @@ std::string make_url(const std::vector<Endpoint::Option>& options, bool mask) {
         host && !host->empty() && host->find_first_of(",/") == std::string::npos;
     if (simple_host) {
         if (host->find(':') != std::string::npos) {
-            authority += '[' + percent_encode(*host, ":") + ']';
+            authority += '[' + encode(*host, ":") + ']';
         } else {
-            authority += percent_encode(*host);
+            authority += encode(*host);
         }
         if (port && !port->empty() && port->find(',') == std::string::npos) {
-            authority += ':' + percent_encode(*port);
+            authority += ':' + encode(*port);
             port.reset();
         }
     } else if (host) {
@@ -875,11 +921,13 @@ std::string make_url(const std::vector<Endpoint::Option>& options, bool mask) {
 
     std::string path = "/";
     if (dbname && !dbname->empty()) {
-        path += percent_encode(*dbname);
+        path += encode(*dbname);
     } else if (dbname) {
         add("dbname", *dbname);
     }
-    return "postgresql://" + authority + path + query;
+    // The scheme is fixed text; what follows it is masked where a secret spans components.
+    std::string rest = authority + path + query;
+    return "postgresql://" + (mask ? mask_secrets_in(std::move(rest), options) : rest);
 }
 }  // namespace
 
@@ -940,26 +988,35 @@ std::string Endpoint::label() const {
         }
         const auto host = items[i];
         if (host.empty()) {
-            out += "localhost";  // libpq's default
+            out += display_component("localhost", "localhost", options_);  // libpq's default
         } else if (is_impossible_host(host) || holds_url(host)) {
             out += "(invalid host)";
         } else if (host.find(':') != std::string_view::npos) {
-            out += fmt::format("[{}]", printable(host));
+            out += fmt::format("[{}]", display_component(host, printable(host), options_));
         } else {
-            out += printable(host);
+            out += display_component(host, printable(host), options_);
         }
         // One port for every host, or one per host; an empty item is the default.
         const auto port = ports.size() == 1 ? ports.front() : i < ports.size() ? ports[i] : "";
+        const std::string_view shown = port.empty()           ? std::string_view("5432")
+                                       : is_port_number(port) ? port
+                                                              : std::string_view("(invalid port)");
         out += ':';
-        out += port.empty()           ? std::string_view("5432")
-               : is_port_number(port) ? port
-                                      : std::string_view("(invalid port)");
+        out += display_component(shown, std::string(shown), options_);
     }
     if (const auto db = dbname(); is_plain_name(db)) {
         out += '/';
-        out += db;
+        out += display_component(db, db, options_);
     }
-    return out;
+    return mask_secrets_in(std::move(out), options_);
+}
+
+std::string Endpoint::display_value(std::string_view value) const {
+    return display_component(value, std::string(value), options_);
+}
+
+std::string mask_secrets(std::string_view text, const Endpoint& endpoint) {
+    return mask_secrets_in(std::string(text), endpoint.options());
 }
 
 std::vector<Endpoint> split_hosts(const Endpoint& endpoint) {
@@ -1018,11 +1075,14 @@ std::vector<Endpoint> split_hosts(const Endpoint& endpoint) {
 void to_json(nlohmann::json& j, const Endpoint& endpoint) {
     nlohmann::json options = nlohmann::json::object();
     for (const auto& [k, v] : endpoint.options()) {
-        options[k] = is_secret_option(k) ? std::string(kMask) : v;
+        options[k] = is_secret_option(k) ? std::string(kMask) : endpoint.display_value(v);
     }
-    j = nlohmann::json{{"url", endpoint.redacted_url()}, {"label", endpoint.label()},
-                       {"host", endpoint.host()},        {"port", endpoint.port()},
-                       {"dbname", endpoint.dbname()},    {"user", endpoint.user()},
+    j = nlohmann::json{{"url", endpoint.redacted_url()},
+                       {"label", endpoint.label()},
+                       {"host", endpoint.display_value(endpoint.host())},
+                       {"port", endpoint.display_value(endpoint.port())},
+                       {"dbname", endpoint.display_value(endpoint.dbname())},
+                       {"user", endpoint.display_value(endpoint.user())},
                        {"options", std::move(options)}};
 }
 

@@ -20,6 +20,8 @@
 #include <sparc/db/errors.hpp>
 #include <sparc/db/retry.hpp>
 
+#include "resolve.hpp"
+
 namespace sparc::db {
 namespace {
 
@@ -62,7 +64,6 @@ struct Listener::Impl {
     PoolConfig config;
     std::vector<Endpoint> hosts;  // the primary, host by host, with the pool's limits
     std::string label;            // for messages: no user, no password
-    std::string password;         // only for masking messages
     std::atomic<bool> closing{false};
     int wake_fd = -1;  // an eventfd: written to wake a wait() sleeping in poll()
 
@@ -90,7 +91,6 @@ struct Listener::Impl {
         config.validate();
         const Endpoint primary = with_pool_limits(config, config.primary, ServerRole::primary);
         label = config.primary.label();
-        password = config.primary.option("password").value_or("");
         try {
             hosts = split_hosts(primary);
         } catch (const ConfigError& e) {
@@ -106,7 +106,7 @@ struct Listener::Impl {
     }
 
     std::string mask(std::string text) const {
-        return mask_password(trim(std::move(text)), password);
+        return mask_secrets(trim(std::move(text)), config.primary);
     }
 
     void wake() const noexcept {
@@ -169,7 +169,8 @@ struct Listener::Impl {
         if (reason.empty()) reason = "server closed the connection";
         drop(reason);
         throw ConnectionError(
-            fmt::format("listener connection to {} lost {}: {}", label, what, last_error), true);
+            mask(fmt::format("listener connection to {} lost {}: {}", label, what, last_error)),
+            true);
     }
 
     void drain() {
@@ -195,8 +196,25 @@ struct Listener::Impl {
         return true;
     }
 
-    // One host: a non-blocking connect that ends at `until` or at close().
+    // One host: its name looked up and a non-blocking connect to each of its addresses, all
+    // ending at `until` or at close().
     PGconn* connect_host(const Endpoint& host, Clock::time_point until, std::string& error) {
+        std::vector<Endpoint> attempts;
+        try {
+            attempts = detail::resolve_attempts(host, until, &closing, "the listener was closed");
+        } catch (const ConnectionError& e) {
+            if (closing.load()) throw PoolClosed("the listener was closed");
+            error = e.what();
+            return nullptr;
+        }
+        for (const auto& attempt : attempts) {
+            if (PGconn* c = connect_address(attempt, until, error)) return c;
+        }
+        return nullptr;
+    }
+
+    // A non-blocking connect to one address that ends at `until` or at close().
+    PGconn* connect_address(const Endpoint& host, Clock::time_point until, std::string& error) {
         PGconn* c = PQconnectStart(host.conninfo().c_str());
         if (c == nullptr) throw std::bad_alloc();
         PostgresPollingStatusType state = PGRES_POLLING_WRITING;
@@ -254,7 +272,7 @@ struct Listener::Impl {
                 hosts.size() > 1 ? fmt::format("{}: {}", hosts[i].label(), error) : error;
         }
         throw ConnectionError(
-            fmt::format("listener could not connect to {}: {}", label, mask(failures_text)));
+            mask(fmt::format("listener could not connect to {}: {}", label, failures_text)));
     }
 
     // Runs `sql` (simple protocol) within query_timeout. Notifications that arrive meanwhile
@@ -326,8 +344,8 @@ struct Listener::Impl {
                 // A host that cannot listen (a standby): try again later, maybe elsewhere.
                 drop(e.what());
                 throw ConnectionError(
-                    fmt::format("listener could not listen on {}: {}", label, e.what()), false,
-                    e.sqlstate());
+                    mask(fmt::format("listener could not listen on {}: {}", label, e.what())),
+                    false, e.sqlstate());
             }
         }
         failures = 0;
@@ -397,7 +415,13 @@ void Listener::unlisten(std::string_view channel) {
     m.take_over(lock);
     const std::string name(channel);
     std::erase(m.channels, name);
-    if (m.conn == nullptr) return;
+    // A session found dead listens on nothing: the channel, forgotten, is not listened to again
+    // on the next one (which wait() opens, reporting the gap when channels remain).
+    if (m.conn != nullptr) m.pump();
+    if (m.conn == nullptr) {
+        if (!m.queue.empty()) m.wake();
+        return;
+    }
     char* quoted = PQescapeIdentifier(m.conn, name.data(), name.size());
     if (quoted == nullptr) {
         throw UsageError(
@@ -405,7 +429,11 @@ void Listener::unlisten(std::string_view channel) {
     }
     const std::string sql = fmt::format("UNLISTEN {}", quoted);
     PQfreemem(quoted);
-    m.run(sql);
+    try {
+        m.run(sql);
+    } catch (const ConnectionError&) {
+        // Lost while it ran (the connection is dropped): the same as above.
+    }
     if (!m.queue.empty()) m.wake();
 }
 
@@ -471,7 +499,7 @@ std::optional<Notification> Listener::wait(std::chrono::milliseconds timeout) {
         }
         if (Clock::now() >= deadline) {
             throw ConnectionError(
-                fmt::format("listener is not connected to {}: {}", m.label, m.last_error));
+                m.mask(fmt::format("listener is not connected to {}: {}", m.label, m.last_error)));
         }
         m.sleep_on(-1, std::min(deadline, m.next_attempt), lock);
     }

@@ -226,6 +226,38 @@ TEST_CASE("a listener survives pg_terminate_backend and reports the gap", "[list
     }
 }
 
+TEST_CASE("unlisten() after the session was lost succeeds and the new session skips the channel",
+          "[listen]") {
+    db::Database pool(config("pg-unlisten-lost-pool"));
+    db::Listener listener(config("pg-unlisten-lost"));
+    listener.listen("lost_a");
+    listener.listen("lost_b");
+    const int old_pid = listener.backend_pid();
+    REQUIRE(old_pid != 0);
+    // The server has closed the session; no wait() has noticed.
+    REQUIRE(terminate_and_wait(old_pid));
+    CHECK_NOTHROW(listener.unlisten("lost_a"));
+    CHECK(listener.channels() == std::vector<std::string>{"lost_b"});
+
+    // wait() reconnects, listening on lost_b only, and reports the gap.
+    REQUIRE(next(listener).gap());
+    CHECK(listener.backend_pid() != old_pid);
+    pool.notify("lost_a", "not listened to");
+    pool.notify("lost_b", "b");
+    const auto n = next(listener);
+    CHECK(n.channel == "lost_b");
+    CHECK(n.payload == "b");
+    CHECK_FALSE(listener.wait(0ms).has_value());
+
+    SECTION("unlisten() of the last channel: no gap is owed") {
+        REQUIRE(terminate_and_wait(listener.backend_pid()));
+        CHECK_NOTHROW(listener.unlisten("lost_b"));
+        CHECK(listener.channels().empty());
+        CHECK_FALSE(listener.wait(0ms).has_value());
+        CHECK_FALSE(listener.connected());
+    }
+}
+
 TEST_CASE("a listener refused while reconnecting says so, then reports the gap", "[listen]") {
     const std::string role = "sparc_listen_role";
     const std::string role_password = "listen-Secret-pw-42";
@@ -349,6 +381,22 @@ TEST_CASE("listener errors never show the password", "[listen]") {
         } catch (const db::ConnectionError& e) {
             CHECK(std::string(e.what()).find(wrong) == std::string::npos);
             CHECK(no_password(e.what()));
+        }
+    }
+    SECTION("a wrong password that is also the database name") {
+        auto cfg = config("pg-listen-samepw");
+        cfg.primary.set_option("password", "postgres");
+        cfg.primary.set_option("dbname", "postgres");
+        db::Listener listener(cfg);
+        try {
+            listener.listen("x");
+            FAIL("connected with a wrong password");
+        } catch (const db::ConnectionError& e) {
+            const std::string what = e.what();
+            INFO(what);
+            CHECK(what.find("postgres") == std::string::npos);
+            CHECK_THAT(what, Catch::Contains("/****"));
+            CHECK(no_password(what));
         }
     }
 }

@@ -93,6 +93,19 @@ inline int terminate_sessions(const std::string& application) {
 }
 
 /// The sum of a Prometheus metric's series in `metrics` (a pool's metrics_text()).
+/// Terminates the session with this pid and waits until the server has closed it; false when it
+/// could not be terminated or is still there after eventually()'s time.
+inline bool terminate_and_wait(int pid) {
+    const auto id = std::to_string(pid);
+    if (cluster().psql(Node::primary, "SELECT pg_terminate_backend(" + id + ")") != "t") {
+        return false;
+    }
+    return eventually([&] {
+        return cluster().psql(Node::primary,
+                              "SELECT count(*) FROM pg_stat_activity WHERE pid = " + id) == "0";
+    });
+}
+
 inline double metric_sum(const std::string& metrics, const std::string& name) {
     const std::string series = name + "{";
     double sum = 0;

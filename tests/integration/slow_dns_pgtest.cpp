@@ -1,12 +1,14 @@
 // A host whose name does not resolve in time (a name server that stopped answering, as the
 // preloaded slow_dns_shim makes "slow.test") costs a connect at most its own connect_timeout:
 // the next host of the list is tried, a pool with only that host fails with the reason, and a
-// pool being destroyed does not wait for the lookup. The shim's lookups take 600 s, so a pool
-// that waited for one would stand out against the limits below.
+// pool being destroyed does not wait for the lookup; a listener's connects are bounded the same
+// way. The shim's lookups take 600 s, so a pool that waited for one would stand out against the
+// limits below.
 #include <chrono>
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 #include <netdb.h>
@@ -82,6 +84,52 @@ TEST_CASE("a pool whose only host does not resolve fails with the reason, at its
         CHECK(what.find("slow.test") != std::string::npos);
         CHECK(sparc::pgtest::no_password(what));
     }
+}
+
+TEST_CASE("a listener whose host does not resolve fails by its deadline and names the host",
+          "[slow-dns][listen]") {
+    REQUIRE(shim_loaded());
+    auto cfg = config_for("slow-dns-listener", "slow.test", 1);
+    cfg.connection_timeout = 2s;
+    auto listener = std::make_shared<db::Listener>(cfg);
+    // On a thread of its own, holding its own reference: a listen() stuck in the shim's 600 s
+    // lookup must not hold the test up once it has failed.
+    auto outcome = std::make_shared<std::promise<std::string>>();
+    auto ended = outcome->get_future();
+    std::thread([listener, outcome] {
+        try {
+            listener->listen("slow_dns");
+            outcome->set_value("listened through a name that never resolved");
+        } catch (const db::ConnectionError& e) {
+            outcome->set_value(std::string("ConnectionError: ") + e.what());
+        } catch (const std::exception& e) {
+            outcome->set_value(std::string("another error: ") + e.what());
+        }
+    }).detach();
+    // Far below the lookup's 600 s: the listener gave up on it at its deadline.
+    REQUIRE(ended.wait_for(120s) == std::future_status::ready);
+    const std::string what = ended.get();
+    INFO(what);
+    CHECK(what.starts_with("ConnectionError: "));
+    CHECK(what.find("slow.test") != std::string::npos);
+    CHECK(sparc::pgtest::no_password(what));
+    CHECK(listener->channels().empty());
+    CHECK_FALSE(listener->connected());
+}
+
+TEST_CASE("a listener whose host list starts with a name that does not resolve uses the next",
+          "[slow-dns][listen]") {
+    REQUIRE(shim_loaded());
+    auto cfg = config_for("slow-dns-listener-next", "slow.test,127.0.0.1", 2);
+    cfg.connection_timeout = 10s;
+    db::Listener listener(cfg);
+    listener.listen("slow_dns_next");
+    CHECK(listener.connected());
+    db::Database pool(config_for("slow-dns-listener-pool", "127.0.0.1", 1));
+    pool.notify("slow_dns_next", "arrived");
+    const auto n = listener.wait(60s);
+    REQUIRE(n.has_value());
+    CHECK(n->payload == "arrived");
 }
 
 TEST_CASE("destroying a pool does not wait for a host name lookup in progress", "[slow-dns]") {

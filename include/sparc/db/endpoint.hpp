@@ -67,20 +67,30 @@ class Endpoint {
     /// password: pass it to libpq only, never display it.
     std::string conninfo() const;
     /// Same as conninfo() with every secret option (password, sslpassword) replaced by `****`:
-    /// for messages and logs.
+    /// for messages and logs. A value that holds a secret (a password that is also the user or
+    /// the database name, say) is shown as `****` too (see display_value()).
     std::string redacted() const;
     /// A `postgresql://` URL equivalent to conninfo() (password included, percent-encoded).
     /// Endpoint::parse(url()) == *this for every endpoint.
     std::string url() const;
-    /// A `postgresql://` URL with every secret option masked.
+    /// A `postgresql://` URL with every secret option masked, and every component that holds
+    /// a secret shown as `****`: `postgresql://postgres:postgres@h/postgres` gives
+    /// `postgresql://****:****@h/****`.
     std::string redacted_url() const;
+    /// `value` (a host, port, user or database name, an option's value) as it may be
+    /// displayed: `****` when it contains one of this endpoint's secrets (password,
+    /// sslpassword), as written or percent-encoded; unchanged otherwise.
+    std::string display_value(std::string_view value) const;
     /// `host:port/dbname`: a short label for metrics, health output and hook events. A host list
     /// gives each host with its port (`h1:5432,h2:5433/app`, 5432 where none is set). Built from
     /// the hosts, the ports and the database name only, and the database name only when it is
     /// plain (ASCII letters, digits, `_ - . $`): no user, no option, and a host or port that
     /// validate() refuses shows as `(invalid host)` / `(invalid port)`, so no password can
-    /// appear in it whatever the input. Bytes of a host outside printable ASCII are
-    /// percent-encoded: a label is always valid UTF-8.
+    /// appear in it whatever the input. A host, port or database name that contains the
+    /// password (or sslpassword) shows as `****` (`127.0.0.1:5432/****` for
+    /// `postgresql://postgres:postgres@127.0.0.1/postgres`); the label of an endpoint whose
+    /// password appears in none of them is unchanged. Bytes of a host outside printable ASCII
+    /// are percent-encoded: a label is always valid UTF-8.
     std::string label() const;
 
     friend bool operator==(const Endpoint&, const Endpoint&) = default;
@@ -106,14 +116,18 @@ bool is_secret_option(std::string_view key) noexcept;
 /// percent-encoded form is masked too.
 std::string mask_password(std::string_view text, std::string_view password);
 
+/// Replaces `endpoint`'s password and sslpassword in free text with `****`, as
+/// mask_password() does for one.
+std::string mask_secrets(std::string_view text, const Endpoint& endpoint);
+
 /// Masks the secrets in a connection string that may not even parse: the password of every
 /// `scheme://user:password@` and the value of every `password=` / `sslpassword=` (URL query or
 /// key=value). Generous by design: for messages about input nobody could parse.
 std::string redact_connection_string(std::string_view url_or_conninfo);
 
 /// JSON for display: `{"url": redacted_url(), "label": label(), "host", "port", "dbname",
-/// "user", "options": {key: value}}`, secrets masked. There is deliberately no from_json: parse
-/// a URL instead.
+/// "user", "options": {key: value}}`, secrets masked, and every value through display_value().
+/// There is deliberately no from_json: parse a URL instead.
 void to_json(nlohmann::json& j, const Endpoint& endpoint);
 
 }  // namespace sparc::db

@@ -66,7 +66,10 @@ struct Notification {
 /// primary, built from the same PoolConfig as a pool: the primary endpoint with its TLS and
 /// other libpq options, the pool's connect_timeout, application_name and
 /// target_session_attrs=read-write (as connection_url() gives), tried host by host for a host
-/// list. The connection opens at the first listen(), not in the constructor.
+/// list, each host name looked up within the connect's deadline as the pool does (a name server
+/// that does not answer costs connection_timeout, not the lookup's own time). The connection
+/// opens at the first listen(), not in the constructor. Messages never show the password, nor a
+/// host, port or database name that contains it (see Endpoint::label()).
 ///
 /// Connection loss (the backend terminated, a server restart, a failover, a network cut) is
 /// found by wait(), which then reconnects, with the pool's backoff between failed attempts
@@ -100,10 +103,12 @@ class Listener {
     void listen(std::string_view channel);
 
     /// Stops listening on `channel`. Notifications of that channel already received are still
-    /// returned by wait(). When not connected, only forgets the channel (it is not listened to
-    /// again after a reconnect).
-    /// @throws UsageError for a bad name, PoolClosed after close(), ConnectionError when the
-    /// connection broke meanwhile (the channel is forgotten all the same), SqlError.
+    /// returned by wait(). When not connected, or when the connection turns out to be lost
+    /// (before or while UNLISTEN runs), only forgets the channel: a lost session listens on
+    /// nothing, and the next one does not listen on it. The loss is then handled as always:
+    /// wait() reconnects and reports the gap, when other channels remain.
+    /// @throws UsageError for a bad name, PoolClosed after close(), SqlError when the server
+    /// refused.
     void unlisten(std::string_view channel);
 
     /// Waits up to `timeout` for the next notification; never spins (it sleeps in poll() on the

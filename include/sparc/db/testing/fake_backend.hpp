@@ -119,6 +119,14 @@ struct Call {
     std::vector<std::vector<std::optional<std::string>>> copy_rows;
 };
 
+/// A notification sent through the fake with pg_notify() (as Client::notify() sends it).
+struct SentNotification {
+    std::string channel;
+    std::string payload;
+
+    friend bool operator==(const SentNotification&, const SentNotification&) = default;
+};
+
 /// How fail_next_commit() breaks the next COMMIT.
 enum class CommitFailure {
     before_send,  ///< Connection lost before COMMIT reached the server: the tx is rolled back.
@@ -462,6 +470,13 @@ class FakeBackend {
     std::size_t count(const std::regex& pattern) const;
     /// How many recorded statements on `host` have exactly this text.
     std::size_t count_on(std::string_view host, std::string_view sql) const;
+
+    /// The notifications sent so far, oldest first: every `SELECT pg_notify($1, $2)` (what
+    /// notify() sends) that succeeded outside a transaction, or inside one that committed, as
+    /// PostgreSQL would deliver them (one rolled back, or still open, sends nothing; a rolled
+    /// back savepoint is not taken into account). Read from the recorded calls: clear_calls()
+    /// forgets them too. The fake records them only; it delivers them to no listener.
+    std::vector<SentNotification> notifications() const;
 
     /// The primary's current WAL position.
     CommitPosition wal_position() const;
@@ -1129,6 +1144,23 @@ inline std::size_t FakeBackend::count(const std::regex& pattern) const {
 
 inline std::size_t FakeBackend::count_on(std::string_view host, std::string_view sql) const {
     return calls_if([&](const Call& c) { return c.host == host && c.sql == sql; }).size();
+}
+
+inline std::vector<SentNotification> FakeBackend::notifications() const {
+    std::lock_guard lock(state_->mutex);
+    std::vector<SentNotification> out;
+    for (const auto& call : state_->calls) {
+        if (call.sql != "SELECT pg_notify($1, $2)" || call.outcome != QueryOutcome::ok ||
+            call.params.size() != 2 || !call.params[0]) {
+            continue;
+        }
+        if (call.txid) {
+            const auto it = state_->txids.find(*call.txid);
+            if (it == state_->txids.end() || it->second != detail::TxState::committed) continue;
+        }
+        out.push_back({*call.params[0], call.params[1].value_or("")});
+    }
+    return out;
 }
 
 inline CommitPosition FakeBackend::wal_position() const {
