@@ -537,6 +537,10 @@ class PoolCore {
             throw Cancelled("the call was stopped before a connection was leased",
                             CancelReason::stop);
         }
+        if (const auto d = detail::call_deadline(); d && Clock::now() >= *d) {
+            throw Cancelled("the call's deadline passed before a connection was leased",
+                            CancelReason::deadline);
+        }
         // The timeout starts when the pool first has to wait: an acquire served at once reads
         // no clock.
         auto deadline = acquire_deadline(options.timeout.count() > 0 ? options.timeout
@@ -1853,6 +1857,12 @@ void detail::PoolCore<B>::transaction(detail::TransactionBody body, TransactionO
     const auto deadline = caller_binds ? *caller_deadline : start + options.timeout;
     int attempt = 0;
     int unconnected = 0;  // attempts that got no connection
+    // The caller's stop or deadline ended the statement: never retried, retry_if or not.
+    const auto ended_by_caller = [&](const Error& e) {
+        return dynamic_cast<const Cancelled*>(&e) != nullptr ||
+               (dynamic_cast<const QueryTimeout*>(&e) != nullptr &&
+                (detail::call_stop_requested() || (caller_binds && Clock::now() >= deadline)));
+    };
     auto finish = [&](TransactionOutcome outcome) {
         metrics_.transactions[static_cast<std::size_t>(outcome)].add();
         metrics_.transaction_duration.observe(Clock::now() - start);
@@ -1879,14 +1889,18 @@ void detail::PoolCore<B>::transaction(detail::TransactionBody body, TransactionO
         {
             Lease<B> lease;
             try {
+                // The caller's deadline, when it binds, ends the wait itself (Cancelled, not
+                // PoolTimeout: the pool was not too small for the pool's own limits).
                 lease = acquire(
-                    AcquireOptions{
-                        .use_read_replica = options.use_read_replica,
-                        .timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::min<Clock::duration>(
-                                config_.connection_timeout,
-                                std::max<Clock::duration>(deadline - Clock::now(),
-                                                          std::chrono::milliseconds(1))))},
+                    AcquireOptions{.use_read_replica = options.use_read_replica,
+                                   .timeout = caller_binds
+                                                  ? config_.connection_timeout
+                                                  : std::chrono::ceil<std::chrono::milliseconds>(
+                                                        std::min<Clock::duration>(
+                                                            config_.connection_timeout,
+                                                            std::max<Clock::duration>(
+                                                                deadline - Clock::now(),
+                                                                std::chrono::milliseconds(1))))},
                     where);
             } catch (const ConnectionError& e) {
                 // No host took a session: during a failover the old primary refuses (down,
@@ -1954,8 +1968,7 @@ void detail::PoolCore<B>::transaction(detail::TransactionBody body, TransactionO
                     phase = TransactionPhase::commit;
                     // A COMMIT sent is waited for past the caller's deadline, within the
                     // transaction's own timeout: its outcome is unknown only after that.
-                    x = exec_settings(std::chrono::milliseconds{0}, false,
-                                      start + options.timeout);
+                    x = exec_settings(std::chrono::milliseconds{0}, false, start + options.timeout);
                     detail::timed_call(host, metrics_, hooks_, {"COMMIT", options.trace_context},
                                        [&] { conn.commit(x); });
                     finish(TransactionOutcome::committed);
@@ -2001,7 +2014,7 @@ void detail::PoolCore<B>::transaction(detail::TransactionBody body, TransactionO
                         primary_refused_write();
                         retry = RetryReason::read_only_host;
                     } else if (decision.action == Action::fail && options.retry_if &&
-                               options.retry_if(e)) {
+                               !ended_by_caller(e) && options.retry_if(e)) {
                         // Only where the pool knows nothing was committed: never in the commit
                         // phase, never for a caller's mistake (safety::classify).
                         retry = RetryReason::user;
@@ -2013,11 +2026,7 @@ void detail::PoolCore<B>::transaction(detail::TransactionBody body, TransactionO
                         // nothing was committed no statement of it may have taken effect.
                         const auto* cancelled = dynamic_cast<const Cancelled*>(&e);
                         const auto* timeout = dynamic_cast<const QueryTimeout*>(&e);
-                        if (phase == TransactionPhase::body &&
-                            (cancelled != nullptr ||
-                             (timeout != nullptr &&
-                              (detail::call_stop_requested() ||
-                               (caller_binds && Clock::now() >= deadline))))) {
+                        if (phase == TransactionPhase::body && ended_by_caller(e)) {
                             const bool stopped = cancelled != nullptr
                                                      ? cancelled->reason() == CancelReason::stop
                                                      : detail::call_stop_requested();

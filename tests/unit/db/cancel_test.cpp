@@ -393,3 +393,84 @@ TEST_CASE("a COMMIT sent before the caller's deadline is waited for past it",
               .transactions[static_cast<std::size_t>(db::TransactionOutcome::committed)]
               .value() == 1);
 }
+
+TEST_CASE("the caller's deadline ends transaction()'s wait for a connection with Cancelled",
+          "[db][transaction][cancel]") {
+    db::testing::FakeBackend fake;
+    auto cfg = fake_config();
+    cfg.max_connections = 1;
+    cfg.connection_timeout = 30s;
+    int pool_timeouts = 0;
+    db::Hooks hooks;
+    hooks.on_pool_timeout = [&](const db::PoolTimeoutEvent&) { ++pool_timeouts; };
+    FakePool pool(cfg, fake, hooks);
+    auto held = pool.acquire();
+    int runs = 0;
+    try {
+        pool.transaction([&](auto&) { ++runs; },
+                         {.deadline = std::chrono::steady_clock::now() + 100ms});
+        FAIL("expected Cancelled");
+    } catch (const db::Cancelled& e) {
+        CHECK(e.reason() == db::CancelReason::deadline);
+    }
+    CHECK(runs == 0);
+    // The pool was not too small for its own limits: no pool timeout is counted.
+    CHECK(pool_timeouts == 0);
+}
+
+TEST_CASE("acquire() with a deadline already passed is Cancelled, a connection free or not",
+          "[db][pool][cancel]") {
+    db::testing::FakeBackend fake;
+    FakePool pool(fake_config(), fake);
+    REQUIRE_NOTHROW(pool.query("SELECT 1"));  // a connection is open and idle
+    try {
+        auto lease = pool.acquire({.deadline = std::chrono::steady_clock::now() - 1s});
+        FAIL("a lease was handed out past the caller's deadline");
+    } catch (const db::Cancelled& e) {
+        CHECK(e.reason() == db::CancelReason::deadline);
+    }
+}
+
+TEST_CASE("retry_if is not asked about a statement the caller's stop or deadline ended",
+          "[db][transaction][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on("UPDATE slow").delays(60s);
+    FakePool pool(fake_config(), fake);
+    int runs = 0;
+    int asked = 0;
+    const auto retry_always = [&](const db::Error&) {
+        ++asked;
+        return true;
+    };
+    SECTION("a stop") {
+        std::stop_source stop;
+        auto call = in_background([&] {
+            pool.transaction(
+                [&](auto& tx) {
+                    ++runs;
+                    tx.query("UPDATE slow");
+                },
+                {.retries = 3, .retry_if = retry_always, .stop = stop.get_token()});
+        });
+        REQUIRE(fake.wait_for_running(1, 10s));
+        stop.request_stop();
+        CHECK(cancelled_by(call).reason() == db::CancelReason::stop);
+    }
+    SECTION("a statement's own deadline") {
+        try {
+            pool.transaction(
+                [&](auto& tx) {
+                    ++runs;
+                    tx.query("UPDATE slow", {},
+                             {.deadline = std::chrono::steady_clock::now() + 50ms});
+                },
+                {.retries = 3, .retry_if = retry_always});
+            FAIL("expected Cancelled");
+        } catch (const db::Cancelled& e) {
+            CHECK(e.reason() == db::CancelReason::deadline);
+        }
+    }
+    CHECK(runs == 1);
+    CHECK(asked == 0);
+    CHECK(fake.count("COMMIT") == 0);
+}
