@@ -32,11 +32,12 @@ struct ProxiedCachePool {
         return round_trips(proxy, std::forward<Fn>(fn));
     }
 
-    // The statements the session holds prepared (read unprepared: the read prepares nothing).
+    // The statements the session holds prepared, in byte order (read unprepared: the read
+    // prepares nothing).
     std::vector<std::string> on_server() {
         std::vector<std::string> out;
         for (const auto& row : pool->query("SELECT statement FROM pg_prepared_statements "
-                                           "ORDER BY statement",
+                                           "ORDER BY statement COLLATE \"C\"",
                                            {}, {.prepare = false})) {
             out.push_back(row[0].as<std::string>());
         }
