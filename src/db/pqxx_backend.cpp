@@ -827,20 +827,6 @@ struct PqxxBackend::Connection::Impl {
         return &pos->second.name;
     }
 
-    // Prepares `sql` in a round trip of its own, for a statement that cannot go out in a
-    // pipeline with its Prepare (a streamed one: single-row mode). A failing Prepare throws its
-    // error and leaves nothing in the cache.
-    const std::string* prepare_now(std::string_view sql, int nparams, Clock::time_point deadline) {
-        std::string name = fmt::format("sparc_{}", next_statement++);
-        std::string text(sql);
-        if (PQsendPrepare(raw, name.c_str(), text.c_str(), nparams, nullptr) == 0) {
-            throw_broken(false, "before the statement was sent");
-        }
-        flush(deadline);
-        await_result(deadline);
-        return remember_prepared(std::move(text), std::move(name));
-    }
-
     void run_simple(const std::string& sql, Clock::time_point deadline) {
         Answered answered{*this};
         if (PQsendQuery(raw, sql.c_str()) == 0)
@@ -909,10 +895,10 @@ struct PqxxBackend::Connection::Impl {
     }
 
     // Sends a statement with its parameters bound: the prepared statement `name` when given,
-    // else the text unnamed; in single-row mode when asked. The caller has called
-    // ready_to_send().
+    // else the text unnamed; in single-row mode when asked. `in_pipeline`: only queues it, in a
+    // pipeline the caller sends. The caller has called ready_to_send().
     void send_statement(std::string_view sql, ParamsRef params, const std::string* name,
-                        const ExecSettings& settings, bool single_row) {
+                        const ExecSettings& settings, bool single_row, bool in_pipeline = false) {
         values.clear();
         bool any_binary = false;
         for (const auto& p : params) {
@@ -943,14 +929,86 @@ struct PqxxBackend::Connection::Impl {
         if (sent == 0) {
             if (PQstatus(raw) != CONNECTION_OK)
                 throw_broken(false, "before the statement was sent");
-            // libpq refused the call itself (too many parameters, ...): nothing was sent.
-            throw UsageError(mask(PQerrorMessage(raw)));
+            // libpq refused the call itself (too many parameters, ...): nothing was sent, but
+            // a pipeline's session is left mid-pipeline.
+            const std::string why = mask(PQerrorMessage(raw));
+            if (in_pipeline) mark_broken();
+            throw UsageError(why);
         }
+        if (in_pipeline) return;
         // libpq takes single-row mode only right after the send, before any result is read.
         if (single_row && PQsetSingleRowMode(raw) == 0) {
             throw_broken(true, "while switching to single-row mode");
         }
         flush(settings.deadline);
+    }
+
+    // A streamed statement's first use: its Prepare, the statement and a Sync in one pipeline,
+    // one round trip. Reads the Prepare's answer, then puts the statement in single-row mode
+    // (libpq takes it for each statement of a pipeline once the one before it is read); the
+    // caller reads the rows, then ends the pipeline (end_pipeline). A failing Prepare throws
+    // its error, leaves nothing in the cache and the session out of pipeline mode.
+    const std::string* send_with_prepare(std::string_view sql, ParamsRef params,
+                                         const ExecSettings& settings) {
+        std::string name = fmt::format("sparc_{}", next_statement++);
+        std::string text(sql);
+        if (PQenterPipelineMode(raw) == 0) {
+            throw UsageError(fmt::format("statement: libpq could not enter pipeline mode: {}",
+                                         mask(PQerrorMessage(raw))));
+        }
+        if (PQsendPrepare(raw, name.c_str(), text.c_str(), static_cast<int>(params.size()),
+                          nullptr) == 0) {
+            if (PQstatus(raw) != CONNECTION_OK) {
+                throw_broken(false, "before the statement was sent");
+            }
+            const std::string why = mask(PQerrorMessage(raw));
+            mark_broken();
+            throw UsageError(why);
+        }
+        send_statement(sql, params, &name, settings, true, true);
+        if (PQpipelineSync(raw) == 0) throw_broken(true, "while sending the statement");
+        flush(settings.deadline);
+        try {
+            await_result(settings.deadline);
+        } catch (const Error&) {
+            if (!broken) end_pipeline(Clock::now() + cancel_grace);
+            throw;
+        }
+        const std::string* cached = remember_prepared(std::move(text), std::move(name));
+        if (PQsetSingleRowMode(raw) == 0) {
+            throw_broken(true, "while switching to single-row mode");
+        }
+        return cached;
+    }
+
+    // Reads what is left of a pipeline up to its Sync and leaves pipeline mode. A session that
+    // does not get there by `deadline` is broken off.
+    void end_pipeline(Clock::time_point deadline) {
+        int nulls = 0;  // consecutive null results: more than two, and nothing else is queued
+        while (true) {
+            while (PQisBusy(raw) == 0) {
+                ResultPtr r(PQgetResult(raw));
+                if (!r) {
+                    if (++nulls > 2) break;
+                    continue;
+                }
+                nulls = 0;
+                if (PQresultStatus(r.get()) != PGRES_PIPELINE_SYNC) continue;
+                if (PQexitPipelineMode(raw) != 0) return;
+                const std::string why = mask(PQerrorMessage(raw));
+                mark_broken();
+                throw ConnectionError(
+                    fmt::format("statement: libpq could not leave pipeline mode: {}", why), true);
+            }
+            if (nulls > 2 || !wait_socket(POLLIN, deadline) || PQconsumeInput(raw) == 0) {
+                if (interrupted.load(std::memory_order_acquire)) {
+                    throw_cut(true, "while reading the end of the statement");
+                }
+                mark_broken();
+                throw ConnectionError(
+                    "connection closed: the end of the statement's pipeline did not arrive", true);
+            }
+        }
     }
 
     // A statement on its own: unnamed, or the prepared statement `name` (from the cache).
@@ -1357,19 +1415,26 @@ struct PqxxBackend::Connection::Impl {
         send_pending_begin(settings.deadline);
         cancel_grace = settings.cancel_grace;
         ready_to_send();
-        const std::string* name = nullptr;
-        if (cache_allowed(settings)) {
-            name = cached_name(sql);
-            if (name == nullptr && may_prepare()) {
-                name = prepare_now(sql, static_cast<int>(params.size()), settings.deadline);
-            }
+        const std::string* name = cache_allowed(settings) ? cached_name(sql) : nullptr;
+        const bool piped = cache_allowed(settings) && name == nullptr && may_prepare();
+        const std::uint32_t cancels_before = cancels->queued.load(std::memory_order_acquire);
+        if (piped) {
+            name = send_with_prepare(sql, params, settings);
+        } else {
+            send_statement(sql, params, name, settings, true);
         }
-        send_statement(sql, params, name, settings, true);
         const bool has_deadline = settings.deadline != Clock::time_point::max();
         std::size_t rows = 0;
         std::exception_ptr abandoned;  // what the sink threw
         bool timed_out = false;        // the deadline passed: no row is delivered after it
         Clock::time_point hard_deadline = settings.deadline;
+        if (cancels->queued.load(std::memory_order_acquire) != cancels_before && has_deadline &&
+            Clock::now() >= settings.deadline) {
+            // The deadline passed while the Prepare's answer was awaited, which cancelled the
+            // statement behind it.
+            timed_out = true;
+            hard_deadline = Clock::now() + cancel_grace;
+        }
         ResultPtr error;
         auto stop = [&] {
             request_cancel();
@@ -1442,6 +1507,17 @@ struct PqxxBackend::Connection::Impl {
                     std::rethrow_exception(abandoned);
                 }
                 throw_broken(true, "while reading the rows");
+            }
+        }
+        if (piped && !broken) {
+            // The statement has answered; the Sync's answer follows it at once. The deadline
+            // (or a cancel's grace) may have run out while the last rows were read: the wait
+            // gets a grace of its own.
+            try {
+                end_pipeline(std::max(hard_deadline, Clock::now() + cancel_grace));
+            } catch (const Error&) {
+                // The sink's exception, or the statement's error, says more.
+                if (!abandoned && !error) throw;
             }
         }
         if (abandoned) {

@@ -256,3 +256,53 @@ TEST_CASE("a first execution stopped by its deadline leaves the statement cache 
     CHECK(p.on_server() == std::vector<std::string>{"SELECT $1::int", sleep});
     CHECK(pool.stats().in_use == 0);
 }
+
+TEST_CASE("a streamed statement's first use costs one round trip", "[prepared]") {
+    ProxiedCachePool p("pg-prepared-stream", 3);
+    auto& pool = *p.pool;
+    const std::string series = "SELECT g FROM generate_series(1, $1::int) g";
+    std::size_t rows = 0;
+    auto count = [&](const db::Row&) { ++rows; };
+    CHECK(p.trips([&] { pool.for_each(series, {3}, count); }) == 1);
+    CHECK(rows == 3);
+    CHECK(p.trips([&] { pool.for_each(series, {4}, count); }) == 1);
+    CHECK(rows == 7);
+    const auto fails_with = [&](const std::string& sql, const std::string& param) {
+        std::string state;
+        try {
+            pool.for_each(sql, {param}, count);
+        } catch (const db::SqlError& e) {
+            state = e.sqlstate();
+        }
+        return state;
+    };
+    // Refused by the server: nothing prepared.
+    CHECK(fails_with("SELEC $1::int", "1") == "42601");
+    // A parameter of the wrong type: prepared, cached.
+    CHECK(fails_with("SELECT $1::int + 5", "not a number") == "22P02");
+    // An error after some rows.
+    CHECK(fails_with("SELECT 1 / (3 - g) FROM generate_series(1, $1::int) g", "5") == "22012");
+    // The function stops half-way through a first use.
+    CHECK_THROWS_AS(pool.for_each("SELECT g FROM generate_series(1, $1::int) g WHERE g > 0",
+                                  {1'000'000}, [](const db::Row&) { throw Stop("enough"); }),
+                    Stop);
+    // The deadline passes before the first row (and the Prepare's answer, sent with it).
+    bool client_side = false;
+    try {
+        pool.for_each("SELECT pg_sleep($1::float8)", {60}, count, {.timeout = 300ms});
+    } catch (const db::QueryTimeout& e) {
+        client_side = e.client_side();
+    }
+    CHECK(client_side);
+    CHECK(eventually([] { return sleeping_statements("pg-prepared-stream") == 0; }, 30s));
+    CHECK(first_int(pool.query("SELECT $1::int + 5", {1})) == 6);
+    CHECK(p.trips([&] { pool.for_each(series, {1}, count); }) == 1);
+    // The statement it evicted is deallocated with the next query().
+    CHECK(first_int(pool.query("SELECT $1::int + 5", {2})) == 7);
+    CHECK(p.on_server() == std::vector<std::string>{
+                               "SELECT $1::int + 5",
+                               "SELECT g FROM generate_series(1, $1::int) g",
+                               "SELECT pg_sleep($1::float8)",
+                           });
+    CHECK(pool.stats().in_use == 0);
+}
