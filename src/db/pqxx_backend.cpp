@@ -466,9 +466,11 @@ struct PqxxBackend::Connection::Impl {
     };
     std::unordered_map<std::string, Prepared, TextHash, std::equal_to<>> prepared;
     std::uint64_t next_statement = 0;
-    // Cached statements the server still holds but that went stale (a schema change): freed
-    // with the next DEALLOCATE this connection sends anyway.
+    // Statements the server still holds but the cache no longer does (evicted, or gone stale
+    // after a schema change): deallocated in the pipeline of the next statement that uses the
+    // cache outside a transaction block (queue_deallocations).
     std::vector<std::string> stale_names;
+    std::vector<std::string> deallocate_sql;  // their DEALLOCATE statements, in a pipeline
     std::vector<const char*> values;  // Parameter arrays for libpq, reused statement to statement.
     std::vector<int> lengths;
     std::vector<int> formats;
@@ -804,35 +806,47 @@ struct PqxxBackend::Connection::Impl {
         }
     }
 
-    const std::string* prepared_name(std::string_view sql, int nparams,
-                                     Clock::time_point deadline) {
+    // Whether a statement may go through the prepared-statement cache.
+    bool cache_allowed(const ExecSettings& settings) const noexcept {
+        return settings.prepare && !pgbouncer_mode && cache_capacity > 0;
+    }
+
+    // The name `sql` is prepared under on this session (now the most recently used), or
+    // nullptr when it is not in the cache.
+    const std::string* cached_name(std::string_view sql) {
         auto it = prepared.find(sql);
-        if (it != prepared.end()) {
-            lru.splice(lru.end(), lru, it->second.lru);
-            return &it->second.name;
+        if (it == prepared.end()) return nullptr;
+        lru.splice(lru.end(), lru, it->second.lru);
+        return &it->second.name;
+    }
+
+    // Whether a statement not in the cache may be prepared now. Evicted statements are
+    // deallocated only outside a transaction block (queue_deallocations): inside one, once as
+    // many wait as the cache holds, a statement runs unnamed instead, so that the server never
+    // holds more than twice the cache.
+    bool may_prepare() const noexcept {
+        return PQtransactionStatus(raw) == PQTRANS_IDLE || stale_names.size() < cache_capacity;
+    }
+
+    // The server prepared `text` as `name`: the cache takes it, and evicts its least recently
+    // used statement when full. The evicted name waits in stale_names for a DEALLOCATE that goes
+    // out with a later statement: an eviction costs no round trip of its own.
+    const std::string* remember_prepared(std::string text, std::string name) {
+        lru.push_back(text);
+        auto [pos, inserted] =
+            prepared.emplace(std::move(text), Prepared{std::move(name), std::prev(lru.end())});
+        if (!inserted) {
+            // Not reached (only a statement not in the cache is prepared), but an entry must
+            // not be left without its place in the LRU order.
+            lru.pop_back();
+            return &pos->second.name;
         }
-        if (prepared.size() >= cache_capacity) {
-            const std::string oldest = lru.front();
-            stale_names.push_back(prepared.at(oldest).name);
+        if (prepared.size() > cache_capacity) {
+            const auto oldest = prepared.find(lru.front());
+            stale_names.push_back(std::move(oldest->second.name));
             prepared.erase(oldest);
             lru.pop_front();
         }
-        if (!stale_names.empty() && PQtransactionStatus(raw) != PQTRANS_INERROR) {
-            std::string deallocate;
-            for (const auto& n : stale_names) deallocate += fmt::format("DEALLOCATE {};", n);
-            run_simple(deallocate, deadline);
-            stale_names.clear();
-        }
-        std::string name = fmt::format("sparc_{}", next_statement++);
-        const std::string text(sql);
-        if (PQsendPrepare(raw, name.c_str(), text.c_str(), nparams, nullptr) == 0) {
-            throw_broken(false, "before the statement was sent");
-        }
-        flush(deadline);
-        await_result(deadline);
-        lru.push_back(text);
-        auto [pos, inserted] =
-            prepared.emplace(text, Prepared{std::move(name), std::prev(lru.end())});
         return &pos->second.name;
     }
 
@@ -866,8 +880,15 @@ struct PqxxBackend::Connection::Impl {
             // An autocommit statement; the caller's own BEGIN (and what follows it, in the
             // block it opens) is sent as it is.
             result = execute_pipelined(sql, params, settings, true);
-        } else {
+        } else if (!cache_allowed(settings)) {
             result = execute_raw(sql, params, settings);
+        } else if (const std::string* name = cached_name(sql);
+                   name != nullptr &&
+                   (stale_names.empty() || PQtransactionStatus(raw) != PQTRANS_IDLE)) {
+            result = execute_raw(sql, params, settings, name);
+        } else {
+            // Not prepared yet, or evicted statements to deallocate: in a pipeline with them.
+            result = execute_pipelined(sql, params, settings, false);
         }
         if (!result) return Result{};
         return Result(std::make_shared<const PgResultData>(std::move(result)));
@@ -899,11 +920,11 @@ struct PqxxBackend::Connection::Impl {
         read_only_at_send = read_only != nullptr && std::string_view(read_only) == "on";
     }
 
-    // Sends a statement with its parameters bound, from the prepared-statement cache when
-    // allowed (returns whether it was), in single-row mode when asked.
-    bool send_statement(std::string_view sql, ParamsRef params, const ExecSettings& settings,
-                        bool single_row) {
-        ready_to_send();
+    // Sends a statement with its parameters bound: the prepared statement `name` when given,
+    // else the text unnamed; in single-row mode when asked. `in_pipeline`: only queues it, in a
+    // pipeline the caller sends. The caller has called ready_to_send().
+    void send_statement(std::string_view sql, ParamsRef params, const std::string* name,
+                        const ExecSettings& settings, bool single_row, bool in_pipeline = false) {
         values.clear();
         bool any_binary = false;
         for (const auto& p : params) {
@@ -922,10 +943,8 @@ struct PqxxBackend::Connection::Impl {
         const int* param_lengths = any_binary ? lengths.data() : nullptr;
         const int* param_formats = any_binary ? formats.data() : nullptr;
         const int n = static_cast<int>(values.size());
-        const bool use_cache = settings.prepare && !pgbouncer_mode && cache_capacity > 0;
         int sent;
-        if (use_cache) {
-            const std::string* name = prepared_name(sql, n, settings.deadline);
+        if (name != nullptr) {
             sent = PQsendQueryPrepared(raw, name->c_str(), n, values.data(), param_lengths,
                                        param_formats, 0);
         } else {
@@ -936,44 +955,126 @@ struct PqxxBackend::Connection::Impl {
         if (sent == 0) {
             if (PQstatus(raw) != CONNECTION_OK)
                 throw_broken(false, "before the statement was sent");
-            // libpq refused the call itself (too many parameters, ...): nothing was sent.
-            throw UsageError(mask(PQerrorMessage(raw)));
+            // libpq refused the call itself (too many parameters, ...): nothing was sent, but
+            // a pipeline's session is left mid-pipeline.
+            const std::string why = mask(PQerrorMessage(raw));
+            if (in_pipeline) mark_broken();
+            throw UsageError(why);
         }
+        if (in_pipeline) return;
         // libpq takes single-row mode only right after the send, before any result is read.
         if (single_row && PQsetSingleRowMode(raw) == 0) {
             throw_broken(true, "while switching to single-row mode");
         }
         flush(settings.deadline);
-        return use_cache;
     }
 
-    ResultPtr execute_raw(std::string_view sql, ParamsRef params, const ExecSettings& settings) {
+    // A streamed statement's first use: its Prepare, the statement and a Sync in one pipeline,
+    // one round trip. Reads the Prepare's answer, then puts the statement in single-row mode
+    // (libpq takes it for each statement of a pipeline once the one before it is read); the
+    // caller reads the rows, then ends the pipeline (end_pipeline). A failing Prepare throws
+    // its error, leaves nothing in the cache and the session out of pipeline mode.
+    const std::string* send_with_prepare(std::string_view sql, ParamsRef params,
+                                         const ExecSettings& settings) {
+        std::string name = fmt::format("sparc_{}", next_statement++);
+        std::string text(sql);
+        if (PQenterPipelineMode(raw) == 0) {
+            throw UsageError(fmt::format("statement: libpq could not enter pipeline mode: {}",
+                                         mask(PQerrorMessage(raw))));
+        }
+        if (PQsendPrepare(raw, name.c_str(), text.c_str(), static_cast<int>(params.size()),
+                          nullptr) == 0) {
+            if (PQstatus(raw) != CONNECTION_OK) {
+                throw_broken(false, "before the statement was sent");
+            }
+            const std::string why = mask(PQerrorMessage(raw));
+            mark_broken();
+            throw UsageError(why);
+        }
+        send_statement(sql, params, &name, settings, true, true);
+        if (PQpipelineSync(raw) == 0) throw_broken(true, "while sending the statement");
+        flush(settings.deadline);
+        try {
+            await_result(settings.deadline);
+        } catch (const Error&) {
+            if (!broken) end_pipeline(Clock::now() + cancel_grace);
+            throw;
+        }
+        const std::string* cached = remember_prepared(std::move(text), std::move(name));
+        if (PQsetSingleRowMode(raw) == 0) {
+            throw_broken(true, "while switching to single-row mode");
+        }
+        return cached;
+    }
+
+    // Reads what is left of a pipeline up to its Sync and leaves pipeline mode. A session that
+    // does not get there by `deadline` is broken off.
+    void end_pipeline(Clock::time_point deadline) {
+        int nulls = 0;  // consecutive null results: more than two, and nothing else is queued
+        while (true) {
+            while (PQisBusy(raw) == 0) {
+                ResultPtr r(PQgetResult(raw));
+                if (!r) {
+                    if (++nulls > 2) break;
+                    continue;
+                }
+                nulls = 0;
+                if (PQresultStatus(r.get()) != PGRES_PIPELINE_SYNC) continue;
+                if (PQexitPipelineMode(raw) != 0) return;
+                const std::string why = mask(PQerrorMessage(raw));
+                mark_broken();
+                throw ConnectionError(
+                    fmt::format("statement: libpq could not leave pipeline mode: {}", why), true);
+            }
+            if (nulls > 2 || !wait_socket(POLLIN, deadline) || PQconsumeInput(raw) == 0) {
+                if (interrupted.load(std::memory_order_acquire)) {
+                    throw_cut(true, "while reading the end of the statement");
+                }
+                mark_broken();
+                throw ConnectionError(
+                    "connection closed: the end of the statement's pipeline did not arrive", true);
+            }
+        }
+    }
+
+    // A statement on its own: unnamed, or the prepared statement `name` (from the cache).
+    ResultPtr execute_raw(std::string_view sql, ParamsRef params, const ExecSettings& settings,
+                          const std::string* name = nullptr) {
         Answered answered{*this};
-        const bool use_cache = send_statement(sql, params, settings, false);
+        ready_to_send();
+        send_statement(sql, params, name, settings, false);
         ResultPtr result;
         try {
             result = await_result(settings.deadline);
         } catch (const SqlError& e) {
-            if (use_cache && safety::stale_prepared_statement(e)) forget_prepared(sql, e);
+            if (name != nullptr && safety::stale_prepared_statement(e)) forget_prepared(sql, e);
             throw;
         }
         if (result) forget_all_if_discarded(PQcmdStatus(result.get()));
         return result;
     }
 
-    // One statement of a pipeline: its text, or the name of the prepared statement it executes.
+    // One step of a pipeline: a statement (its text), the execution of a prepared statement
+    // (`sql` is its name), or the Prepare of `sql` as `name` (with as many parameters as
+    // `params` holds).
     struct Entry {
+        enum Kind { statement, prepared, prepare };
         const char* sql;
         ParamsRef params;
-        bool prepared = false;
+        Kind kind = statement;
+        const char* name = nullptr;
     };
 
     // What a pipeline brought back: each entry's last result, and the first error and the index
-    // of its entry (entries.size() when none failed).
+    // of its entry (entries.size() when none failed). Errors of the entries before `reported`
+    // (run_pipeline's argument), the housekeeping that precedes the caller's statement, go to
+    // `housekeeping_error` instead.
     struct PipelineResults {
         std::vector<ResultPtr> got;
         ResultPtr error;
         std::size_t failed_at = 0;
+        ResultPtr housekeeping_error;
+        std::size_t housekeeping_failed_at = 0;
         bool cancelled = false;
     };
 
@@ -988,9 +1089,11 @@ struct PqxxBackend::Connection::Impl {
     // every result: one round trip. After a failing entry the server skips the rest up to the
     // Sync. An entry's error is kept until the Sync is read, so the session leaves pipeline mode
     // usable; a lost session, a timeout or a cut breaks it off. `batch`: the pipeline is a
-    // caller's batch (what the messages call it). The caller has called ready_to_send().
+    // caller's batch (what the messages call it). Entries before `reported` are housekeeping:
+    // their errors are not the caller's (PipelineResults). The caller has called
+    // ready_to_send().
     PipelineResults run_pipeline(std::span<const Entry> entries, const ExecSettings& settings,
-                                 bool batch) {
+                                 bool batch, std::size_t reported = 0) {
         const char* what = batch ? "batch" : "statement";
         if (PQenterPipelineMode(raw) == 0) {
             throw UsageError(fmt::format("{}: libpq could not enter pipeline mode: {}", what,
@@ -1009,11 +1112,20 @@ struct PqxxBackend::Connection::Impl {
                 formats.push_back(p.is_binary() ? 1 : 0);
             }
             const int n = static_cast<int>(values.size());
-            const int ok = entry.prepared
-                               ? PQsendQueryPrepared(raw, entry.sql, n, values.data(),
-                                                     lengths.data(), formats.data(), 0)
-                               : PQsendQueryParams(raw, entry.sql, n, nullptr, values.data(),
-                                                   lengths.data(), formats.data(), 0);
+            int ok = 0;
+            switch (entry.kind) {
+                case Entry::prepared:
+                    ok = PQsendQueryPrepared(raw, entry.sql, n, values.data(), lengths.data(),
+                                             formats.data(), 0);
+                    break;
+                case Entry::prepare:
+                    ok = PQsendPrepare(raw, entry.name, entry.sql, n, nullptr);
+                    break;
+                default:
+                    ok = PQsendQueryParams(raw, entry.sql, n, nullptr, values.data(),
+                                           lengths.data(), formats.data(), 0);
+                    break;
+            }
             if (ok == 0) {
                 if (PQstatus(raw) != CONNECTION_OK) {
                     throw_broken(sent, fmt::format("before the whole {} was sent", what));
@@ -1057,7 +1169,12 @@ struct PqxxBackend::Connection::Impl {
                     case PGRES_FATAL_ERROR:
                     case PGRES_NONFATAL_ERROR:
                     case PGRES_BAD_RESPONSE:
-                        if (!out.error) {
+                        if (index < reported) {
+                            if (!out.housekeeping_error) {
+                                out.housekeeping_error = std::move(res);
+                                out.housekeeping_failed_at = index;
+                            }
+                        } else if (!out.error) {
                             out.error = std::move(res);
                             out.failed_at = index;
                         }
@@ -1155,31 +1272,73 @@ struct PqxxBackend::Connection::Impl {
     // A statement sent with what must precede it in one round trip: the transaction's deferred
     // BEGIN (and its SET LOCAL statement_timeout), or, for an autocommit statement behind
     // PgBouncer, BEGIN, SET LOCAL statement_timeout and a COMMIT after it, so that the server
-    // enforces the timeout on a pooled session. A failure of any part throws its error; a
+    // enforces the timeout on a pooled session; with the cache, the statement's Prepare when it
+    // is not prepared yet, and outside a transaction block the DEALLOCATE of evicted statements
+    // (queue_deallocations). A failure of any part but the DEALLOCATEs throws its error; a
     // wrapped statement's failed transaction is rolled back before.
     ResultPtr execute_pipelined(std::string_view sql, ParamsRef params,
                                 const ExecSettings& settings, bool wrap) {
         Answered answered{*this};
         ready_to_send();
-        const std::string begin_sql = wrap ? std::string("BEGIN") : pending_begin;
-        const auto timeout = wrap ? settings.local_statement_timeout : pending_timeout;
+        const bool was_pending = pending;
+        const bool begins = wrap || pending;
+        const auto timeout = wrap ? settings.local_statement_timeout
+                                  : (pending ? pending_timeout : std::chrono::milliseconds(0));
         const std::string set_timeout =
             timeout.count() > 0 ? fmt::format("SET LOCAL statement_timeout = {}", timeout.count())
                                 : std::string();
-        const bool use_cache = settings.prepare && !pgbouncer_mode && cache_capacity > 0;
-        const std::string text(sql);
-        const std::string* name =
-            use_cache ? prepared_name(sql, static_cast<int>(params.size()), settings.deadline)
-                      : nullptr;
-        pipeline.clear();
-        pipeline.push_back(Entry{begin_sql.c_str(), {}});
-        if (!set_timeout.empty()) pipeline.push_back(Entry{set_timeout.c_str(), {}});
-        const std::size_t at = pipeline.size();
-        pipeline.push_back(name != nullptr ? Entry{name->c_str(), params, true}
-                                           : Entry{text.c_str(), params});
-        if (wrap) pipeline.push_back(Entry{"COMMIT", {}});
-        pending = false;
-        auto out = run_pipeline(pipeline, settings, false);
+        const bool use_cache = cache_allowed(settings);
+        std::string text(sql);
+        PipelineResults out;
+        std::size_t at = 0;
+        for (bool housekeeping = use_cache;; housekeeping = false) {
+            pipeline.clear();
+            const std::size_t deallocating = housekeeping ? queue_deallocations() : 0;
+            const std::size_t first = pipeline.size();
+            if (begins) pipeline.push_back(Entry{wrap ? "BEGIN" : pending_begin.c_str(), {}});
+            if (!set_timeout.empty()) pipeline.push_back(Entry{set_timeout.c_str(), {}});
+            const std::string* name = use_cache ? cached_name(sql) : nullptr;
+            std::string new_name;
+            std::size_t prepare_at = 0;
+            if (use_cache && name == nullptr && may_prepare()) {
+                new_name = fmt::format("sparc_{}", next_statement++);
+                name = &new_name;
+                prepare_at = pipeline.size();
+                pipeline.push_back(Entry{text.c_str(), params, Entry::prepare, new_name.c_str()});
+            }
+            at = pipeline.size();
+            pipeline.push_back(name != nullptr ? Entry{name->c_str(), params, Entry::prepared}
+                                               : Entry{text.c_str(), params});
+            if (wrap) pipeline.push_back(Entry{"COMMIT", {}});
+            pending = false;
+            out = run_pipeline(pipeline, settings, false, first);
+            if (deallocating > 0) settle_deallocations(out, deallocating);
+            // A Prepare that succeeded holds whatever became of the statement (prepared
+            // statements outlive a rolled-back transaction); one that failed or was skipped
+            // left nothing.
+            if (!new_name.empty() && out.got[prepare_at]) {
+                remember_prepared(std::move(text), std::move(new_name));
+                text.assign(sql);
+            }
+            if (!out.housekeeping_error) break;
+            // A DEALLOCATE failed: the rest was skipped, the caller's statement did not run.
+            // The housekeeping block is rolled back and the statement sent again without it;
+            // when a cancel or a timeout stopped the DEALLOCATE, the statement's deadline has
+            // passed and QueryTimeout says that it did not run.
+            if (PQtransactionStatus(raw) == PQTRANS_INERROR) roll_back_own_block(settings.deadline);
+            pending = was_pending;
+            if (broken) {
+                throw ConnectionError(
+                    "connection lost before the statement was sent: the connection could not "
+                    "end the block that deallocates evicted prepared statements",
+                    false);
+            }
+            const char* state = PQresultErrorField(out.housekeeping_error.get(), PG_DIAG_SQLSTATE);
+            if (state != nullptr && std::string_view(state) == "57014") {
+                throw_error(out.housekeeping_error.get(), out.cancelled);
+            }
+            ready_to_send();
+        }
         if (out.error) {
             if (wrap && PQtransactionStatus(raw) == PQTRANS_INERROR) {
                 roll_back_own_block(settings.deadline);
@@ -1207,6 +1366,44 @@ struct PqxxBackend::Connection::Impl {
         ResultPtr result = std::move(out.got[at]);
         if (result) forget_all_if_discarded(PQcmdStatus(result.get()));
         return result;
+    }
+
+    // The DEALLOCATE statements of evicted cached statements (stale_names), queued at the front
+    // of `pipeline` between BEGIN and COMMIT, when the session is outside a transaction block:
+    // the caller's statement then starts a transaction of its own, exactly as it would without
+    // them (a VACUUM is not refused, a LOCK TABLE not accepted). One that fails skips the rest
+    // of the pipeline, so the statement does not run (execute_pipelined sends it again). Inside
+    // a block they wait: one failing there would abort the caller's transaction. Returns how
+    // many were queued.
+    std::size_t queue_deallocations() {
+        if (stale_names.empty() || PQtransactionStatus(raw) != PQTRANS_IDLE) return 0;
+        deallocate_sql.clear();
+        for (const auto& n : stale_names) deallocate_sql.push_back("DEALLOCATE " + n);
+        pipeline.push_back(Entry{"BEGIN", {}});
+        for (const auto& d : deallocate_sql) pipeline.push_back(Entry{d.c_str(), {}});
+        pipeline.push_back(Entry{"COMMIT", {}});
+        return deallocate_sql.size();
+    }
+
+    // After a pipeline that began with `count` DEALLOCATEs (queue_deallocations): the names
+    // deallocated leave stale_names, and so does the one whose DEALLOCATE failed (already gone,
+    // 26000, or not to be tried forever), unless a cancel or a timeout stopped it; the names
+    // skipped after it wait for the next statement.
+    void settle_deallocations(const PipelineResults& out, std::size_t count) {
+        count = std::min(count, stale_names.size());
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < count; ++i) {
+            const std::size_t entry = i + 1;  // after the BEGIN
+            bool gone = static_cast<bool>(out.got[entry]);
+            if (!gone && out.housekeeping_error && out.housekeeping_failed_at == entry) {
+                const char* state =
+                    PQresultErrorField(out.housekeeping_error.get(), PG_DIAG_SQLSTATE);
+                gone = state == nullptr || std::string_view(state) != "57014";
+            }
+            if (!gone) stale_names[kept++] = std::move(stale_names[i]);
+        }
+        stale_names.erase(stale_names.begin() + static_cast<std::ptrdiff_t>(kept),
+                          stale_names.begin() + static_cast<std::ptrdiff_t>(count));
     }
 
     // Ends the failed transaction block a pipeline of its own opened (a wrapped batch or
@@ -1245,12 +1442,27 @@ struct PqxxBackend::Connection::Impl {
         Answered answered{*this};
         send_pending_begin(settings.deadline);
         cancel_grace = settings.cancel_grace;
-        const bool use_cache = send_statement(sql, params, settings, true);
+        ready_to_send();
+        const std::string* name = cache_allowed(settings) ? cached_name(sql) : nullptr;
+        const bool piped = cache_allowed(settings) && name == nullptr && may_prepare();
+        const std::uint32_t cancels_before = cancels->queued.load(std::memory_order_acquire);
+        if (piped) {
+            name = send_with_prepare(sql, params, settings);
+        } else {
+            send_statement(sql, params, name, settings, true);
+        }
         const bool has_deadline = settings.deadline != Clock::time_point::max();
         std::size_t rows = 0;
         std::exception_ptr abandoned;  // what the sink threw
         bool timed_out = false;        // the deadline passed: no row is delivered after it
         Clock::time_point hard_deadline = settings.deadline;
+        if (cancels->queued.load(std::memory_order_acquire) != cancels_before && has_deadline &&
+            Clock::now() >= settings.deadline) {
+            // The deadline passed while the Prepare's answer was awaited, which cancelled the
+            // statement behind it.
+            timed_out = true;
+            hard_deadline = Clock::now() + cancel_grace;
+        }
         ResultPtr error;
         auto stop = [&] {
             request_cancel();
@@ -1325,6 +1537,17 @@ struct PqxxBackend::Connection::Impl {
                 throw_broken(true, "while reading the rows");
             }
         }
+        if (piped && !broken) {
+            // The statement has answered; the Sync's answer follows it at once. The deadline
+            // (or a cancel's grace) may have run out while the last rows were read: the wait
+            // gets a grace of its own.
+            try {
+                end_pipeline(std::max(hard_deadline, Clock::now() + cancel_grace));
+            } catch (const Error&) {
+                // The sink's exception, or the statement's error, says more.
+                if (!abandoned && !error) throw;
+            }
+        }
         if (abandoned) {
             // The server's answer to the cancel settles the session's state (a confirmed
             // cancel, a goodbye); the caller gets its own exception back, unchanged.
@@ -1340,7 +1563,9 @@ struct PqxxBackend::Connection::Impl {
             try {
                 throw_error(error.get(), timed_out);
             } catch (const SqlError& e) {
-                if (use_cache && safety::stale_prepared_statement(e)) forget_prepared(sql, e);
+                if (name != nullptr && safety::stale_prepared_statement(e)) {
+                    forget_prepared(sql, e);
+                }
                 throw;
             }
         }

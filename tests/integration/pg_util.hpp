@@ -2,10 +2,12 @@
 // Shared by the integration tests: the cluster, configurations pointing at it, and checks.
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include <catch2/catch.hpp>
 
@@ -116,6 +118,15 @@ inline double metric_sum(const std::string& metrics, const std::string& name) {
         if (value != std::string::npos) sum += std::stod(metrics.substr(value + 2));
     }
     return sum;
+}
+
+/// Round trips `fn` makes through `proxy`: reads of client bytes (FaultProxy::client_reads()),
+/// one per round trip for a session that waits for each answer before it writes again.
+template <typename Fn>
+std::size_t round_trips(const sparc::testing::FaultProxy& proxy, Fn&& fn) {
+    const auto before = proxy.client_reads();
+    std::forward<Fn>(fn)();
+    return proxy.client_reads() - before;
 }
 
 /// Whether `text` is free of the cluster's password.
