@@ -151,26 +151,96 @@ bool starts_keyword_assignment(std::string_view s, std::size_t i) {
     return j < s.size() && s[j] == '=';
 }
 
+// Splits a libpq host or port list at its commas; an empty list is one empty item.
+std::vector<std::string_view> list_items(std::string_view list) {
+    std::vector<std::string_view> out;
+    while (true) {
+        const auto comma = list.find(',');
+        out.push_back(list.substr(0, comma));
+        if (comma == std::string_view::npos) {
+            return out;
+        }
+        list.remove_prefix(comma + 1);
+    }
+}
+
 // Regions of `s` that may hold a secret, found generously: better to mask too much in a
 // message than too little.
 std::vector<Span> secret_spans(std::string_view s) {
     std::vector<Span> spans;
-    // scheme://user:password@host: everything from the first ':' after "//" to the last '@'
-    // before the next blank (a password may itself contain '@', '/' or '?').
+    // Where a URL's user information may start: after any "scheme://", and after a postgres
+    // scheme written with fewer or more slashes ("postgresql:/", "postgres:"), which libpq
+    // does not take for a URL but whoever reads the message would.
+    std::vector<std::size_t> starts;
     for (auto at = s.find("://"); at != std::string_view::npos; at = s.find("://", at + 3)) {
-        const auto start = at + 3;
+        starts.push_back(at + 3);
+    }
+    std::string folded(s);
+    std::transform(folded.begin(), folded.end(), folded.begin(), [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    });
+    for (auto at = folded.find("postgres"); at != std::string::npos;
+         at = folded.find("postgres", at + 1)) {
+        auto i = at + 8;
+        if (folded.compare(i, 2, "ql") == 0) {
+            i += 2;
+        }
+        if (i >= folded.size() || folded[i] != ':') {
+            continue;
+        }
+        ++i;
+        const auto slashes_from = i;
+        while (i < folded.size() && folded[i] == '/') {
+            ++i;
+        }
+        if (i - slashes_from != 2) {  // "://" is found above
+            starts.push_back(i);
+        }
+    }
+    for (const auto start : starts) {
+        // user:password@host: everything from the first ':' to the last '@' before the next
+        // blank (a password may itself contain '@', '/' or '?').
         auto stop = start;
         while (stop < s.size() && !is_space(s[stop])) {
             ++stop;
         }
-        const auto authority = s.substr(start, stop - start);
-        const auto last_at = authority.rfind('@');
+        auto authority = s.substr(start, stop - start);
+        auto last_at = authority.rfind('@');
         if (last_at == std::string_view::npos) {
-            continue;
+            // A blank or a line break inside the password: the '@' comes after it, before the
+            // next URL.
+            const auto next = s.find("://", start);
+            authority = s.substr(start, next == std::string_view::npos ? next : next - start);
+            last_at = authority.rfind('@');
         }
         const auto colon = authority.find(':');
-        if (colon != std::string_view::npos && colon < last_at) {
-            spans.push_back({start + colon + 1, start + last_at});
+        if (last_at != std::string_view::npos) {
+            if (colon != std::string_view::npos && colon < last_at) {
+                spans.push_back({start + colon + 1, start + last_at});
+            }
+            continue;
+        }
+        // No '@' at all: "user:password" with the host left out reads as host and port. Text
+        // after a ':' that is no port number is masked up to the path.
+        const auto host_end = s.substr(start, stop - start).find_first_of("/?");
+        const auto hosts =
+            s.substr(start, host_end == std::string_view::npos ? stop - start : host_end);
+        if (hosts.starts_with('[') || colon == std::string_view::npos || colon >= hosts.size()) {
+            continue;
+        }
+        bool port_like = true;
+        for (const auto item : list_items(hosts)) {
+            const auto p = item.rfind(':');
+            if (p == std::string_view::npos) {
+                continue;
+            }
+            const auto port = item.substr(p + 1);
+            port_like = port_like && std::all_of(port.begin(), port.end(), [](char c) {
+                            return std::isdigit(static_cast<unsigned char>(c)) != 0;
+                        });
+        }
+        if (!port_like) {
+            spans.push_back({start + colon + 1, start + hosts.size()});
         }
     }
     // password=... and sslpassword=..., in key=value strings or URL queries, in any case
@@ -421,19 +491,6 @@ std::string join(std::initializer_list<std::string_view> items) {
     return out;
 }
 
-// Splits a libpq host or port list at its commas; an empty list is one empty item.
-std::vector<std::string_view> list_items(std::string_view list) {
-    std::vector<std::string_view> out;
-    while (true) {
-        const auto comma = list.find(',');
-        out.push_back(list.substr(0, comma));
-        if (comma == std::string_view::npos) {
-            return out;
-        }
-        list.remove_prefix(comma + 1);
-    }
-}
-
 bool is_blank_or_control(char ch) {
     const auto c = static_cast<unsigned char>(ch);
     return c <= 0x20 || c == 0x7f;
@@ -517,6 +574,12 @@ std::optional<std::string> find_url_problem(std::string_view input) {
         return std::nullopt;
     }
     const auto rest = input.substr(scheme);
+    // libpq ends the user information at the first '@': the rest of a password holding a raw
+    // '@' would become the host name (an abstract socket name when it starts with '@').
+    const auto authority = rest.substr(0, rest.find_first_of("/?"));
+    if (std::count(authority.begin(), authority.end(), '@') > 1) {
+        return "more than one raw '@' before the host: percent-encode '@' in a password as %40";
+    }
     const auto slash = rest.find('/');
     if (slash == std::string_view::npos) {
         return std::nullopt;

@@ -336,6 +336,50 @@ TEST_CASE("Parse errors never contain the password", "[db][endpoint][secrets]") 
     }
 }
 
+TEST_CASE("Mistyped URLs never show the password, parsed or refused", "[db][endpoint][secrets]") {
+    // The password is Zq7Kx9Wp in each; the mistake leaves it where no URL rule finds it.
+    const std::vector<std::string> inputs = {
+        "postgresql:/app:Zq7Kx9Wp@db/videos",    // one '/' short
+        "postgresql:app:Zq7Kx9Wp@db/videos",     // no '/'
+        "postgresql://app:Zq7K x9Wp@r1/videos",  // a blank inside the password
+        "postgresql://app:Zq7K\nx9Wp@r1/videos",
+        "postgresql://app:Zq7K@@x9Wp@host/db",  // a raw "@@" inside the password
+        "postgresql://app:Zq7K@x9Wp@host/db",
+        "postgresql://app:Zq7Kx9Wp",           // host forgotten
+        "postgresql://app:Zq7Kx9Wpdb/videos",  // '@' forgotten
+        "postgres://app:Zq7Kx9Wp/videos",
+    };
+    for (auto input : inputs) {
+        INFO(input);
+        const auto redacted = db::redact_connection_string(input);
+        INFO(redacted);
+        CHECK(redacted.find("Zq7K") == std::string::npos);
+        CHECK(redacted.find("x9Wp") == std::string::npos);
+        try {
+            const auto e = db::Endpoint::parse(input);
+            // Accepted: nothing shown anywhere holds a part of it.
+            for (const auto& shown : {e.label(), e.redacted(), e.redacted_url()}) {
+                INFO(shown);
+                CHECK(shown.find("Zq7K") == std::string::npos);
+                CHECK(shown.find("x9Wp") == std::string::npos);
+            }
+        } catch (const db::ConfigError& e) {
+            const std::string message = e.what();
+            INFO(message);
+            CHECK(message.find("Zq7K") == std::string::npos);
+            CHECK(message.find("x9Wp") == std::string::npos);
+        }
+    }
+    // A raw "@@" is refused: libpq would take the text after the first '@' for the host.
+    CHECK_THROWS_AS(db::Endpoint::parse("postgresql://app:Zq7K@@x9Wp@host/db"), db::ConfigError);
+    // Ports are not passwords.
+    CHECK(db::redact_connection_string("postgresql://h1:5432,h2:5433/db") ==
+          "postgresql://h1:5432,h2:5433/db");
+    CHECK(db::redact_connection_string("postgresql://[::1]:5432/db") ==
+          "postgresql://[::1]:5432/db");
+    CHECK(db::redact_connection_string("postgresql://h:5432") == "postgresql://h:5432");
+}
+
 TEST_CASE("A raw '?' in a password is still the password", "[db][endpoint][secrets]") {
     const auto e = db::Endpoint::parse("postgresql://u:pa?ss@h/db");
     CHECK(e.option("password") == "pa?ss");
