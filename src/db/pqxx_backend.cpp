@@ -61,7 +61,13 @@ using ResultPtr = std::unique_ptr<PGresult, ResultFree>;
 class PgResultData final : public detail::ResultData {
   public:
     explicit PgResultData(ResultPtr result) : result_(std::move(result)) {
-        const char* tuples = PQcmdTuples(result_.get());
+        // The command tag's count, for a write only: a SELECT's (or FETCH's, MOVE's) counts
+        // rows returned, not rows changed.
+        const char* tag = PQcmdStatus(result_.get());
+        const std::string_view status = tag != nullptr ? tag : "";
+        const bool write = status.starts_with("INSERT ") || status.starts_with("UPDATE ") ||
+                           status.starts_with("DELETE ") || status.starts_with("MERGE ");
+        const char* tuples = write ? PQcmdTuples(result_.get()) : nullptr;
         if (tuples != nullptr && *tuples != '\0') {
             const std::string_view t(tuples);
             std::from_chars(t.data(), t.data() + t.size(), affected_);

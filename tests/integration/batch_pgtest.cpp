@@ -115,7 +115,9 @@ TEST_CASE("a batch returns each statement's result in order, parameters of sever
     const auto id1 = results[0].front()[0].as<std::int64_t>();
     CHECK(results[1].front()[0].as<std::int64_t>() == id1 + 1);
     CHECK(results[2].front()[0].as<std::int64_t>() == id1 + 2);
+    CHECK(results[0].affected_rows() == 1);  // INSERT ... RETURNING: a row, and a write
     CHECK(results[3].affected_rows() == 2);
+    CHECK(results[4].affected_rows() == 0);  // a SELECT writes nothing, whatever it returns
     REQUIRE(results[4].size() == 3);
     const auto& rows = results[4];
     auto it = rows.begin();
