@@ -277,6 +277,75 @@ bool claimed_by_sparc(std::string_view name) {
            closest_environment_variable(name).second <= kTypoDistance;
 }
 
+std::vector<std::string_view> name_words(std::string_view name) {
+    std::vector<std::string_view> words;
+    while (!name.empty()) {
+        const auto cut = name.find('_');
+        if (cut != 0) words.push_back(name.substr(0, cut));
+        if (cut == std::string_view::npos) break;
+        name.remove_prefix(cut + 1);
+    }
+    return words;
+}
+
+// Whether two words of a variable name say the same: equal, or the shorter abbreviates the
+// longer (its letters in order, the first one first: CONN, STMT, MAX for MAXIMUM).
+bool same_word(std::string_view a, std::string_view b) {
+    if (a.size() > b.size()) std::swap(a, b);
+    if (a.size() < 2 || a.front() != b.front()) return a == b;
+    std::size_t at = 0;
+    for (const char c : a) {
+        at = b.find(c, at);
+        if (at == std::string_view::npos) return false;
+        ++at;
+    }
+    return true;
+}
+
+// What to suggest for an unknown `name`: the known name a typo away, or else the known names
+// sharing the most words with it (fewest words of their own left over), all of them when
+// several tie; the nearest by edit distance when no name shares more than one word.
+std::vector<std::string_view> suggested_variables(std::string_view name) {
+    const auto [closest, distance] = closest_environment_variable(name);
+    if (distance <= kTypoDistance) return {closest};
+    const auto words = name_words(name);
+    std::size_t best_shared = 0;
+    std::size_t best_left = 0;
+    std::vector<std::string_view> best;
+    for (const auto var : kEnvironmentVariables) {
+        const auto own = name_words(var);
+        std::size_t shared = 0;
+        for (std::size_t i = 0; i < words.size(); ++i) {
+            // The first word is the family (DB, DATABASE): it counts only when equal.
+            if (i == 0 ? !own.empty() && own.front() == words[0]
+                       : std::any_of(own.begin() + 1, own.end(),
+                                     [&](std::string_view o) { return same_word(words[i], o); })) {
+                ++shared;
+            }
+        }
+        const std::size_t left = own.size() > shared ? own.size() - shared : 0;
+        if (shared > best_shared || (shared == best_shared && left < best_left)) {
+            best = {var};
+            best_shared = shared;
+            best_left = left;
+        } else if (shared == best_shared && left == best_left) {
+            best.push_back(var);
+        }
+    }
+    if (best_shared <= 1) return {closest};
+    return best;
+}
+
+// "A", "A or B", "A, B or C".
+std::string or_list(const std::vector<std::string_view>& names) {
+    std::string out;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (i > 0) out += i + 1 == names.size() ? " or " : ", ";
+        out += names[i];
+    }
+    return out;
+}
+
 // Throws for every name in `env` that sparc would be expected to read but does not.
 void check_unknown_variables(const EnvironmentSource& env) {
     const auto names = env.names();
@@ -300,8 +369,8 @@ void check_unknown_variables(const EnvironmentSource& env) {
         if (!listed.empty()) {
             listed += "; ";
         }
-        listed += fmt::format("{} (did you mean {}?)", shown(name),
-                              closest_environment_variable(name).first);
+        listed +=
+            fmt::format("{} (did you mean {}?)", shown(name), or_list(suggested_variables(name)));
     }
     std::string known;
     for (const auto var : kEnvironmentVariables) {

@@ -91,10 +91,8 @@ TEST_CASE("A primary set in code or asked for explicitly needs no DATABASE_URL",
 TEST_CASE("A DB_* or DATABASE_* name sparc does not read is reported with the closest one",
           "[db][config][env][unknown]") {
     const std::vector<std::pair<std::string, std::string>> typos = {
-        {"DB_POOL_SIZE", "DB_POOL_MIN"},
         {"DB_POOL_MAXIMUM", "DB_POOL_MAX"},
         {"DB_QUERY_TIMOUT", "DB_QUERY_TIMEOUT"},
-        {"DB_READ_TIMEOUT", "DB_IDLE_TIMEOUT"},
         {"DB_STATEMENT_TIMEOUT_MS", "DB_STATEMENT_TIMEOUT"},
         {"DATABASE_ULR", "DATABASE_URL"},
         {"DATABASE_URI", "DATABASE_URL"},
@@ -104,17 +102,36 @@ TEST_CASE("A DB_* or DATABASE_* name sparc does not read is reported with the cl
     };
     for (const auto& [typo, closest] : typos) {
         INFO(typo);
-        CHECK(db::closest_environment_variable(typo).first == closest);
         const auto message = error_for("api-gateway", {{typo, "10"}});
         CHECK(message.find(fmt::format("unknown environment variable {} (did you mean {}?)", typo,
                                        closest)) != std::string::npos);
         CHECK(message.find("sparc reads DATABASE_URL, DATABASE_READ_REPLICAS") !=
               std::string::npos);
     }
+    CHECK(db::closest_environment_variable("DB_QUERY_TIMOUT").first == "DB_QUERY_TIMEOUT");
+    // Beyond a typo, the names sharing the most words: a shortened word counts (CONN), and
+    // when several share as many, all of them are named rather than one at random.
+    const std::vector<std::pair<std::string, std::string>> words = {
+        {"DB_CONN_TIMEOUT", "DB_CONNECTION_TIMEOUT"},
+        {"DB_STMT_TIMEOUT", "DB_STATEMENT_TIMEOUT"},
+        {"DB_TIMEOUT",
+         "DB_IDLE_TIMEOUT, DB_CONNECTION_TIMEOUT, DB_STATEMENT_TIMEOUT or DB_QUERY_TIMEOUT"},
+        {"DB_READ_TIMEOUT",
+         "DB_IDLE_TIMEOUT, DB_CONNECTION_TIMEOUT, DB_STATEMENT_TIMEOUT or DB_QUERY_TIMEOUT"},
+        {"DB_POOL_SIZE", "DB_POOL_MIN or DB_POOL_MAX"},
+    };
+    for (const auto& [name, suggested] : words) {
+        INFO(name);
+        const auto message = error_for("api-gateway", {{name, "10"}});
+        INFO(message);
+        CHECK(message.find(fmt::format("unknown environment variable {} (did you mean {}?)", name,
+                                       suggested)) != std::string::npos);
+    }
     // Several at once are reported together, sorted.
     const auto both = error_for("api-gateway", {{"DB_POOL_SIZE", "5"}, {"DATABASE_ULR", "x"}});
     CHECK(both.find("unknown environment variables DATABASE_ULR (did you mean DATABASE_URL?); "
-                    "DB_POOL_SIZE (did you mean DB_POOL_MIN?)") != std::string::npos);
+                    "DB_POOL_SIZE (did you mean DB_POOL_MIN or DB_POOL_MAX?)") !=
+          std::string::npos);
     // apply_environment() checks too, and leaves the configuration unchanged.
     db::PoolConfig c;
     const auto before = c;
@@ -571,7 +588,8 @@ TEST_CASE("An unknown DB_POOL_* in the process environment stops pool_config",
         message = e.what();
     }
     ::unsetenv("DB_POOL_SIZE");
-    CHECK(message.find("DB_POOL_SIZE (did you mean DB_POOL_MIN?)") != std::string::npos);
+    CHECK(message.find("DB_POOL_SIZE (did you mean DB_POOL_MIN or DB_POOL_MAX?)") !=
+          std::string::npos);
     CHECK(db::pool_config("api-gateway").primary.host() == "h");
     ::unsetenv("DATABASE_URL");
 }
