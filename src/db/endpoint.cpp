@@ -166,7 +166,9 @@ std::vector<std::string_view> list_items(std::string_view list) {
 
 // Regions of `s` that may hold a secret, found generously: better to mask too much in a
 // message than too little.
-std::vector<Span> secret_spans(std::string_view s) {
+// `garbled`: also text that reads as a URL with its scheme garbled or left out, and .pgpass
+// lines; for masking a message, not for judging a value that parsed.
+std::vector<Span> secret_spans(std::string_view s, bool garbled = true) {
     std::vector<Span> spans;
     // Where a URL's user information may start: after any "scheme://", and after a postgres
     // scheme written with fewer or more slashes ("postgresql:/", "postgres:"), which libpq
@@ -235,13 +237,49 @@ std::vector<Span> secret_spans(std::string_view s) {
                 continue;
             }
             const auto port = item.substr(p + 1);
-            port_like = port_like && std::all_of(port.begin(), port.end(), [](char c) {
+            // "user:password:port" (host left out) has two ':'.
+            port_like = port_like && item.find(':') == p &&
+                        std::all_of(port.begin(), port.end(), [](char c) {
                             return std::isdigit(static_cast<unsigned char>(c)) != 0;
                         });
         }
         if (!port_like) {
             spans.push_back({start + colon + 1, start + hosts.size()});
         }
+    }
+    // Text that is no URL to any rule above but reads as one with its scheme garbled or left
+    // out ("//user:password@host", "postgresql//user:password@host", "user:password@host"),
+    // and a .pgpass line (host:port:database:user:password): per blank-separated word.
+    for (std::size_t at = 0; garbled && at < s.size();) {
+        while (at < s.size() && is_space(s[at])) {
+            ++at;
+        }
+        auto end = at;
+        while (end < s.size() && !is_space(s[end])) {
+            ++end;
+        }
+        const auto word = s.substr(at, end - at);
+        const std::string_view folded_word(folded.data() + at, word.size());
+        const bool url = word.find("://") != std::string_view::npos ||
+                         folded_word.starts_with("postgres:") ||
+                         folded_word.starts_with("postgresql:");
+        const auto last_at = word.rfind('@');
+        const auto colon = word.find(':');
+        if (!url && last_at != std::string_view::npos && colon != std::string_view::npos &&
+            colon < last_at) {
+            spans.push_back({at + colon + 1, at + last_at});
+        } else if (!url && last_at == std::string_view::npos &&
+                   word.find_first_of("=/,[") == std::string_view::npos &&
+                   word.find("::") == std::string_view::npos &&
+                   std::count(word.begin(), word.end(), ':') == 4) {
+            // Exactly four ':' and none doubled: no IPv6 address (seven, or a "::").
+            std::size_t fourth = 0;
+            for (int k = 0; k < 4; ++k) {
+                fourth = word.find(':', k == 0 ? 0 : fourth + 1);
+            }
+            spans.push_back({at + fourth + 1, end});
+        }
+        at = end;
     }
     // password=... and sslpassword=..., in key=value strings or URL queries, in any case
     // (libpq refuses "PASSWORD=", but whoever wrote it meant a password), and every key that
@@ -544,7 +582,7 @@ std::optional<std::string> find_host_problem(const std::vector<Endpoint::Option>
         }
         // Displayed values are shown as they are: one holding what the masker takes for a
         // password ("scheme://user:password@", "password=") would show it.
-        if (!secret_spans(value).empty()) {
+        if (!secret_spans(value, false).empty()) {
             return fmt::format(
                 "the {} value holds what looks like a password (scheme://user:password@ or "
                 "password=): passwords go in password or sslpassword only",
@@ -728,6 +766,42 @@ std::string redact_connection_string(std::string_view url_or_conninfo) {
     return apply_spans(url_or_conninfo, secret_spans(url_or_conninfo));
 }
 
+namespace {
+// libpq's reason for a string it cannot parse, with what it quotes replaced by "…": it quotes
+// the text it stopped at, which may be a password no rule recognises. Only the name in
+// `invalid connection option "name"` stays: a misspelt keyword is what the reader needs.
+std::string hide_quoted(std::string reason) {
+    static constexpr std::string_view kOption = "invalid connection option \"";
+    std::size_t from = 0;
+    if (reason.starts_with(kOption)) {
+        const auto close = reason.find('"', kOption.size());
+        const auto name = std::string_view(reason).substr(
+            kOption.size(), close == std::string::npos ? 0 : close - kOption.size());
+        const bool identifier = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+        });
+        if (identifier) {
+            from = close + 1;
+        }
+    }
+    for (auto open = reason.find('"', from); open != std::string::npos;
+         open = reason.find('"', open + 2)) {
+        const auto close = reason.find('"', open + 1);
+        if (close == open + 2) {  // one character, such as the "=" libpq found missing
+            open = close - 1;
+            continue;
+        }
+        reason.replace(open, close == std::string::npos ? std::string::npos : close + 1 - open,
+                       "\"…\"");
+        if (close == std::string::npos) {
+            break;
+        }
+        open += std::string_view("\"…\"").size() - 2;
+    }
+    return reason;
+}
+}  // namespace
+
 Endpoint Endpoint::parse(std::string_view url_or_conninfo) {
     const std::string input(url_or_conninfo);
     if (input.find('\0') != std::string::npos) {
@@ -751,7 +825,7 @@ Endpoint Endpoint::parse(std::string_view url_or_conninfo) {
     if (!parsed) {
         // A string libpq cannot parse is not shown: a misspelt keyword or a missing '=' leaves
         // a password where no rule can tell it is one. libpq's reason names the keyword.
-        std::string reason = sanitize_reason(err, input);
+        std::string reason = hide_quoted(sanitize_reason(err, input));
         if (err != nullptr) {
             PQfreemem(err);
         }
@@ -771,7 +845,7 @@ Endpoint Endpoint::parse(std::string_view url_or_conninfo) {
         // e.g. two URLs where one is expected.
         const bool url_in_value = std::any_of(options.begin(), options.end(), [](const Option& o) {
             return !is_secret_option(o.first) &&
-                   (holds_url(o.second) || !secret_spans(o.second).empty());
+                   (holds_url(o.second) || !secret_spans(o.second, false).empty());
         });
         throw fail(sanitize_reason(problem->c_str(), input, true), !url_in_value);
     }

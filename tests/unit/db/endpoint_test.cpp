@@ -348,6 +348,12 @@ TEST_CASE("Mistyped URLs never show the password, parsed or refused", "[db][endp
         "postgresql://app:Zq7Kx9Wp",           // host forgotten
         "postgresql://app:Zq7Kx9Wpdb/videos",  // '@' forgotten
         "postgres://app:Zq7Kx9Wp/videos",
+        "postgresql://app:Zq7Kx9Wp:5432/videos",  // host forgotten, port kept
+        "postgresql//app:Zq7Kx9Wp@db/videos",     // ':' dropped from the scheme
+        "postgresql;//app:Zq7Kx9Wp@db/videos",
+        "//app:Zq7Kx9Wp@db/videos",  // no scheme
+        "app:Zq7Kx9Wp@db:5432/videos",
+        "db:5432:videos:app:Zq7Kx9Wp",  // a .pgpass line
     };
     for (auto input : inputs) {
         INFO(input);
@@ -378,6 +384,13 @@ TEST_CASE("Mistyped URLs never show the password, parsed or refused", "[db][endp
     CHECK(db::redact_connection_string("postgresql://[::1]:5432/db") ==
           "postgresql://[::1]:5432/db");
     CHECK(db::redact_connection_string("postgresql://h:5432") == "postgresql://h:5432");
+    CHECK(db::redact_connection_string("host=h port=5432 user=app@corp") ==
+          "host=h port=5432 user=app@corp");
+    // libpq's reason keeps the keyword it refused, and the "=" it found missing.
+    CHECK_THAT(config_error([] { db::Endpoint::parse("host=h pasword=x"); }),
+               Catch::Contains("invalid connection option \"pasword\""));
+    CHECK_THAT(config_error([] { db::Endpoint::parse("host=h Zq7Kx9Wp"); }),
+               Catch::Contains("missing \"=\" after") && !Catch::Contains("Zq7K"));
 }
 
 TEST_CASE("A raw '?' in a password is still the password", "[db][endpoint][secrets]") {

@@ -105,7 +105,8 @@ TEST_CASE("Masking a message does not feed on its own masks", "[db][endpoint][fu
     }
     const auto msg = parse_error(input);
     CHECK(msg.size() < 1024);
-    CHECK_THAT(msg, Catch::Contains("missing \"=\" after \"a://:****@b\""));
+    // What libpq quotes is not shown at all (it is text no rule may recognise).
+    CHECK_THAT(msg, Catch::Contains("missing \"=\" after \"…\""));
     CHECK_THAT(msg, !Catch::Contains("*****"));
 
     // Many different secrets: whatever libpq quotes is masked whole.
