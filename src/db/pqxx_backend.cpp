@@ -882,9 +882,11 @@ struct PqxxBackend::Connection::Impl {
             result = execute_pipelined(sql, params, settings, false);
         } else if (pgbouncer_mode && settings.local_statement_timeout.count() > 0 &&
                    raw != nullptr && PQtransactionStatus(raw) == PQTRANS_IDLE &&
-                   safety::transaction_control(sql).empty()) {
+                   safety::transaction_control(sql).empty() && !safety::needs_block(sql)) {
             // An autocommit statement; the caller's own BEGIN (and what follows it, in the
-            // block it opens) is sent as it is.
+            // block it opens) is sent as it is, and so is LOCK or DECLARE, which the server
+            // then refuses (25P01) as it would without PgBouncer: in the wrap it would succeed
+            // and its lock or cursor end at once.
             result = execute_pipelined(sql, params, settings, true);
         } else if (!cache_allowed(settings)) {
             result = execute_raw(sql, params, settings);

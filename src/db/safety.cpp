@@ -68,6 +68,11 @@ std::string transaction_control(std::string_view sql) {
     return {};
 }
 
+bool needs_block(std::string_view sql) {
+    const auto words = leading_words(sql, 1);
+    return !words.empty() && (words[0] == "LOCK" || words[0] == "DECLARE");
+}
+
 void check_batch_statement(std::string_view sql) {
     if (const auto command = transaction_control(sql); !command.empty()) {
         throw UsageError(fmt::format(

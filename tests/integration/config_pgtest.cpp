@@ -408,6 +408,18 @@ TEST_CASE("PgBouncer: a transaction the caller opens on a session stays one tran
         }
         CHECK(rows() == 0);
     }
+    SECTION("LOCK and DECLARE outside a block are refused, as without PgBouncer") {
+        for (const char* sql :
+             {"LOCK TABLE sparc_it_pgbouncer_block", "DECLARE c CURSOR FOR SELECT 1"}) {
+            INFO(sql);
+            try {
+                pool.query(sql);
+                FAIL("accepted outside a transaction block");
+            } catch (const db::SqlError& e) {
+                CHECK(e.sqlstate() == "25P01");
+            }
+        }
+    }
     SECTION("a procedure that commits runs on its own") {
         pool.query(
             "CREATE OR REPLACE PROCEDURE sparc_it_pgbouncer_commits() LANGUAGE plpgsql AS "

@@ -2030,10 +2030,15 @@ void detail::PoolCore<B>::transaction(detail::TransactionBody body, TransactionO
                             const bool stopped = cancelled != nullptr
                                                      ? cancelled->reason() == CancelReason::stop
                                                      : detail::call_stop_requested();
+                            // A statement's own QueryOptions::deadline may have ended it
+                            // before the transaction's.
                             throw Cancelled(
                                 fmt::format("transaction() was {} and rolled back: COMMIT was "
                                             "never sent, so nothing of it was committed ({})",
-                                            stopped ? "stopped" : "at its caller's deadline",
+                                            stopped ? "stopped"
+                                            : caller_binds && Clock::now() >= deadline
+                                                ? "at its caller's deadline"
+                                                : "ended by a statement's deadline",
                                             detail::cut_statement_detail(e)),
                                 stopped ? CancelReason::stop : CancelReason::deadline, false);
                         }

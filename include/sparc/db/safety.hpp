@@ -283,6 +283,10 @@ void check_statement(std::string_view sql, ParamsRef params);
 /// statement. Leading blanks and comments are skipped.
 std::string transaction_control(std::string_view sql);
 
+/// Whether `sql` is a statement PostgreSQL refuses outside a transaction block (LOCK, and
+/// DECLARE for a cursor without HOLD): it must not be given one it would not otherwise have.
+bool needs_block(std::string_view sql);
+
 /// Refuses a statement that cannot be part of a batch: transaction control (BEGIN, START,
 /// COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE, PREPARE TRANSACTION), which would split
 /// the batch's one transaction. Leading blanks and comments are skipped.
