@@ -93,6 +93,9 @@ class PgResultData final : public detail::ResultData {
                 static_cast<std::size_t>(PQgetlength(result_.get(), row, col))};
     }
     std::uint64_t affected_rows() const noexcept override { return affected_; }
+    std::uint32_t column_type(std::size_t c) const noexcept override {
+        return static_cast<std::uint32_t>(PQftype(result_.get(), static_cast<int>(c)));
+    }
 
   private:
     ResultPtr result_;

@@ -293,7 +293,8 @@ void append_array_element(std::string& literal, const Param& element) {
     literal += '"';
 }
 
-std::vector<ArrayElement> parse_array(std::string_view text, std::string_view column) {
+std::vector<ArrayElement> parse_array(std::string_view text, std::string_view column,
+                                      char delimiter) {
     const auto bad = [&]() -> std::vector<ArrayElement> { throw_bad(text, column, "an array"); };
     Scanner in{text};
     if (in.peek() == '[') {  // dimensions, "[0:2]={...}" when a lower bound is not 1
@@ -353,7 +354,7 @@ std::vector<ArrayElement> parse_array(std::string_view text, std::string_view co
             std::string value;
             std::size_t keep = 0;  // length up to the last character that was not a blank
             bool escaped = false;
-            while (!in.done() && in.peek() != ',' && in.peek() != '}') {
+            while (!in.done() && in.peek() != delimiter && in.peek() != '}') {
                 char c = in.s[in.i++];
                 if (c == '"' || c == '{') return bad();
                 if (c == '\\') {
@@ -377,7 +378,7 @@ std::vector<ArrayElement> parse_array(std::string_view text, std::string_view co
         }
         out.push_back(std::move(e));
         skip_space();
-        if (in.eat(',')) continue;
+        if (in.eat(delimiter)) continue;
         if (in.eat('}')) break;
         return bad();
     }

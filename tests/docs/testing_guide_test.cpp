@@ -447,7 +447,49 @@ TEST_CASE("a delay past the query timeout is a client-side QueryTimeout", "[docs
         FAIL("no exception");
     } catch (const db::QueryTimeout& e) {
         CHECK(e.client_side());
+        CHECK(e.cancelled());  // the fake answered the cancel request, as PostgreSQL does
+        CHECK(e.sqlstate() == "57014");
     }
+    CHECK(fake.open_connections() == fake.connections_opened());  // kept
+}
+
+TEST_CASE("a deadline cancels a delayed statement and the connection is kept", "[docs][testing]") {
+    FakeBackend fake;
+    fake.on("SELECT pg_sleep(60)").delays(60s);
+    FakePool pool(guide_config(), fake);
+    try {
+        pool.query("SELECT pg_sleep(60)", {}, {.deadline = db::Clock::now() + 50ms});
+        FAIL("no exception");
+    } catch (const db::Cancelled& e) {
+        CHECK_FALSE(e.statement_may_have_run());
+    }
+    CHECK(fake.calls().back().sqlstate == "57014");
+    CHECK(fake.open_connections() == fake.connections_opened());
+}
+
+TEST_CASE("a host that ignores cancel requests makes a deadline discard the connection",
+          "[docs][testing]") {
+    FakeBackend fake;
+    fake.on("SELECT pg_sleep(60)").delays(60s);
+    fake.on("SELECT pg_sleep(1)").delays(50ms).returns({"v"}, {{"slept"}});
+    fake.host("primary").ignore_cancel();
+    FakePool pool(guide_config(), fake);
+    try {
+        pool.query("SELECT pg_sleep(60)", {}, {.deadline = db::Clock::now() + 50ms});
+        FAIL("no exception");
+    } catch (const db::Cancelled& e) {
+        CHECK(e.statement_may_have_run());
+    }
+    CHECK(eventually([&] { return fake.connections_opened() - fake.open_connections() == 1; }));
+    try {
+        pool.query("SELECT pg_sleep(60)", {}, {.timeout = 50ms});
+        FAIL("no exception");
+    } catch (const db::QueryTimeout& e) {
+        CHECK(e.client_side());
+        CHECK_FALSE(e.cancelled());
+    }
+    // Within the grace the statement still answers.
+    CHECK(first_value(pool.query("SELECT pg_sleep(1)", {}, {.timeout = 10ms})) == "slept");
 }
 
 TEST_CASE("wait_for_running holds a test until statements are inside their delay",

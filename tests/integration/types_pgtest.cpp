@@ -208,6 +208,25 @@ TEST_CASE("types: = ANY($1) with strings that need quoting", "[types]") {
     pool.query("DROP TABLE sparc_types_titles");
 }
 
+TEST_CASE("types: arrays of box whose elements PostgreSQL separates with semicolons", "[types]") {
+    db::Database pool(config("pg-types-box"));
+    for (const bool prepared : {true, false}) {
+        const auto row =
+            pool.query(
+                    "SELECT ARRAY[box '((1,1),(0,0))', box '((3,3),(2,2))'] AS boxes, "
+                    "ARRAY[ARRAY[box '((1,1),(0,0))'], ARRAY[box '((3,3),(2,2))']] AS grid, "
+                    "ARRAY[box '((1,1),(0,0))', NULL] AS with_null",
+                    {}, route(prepared))
+                .front();
+        CHECK(row["boxes"].as<std::vector<std::string>>() ==
+              std::vector<std::string>{"(1,1),(0,0)", "(3,3),(2,2)"});
+        CHECK(row["grid"].as<std::vector<std::vector<std::string>>>() ==
+              std::vector<std::vector<std::string>>{{"(1,1),(0,0)"}, {"(3,3),(2,2)"}});
+        CHECK(row["with_null"].as<std::vector<std::optional<std::string>>>() ==
+              std::vector<std::optional<std::string>>{"(1,1),(0,0)", std::nullopt});
+    }
+}
+
 TEST_CASE("types: bytea with every byte value, in hex and escape output", "[types]") {
     db::Database pool(config("pg-types-bytea"));
     const auto bytes = all_bytes();

@@ -47,6 +47,8 @@ class ResultData {
     virtual bool is_null(std::size_t row, std::size_t column) const noexcept = 0;
     virtual std::string_view value(std::size_t row, std::size_t column) const noexcept = 0;
     virtual std::uint64_t affected_rows() const noexcept = 0;
+    /// The column's type OID (pg_type.oid), or 0 when not known (rows built by hand, the fake).
+    virtual std::uint32_t column_type(std::size_t /*column*/) const noexcept { return 0; }
 };
 
 /// Rows held as strings: used by the fake backend and for results built by hand.
@@ -104,6 +106,9 @@ class Field {
     std::string_view view() const noexcept { return data_->value(row_, column_); }
     /// The column's name.
     std::string_view name() const noexcept { return data_->column_name(column_); }
+    /// The column's type OID (pg_type.oid) as the server reported it, or 0 when not known
+    /// (rows built by hand, db::testing::FakeBackend).
+    std::uint32_t type_oid() const noexcept { return data_->column_type(column_); }
 
     /// The value converted to T: integers, floating point, bool, std::string, std::string_view
     /// (valid while the Result lives), every type with a db::Traits<T>::from_field (time

@@ -52,15 +52,24 @@ struct ArrayElement {
     bool nested = false;
 };
 /// The elements of an array's text (`{1,NULL,"a b"}`, `[0:1]={1,2}`, `{{1,2},{3,4}}`), quotes
-/// and escapes removed. @throws ConversionError when `text` is not an array.
-std::vector<ArrayElement> parse_array(std::string_view text, std::string_view column);
+/// and escapes removed, split at `delimiter` (the element type's typdelim: ',' but for box).
+/// @throws ConversionError when `text` is not an array.
+std::vector<ArrayElement> parse_array(std::string_view text, std::string_view column,
+                                      char delimiter = ',');
+/// The delimiter PostgreSQL prints between the elements of an array of this type OID: ';' for
+/// box[] (1020), the only built-in type whose typdelim is not ','; ',' otherwise, and for 0
+/// (type not known).
+constexpr char array_delimiter(std::uint32_t array_type) noexcept {
+    return array_type == 1020 ? ';' : ',';
+}
 [[noreturn]] void throw_array_dimensions(std::string_view column, bool found_nested);
 
 /// One value that is not part of a result (an array element), seen through a Field.
 class ValueData final : public ResultData {
   public:
-    ValueData(const std::optional<std::string>& value, std::string name) noexcept
-        : value_(value), name_(std::move(name)) {}
+    ValueData(const std::optional<std::string>& value, std::string name,
+              std::uint32_t type = 0) noexcept
+        : value_(value), name_(std::move(name)), type_(type) {}
     std::size_t rows() const noexcept override { return 1; }
     std::size_t columns() const noexcept override { return 1; }
     std::string_view column_name(std::size_t) const noexcept override { return name_; }
@@ -69,10 +78,12 @@ class ValueData final : public ResultData {
         return value_ ? std::string_view(*value_) : std::string_view{};
     }
     std::uint64_t affected_rows() const noexcept override { return 0; }
+    std::uint32_t column_type(std::size_t) const noexcept override { return type_; }
 
   private:
     const std::optional<std::string>& value_;
     std::string name_;
+    std::uint32_t type_ = 0;
 };
 
 template <typename T>
@@ -171,7 +182,9 @@ requires(!std::is_same_v<T, Param>)  // a std::vector<Param> is a parameter list
                           !std::is_same_v<T, std::optional<std::string_view>>,
                       "sparc::db: read array elements as std::string; a std::string_view "
                       "would point into a temporary");
-        const auto elements = detail::parse_array(f.view(), f.name());
+        const auto type = f.type_oid();
+        const auto elements =
+            detail::parse_array(f.view(), f.name(), detail::array_delimiter(type));
         std::vector<T> out;
         out.reserve(elements.size());
         for (std::size_t i = 0; i < elements.size(); ++i) {
@@ -179,8 +192,10 @@ requires(!std::is_same_v<T, Param>)  // a std::vector<Param> is a parameter list
             if (e.nested != detail::is_array_vector<T>::value && e.text) {
                 detail::throw_array_dimensions(f.name(), e.nested);
             }
-            const detail::ValueData value(
-                e.text, std::string(f.name()) + "[" + std::to_string(i + 1) + "]");
+            // A sub-array is of the array's type: its elements are split the same way.
+            const detail::ValueData value(e.text,
+                                          std::string(f.name()) + "[" + std::to_string(i + 1) + "]",
+                                          e.nested ? type : 0);
             // A Field that does not own its data: `value` outlives it.
             const Field field(std::shared_ptr<const detail::ResultData>(
                                   std::shared_ptr<const detail::ResultData>(), &value),

@@ -153,10 +153,50 @@ TEST_CASE("a deadline during a statement ends it with Cancelled", "[db][pool][ca
         FAIL("expected Cancelled");
     } catch (const db::Cancelled& e) {
         REQUIRE(e.reason() == db::CancelReason::deadline);
-        // The fake does not answer a client deadline's cancel: the connection was closed and
-        // the statement may have run.
-        REQUIRE(e.statement_may_have_run());
+        // The server answered the deadline's cancel, as PostgreSQL does: the statement did
+        // not run and the connection is kept.
+        REQUIRE_FALSE(e.statement_may_have_run());
+        REQUIRE_THAT(e.what(), Catch::Contains("the server cancelled the statement"));
     }
+    REQUIRE(fake.calls().back().sqlstate == "57014");
+    REQUIRE_NOTHROW(pool.query("SELECT 1"));
+    REQUIRE(fake.connections_opened() == fake.open_connections());
+}
+
+TEST_CASE("a deadline on a server that does not answer the cancel discards the connection",
+          "[db][pool][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on("SELECT pg_sleep(60)").delays(60s);
+    fake.host("primary").ignore_cancel();
+    FakePool pool(fake_config(), fake);
+    try {
+        pool.query("SELECT pg_sleep(60)", {},
+                   {.deadline = std::chrono::steady_clock::now() + 50ms});
+        FAIL("expected Cancelled");
+    } catch (const db::Cancelled& e) {
+        REQUIRE(e.reason() == db::CancelReason::deadline);
+        // No answer to the cancel: the connection was closed and the statement may have run.
+        REQUIRE(e.statement_may_have_run());
+        REQUIRE_THAT(e.what(), Catch::Contains("did not answer the cancel request"));
+    }
+    REQUIRE(eventually([&] { return fake.connections_opened() - fake.open_connections() == 1; }));
+    REQUIRE_NOTHROW(pool.query("SELECT 1"));
+}
+
+TEST_CASE("a stop on a server that does not answer the cancel discards the connection",
+          "[db][pool][cancel]") {
+    db::testing::FakeBackend fake;
+    fake.on("SELECT pg_sleep(60)").delays(60s);
+    fake.host("primary").ignore_cancel();
+    FakePool pool(fake_config(), fake);
+    std::stop_source stop;
+    auto call =
+        in_background([&] { pool.query("SELECT pg_sleep(60)", {}, {.stop = stop.get_token()}); });
+    REQUIRE(fake.wait_for_running(1, 30s));
+    stop.request_stop();
+    const auto e = cancelled_by(call);
+    REQUIRE(e.reason() == db::CancelReason::stop);
+    REQUIRE(e.statement_may_have_run());
     REQUIRE(eventually([&] { return fake.connections_opened() - fake.open_connections() == 1; }));
     REQUIRE_NOTHROW(pool.query("SELECT 1"));
 }

@@ -711,19 +711,49 @@ TEST_CASE("delays, deadlines, statement_timeout and cancel", "[db][fake]") {
         auto c = connect(fake, primary_ep());
         CHECK(exec(*c, "SELECT quick()").front().at(0).as<std::string>() == "done");
     }
-    SECTION("a client deadline throws a client-side timeout and breaks the session") {
+    SECTION("a client deadline's cancel is answered: a client-side timeout, the session kept") {
         auto c = connect(fake, primary_ep());
+        c->begin({}, {});
         try {
             exec(*c, "SELECT pg_sleep(10)", {}, {.deadline = soon()});
+            FAIL("no exception");
+        } catch (const db::QueryTimeout& e) {
+            CHECK(e.client_side());
+            // The server cancelled it, as PostgreSQL answers the cancel request.
+            CHECK(e.cancelled());
+            CHECK(e.sqlstate() == "57014");
+        }
+        CHECK(c->is_alive());
+        CHECK(c->transaction_status() == db::TxStatus::in_error);
+        CHECK(fake.calls().back().outcome == db::QueryOutcome::timeout);
+        CHECK(fake.calls().back().sqlstate == "57014");
+        c->rollback({});
+        CHECK(exec(*c, "SELECT quick()").size() == 1);
+    }
+    SECTION("on a host that ignores cancel requests a client deadline breaks the session") {
+        fake.host("primary").ignore_cancel();
+        auto c = connect(fake, primary_ep());
+        try {
+            exec(*c, "SELECT pg_sleep(10)", {}, {.deadline = soon(), .cancel_grace = 10ms});
             FAIL("no exception");
         } catch (const db::QueryTimeout& e) {
             CHECK(e.client_side());
             // The server never said it cancelled it: it may have completed.
             CHECK_FALSE(e.cancelled());
             CHECK(e.sqlstate().empty());
+            CHECK_THAT(e.what(), Catch::Contains("did not answer the cancel request"));
         }
         CHECK_FALSE(c->is_alive());
         CHECK(fake.calls().back().outcome == db::QueryOutcome::timeout);
+    }
+    SECTION("on a host that ignores cancel requests the statement may still finish in the grace") {
+        fake.on("SELECT finishes()").delays(30ms).returns({"x"}, {{"done"}});
+        fake.host("primary").ignore_cancel();
+        auto c = connect(fake, primary_ep());
+        const auto rows = exec(*c, "SELECT finishes()", {},
+                               {.deadline = db::Clock::now() + 1ms, .cancel_grace = 60s});
+        CHECK(rows.front().at(0).as<std::string>() == "done");
+        CHECK(c->is_alive());
     }
     SECTION("statement_timeout throws a server-side timeout and keeps the session") {
         auto c = connect(fake, primary_ep(), statement_timeout(20ms));
@@ -761,6 +791,22 @@ TEST_CASE("delays, deadlines, statement_timeout and cancel", "[db][fake]") {
         CHECK(fake.running_statements() == 0);
         c->cancel();  // nothing running: no effect
         CHECK(exec(*c, "SELECT quick()").size() == 1);
+    }
+    SECTION("cancel on a host that ignores cancel requests breaks the session after the grace") {
+        fake.host("primary").ignore_cancel();
+        auto c = connect(fake, primary_ep());
+        std::thread canceller([&] {
+            if (fake.wait_for_running(1, 10s)) c->cancel();
+        });
+        try {
+            exec(*c, "SELECT pg_sleep(10)", {}, {.cancel_grace = 10ms});
+            FAIL("no exception");
+        } catch (const db::QueryTimeout& e) {
+            CHECK_FALSE(e.cancelled());
+            CHECK_THAT(e.what(), Catch::Contains("did not answer the cancel request"));
+        }
+        canceller.join();
+        CHECK_FALSE(c->is_alive());
     }
     SECTION("the host going down interrupts a running statement") {
         auto c = connect(fake, primary_ep());

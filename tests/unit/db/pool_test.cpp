@@ -226,7 +226,7 @@ TEST_CASE("timeouts: server statement_timeout and client query_timeout", "[db][p
         // None closed (a health probe may have opened a second one meanwhile).
         REQUIRE(fake.open_connections() == fake.connections_opened());
     }
-    SECTION("the client's query timeout discards the connection") {
+    SECTION("the client's query timeout cancels the statement and keeps the connection") {
         cfg.statement_timeout = 1s;
         cfg.query_timeout = 2s;
         FakePool pool(cfg, fake);
@@ -235,6 +235,22 @@ TEST_CASE("timeouts: server statement_timeout and client query_timeout", "[db][p
             FAIL("expected QueryTimeout");
         } catch (const db::QueryTimeout& e) {
             REQUIRE(e.client_side());
+            REQUIRE(e.cancelled());
+        }
+        REQUIRE_NOTHROW(pool.query("SELECT 1"));
+        REQUIRE(fake.open_connections() == fake.connections_opened());
+    }
+    SECTION("the client's query timeout on a server that ignores the cancel discards it") {
+        cfg.statement_timeout = 1s;
+        cfg.query_timeout = 2s;
+        fake.host("primary").ignore_cancel();
+        FakePool pool(cfg, fake);
+        try {
+            pool.query("SELECT pg_sleep(2)", {}, {.timeout = 50ms});
+            FAIL("expected QueryTimeout");
+        } catch (const db::QueryTimeout& e) {
+            REQUIRE(e.client_side());
+            REQUIRE_FALSE(e.cancelled());
         }
         REQUIRE_NOTHROW(pool.query("SELECT 1"));
         // Exactly the timed-out one closed (a health probe may have opened another meanwhile).

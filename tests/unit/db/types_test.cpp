@@ -209,6 +209,49 @@ TEST_CASE("arrays: what the server prints is parsed", "[db][types]") {
     REQUIRE_THROWS_AS(field("{1,x}").as<std::vector<int>>(), db::ConversionError);
 }
 
+namespace {
+
+// One text value in a column whose type OID the server reported, as a libpq result has it.
+class TypedValue final : public db::detail::ResultData {
+  public:
+    TypedValue(std::string text, std::uint32_t type) : text_(std::move(text)), type_(type) {}
+    std::size_t rows() const noexcept override { return 1; }
+    std::size_t columns() const noexcept override { return 1; }
+    std::string_view column_name(std::size_t) const noexcept override { return "v"; }
+    bool is_null(std::size_t, std::size_t) const noexcept override { return false; }
+    std::string_view value(std::size_t, std::size_t) const noexcept override { return text_; }
+    std::uint64_t affected_rows() const noexcept override { return 0; }
+    std::uint32_t column_type(std::size_t) const noexcept override { return type_; }
+
+  private:
+    std::string text_;
+    std::uint32_t type_;
+};
+
+db::Field typed_field(std::string text, std::uint32_t type) {
+    return {std::make_shared<const TypedValue>(std::move(text), type), 0, 0};
+}
+
+}  // namespace
+
+TEST_CASE("arrays: a box[] is split at the semicolons PostgreSQL prints between its elements",
+          "[db][types]") {
+    using Strings = std::vector<std::string>;
+    constexpr std::uint32_t kBoxArray = 1020;
+    const auto boxes = typed_field("{(1,1),(0,0);(3,3),(2,2)}", kBoxArray);
+    CHECK(boxes.type_oid() == kBoxArray);
+    CHECK(boxes.as<Strings>() == Strings{"(1,1),(0,0)", "(3,3),(2,2)"});
+    CHECK(typed_field("{(1,1),(0,0);NULL}", kBoxArray)
+              .as<std::vector<std::optional<std::string>>>() ==
+          std::vector<std::optional<std::string>>{"(1,1),(0,0)", std::nullopt});
+    CHECK(typed_field("{{(1,1),(0,0)};{(3,3),(2,2)}}", kBoxArray).as<std::vector<Strings>>() ==
+          std::vector<Strings>{{"(1,1),(0,0)"}, {"(3,3),(2,2)"}});
+    // Another array type keeps splitting at commas; a type not known (0) too.
+    CHECK(typed_field("{a;b,c}", 1009).as<Strings>() == Strings{"a;b", "c"});
+    CHECK(field("{a;b,c}").type_oid() == 0);
+    CHECK(field("{a;b,c}").as<Strings>() == Strings{"a;b", "c"});
+}
+
 TEST_CASE("arrays of bytea, uuid, time points and user types", "[db][types]") {
     const std::vector<db::Bytes> blobs = {all_bytes(), {}, {std::byte{'"'}}};
     const db::Param p(blobs);

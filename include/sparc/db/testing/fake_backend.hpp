@@ -50,8 +50,12 @@
 /// unless its replay is paused or pinned. Transaction ids are assigned at BEGIN.
 ///
 /// A statement inside a delay ends early when:
-/// - the client deadline (ExecSettings::deadline) passes: QueryTimeout(client_side) and the
-///   connection is broken, as the real backend discards it (a COMMIT still commits);
+/// - the client deadline (ExecSettings::deadline) passes: the client's cancel request is
+///   answered, as PostgreSQL answers it: QueryTimeout(client_side, cancelled, 57014), the
+///   connection stays usable and an open transaction fails. On a host that ignore_cancel()s,
+///   or with no cancel_grace, the client gives up after cancel_grace: QueryTimeout
+///   (client_side, not cancelled) and the connection is broken. A COMMIT is never cancelled:
+///   at the deadline the connection is broken and the COMMIT still commits;
 /// - the server's statement_timeout (ConnectSettings) passes, or cancel() is called:
 ///   QueryTimeout (57014, server side), the connection stays usable and an open transaction
 ///   fails. A delayed COMMIT stands for a WAL flush or a synchronous-replication wait, which
@@ -177,8 +181,9 @@ struct RuleData {
 struct HostData {
     HostRole role = HostRole::primary;
     bool down = false;
-    bool fenced = false;     // default_transaction_read_only on: writes fail with 25006
-    std::uint64_t runs = 1;  // Server runs: down() ends one (pg_postmaster_start_time changes).
+    bool fenced = false;         // default_transaction_read_only on: writes fail with 25006
+    bool ignore_cancel = false;  // cancel requests go unanswered (a frozen host)
+    std::uint64_t runs = 1;      // Server runs: down() ends one (pg_postmaster_start_time changes).
     bool refuse = false;
     std::size_t refuse_next = 0;
     std::size_t max_connections = 0;
@@ -554,7 +559,9 @@ class FakeBackend::Connection {
     /// Interrupts a statement inside a scripted delay: it throws QueryTimeout (server side,
     /// 57014) and the connection stays usable; a delayed COMMIT completes instead (committed),
     /// as a cancelled synchronous-replication wait does. Does nothing when no statement is
-    /// running, as a server ignores a cancel that reaches an idle session.
+    /// running, as a server ignores a cancel that reaches an idle session. On a host that
+    /// ignore_cancel()s, the statement goes on and the client gives up after cancel_grace:
+    /// QueryTimeout (client side, not cancelled), the connection broken.
     void cancel() noexcept;
     /// Always false: the simulated cancel lands at once, so none is ever left in flight.
     bool cancel_outstanding() const noexcept { return false; }
@@ -589,6 +596,7 @@ class FakeBackend::Connection {
         std::string message;
         bool statement_sent = false;
         bool read_only_session = false;  // the session was opened read-only
+        bool client_side = false;        // a 57014 answering the client deadline's cancel
     };
 
     // A failure scripted to come after some rows, applied once they have been streamed.
@@ -787,6 +795,15 @@ class FakeBackend::Host {
     /// stays a primary (not in recovery).
     Host& fence(bool fenced = true) {
         return set([&](detail::HostData& h) { h.fenced = fenced; });
+    }
+    /// Makes the host leave cancel requests unanswered, as a frozen host (or one whose cancel
+    /// requests are lost on the way) does. A statement in a scripted delay then goes on past
+    /// the client deadline and past cancel(): the client waits ExecSettings::cancel_grace for
+    /// an answer, then gives up: QueryTimeout (client side, not cancelled: the statement may
+    /// have completed) and the session is broken, as the real backend breaks it off. The
+    /// server's own statement_timeout still ends it. By default a host answers them at once.
+    Host& ignore_cancel(bool ignore = true) {
+        return set([&](detail::HostData& h) { h.ignore_cancel = ignore; });
     }
     /// Refuses new connections while leaving open ones working.
     Host& refuse_connections(bool refuse = true) {
@@ -1320,45 +1337,90 @@ inline FakeBackend::Connection::Failure FakeBackend::Connection::wait(
     const auto server_timeout = conn_->settings.statement_timeout.count() > 0 && !commit
                                     ? detail::add_saturating(now, conn_->settings.statement_timeout)
                                     : Clock::time_point::max();
-    const auto until = std::min({done, exec.deadline, server_timeout});
     auto& c = *conn_;
-    auto stop = [&] { return c.cancel_requested || c.broken || c.closed; };
-    if (until == Clock::time_point::max()) {
-        state_->wake.wait(lock, stop);
-    } else {
-        while (!stop() && Clock::now() < until) {
-            state_->wake.wait_until(lock, until);
+    // The client deadline sends a cancel request (except during COMMIT, which the client waits
+    // for until the deadline and then abandons), as does cancel(). A host answers it at once,
+    // unless it ignores cancel requests: the client then waits cancel_grace for an answer and
+    // gives up. With no grace (the pool's health checks) the client gives up at the deadline.
+    enum class End { lost, cancelled, finished, timed_out, deadline, gave_up };
+    auto stop_give_up = Clock::time_point::max();  // of a cancel() request left unanswered
+    End end = End::finished;
+    while (true) {
+        if (c.broken || c.closed) {
+            end = End::lost;
+            break;
+        }
+        const bool deaf = state_->host(c.host).ignore_cancel;
+        if (c.cancel_requested && !deaf) {
+            end = End::cancelled;
+            break;
+        }
+        if (c.cancel_requested && !commit && stop_give_up == Clock::time_point::max()) {
+            stop_give_up = detail::add_saturating(Clock::now(), exec.cancel_grace);
+        }
+        const bool answers = !commit && !deaf && exec.cancel_grace.count() > 0;
+        const auto deadline = answers ? exec.deadline : Clock::time_point::max();
+        // Unanswered, the deadline's cancel request is given up on after cancel_grace.
+        const auto deadline_give_up =
+            answers  ? Clock::time_point::max()
+            : commit ? exec.deadline
+                     : detail::add_saturating(exec.deadline, exec.cancel_grace);
+        const auto give_up = std::min(stop_give_up, deadline_give_up);
+        const auto first = std::min({done, server_timeout, deadline, give_up});
+        if (Clock::now() >= first) {
+            end = first == done             ? End::finished
+                  : first == server_timeout ? End::timed_out
+                  : first == deadline       ? End::deadline
+                                            : End::gave_up;
+            break;
+        }
+        if (first == Clock::time_point::max()) {
+            state_->wake.wait(lock);
+        } else {
+            state_->wake.wait_until(lock, first);
         }
     }
     interrupted = true;
-    if (c.broken && !c.cut.empty()) {
-        return {Failure::dropped, "",
-                "connection cut while waiting for the result: " + c.cut +
-                    "; the statement had been sent and may have run",
-                true};
+    switch (end) {
+        case End::lost:
+            if (c.broken && !c.cut.empty()) {
+                return {Failure::dropped, "",
+                        "connection cut while waiting for the result: " + c.cut +
+                            "; the statement had been sent and may have run",
+                        true};
+            }
+            return {Failure::dropped, "57P01",
+                    "terminating connection due to administrator command", true};
+        case End::cancelled:
+            if (commit) break;
+            return {Failure::sql, "57014", "canceling statement due to user request", false};
+        case End::finished:
+            break;
+        case End::timed_out:
+            return {Failure::sql, "57014", "canceling statement due to statement timeout", false};
+        case End::deadline: {
+            Failure answered{Failure::sql, "57014",
+                             "the client-side deadline passed and the server cancelled the "
+                             "statement: canceling statement due to user request",
+                             false};
+            answered.client_side = true;
+            return answered;
+        }
+        case End::gave_up:
+            if (commit) {
+                return {Failure::client_timeout, "",
+                        "statement exceeded its client-side deadline; the connection was "
+                        "closed: the statement may have completed",
+                        true};
+            }
+            return {Failure::client_timeout, "",
+                    "statement exceeded the client query timeout; the server did not answer the "
+                    "cancel request and the connection was closed: the statement may have "
+                    "completed",
+                    true};
     }
-    if (c.broken || c.closed) {
-        return {Failure::dropped, "57P01", "terminating connection due to administrator command",
-                true};
-    }
-    if (c.cancel_requested && commit) {
-        interrupted = false;
-        return {};
-    }
-    if (c.cancel_requested) {
-        return {Failure::sql, "57014", "canceling statement due to user request", false};
-    }
-    if (done <= until) {
-        interrupted = false;
-        return {};
-    }
-    if (server_timeout <= exec.deadline) {
-        return {Failure::sql, "57014", "canceling statement due to statement timeout", false};
-    }
-    return {Failure::client_timeout, "",
-            "statement exceeded its client-side deadline; the connection was closed: the "
-            "statement may have completed",
-            true};
+    interrupted = false;
+    return {};
 }
 
 inline void FakeBackend::Connection::apply_failure(const Failure& failure,
@@ -1402,7 +1464,7 @@ inline void FakeBackend::Connection::throw_failure(const Failure& failure) {
     switch (failure.kind) {
         case Failure::sql:
             if (failure.sqlstate == "57014") {
-                throw QueryTimeout(failure.message, false);
+                throw QueryTimeout(failure.message, failure.client_side);
             }
             throw SqlError(failure.message, failure.sqlstate);
         case Failure::client_timeout:
