@@ -91,7 +91,8 @@ struct QueryEvent {
     std::string_view sql;             ///< As in QueryStartEvent.
     std::uint64_t rows = 0;           ///< Rows returned (0 on error and for BEGIN / COMMIT);
                                       ///< for for_each, the rows handed to its function.
-    std::uint64_t affected_rows = 0;  ///< Rows the statement inserted, updated or deleted.
+    std::uint64_t affected_rows = 0;  ///< As Result::affected_rows(): an INSERT's, UPDATE's,
+                                      ///< DELETE's or MERGE's count, else 0.
     /// The error's message when outcome != ok, empty otherwise. Passwords are masked: the
     /// host's own, and anything that looks like one in a connection string the text quotes.
     std::string_view error;

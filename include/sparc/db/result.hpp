@@ -266,7 +266,9 @@ class Result {
     std::size_t size() const noexcept { return data_ ? data_->rows() : 0; }
     /// Whether no rows were returned.
     bool empty() const noexcept { return size() == 0; }
-    /// Rows inserted, updated or deleted (the command tag's count), 0 for other statements.
+    /// Rows inserted, updated, deleted or merged: the count of an INSERT, UPDATE, DELETE or
+    /// MERGE command tag; 0 for other statements, including a SELECT whose WITH clause writes
+    /// and CREATE TABLE AS (their command tag is SELECT).
     std::uint64_t affected_rows() const noexcept { return data_ ? data_->affected_rows() : 0; }
     /// Number of columns.
     std::size_t columns() const noexcept { return data_ ? data_->columns() : 0; }
