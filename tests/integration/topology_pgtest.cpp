@@ -227,7 +227,9 @@ TEST_CASE("statements stuck on a hung primary are cut once the host list has mov
         "(connect_timeout=2)\n",
         seconds(took));
     for (const auto& text : texts) {
-        CHECK_THAT(text, Catch::StartsWith("sent: connection cut while waiting for the result"));
+        // "the result", or "the statement's results" for a first use that sent its Prepare
+        // in the same pipeline.
+        CHECK_THAT(text, Catch::StartsWith("sent: connection cut while waiting for the "));
         CHECK_THAT(text, Catch::Contains("moved from"));
     }
     // The pool writes to the promoted host, and neither stuck statement ran again there.
