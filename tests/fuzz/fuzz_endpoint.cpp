@@ -97,21 +97,41 @@ void check_endpoint(const db::Endpoint& e) {
     check_reparse("parse(url()) differs", e.url(), e);
 
     const auto masked = with_secrets(e, [](const std::string&) { return std::string(kMask); });
-    check_reparse("parse(redacted()) is not the endpoint with secrets masked", e.redacted(),
-                  masked);
-    check_reparse("parse(redacted_url()) is not the endpoint with secrets masked", e.redacted_url(),
-                  masked);
+    // A component that holds a secret (a password that is also the host, say) is shown as the
+    // mask too: then the redacted text is not the endpoint with only its secrets masked.
+    bool secret_elsewhere = false;
+    // What is shown includes defaults (localhost, 5432), which a secret may be part of too.
+    const std::string shown = masked.conninfo() + '\n' + masked.url() + '\n' + masked.label() +
+                              '\n' + display_json(masked);
+    for (const auto& [k, v] : e.options()) {
+        if (db::is_secret_option(k)) {
+            secret_elsewhere =
+                secret_elsewhere || (!v.empty() && shown.find(v) != std::string::npos);
+        } else {
+            secret_elsewhere = secret_elsewhere || e.display_value(v) != v;
+        }
+    }
+    if (!secret_elsewhere) {
+        check_reparse("parse(redacted()) is not the endpoint with secrets masked", e.redacted(),
+                      masked);
+        check_reparse("parse(redacted_url()) is not the endpoint with secrets masked",
+                      e.redacted_url(), masked);
+    }
 
-    // Nothing shown may depend on a secret's value (only on whether it is empty).
+    // Nothing shown may depend on a secret's value (only on whether it is empty), unless a
+    // component holds it: that component is then masked, and shown again with another secret.
     const auto other = with_secrets(e, [](const std::string& v) {
         return v.empty() ? std::string() : std::string("0ther-Secret");
     });
-    check(e.redacted() == other.redacted(), "redacted() depends on a secret",
-          e.redacted() + "\n" + other.redacted());
-    check(e.redacted_url() == other.redacted_url(), "redacted_url() depends on a secret",
-          e.redacted_url() + "\n" + other.redacted_url());
-    check(e.label() == other.label(), "label() depends on a secret", e.label());
-    check(display_json(e) == display_json(other), "to_json() depends on a secret", display_json(e));
+    if (!secret_elsewhere) {
+        check(e.redacted() == other.redacted(), "redacted() depends on a secret",
+              e.redacted() + "\n" + other.redacted());
+        check(e.redacted_url() == other.redacted_url(), "redacted_url() depends on a secret",
+              e.redacted_url() + "\n" + other.redacted_url());
+        check(e.label() == other.label(), "label() depends on a secret", e.label());
+        check(display_json(e) == display_json(other), "to_json() depends on a secret",
+              display_json(e));
+    }
 
     // The URL handed to other clients carries the pool's limits and still round-trips.
     db::PoolConfig config;
