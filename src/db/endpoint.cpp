@@ -285,10 +285,7 @@ std::vector<Span> secret_spans(std::string_view s, bool garbled = true) {
     // (libpq refuses "PASSWORD=", but whoever wrote it meant a password), and every key that
     // looks like a misspelt one (pasword, passwd, pwd, db_pass, ...): libpq refuses it, and the
     // value is a password all the same.
-    std::string lower(s);
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
-        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    });
+    const std::string& lower = folded;
     auto key_char = [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
     };

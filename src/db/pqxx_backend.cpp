@@ -885,7 +885,7 @@ struct PqxxBackend::Connection::Impl {
             result = execute_pipelined(sql, params, settings, false);
         } else if (pgbouncer_mode && settings.local_statement_timeout.count() > 0 &&
                    raw != nullptr && PQtransactionStatus(raw) == PQTRANS_IDLE &&
-                   safety::transaction_control(sql).empty() && !safety::needs_block(sql)) {
+                   safety::may_wrap_in_block(sql)) {
             // An autocommit statement; the caller's own BEGIN (and what follows it, in the
             // block it opens) is sent as it is, and so is LOCK or DECLARE, which the server
             // then refuses (25P01) as it would without PgBouncer: in the wrap it would succeed

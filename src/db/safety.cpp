@@ -54,8 +54,9 @@ std::vector<std::string> leading_words(std::string_view sql, std::size_t n) {
 
 }  // namespace
 
-std::string transaction_control(std::string_view sql) {
-    const auto words = leading_words(sql, 2);
+namespace {
+// The transaction-control command `words` start with, or empty.
+std::string control_command(const std::vector<std::string>& words) {
     if (words.empty()) return {};
     static constexpr std::string_view kControl[] = {"BEGIN",    "START", "COMMIT",    "END",
                                                     "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE"};
@@ -67,10 +68,16 @@ std::string transaction_control(std::string_view sql) {
     }
     return {};
 }
+}  // namespace
 
-bool needs_block(std::string_view sql) {
-    const auto words = leading_words(sql, 1);
-    return !words.empty() && (words[0] == "LOCK" || words[0] == "DECLARE");
+std::string transaction_control(std::string_view sql) {
+    return control_command(leading_words(sql, 2));
+}
+
+bool may_wrap_in_block(std::string_view sql) {
+    const auto words = leading_words(sql, 2);
+    return control_command(words).empty() &&
+           !(!words.empty() && (words[0] == "LOCK" || words[0] == "DECLARE"));
 }
 
 void check_batch_statement(std::string_view sql) {

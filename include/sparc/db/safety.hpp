@@ -283,9 +283,11 @@ void check_statement(std::string_view sql, ParamsRef params);
 /// statement. Leading blanks and comments are skipped.
 std::string transaction_control(std::string_view sql);
 
-/// Whether `sql` is a statement PostgreSQL refuses outside a transaction block (LOCK, and
-/// DECLARE for a cursor without HOLD): it must not be given one it would not otherwise have.
-bool needs_block(std::string_view sql);
+/// Whether an autocommit statement may be sent inside a block of its own (BEGIN ... COMMIT):
+/// not transaction control (transaction_control()), which would end or nest that block, and
+/// not a statement PostgreSQL refuses outside a block (LOCK, DECLARE for a cursor without
+/// HOLD), which the block would let through with its lock or cursor gone at once.
+bool may_wrap_in_block(std::string_view sql);
 
 /// Refuses a statement that cannot be part of a batch: transaction control (BEGIN, START,
 /// COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE, PREPARE TRANSACTION), which would split
